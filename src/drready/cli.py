@@ -1,0 +1,293 @@
+"""The ``drready`` command: demo, schema export, DR potential (F1) and DR-aware plans (F3/F4).
+
+Other tools script against this contract: ``--json`` output is stable, and a bad argument exits
+with status 2 and one line on stderr that names the argument.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="drready: DR-ready heat pump water heaters — device, maker cloud and DR servicer.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+console = Console()
+
+
+def _fail(argument: str, message: str) -> NoReturn:
+    """Exit 2 with one line naming the argument."""
+    print(f"drready: error: {argument}: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail("--date", f"must be YYYY-MM-DD, got {value!r}")
+
+
+def _parse_window(value: str, day: date, tz: str) -> tuple[datetime, datetime]:
+    from drready.domain.time import zone
+
+    try:
+        a, b = value.split("-")
+        ta = time.fromisoformat(a)
+        end_next = b == "24:00"
+        tb = time(0, 0) if end_next else time.fromisoformat(b)
+    except ValueError:
+        _fail("--window", f"must be HH:MM-HH:MM (e.g. 10:00-15:00), got {value!r}")
+    start = datetime.combine(day, ta, tzinfo=zone(tz))
+    end = datetime.combine(day + timedelta(days=1 if end_next else 0), tb, tzinfo=zone(tz))
+    if end <= start:
+        _fail("--window", f"end must be after start, got {value!r}")
+    if ta.minute % 30 or tb.minute % 30:
+        _fail("--window", f"times must be on 30-minute boundaries, got {value!r}")
+    return start, end
+
+
+PersonsOpt = Annotated[int, typer.Option(help="Household size, 1–4 persons.")]
+TankOpt = Annotated[float, typer.Option("--tank-l", help="Tank volume [L], 100–1000 (370, 460).")]
+DateOpt = Annotated[
+    str,
+    typer.Option(help="Day the DR is for (YYYY-MM-DD); planning starts 23:00 the evening before."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ConfOpt = Annotated[float, typer.Option(help="Confidence of the potential, 0.5–0.999.")]
+HeatOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--initial-heat-kwh",
+        help="Stored heat at 23:00 the evening before [kWh]; default a quarter-full tank.",
+    ),
+]
+SerialOpt = Annotated[str, typer.Option(help="Unit serial (F6), 1–13 of [A-Za-z0-9._-].")]
+MakerOpt = Annotated[str, typer.Option(help="ECHONET Lite maker code, 6 hex digits.")]
+
+
+def _unit_planner(
+    persons: int,
+    tank_l: float,
+    day_s: str,
+    confidence: float,
+    initial_heat_kwh: float | None,
+    maker_code: str,
+    serial: str,
+) -> tuple[object, date]:
+    from drready.domain import DeviceId
+    from drready.planning.unit import UnitConfig, UnitPlanner
+
+    if not 1 <= persons <= 4:
+        _fail("--persons", f"must be within 1–4, got {persons}")
+    if not 100 <= tank_l <= 1000:
+        _fail("--tank-l", f"must be within 100–1000 L, got {tank_l}")
+    if not 0.5 <= confidence <= 0.999:
+        _fail("--confidence", f"must be within 0.5–0.999, got {confidence}")
+    if initial_heat_kwh is not None and not 0 <= initial_heat_kwh <= 100:
+        _fail("--initial-heat-kwh", f"must be within 0–100 kWh, got {initial_heat_kwh}")
+    day = _parse_date(day_s)
+    try:
+        device = DeviceId(maker_code=maker_code, serial=serial)
+    except ValueError as err:
+        _fail("--serial/--maker-code", str(err).splitlines()[-1].strip())
+    cfg = UnitConfig(device_id=device, persons=persons, tank_l=tank_l)
+    return (
+        UnitPlanner.day_ahead(cfg, day, initial_heat_kwh=initial_heat_kwh, confidence=confidence),
+        day,
+    )
+
+
+@app.command()
+def potential(
+    persons: PersonsOpt = 4,
+    tank_l: TankOpt = 460.0,
+    day: DateOpt = "2026-05-12",
+    window: Annotated[str, typer.Option(help="Window HH:MM-HH:MM on --date.")] = "10:00-15:00",
+    confidence: ConfOpt = 0.95,
+    initial_heat_kwh: HeatOpt = None,
+    maker_code: MakerOpt = "000000",
+    serial: SerialOpt = "SIM0000001",
+    as_json: JsonOpt = False,
+) -> None:
+    """F1: the DR potential (DR可能量) of one unit for a window."""
+    from drready.planning.unit import UnitPlanner
+
+    up, d = _unit_planner(persons, tank_l, day, confidence, initial_heat_kwh, maker_code, serial)
+    assert isinstance(up, UnitPlanner)
+    start, end = _parse_window(window, d, up.grid.tz)
+    if not up.grid.contains(start, end):
+        _fail(
+            "--window",
+            f"must lie within the planning horizon {up.grid.start.isoformat()} – "
+            f"{up.grid.end.isoformat()}",
+        )
+    env = up.flexibility_envelope(start, end)
+    summary = env.summary()
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
+    table = Table(title=f"DR potential of {summary['device_id']} for {window} on {d}")
+    for col in ("slot", "baseline kW", "min kW", "max kW"):
+        table.add_column(col, justify="right")
+    for s in summary["slots"]:
+        table.add_row(
+            s["start"][11:16], f"{s['baseline_kw']:.2f}", f"{s['min_kw']:.2f}", f"{s['max_kw']:.2f}"
+        )
+    console.print(table)
+    console.print(
+        f"up-DR (上げDR) {summary['up_kwh']:.2f} kWh, down-DR (下げDR) {summary['down_kwh']:.2f} "
+        f"kWh at {summary['confidence']:.0%} confidence"
+    )
+
+
+@app.command()
+def plan(
+    request: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DR request DIR:HH:MM-HH:MM:KWH, e.g. up:10:00-13:00:3.0 or "
+            "down:17:00-20:00:1.5; repeat for several."
+        ),
+    ] = None,
+    persons: PersonsOpt = 4,
+    tank_l: TankOpt = 460.0,
+    day: DateOpt = "2026-05-12",
+    confidence: ConfOpt = 0.95,
+    initial_heat_kwh: HeatOpt = None,
+    maker_code: MakerOpt = "000000",
+    serial: SerialOpt = "SIM0000001",
+    as_json: JsonOpt = False,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the plan here.")] = None,
+) -> None:
+    """F2→F3/F4: the heating plan (沸き上げ計画) of one unit honouring DR requests."""
+    from drready.domain import DrRequest
+    from drready.planning.unit import UnitPlanner
+
+    up, d = _unit_planner(persons, tank_l, day, confidence, initial_heat_kwh, maker_code, serial)
+    assert isinstance(up, UnitPlanner)
+    reqs = []
+    for k, spec in enumerate(request or []):
+        try:
+            reqs.append(
+                DrRequest.parse_cli(
+                    spec, d, tz=up.grid.tz, request_id=f"r{k + 1}", issued_at=up.computed_at
+                )
+            )
+        except ValueError as err:
+            _fail("--request", str(err).splitlines()[-1].strip())
+    outcome = up.respond_to_requests(reqs)
+    heating, responses = outcome.heating_plan, outcome.responses
+    out = {
+        "responses": [
+            {
+                "request_id": r.request_id,
+                "status": r.status.value,
+                "accepted_kwh": round(r.accepted_kwh, 4),
+                "reason": r.reason,
+            }
+            for r in responses
+        ],
+        "plan": {
+            "slots": [
+                {
+                    "start": s.start.isoformat(),
+                    "power_kw": round(s.power_kw, 4),
+                    "energy_kwh": round(s.energy_kwh, 4),
+                    "stored_heat_kwh": round(s.stored_heat_kwh, 4),
+                }
+                for s in heating.slots
+            ]
+        },
+        "shortages": outcome.shortage_slots,
+        "cost_yen": round(heating.cost_yen, 1),
+    }
+    if plot is not None:
+        from drready.sim.plots import plot_unit_plan
+
+        plot_unit_plan(heating, up.baseline_plan(), plot)
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False))
+        return
+    table = Table(title=f"DR responses of {heating.device_id}")
+    for col in ("request", "status", "accepted kWh", "reason"):
+        table.add_column(col)
+    for r in responses:
+        table.add_row(r.request_id, r.status.value, f"{r.accepted_kwh:.2f}", r.reason or "")
+    console.print(table)
+    ptable = Table(title=f"Heating plan (沸き上げ計画), cost ¥{heating.cost_yen:.0f}")
+    for col in ("slot", "power kW", "energy kWh", "stored heat kWh"):
+        ptable.add_column(col, justify="right")
+    for s in heating.slots:
+        ptable.add_row(
+            s.start.strftime("%m-%d %H:%M"),
+            f"{s.power_kw:.2f}",
+            f"{s.energy_kwh:.2f}",
+            f"{s.stored_heat_kwh:.1f}",
+        )
+    console.print(ptable)
+
+
+@app.command()
+def schema(
+    out: Annotated[Path, typer.Argument(help="Folder to write the JSON Schemas into.")],
+) -> None:
+    """Write the JSON Schema of every unified data model type (D1)."""
+    from drready.domain.schema import write_json_schemas
+
+    for path in write_json_schemas(out):
+        console.print(str(path))
+
+
+@app.command()
+def demo(
+    households: Annotated[int, typer.Option(help="Number of households, 1–100000.")] = 100,
+    day: DateOpt = "2026-05-12",
+    seed: Annotated[int, typer.Option(help="Random seed (reproducible runs).")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder for the PNG and JSON results.")] = Path(
+        "demo-output"
+    ),
+) -> None:
+    """In-process day: a fleet gets one up-DR (10–14 h) and one down-DR (17–20 h)."""
+    from drready.sim.demo import run_demo
+
+    if not 1 <= households <= 100_000:
+        _fail("--households", f"must be within 1–100000, got {households}")
+    run_demo(households=households, day=_parse_date(day), seed=seed, out_dir=out, console=console)
+
+
+def main() -> None:
+    """Console entry point: usage errors become one line and exit status 2."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(standalone_mode=False)
+    except typer.Exit as ex:
+        sys.exit(ex.exit_code)
+    except typer.Abort:
+        print("drready: aborted", file=sys.stderr)
+        sys.exit(1)
+    except typer.exceptions.TyperException as err:  # typer's (vendored click) usage errors
+        param = getattr(err, "param", None)
+        opts = getattr(param, "opts", None) or []
+        name = f"{opts[0]}: " if opts else ""
+        fmt = getattr(err, "format_message", None)
+        msg = (fmt() if callable(fmt) else str(err)).replace("\n", " ")
+        print(f"drready: error: {name}{msg}", file=sys.stderr)
+        sys.exit(int(getattr(err, "exit_code", 2)))
+    if isinstance(rv, int) and rv:
+        sys.exit(rv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Fast, vectorised planning over many units at once (F1, F3; the path used at fleet scale).
+
+The tank is a linear store, ``Q[t+1] = a[t]·Q[t] + x[t] − d[t]`` (retention ``a``, heat added
+``x``, draw ``d``; :mod:`drready.physics.tank`). Dividing by the cumulative retention
+``A[t] = a[0]·…·a[t−1]`` turns it into a pure running sum: with ``y[s] = x[s] / A[s+1]``,
+``Q[t]/A[t] = Q[0] + Y[t] − D[t]`` where ``Y`` and ``D`` are prefix sums of ``y`` and of the
+equally scaled draws. Every stored-heat bound becomes a bound on the prefix sum ``Y``:
+
+    L[t] ≤ Y[t] ≤ U[t]   (t = 0…T, Y[0] = 0),   lo[s] ≤ y[s] ≤ cap[s]
+
+and every plan question has a closed form on that "monotone staircase between two curves":
+
+* ``R`` (backward, :func:`required_path`): the least ``Y[t]`` from which all later lower bounds
+  can still be met at full power; ``F`` (backward, :func:`allowed_path`): the most ``Y[t]`` that
+  never forces a later upper bound to be broken.
+* Lowest and highest feasible paths: forward passes clipped by ``R`` and ``F``.
+* Most heat in a window: lowest path up to the window, full power inside it (clipped by ``F``).
+  Least heat in a window: highest path up to it, then only what ``R`` forces.
+* Least cost: slots in ascending cost order; each takes what the largest later deficit needs,
+  net of what earlier slots must add anyway, bounded by its capacity and by the smallest later
+  headroom (:func:`greedy_min_cost`). This is
+  exact for lower bounds alone (an exchange argument, as in lot sizing without set-up costs) and
+  near-exact with upper bounds; ``drready.planning.reference`` (an LP solved by HiGHS) checks it.
+
+Everything is numpy over ``(units, slots)``; loops run over the ≤ 96 slots, never over units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class StaircaseBounds:
+    """Bounds of a plan in the loss-free ("y") space; arrays are (N, T+1) or (N, T)."""
+
+    lower: FloatArray
+    upper: FloatArray
+    lo: FloatArray
+    cap: FloatArray
+
+    @property
+    def n_slots(self) -> int:
+        return int(self.cap.shape[1])
+
+    def with_fixed(self, start: int, end: int, y_fixed: FloatArray) -> StaircaseBounds:
+        """Copy with slots ``start:end`` pinned to ``y_fixed`` (N, end−start)."""
+        lo = self.lo.copy()
+        cap = self.cap.copy()
+        lo[:, start:end] = y_fixed
+        cap[:, start:end] = y_fixed
+        return StaircaseBounds(self.lower, self.upper, lo, cap)
+
+
+def prefix(y: FloatArray) -> FloatArray:
+    """Prefix sums with a leading zero: (N, T) → (N, T+1)."""
+    out = np.zeros((y.shape[0], y.shape[1] + 1))
+    np.cumsum(y, axis=1, out=out[:, 1:])
+    return out
+
+
+def required_path(b: StaircaseBounds) -> FloatArray:
+    """``R[t]``: least cumulative heat at ``t`` from which every later lower bound is reachable."""
+    r = b.lower.copy()
+    for t in range(b.n_slots - 1, -1, -1):
+        np.maximum(r[:, t], r[:, t + 1] - b.cap[:, t], out=r[:, t])
+    return r
+
+
+def allowed_path(b: StaircaseBounds) -> FloatArray:
+    """``F[t]``: most cumulative heat at ``t`` that keeps every later upper bound satisfiable."""
+    f = b.upper.copy()
+    for t in range(b.n_slots - 1, -1, -1):
+        np.minimum(f[:, t], f[:, t + 1] - b.lo[:, t], out=f[:, t])
+    return f
+
+
+def lowest_path(
+    b: StaircaseBounds,
+    r: FloatArray,
+    start: int = 0,
+    y0: FloatArray | None = None,
+    end: int | None = None,
+) -> FloatArray:
+    """Lowest feasible ``Y`` from ``start`` (value ``y0``, default 0) to ``end`` (N, T+1).
+
+    Entries outside ``start..end`` are left at zero.
+    """
+    n, t_all = r.shape
+    end = t_all - 1 if end is None else end
+    out = np.zeros((n, t_all))
+    out[:, start] = 0.0 if y0 is None else y0
+    for t in range(start, end):
+        out[:, t + 1] = np.maximum(r[:, t + 1], out[:, t] + b.lo[:, t])
+    return out
+
+
+def highest_path(
+    b: StaircaseBounds,
+    f: FloatArray,
+    start: int = 0,
+    y0: FloatArray | None = None,
+    end: int | None = None,
+) -> FloatArray:
+    """Highest feasible ``Y`` from ``start`` (value ``y0``, default 0) to ``end`` (N, T+1)."""
+    n, t_all = f.shape
+    end = t_all - 1 if end is None else end
+    out = np.zeros((n, t_all))
+    out[:, start] = 0.0 if y0 is None else y0
+    for t in range(start, end):
+        out[:, t + 1] = np.minimum(f[:, t + 1], out[:, t] + b.cap[:, t])
+    return out
+
+
+def relax_to_feasible(b: StaircaseBounds) -> tuple[StaircaseBounds, FloatArray]:
+    """Loosen bounds that no plan can meet, and say by how much the lower ones were cut.
+
+    Upper bounds below what forced heating already delivers are raised to it; lower bounds above
+    the highest reachable path (full power from the start) are lowered to it. The returned
+    shortfall (N,) [y-space heat] is the largest cut of a lower bound: the part of the reserve a
+    unit cannot hold whatever it does (e.g. a heavy draw right after an empty start). It is
+    reported, never hidden.
+    """
+    forced = prefix(b.lo)
+    upper = np.maximum(b.upper, forced)
+    b1 = StaircaseBounds(b.lower, upper, b.lo, b.cap)
+    reach = highest_path(b1, allowed_path(b1))
+    lower = np.minimum(b.lower, reach)
+    shortfall = np.max(b.lower - lower, axis=1)
+    return StaircaseBounds(lower, upper, b.lo, b.cap), shortfall
+
+
+@dataclass(frozen=True)
+class WindowTarget:
+    """Electricity in slots ``[start, end)`` must be ≥ ``min_kwh`` (up) or ≤ ``max_kwh`` (down).
+
+    ``weight`` (N, T) converts y-space heat to electricity [kWh per y-unit]."""
+
+    start: int
+    end: int
+    weight: FloatArray
+    min_kwh: FloatArray | None = None
+    max_kwh: FloatArray | None = None
+
+
+def greedy_min_cost(
+    b: StaircaseBounds, order: IntArray, target: WindowTarget | None = None
+) -> FloatArray:
+    """Least-cost heat per slot (N, T) given a slot order of ascending cost (shared by units).
+
+    Each slot, cheapest first, adds what the largest deficit after it still needs, limited by
+    its spare capacity and by the smallest headroom after it — both net of the heat that earlier
+    slots must still add for the deficits before it (that heat counts after the slot too, so
+    without this a cheap late slot would claim demand it cannot serve and crowd out the heat
+    that must come earlier). Forced heat ``lo`` is placed first.
+
+    With a :class:`WindowTarget`, an up-DR minimum is met first by the window's own slots in
+    their cost order (as much as the target still lacks); a down-DR maximum caps what the
+    window's slots may add in total.
+    """
+    y = b.lo.copy()
+    x = prefix(y)
+    deficit = b.lower - x
+    headroom = b.upper - x
+    in_window = np.zeros(b.n_slots, dtype=bool)
+    budget = None
+    slots = order.tolist()
+    if target is not None:
+        in_window[target.start : target.end] = True
+        if target.min_kwh is not None:
+            budget = np.maximum(
+                target.min_kwh - (y * target.weight)[:, target.start : target.end].sum(axis=1), 0
+            )
+            slots = [s for s in slots if in_window[s]] + slots
+        elif target.max_kwh is not None:
+            budget = np.maximum(
+                target.max_kwh - (y * target.weight)[:, target.start : target.end].sum(axis=1), 0
+            )
+    seen = np.zeros(b.n_slots, dtype=bool)
+    for s in slots:
+        # heat that slots before s must still add for the deficits up to s raises Y after s too
+        pending = deficit[:, : s + 1].max(axis=1).clip(min=0.0)
+        need = deficit[:, s + 1 :].max(axis=1) - pending
+        room = headroom[:, s + 1 :].min(axis=1) - pending
+        if target is not None and budget is not None and in_window[s]:
+            wanted = budget / target.weight[:, s]
+            if target.min_kwh is not None and not seen[s]:
+                need = wanted  # first visit of an up-DR window slot: reach the target
+            else:
+                need = np.minimum(need, wanted)
+        seen[s] = True
+        # clip: a negative need (already covered) or room (already at the bound) adds nothing.
+        add = np.minimum(np.minimum(b.cap[:, s] - y[:, s], need), room).clip(min=0.0)
+        if target is not None and budget is not None and in_window[s]:
+            budget = np.maximum(budget - add * target.weight[:, s], 0.0)
+        if not add.any():
+            continue
+        y[:, s] += add
+        deficit[:, s + 1 :] -= add[:, None]
+        headroom[:, s + 1 :] -= add[:, None]
+    return y
+
+
+def violation(b: StaircaseBounds, y: FloatArray) -> FloatArray:
+    """Largest bound violation of a plan per unit (N,) [y-space heat]; 0 when feasible."""
+    x = prefix(y)
+    v = np.maximum((b.lower - x).max(axis=1), (x - b.upper).max(axis=1))
+    v = np.maximum(v, (b.lo - y).max(axis=1))
+    v = np.maximum(v, (y - b.cap).max(axis=1))
+    return np.asarray(np.maximum(v, 0.0), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class WindowExtremes:
+    """The two extreme plans for a window ``[start, end)`` (heat per slot, y-space, (N, T))."""
+
+    most: FloatArray
+    least: FloatArray
+
+
+def window_extremes(b: StaircaseBounds, start: int, end: int) -> WindowExtremes:
+    """Full feasible plans with the most and the least heat inside ``[start, end)``.
+
+    Most: lowest path up to ``start``, full power inside (clipped by ``F``), lowest path after.
+    Least: highest path up to ``start``, only what ``R`` forces inside, lowest path after.
+    """
+    r = required_path(b)
+    f = allowed_path(b)
+    t_all = b.n_slots
+    low = lowest_path(b, r)
+    most = low.copy()
+    fill = highest_path(b, f, start=start, y0=low[:, start], end=end)
+    most[:, start : end + 1] = fill[:, start : end + 1]
+    after = lowest_path(b, r, start=end, y0=most[:, end])
+    most[:, end:] = after[:, end:]
+
+    high = highest_path(b, f)
+    least = high.copy()
+    keep = lowest_path(b, r, start=start, y0=high[:, start], end=end)
+    least[:, start : end + 1] = keep[:, start : end + 1]
+    after = lowest_path(b, r, start=end, y0=least[:, end])
+    least[:, end:] = after[:, end:]
+    del t_all
+    return WindowExtremes(most=np.diff(most, axis=1), least=np.diff(least, axis=1))
+
+
+def slot_power_bounds(b: StaircaseBounds) -> tuple[FloatArray, FloatArray]:
+    """Least and most heat each slot can take over all feasible plans (N, T) [y-space]."""
+    r = required_path(b)
+    f = allowed_path(b)
+    low = lowest_path(b, r)
+    high = highest_path(b, f)
+    most = np.minimum(b.cap, f[:, 1:] - low[:, :-1])
+    least = np.maximum(b.lo, r[:, 1:] - high[:, :-1])
+    # clip: float round-off may cross the bounds by ~1e-12.
+    least = np.clip(least, b.lo, b.cap)
+    most = np.clip(most, least, b.cap)
+    return least, most

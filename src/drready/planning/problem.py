@@ -1,0 +1,415 @@
+"""The planning problem of a fleet of water heaters over a slot grid, in physical terms (F1, F3).
+
+:func:`build_problem` turns households, tanks, climate, tariff and a draw forecast into arrays
+over ``(units, slots)``: expected draw heat, the stored-heat bounds that make a plan safe at the
+stated confidence, heat-pump limits, retention and COP per slot, and prices. The fast path
+(:mod:`drready.planning.fast`) and the LP reference (:mod:`drready.planning.reference`) both
+solve exactly this problem, so they can be compared.
+
+Safety at a confidence level (the E1 definition, see ``docs/dr-potential-method.md``): the
+cumulative hot-water use from the planning time ``t0`` to ``t`` has a mean ``μ(t)`` and a standard
+deviation ``σ(t)`` (day-to-day factor plus independent event noise, from
+:func:`drready.physics.draws.slot_use_moments_l`). With ``z`` the one-sided normal quantile of
+the confidence, a plan's expected stored heat must stay
+
+* at least ``reserve + z·σ(t)`` (converted to heat): if the household uses more than expected,
+  the tank still does not run dry — the guard against DR-caused shortage (湯切れ);
+* at most ``Q_max − z·σ(t)``: if it uses less, the tank still has the headroom the plan counts
+  on — the guard that declared up-DR can really be absorbed.
+
+At the horizon end the tank must hold the expected use until the next night heating starts
+(23:00) plus the reserve, so that no plan "borrows" from the day after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+from drready.domain import SlotGrid
+from drready.physics.climate import TOKYO, Climate, air_temp_c, hour_of_year, mains_temp_c
+from drready.physics.draws import DrawVariability, day_type_for, slot_use_moments_l
+from drready.physics.heatpump import RATED_33_CLASS, HeatPumpSpec, cop
+from drready.physics.tank import loss_rate_per_h, max_stored_heat_kwh, tank_for_volume
+from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
+from drready.planning.fast import StaircaseBounds, prefix, relax_to_feasible
+from drready.planning.tariff import NIGHT_TOU, Tariff
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+NIGHT_START_HOUR = 23
+"""Local hour at which the night heating window (and a new heating cycle) begins."""
+
+
+def seasonal_boil_temp_c(mains_c: npt.ArrayLike) -> FloatArray:
+    """Default boil-up temperature: 65 °C with mains ≥ 20 °C rising to 80 °C at mains ≤ 8 °C.
+
+    Assumption modelled on the automatic seasonal modes of EcoCutes, which boil hotter in winter
+    so that the same tank holds the larger winter heat demand.
+    """
+    m = np.asarray(mains_c, dtype=float)
+    # clip: the automatic mode stays within 65–80 °C.
+    return np.clip(65.0 + (20.0 - m) * 1.25, 65.0, 80.0)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Households and their water heaters, one entry per unit (arrays of shape (N,)).
+
+    Parameters
+    ----------
+    persons : int array
+        Household size, 1–4 (the national schedule's range).
+    tank_volume_l : float array
+        Tank volume [L].
+    bathtub : bool array
+        Whether the home has a bathtub (selects the schedule columns).
+    reserve_l : float
+        Hot water at 40 °C always kept in the tank [L] (a floor below any safety margin).
+    heat_pump : HeatPumpSpec
+        Heat pump of every unit.
+    boil_temp_c : float array or None
+        Boil-up temperature [°C]; the seasonal default when None.
+    """
+
+    persons: IntArray
+    tank_volume_l: FloatArray
+    bathtub: BoolArray
+    reserve_l: float = 40.0
+    heat_pump: HeatPumpSpec = RATED_33_CLASS
+    boil_temp_c: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.persons.shape[0]
+        if self.persons.ndim != 1 or n < 1:
+            raise ValueError("persons must be a non-empty 1-D array")
+        if np.any((self.persons < 1) | (self.persons > 4)):
+            raise ValueError("persons must be within 1–4")
+        if self.tank_volume_l.shape != (n,) or self.bathtub.shape != (n,):
+            raise ValueError("tank_volume_l and bathtub must have the shape of persons")
+        if np.any((self.tank_volume_l < 100) | (self.tank_volume_l > 1000)):
+            raise ValueError("tank_volume_l must be within 100–1000 L")
+        if not 0.0 <= self.reserve_l <= 200.0:
+            raise ValueError(f"reserve_l must be within 0–200 L, got {self.reserve_l}")
+
+    @property
+    def size(self) -> int:
+        return int(self.persons.shape[0])
+
+    @classmethod
+    def single(cls, persons: int, tank_l: float, bathtub: bool = True) -> Fleet:
+        """One household."""
+        return cls(np.array([persons]), np.array([float(tank_l)]), np.array([bathtub]))
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, n: int) -> Fleet:
+        """``n`` households: 1–4 persons (1:2:3:4 shares 0.2/0.3/0.25/0.25), 370 L for
+        1–2 persons mostly and 460 L for larger homes mostly (assumption mirroring how the
+        two classes are sold), all with a bathtub (the national schedule's no-bathtub columns
+        hold no shower or bath use, so they would model a home without bathing)."""
+        persons = rng.choice(np.arange(1, 5), size=n, p=[0.2, 0.3, 0.25, 0.25])
+        big = rng.random(n) < np.where(persons >= 3, 0.7, 0.2)
+        tank = np.where(big, 460.0, 370.0)
+        return cls(persons.astype(np.int64), tank, np.ones(n, dtype=bool))
+
+    def subset(self, idx: IntArray | slice) -> Fleet:
+        """The units at ``idx``."""
+        return replace(
+            self,
+            persons=self.persons[idx],
+            tank_volume_l=self.tank_volume_l[idx],
+            bathtub=self.bathtub[idx],
+            boil_temp_c=None if self.boil_temp_c is None else self.boil_temp_c[idx],
+        )
+
+
+@dataclass(frozen=True)
+class DrawForecast:
+    """What a unit expects of its household over a grid: litres at 40 °C.
+
+    ``mean_l`` (N, T) per slot; ``cum_sigma_l`` (N, T+1) standard deviation of the cumulative
+    use from the grid start to each slot boundary; ``after_end_l`` (N,) expected use from the
+    grid end to the next 23:00 (what the tank must still hold at the end).
+    """
+
+    mean_l: FloatArray
+    cum_sigma_l: FloatArray
+    after_end_l: FloatArray
+
+
+def days_covering(grid: SlotGrid) -> tuple[list[date], int]:
+    """Calendar days (local) from the grid start's day through the next 23:00 after its end,
+    and the slot offset of the grid start within the first day."""
+    starts = grid.starts()
+    first = starts[0]
+    end_local = first + timedelta(minutes=30 * grid.n_slots)
+    last = (
+        end_local.date()
+        if end_local.hour < NIGHT_START_HOUR
+        else end_local.date() + timedelta(days=1)
+    )
+    days = [first.date() + timedelta(days=i) for i in range((last - first.date()).days + 1)]
+    return days, first.hour * 2 + first.minute // 30
+
+
+def draw_forecast(
+    fleet: Fleet, grid: SlotGrid, variability: DrawVariability | None = None
+) -> DrawForecast:
+    """Expected use and its uncertainty from the standard schedule of each calendar day.
+
+    The variance of cumulative use combines, per calendar day, the fully correlated day factor
+    ``(cv_day · cumulative mean within that day)²`` and the independent slot variances.
+    """
+    var = DrawVariability() if variability is None else variability
+    days, offset = days_covering(grid)
+    types = [day_type_for(d) for d in days]
+    mean, indep = slot_use_moments_l(fleet.persons, types, 30, var, fleet.bathtub)
+    t = grid.n_slots
+    sl = slice(offset, offset + t)
+    cv_day = float(np.sqrt(np.expm1(var.day_factor_sigma**2)))
+    day_of_slot = np.repeat(np.arange(len(days)), 48)[sl]
+    mean_g = mean[:, sl]
+    cum_var = np.zeros((fleet.size, t + 1))
+    # The independent increments may be negative (the jitter moves use between neighbouring
+    # slots, a negative covariance); summed from the middle of a day they can dip below zero.
+    # The running maximum of the clipped sum keeps the variance non-negative and never
+    # shrinking with the horizon (conservative).
+    cum_var[:, 1:] = np.maximum.accumulate(np.cumsum(indep[:, sl], axis=1).clip(min=0.0), axis=1)
+    for d in np.unique(day_of_slot):
+        in_day = np.zeros((fleet.size, t))
+        in_day[:, day_of_slot == d] = mean_g[:, day_of_slot == d]
+        cum_d = prefix(in_day)
+        cum_var += (cv_day * cum_d) ** 2
+    # what remains of the last covered day after the grid end, up to 23:00
+    end_idx = offset + t
+    stop = (len(days) - 1) * 48 + NIGHT_START_HOUR * 2
+    after = mean[:, end_idx:stop].sum(axis=1) if stop > end_idx else np.zeros(fleet.size)
+    return DrawForecast(mean_g, np.sqrt(cum_var), after)
+
+
+def perfect_forecast(use_l: FloatArray, after_end_l: FloatArray) -> DrawForecast:
+    """The forecast of an oracle that knows the realised use per slot (no uncertainty)."""
+    n, t = use_l.shape
+    return DrawForecast(use_l, np.zeros((n, t + 1)), after_end_l)
+
+
+@dataclass(frozen=True)
+class PlanningProblem:
+    """A fleet's planning problem over a grid, physical units, arrays over (N units, T slots).
+
+    Stored heat ``Q`` is above mains temperature [kWh] at slot boundaries ``0…T``; heat ``x``
+    [kWh per slot] is what the heat pump adds; electricity is ``x / cop``.
+    """
+
+    grid: SlotGrid
+    q0_kwh: FloatArray
+    draw_kwh: FloatArray
+    lower_kwh: FloatArray
+    upper_kwh: FloatArray
+    retention: FloatArray
+    cop: FloatArray
+    heat_cap_kwh: FloatArray
+    heat_min_kwh: FloatArray
+    price_yen_per_kwh: FloatArray
+    q_max_kwh: FloatArray
+    mains_temp_c: FloatArray
+    air_temp_c: FloatArray
+    unavoidable_shortfall_kwh: FloatArray
+    confidence: float
+
+    @property
+    def n_units(self) -> int:
+        return int(self.q0_kwh.shape[0])
+
+    @property
+    def n_slots(self) -> int:
+        return int(self.draw_kwh.shape[1])
+
+    @property
+    def slot_h(self) -> float:
+        return self.grid.slot_hours
+
+    def cumulative_retention(self) -> FloatArray:
+        """``A[t]`` (N, T+1), the share of heat stored at 0 left at ``t``."""
+        a = np.ones((self.n_units, self.n_slots + 1))
+        np.cumprod(self.retention, axis=1, out=a[:, 1:])
+        return a
+
+    def staircase(self) -> tuple[StaircaseBounds, FloatArray]:
+        """The problem in y-space (see :mod:`drready.planning.fast`) and ``A`` (N, T+1)."""
+        a = self.cumulative_retention()
+        d_scaled = prefix(self.draw_kwh / a[:, 1:])
+        lower = self.lower_kwh / a - self.q0_kwh[:, None] + d_scaled
+        upper = self.upper_kwh / a - self.q0_kwh[:, None] + d_scaled
+        lower[:, 0] = 0.0  # Y[0] = 0 by definition
+        upper[:, 0] = 0.0
+        return (
+            StaircaseBounds(
+                lower, upper, self.heat_min_kwh / a[:, 1:], self.heat_cap_kwh / a[:, 1:]
+            ),
+            a,
+        )
+
+    def heat_from_y(self, y: FloatArray) -> FloatArray:
+        """Heat per slot [kWh] from y-space amounts."""
+        return y * self.cumulative_retention()[:, 1:]
+
+    def electric_kwh(self, heat_kwh: FloatArray) -> FloatArray:
+        """Electricity per slot [kWh] for heat per slot [kWh]."""
+        return heat_kwh / self.cop
+
+    def stored_heat_kwh(self, heat_kwh: FloatArray) -> FloatArray:
+        """Expected stored heat at slot boundaries (N, T+1) [kWh] for a heat plan."""
+        q = np.empty((self.n_units, self.n_slots + 1))
+        q[:, 0] = self.q0_kwh
+        for t in range(self.n_slots):
+            q[:, t + 1] = self.retention[:, t] * q[:, t] + heat_kwh[:, t] - self.draw_kwh[:, t]
+        return q
+
+    def cost_yen(self, heat_kwh: FloatArray) -> FloatArray:
+        """Electricity cost of a heat plan per unit (N,) [yen]."""
+        return np.asarray((self.electric_kwh(heat_kwh) * self.price_yen_per_kwh).sum(axis=1))
+
+    def subset(self, idx: IntArray | slice) -> PlanningProblem:
+        """The problem of the units at ``idx``."""
+        return replace(
+            self,
+            q0_kwh=self.q0_kwh[idx],
+            draw_kwh=self.draw_kwh[idx],
+            lower_kwh=self.lower_kwh[idx],
+            upper_kwh=self.upper_kwh[idx],
+            retention=self.retention[idx],
+            cop=self.cop[idx],
+            heat_cap_kwh=self.heat_cap_kwh[idx],
+            heat_min_kwh=self.heat_min_kwh[idx],
+            q_max_kwh=self.q_max_kwh[idx],
+            mains_temp_c=self.mains_temp_c[idx],
+            unavoidable_shortfall_kwh=self.unavoidable_shortfall_kwh[idx],
+        )
+
+
+def slot_mid_hours(grid: SlotGrid) -> FloatArray:
+    """Hour of year at the middle of each slot (local wall time)."""
+    return hour_of_year(grid.starts()) + 0.25
+
+
+def unit_temperatures(
+    fleet: Fleet, grid: SlotGrid, climate: Climate
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Air per slot (T,), mains per unit (N,) and boil-up per unit (N,) temperatures [°C].
+
+    Mains is taken on the local day of the grid's middle (it changes by < 0.2 K per day).
+    """
+    air = air_temp_c(climate, slot_mid_hours(grid))
+    mid: datetime = grid.starts()[grid.n_slots // 2]
+    mains_day = float(mains_temp_c(climate, np.array([mid.timetuple().tm_yday - 1]))[0])
+    mains = np.full(fleet.size, mains_day)
+    boil = seasonal_boil_temp_c(mains) if fleet.boil_temp_c is None else fleet.boil_temp_c
+    return air, mains, boil
+
+
+def build_problem(
+    fleet: Fleet,
+    grid: SlotGrid,
+    q0_kwh: FloatArray,
+    forecast: DrawForecast,
+    *,
+    climate: Climate = TOKYO,
+    tariff: Tariff = NIGHT_TOU,
+    confidence: float = 0.95,
+) -> PlanningProblem:
+    """Assemble the planning problem (see the module docstring for the safety bounds).
+
+    Parameters
+    ----------
+    fleet : Fleet
+    grid : SlotGrid
+    q0_kwh : float array (N,)
+        Stored heat above mains at the grid start [kWh].
+    forecast : DrawForecast
+        Expected use and its uncertainty (or a perfect forecast for the oracle).
+    climate, tariff : Climate, Tariff
+    confidence : float
+        One-sided probability that the bounds hold against draw uncertainty, 0.5–0.999.
+    """
+    if not 0.5 <= confidence <= 0.999:
+        raise ValueError(f"confidence must be within 0.5–0.999, got {confidence}")
+    n, t = fleet.size, grid.n_slots
+    if q0_kwh.shape != (n,) or np.any(~np.isfinite(q0_kwh)) or np.any(q0_kwh < 0):
+        raise ValueError("q0_kwh must be (N,) finite and ≥ 0")
+    if forecast.mean_l.shape != (n, t):
+        raise ValueError(f"forecast.mean_l must be ({n}, {t}), got {forecast.mean_l.shape}")
+    air, mains, boil = unit_temperatures(fleet, grid, climate)
+    per_l = HEAT_KWH_PER_L_K * (USE_TEMP_C - mains)  # heat of one litre at 40 °C [kWh/L]
+    q_max = max_stored_heat_kwh(fleet.tank_volume_l, 0.9, boil, mains)
+    tanks = [tank_for_volume(float(v)) for v in np.unique(fleet.tank_volume_l)]
+    r_of = {tk.volume_l: tk.resistance_k_per_w for tk in tanks}
+    resistance = np.array([r_of[float(v)] for v in fleet.tank_volume_l])
+    lam = loss_rate_per_h(
+        fleet.tank_volume_l[:, None], resistance[:, None], boil[:, None], mains[:, None], air[None]
+    )
+    retention = np.exp(-lam * grid.slot_hours)
+    c = cop(fleet.heat_pump, air[None, :], boil[:, None], mains[:, None])
+    z = NormalDist().inv_cdf(confidence)
+    margin = z * forecast.cum_sigma_l * per_l[:, None]
+    reserve = fleet.reserve_l * per_l
+    lower = reserve[:, None] + margin
+    end_need = np.minimum(forecast.after_end_l * per_l + reserve, 0.95 * q_max)
+    lower[:, -1] = np.maximum(lower[:, -1], end_need)
+    upper = np.maximum(q_max[:, None] - margin, lower)
+    cap = np.full((n, t), fleet.heat_pump.heat_output_kw * grid.slot_hours)
+    prob = PlanningProblem(
+        grid=grid,
+        q0_kwh=np.minimum(q0_kwh, q_max),
+        draw_kwh=forecast.mean_l * per_l[:, None],
+        lower_kwh=lower,
+        upper_kwh=upper,
+        retention=retention,
+        cop=c,
+        heat_cap_kwh=cap,
+        heat_min_kwh=np.zeros((n, t)),
+        price_yen_per_kwh=tariff.prices_for(grid.starts()),
+        q_max_kwh=q_max,
+        mains_temp_c=mains,
+        air_temp_c=air,
+        unavoidable_shortfall_kwh=np.zeros(n),
+        confidence=confidence,
+    )
+    return relax_problem(prob)
+
+
+def relax_problem(prob: PlanningProblem) -> PlanningProblem:
+    """Loosen bounds no plan can meet (:func:`fast.relax_to_feasible`), back in physical terms."""
+    b, a = prob.staircase()
+    relaxed, shortfall = relax_to_feasible(b)
+    d_scaled = prefix(prob.draw_kwh / a[:, 1:])
+    q0 = prob.q0_kwh[:, None]
+    lower = (relaxed.lower + q0 - d_scaled) * a
+    upper = (relaxed.upper + q0 - d_scaled) * a
+    lower[:, 0] = prob.lower_kwh[:, 0]
+    upper[:, 0] = prob.upper_kwh[:, 0]
+    return replace(
+        prob,
+        lower_kwh=np.minimum(lower, prob.lower_kwh),
+        upper_kwh=np.maximum(upper, prob.upper_kwh),
+        unavoidable_shortfall_kwh=shortfall * a[:, -1],
+    )
+
+
+def default_initial_heat_kwh(
+    prob_fleet: Fleet, grid: SlotGrid, climate: Climate = TOKYO, fill: float = 0.25
+) -> FloatArray:
+    """A typical tank state at the start of the night heating: ``fill`` of ``Q_max``.
+
+    Assumption for single-shot planning (CLI); simulations carry the real state over instead.
+    """
+    if not 0.0 <= fill <= 1.0:
+        raise ValueError(f"fill must be within 0–1, got {fill}")
+    _, mains, boil = unit_temperatures(prob_fleet, grid, climate)
+    return fill * max_stored_heat_kwh(prob_fleet.tank_volume_l, 0.9, boil, mains)

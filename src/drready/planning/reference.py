@@ -1,0 +1,173 @@
+"""Exact reference planner: one linear programme per unit, solved by HiGHS (F1, F3).
+
+Written in the physical variables — electricity per slot ``e[t]`` [kWh] and stored heat
+``Q[t]`` [kWh] linked by ``Q[t+1] = a[t]·Q[t] + cop[t]·e[t] − d[t]`` — independently of the
+fast path's y-space transformation, so that it checks that path (cost, potential and
+acceptance) rather than repeating it. Slow (a few ms per unit and question) and exact; used in
+tests and in the benchmark, never at fleet scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from drready.domain import Direction
+from drready.planning.problem import PlanningProblem
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class InfeasibleProblemError(RuntimeError):
+    """The LP has no solution (only happens with bounds that were not relaxed)."""
+
+
+@dataclass(frozen=True)
+class WindowConstraint:
+    """``sum(e[start:end]) ≥ value`` (sense ``"ge"``) or ``≤ value`` (``"le"``) [kWh]."""
+
+    start: int
+    end: int
+    sense: str
+    value_kwh: float
+
+
+@dataclass(frozen=True)
+class ReferencePlan:
+    """One unit's exact plan: electricity per slot, stored heat, cost and per-request figures."""
+
+    electric_kwh: FloatArray
+    stored_heat_kwh: FloatArray
+    cost_yen: float
+    accepted_kwh: tuple[float, ...]
+    potential_kwh: tuple[float, ...]
+
+
+class UnitLP:
+    """The LP of unit ``i`` of ``problem``."""
+
+    def __init__(self, problem: PlanningProblem, i: int) -> None:
+        self.p = problem
+        self.i = i
+        t = problem.n_slots
+        self.t = t
+        a = problem.retention[i]
+        c = problem.cop[i]
+        d = problem.draw_kwh[i]
+        # variables: e[0..T-1], Q[1..T]
+        rows = []
+        cols = []
+        vals = []
+        for k in range(t):
+            rows += [k, k]
+            cols += [t + k, k]
+            vals += [1.0, -c[k]]
+            if k > 0:
+                rows.append(k)
+                cols.append(t + k - 1)
+                vals.append(-a[k])
+        self.a_eq = sp.csr_array((vals, (rows, cols)), shape=(t, 2 * t))
+        b_eq = -d.copy()
+        b_eq[0] += a[0] * problem.q0_kwh[i]
+        self.b_eq = b_eq
+        e_lo = problem.heat_min_kwh[i] / c
+        e_hi = problem.heat_cap_kwh[i] / c
+        q_lo = problem.lower_kwh[i, 1:]
+        q_hi = problem.upper_kwh[i, 1:]
+        self.bounds = list(zip(np.r_[e_lo, q_lo], np.r_[e_hi, q_hi], strict=True))
+        self.price = problem.price_yen_per_kwh
+
+    def solve(self, objective: FloatArray, windows: list[WindowConstraint]) -> FloatArray:
+        """Minimise ``objective · e`` subject to the windows; returns the full variable vector."""
+        t = self.t
+        a_ub = None
+        b_ub = None
+        if windows:
+            m = np.zeros((len(windows), 2 * t))
+            b = np.zeros(len(windows))
+            for j, w in enumerate(windows):
+                sign = -1.0 if w.sense == "ge" else 1.0
+                m[j, w.start : w.end] = sign
+                b[j] = sign * w.value_kwh
+            a_ub, b_ub = m, b
+        res = linprog(
+            np.r_[objective, np.zeros(t)],
+            A_ub=a_ub,
+            b_ub=b_ub,
+            A_eq=self.a_eq,
+            b_eq=self.b_eq,
+            bounds=self.bounds,
+            method="highs",
+        )
+        if res.status != 0:
+            raise InfeasibleProblemError(f"unit {self.i}: {res.message}")
+        x: FloatArray = np.asarray(res.x)
+        return x
+
+    def cost_vector(self) -> FloatArray:
+        return np.asarray(self.price, dtype=float)
+
+    def window_vector(self, start: int, end: int, sign: float) -> FloatArray:
+        v = np.zeros(self.t)
+        v[start:end] = sign
+        return v
+
+
+def reference_plan(
+    problem: PlanningProblem,
+    i: int,
+    requests: list[tuple[Direction, int, int, float]],
+    tol_kwh: float = 1e-7,
+    baseline_electric_kwh: FloatArray | None = None,
+) -> ReferencePlan:
+    """Exact plan of unit ``i``: baseline, then each request accepted up to its potential.
+
+    Mirrors :meth:`drready.planning.engine.FleetPlanner.plan`: request ``k``'s potential is the
+    most (up) or least (down) window energy over plans that keep the earlier accepted amounts,
+    measured from the baseline's window energy. The baseline is the LP's own least-cost plan,
+    or ``baseline_electric_kwh`` (T,) when given — least-cost plans can tie, and DR amounts are
+    only comparable against the same baseline.
+    """
+    lp = UnitLP(problem, i)
+    t = lp.t
+    x = lp.solve(lp.cost_vector(), [])
+    base = x[:t] if baseline_electric_kwh is None else np.asarray(baseline_electric_kwh, float)
+    windows: list[WindowConstraint] = []
+    accepted: list[float] = []
+    potentials: list[float] = []
+    for direction, s, e, amount in requests:
+        now = float(base[s:e].sum())
+        sign = -1.0 if direction is Direction.UP else 1.0
+        ext = lp.solve(lp.window_vector(s, e, sign), windows)
+        pot = max(0.0, -sign * (float(ext[s:e].sum()) - now))
+        acc = min(amount, pot)
+        target = now + acc if direction is Direction.UP else now - acc
+        target = target - tol_kwh if direction is Direction.UP else target + tol_kwh
+        windows.append(WindowConstraint(s, e, "ge" if direction is Direction.UP else "le", target))
+        x = lp.solve(lp.cost_vector(), windows)
+        accepted.append(acc)
+        potentials.append(pot)
+    elec = x[:t]
+    q = np.r_[problem.q0_kwh[i], x[t:]]
+    return ReferencePlan(
+        electric_kwh=elec,
+        stored_heat_kwh=q,
+        cost_yen=float(elec @ lp.price),
+        accepted_kwh=tuple(accepted),
+        potential_kwh=tuple(potentials),
+    )
+
+
+def reference_window_potential(
+    problem: PlanningProblem, i: int, start: int, end: int
+) -> tuple[float, float, float]:
+    """(baseline, most, least) electricity in ``[start, end)`` for unit ``i`` [kWh], exact."""
+    lp = UnitLP(problem, i)
+    base = lp.solve(lp.cost_vector(), [])
+    most = lp.solve(lp.window_vector(start, end, -1.0), [])
+    least = lp.solve(lp.window_vector(start, end, 1.0), [])
+    return float(base[start:end].sum()), float(most[start:end].sum()), float(least[start:end].sum())

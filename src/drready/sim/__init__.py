@@ -1,0 +1,1 @@
+"""Scenarios and simulation: stochastic households executing plans, fleets, the demo (U2, E1)."""
