@@ -62,7 +62,9 @@ PersonsOpt = Annotated[int, typer.Option(help="Household size, 1–4 persons.")]
 TankOpt = Annotated[float, typer.Option("--tank-l", help="Tank volume [L], 100–1000 (370, 460).")]
 DateOpt = Annotated[
     str,
-    typer.Option(help="Day the DR is for (YYYY-MM-DD); planning starts 23:00 the evening before."),
+    typer.Option(
+        "--date", help="Day the DR is for (YYYY-MM-DD); planning starts 23:00 the evening before."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ConfOpt = Annotated[float, typer.Option(help="Confidence of the potential, 0.5–0.999.")]
