@@ -58,7 +58,7 @@ def test_plan_json_contract_and_plot(tmp_path: Path):
         "--date",
         "2026-05-12",
         "--request",
-        "up:10:00-13:00:3.0",
+        "up:10:00-13:00:2.0",
         "--request",
         "down:01:00-05:00:50",
         "--json",
