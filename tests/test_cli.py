@@ -120,5 +120,6 @@ def test_demo_prints_summary_and_writes_png(tmp_path: Path):
     assert up["declared_kwh"] > 0
     assert up["accepted_kwh"] <= up["requested_kwh"] + 1e-6
     assert up["delivered_kwh"] >= 0.9 * up["accepted_kwh"]
+    assert down["accepted_kwh"] <= down["declared_kwh"] + 1e-6
     assert summary["dr_caused_shortages"] == 0
     assert (tmp_path / "fleet_power.png").stat().st_size > 10_000

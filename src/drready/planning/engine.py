@@ -10,9 +10,13 @@ answers, as arrays over units:
   most power over all safe plans, the cumulative energy bounds, and the window totals
   ``up = most − baseline`` and ``down = baseline − least`` [kWh of electricity].
 * :meth:`FleetPlanner.plan` — requests applied in order; each is accepted up to the potential
-  left after the earlier ones, the window's slots are set to the matching mix of the current
-  plan and the window's extreme plan (a convex mix of safe plans is safe), and the rest of the
-  horizon is re-optimised for cost.
+  left after the earlier ones, measured from the *baseline* (DR amounts are deviations from the
+  baseline, the quantity settlement uses); the cheaper of two safe plans is kept: the greedy
+  with the window target, or the window pinned to the matching mix of the current plan and the
+  window's extreme plan (a convex mix of safe plans is safe) with the rest re-optimised.
+  Once planned, a window keeps its slot-by-slot profile for the later requests (that plan has
+  been reported, F4), so a later request may find less potential than a planner free to
+  reshape earlier windows would.
 
 The LP reference (:mod:`drready.planning.reference`) answers the same questions exactly per unit.
 """
@@ -200,7 +204,8 @@ class FleetPlanner:
         """Apply ``requests`` in order; see the module docstring."""
         n = self.problem.n_units
         b = self.bounds
-        y = self.baseline_y().copy()
+        base = self.baseline_y()
+        y = base.copy()
         accepted = np.zeros((len(requests), n))
         potential = np.zeros((len(requests), n))
         fallback = 0
@@ -211,15 +216,18 @@ class FleetPlanner:
             s, e = req.start, req.end
             ext = window_extremes(b, s, e)
             extreme = ext.most if req.direction is Direction.UP else ext.least
+            sign = 1.0 if req.direction is Direction.UP else -1.0
+            base_e = self._window_electric(base, s, e)  # DR amounts are from the baseline
             now_e = self._window_electric(y, s, e)
             ext_e = self._window_electric(extreme, s, e)
-            pot = np.abs(ext_e - now_e)
-            pot = np.where(
-                (ext_e - now_e) * (1 if req.direction is Direction.UP else -1) > 0, pot, 0.0
-            )
+            pot = np.maximum(sign * (ext_e - base_e), 0.0)
             acc = np.minimum(req.amount_kwh, pot)
-            beta = np.divide(acc, pot, out=np.zeros(n), where=pot > 1e-12)[:, None]
-            target_e = now_e + acc if req.direction is Direction.UP else now_e - acc
+            target_e = base_e + sign * acc
+            # share of the way from the current plan to the extreme plan that hits the target
+            gap = ext_e - now_e
+            beta = np.divide(
+                target_e - now_e, gap, out=np.zeros(n), where=np.abs(gap) > 1e-12
+            ).clip(0.0, 1.0)[:, None]
             # candidate 1: the greedy with the window target (cheapest slots of the window)
             tgt = WindowTarget(
                 s,

@@ -177,6 +177,13 @@ def run_demo(
             f"{r['delivered_kwh']:.1f}",
         )
     con.print(table)
+    for r in rows:
+        if float(str(r["declared_kwh"])) < 0.01 * households:
+            con.print(
+                f"note: {r['window']}: the baseline plans almost no heating in this window, so "
+                "there is little to shed; down-DR potential lies where the baseline heats "
+                "(the night, try `drready potential --window 01:00-05:00`)."
+            )
     con.print(
         f"shortages (湯切れ, households): baseline {summary['shortages_baseline']}, "
         f"with DR {summary['shortages_dr']}, caused by DR {summary['dr_caused_shortages']}"
