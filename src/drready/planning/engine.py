@@ -30,11 +30,10 @@ import numpy.typing as npt
 
 from drready.domain import Direction
 from drready.planning.fast import (
+    Paths,
     StaircaseBounds,
     WindowTarget,
     greedy_min_cost,
-    lowest_path,
-    required_path,
     slot_power_bounds,
     violation,
     window_extremes,
@@ -107,36 +106,47 @@ class WindowPotential:
 
 
 class FleetPlanner:
-    """Fast-path planner for one :class:`PlanningProblem` (all units at once)."""
+    """Fast-path planner for one :class:`PlanningProblem` (all units at once).
+
+    Internally everything is time-major, (T, N), as in :mod:`drready.planning.fast`; results
+    are returned unit-major, (N, T), like the problem's arrays.
+    """
 
     def __init__(self, problem: PlanningProblem) -> None:
         self.problem = problem
         self.bounds, self._a = problem.staircase()
-        # electricity per y-unit of each slot: y · A[s+1] / cop
-        self._weight = self._a[:, 1:] / problem.cop
+        # electricity per y-unit of each slot: y · A[s+1] / cop   (T, N)
+        self._weight = self._a[1:] / np.ascontiguousarray(problem.cop.T)
+        self._price = problem.price_yen_per_kwh[:, None]
         self.order = self._cost_order()
         self._baseline_y: FloatArray | None = None
         self._baseline_fallback = 0
+        self._paths: Paths | None = None
 
     def _cost_order(self) -> IntArray:
         """Slots by ascending mean cost per unit of y-heat; ties go to the later slot."""
-        cost = (self.problem.price_yen_per_kwh[None, :] * self._weight).mean(axis=0)
+        cost = (self._price * self._weight).mean(axis=1)
         idx = np.arange(cost.shape[0])
         return np.lexsort((-idx, np.round(cost, 9))).astype(np.int64)
 
-    def _solve(self, b: StaircaseBounds) -> tuple[FloatArray, int]:
-        """Least-cost y under ``b``; units where the greedy fails fall back to the lowest path."""
-        y = greedy_min_cost(b, self.order)
-        bad = violation(b, y) > FEASIBILITY_TOL_KWH
-        if bad.any():
-            low = lowest_path(b, required_path(b))
-            y[bad] = np.diff(low, axis=1)[bad]
-        return y, int(bad.sum())
+    @property
+    def paths(self) -> Paths:
+        """Feasible-path envelope of the unconstrained problem (cached)."""
+        if self._paths is None:
+            self._paths = Paths.of(self.bounds)
+        return self._paths
+
+    def _solve(
+        self, b: StaircaseBounds, target: WindowTarget | None = None
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """Least-cost y under ``b`` (and ``target``), and which units broke a bound."""
+        y = greedy_min_cost(b, self.order, target)
+        return y, violation(b, y) > FEASIBILITY_TOL_KWH
 
     def _result(
         self, y: FloatArray, accepted: FloatArray, potential: FloatArray, fallback: int
     ) -> FleetPlan:
-        heat = y * self._a[:, 1:]
+        heat = np.ascontiguousarray((y * self._a[1:]).T)
         elec = self.problem.electric_kwh(heat)
         return FleetPlan(
             heat_kwh=heat,
@@ -149,9 +159,13 @@ class FleetPlanner:
         )
 
     def baseline_y(self) -> FloatArray:
-        """The baseline in y-space (cached)."""
+        """The baseline in y-space, time-major (cached); the lowest path where the greedy
+        fails (counted in ``fallback_units``)."""
         if self._baseline_y is None:
-            self._baseline_y, self._baseline_fallback = self._solve(self.bounds)
+            y, bad = self._solve(self.bounds)
+            if bad.any():
+                y[:, bad] = np.diff(self.paths.low, axis=0)[:, bad]
+            self._baseline_y, self._baseline_fallback = y, int(bad.sum())
         return self._baseline_y
 
     def baseline(self) -> FleetPlan:
@@ -161,12 +175,33 @@ class FleetPlanner:
         return self._result(y, np.zeros((0, n)), np.zeros((0, n)), self._baseline_fallback)
 
     def _window_electric(self, y: FloatArray, start: int, end: int) -> FloatArray:
-        return np.asarray((y[:, start:end] * self._weight[:, start:end]).sum(axis=1))
+        return np.asarray((y[start:end] * self._weight[start:end]).sum(axis=0))
 
     def potential(self, start: int, end: int) -> WindowPotential:
         """DR potential of the slot window ``[start, end)`` relative to the baseline."""
         self._check_window(start, end)
-        return self._potential(self.bounds, self.baseline_y(), start, end)
+        b = self.bounds
+        y = self.baseline_y()
+        ext = window_extremes(b, start, end, self.paths)
+        least_y, most_y = slot_power_bounds(b, self.paths)
+        w = self._weight[start:end]
+        h = self.problem.slot_h
+        base_e = y[start:end] * w
+        most_e = ext.most[start:end] * w
+        least_e = ext.least[start:end] * w
+        cum_least = np.cumsum(least_e, axis=0)
+        return WindowPotential(
+            start=start,
+            end=end,
+            baseline_kw=(base_e / h).T,
+            min_kw=(np.minimum(least_y[start:end] * w, base_e) / h).T,
+            max_kw=(np.maximum(most_y[start:end] * w, base_e) / h).T,
+            cum_min_kwh=cum_least.T,
+            cum_max_kwh=np.maximum(np.cumsum(most_e, axis=0), cum_least).T,
+            baseline_kwh=base_e.sum(axis=0),
+            most_kwh=most_e.sum(axis=0),
+            least_kwh=least_e.sum(axis=0),
+        )
 
     def _check_window(self, start: int, end: int) -> None:
         if not 0 <= start < end <= self.problem.n_slots:
@@ -175,35 +210,11 @@ class FleetPlanner:
                 f"got {start}..{end}"
             )
 
-    def _potential(
-        self, b: StaircaseBounds, y: FloatArray, start: int, end: int
-    ) -> WindowPotential:
-        ext = window_extremes(b, start, end)
-        least_y, most_y = slot_power_bounds(b)
-        w = self._weight[:, start:end]
-        h = self.problem.slot_h
-        base_e = y[:, start:end] * w
-        most_e = ext.most[:, start:end] * w
-        least_e = ext.least[:, start:end] * w
-        min_kw = np.minimum(least_y[:, start:end] * w, base_e) / h
-        max_kw = np.maximum(most_y[:, start:end] * w, base_e) / h
-        return WindowPotential(
-            start=start,
-            end=end,
-            baseline_kw=base_e / h,
-            min_kw=min_kw,
-            max_kw=max_kw,
-            cum_min_kwh=np.cumsum(least_e, axis=1),
-            cum_max_kwh=np.maximum(np.cumsum(most_e, axis=1), np.cumsum(least_e, axis=1)),
-            baseline_kwh=base_e.sum(axis=1),
-            most_kwh=most_e.sum(axis=1),
-            least_kwh=least_e.sum(axis=1),
-        )
-
     def plan(self, requests: list[WindowRequest]) -> FleetPlan:
         """Apply ``requests`` in order; see the module docstring."""
         n = self.problem.n_units
         b = self.bounds
+        paths: Paths | None = self.paths
         base = self.baseline_y()
         y = base.copy()
         accepted = np.zeros((len(requests), n))
@@ -214,49 +225,49 @@ class FleetPlanner:
             if req.amount_kwh.shape != (n,):
                 raise ValueError(f"amount_kwh must have shape ({n},), got {req.amount_kwh.shape}")
             s, e = req.start, req.end
-            ext = window_extremes(b, s, e)
-            extreme = ext.most if req.direction is Direction.UP else ext.least
-            sign = 1.0 if req.direction is Direction.UP else -1.0
+            ext = window_extremes(b, s, e, paths)
+            up = req.direction is Direction.UP
+            extreme = ext.most if up else ext.least
+            sign = 1.0 if up else -1.0
             base_e = self._window_electric(base, s, e)  # DR amounts are from the baseline
             now_e = self._window_electric(y, s, e)
             ext_e = self._window_electric(extreme, s, e)
             pot = np.maximum(sign * (ext_e - base_e), 0.0)
             acc = np.minimum(req.amount_kwh, pot)
             target_e = base_e + sign * acc
-            # share of the way from the current plan to the extreme plan that hits the target
-            gap = ext_e - now_e
-            beta = np.divide(
-                target_e - now_e, gap, out=np.zeros(n), where=np.abs(gap) > 1e-12
-            ).clip(0.0, 1.0)[:, None]
-            # candidate 1: the greedy with the window target (cheapest slots of the window)
+            # the greedy with the window target: the window's cheapest slots reach the target
             tgt = WindowTarget(
                 s,
                 e,
                 self._weight,
-                min_kwh=target_e - 1e-9 if req.direction is Direction.UP else None,
-                max_kwh=target_e + 1e-9 if req.direction is Direction.DOWN else None,
+                min_kwh=target_e - 1e-9 if up else None,
+                max_kwh=None if up else target_e + 1e-9,
             )
-            y_tgt = greedy_min_cost(b, self.order, tgt)
-            win_e = self._window_electric(y_tgt, s, e)
-            ok = violation(b, y_tgt) <= FEASIBILITY_TOL_KWH
-            ok &= (
-                win_e >= target_e - 1e-6
-                if req.direction is Direction.UP
-                else (win_e <= target_e + 1e-6)
-            )
-            # candidate 2: the window pinned to a convex mix of two safe plans (always safe),
-            # the rest re-optimised
-            mix = (1.0 - beta) * y + beta * extreme
-            b_mix = b.with_fixed(s, e, mix[:, s:e])
-            y_mix, fb = self._solve(b_mix)
-            price = self.problem.price_yen_per_kwh
-            cost_tgt = np.where(ok, (y_tgt * self._weight * price).sum(axis=1), np.inf)
-            cost_mix = (y_mix * self._weight * price).sum(axis=1)
-            pick = cost_tgt < cost_mix
-            y = np.where(pick[:, None], y_tgt, y_mix)
+            y_new, bad = self._solve(b, tgt)
+            win_e = self._window_electric(y_new, s, e)
+            bad |= (win_e < target_e - 1e-6) if up else (win_e > target_e + 1e-6)
+            if bad.any():
+                # where it fails: pin the window to the mix of the current plan and the extreme
+                # plan that hits the target (a convex mix of safe plans is safe) and
+                # re-optimise the rest; failing that too, keep the mix itself
+                idx = np.flatnonzero(bad)
+                gap = (ext_e - now_e)[idx]
+                beta = np.divide(
+                    (target_e - now_e)[idx],
+                    gap,
+                    out=np.zeros(idx.size),
+                    where=np.abs(gap) > 1e-12,
+                ).clip(0.0, 1.0)
+                mix = (1.0 - beta) * y[:, idx] + beta * extreme[:, idx]
+                b_sub = b.take(idx).with_fixed(s, e, mix[s:e])
+                y_sub, bad_sub = self._solve(b_sub)
+                y_sub[:, bad_sub] = mix[:, bad_sub]
+                y_new[:, idx] = y_sub
+                fallback += int(bad.sum())
+            y = y_new
             # later requests keep this window's slots as planned
-            b = b.with_fixed(s, e, y[:, s:e])
-            fallback += fb
+            b = b.with_fixed(s, e, y[s:e])
+            paths = None
             accepted[k] = acc
             potential[k] = pot
         return self._result(y, accepted, potential, fallback)

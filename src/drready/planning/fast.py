@@ -22,7 +22,10 @@ and every plan question has a closed form on that "monotone staircase between tw
   exact for lower bounds alone (an exchange argument, as in lot sizing without set-up costs) and
   near-exact with upper bounds; ``drready.planning.reference`` (an LP solved by HiGHS) checks it.
 
-Everything is numpy over ``(units, slots)``; loops run over the ≤ 96 slots, never over units.
+Everything is numpy over slots × units, stored **time-major** — ``(T, N)`` and ``(T+1, N)``, C
+order — so that each step of a loop over the ≤ 96 slots reads and writes one contiguous row of
+N units, and reductions over time are element-wise operations across rows. Loops never run over
+units.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class StaircaseBounds:
-    """Bounds of a plan in the loss-free ("y") space; arrays are (N, T+1) or (N, T)."""
+    """Bounds of a plan in the loss-free ("y") space, time-major: (T+1, N) or (T, N)."""
 
     lower: FloatArray
     upper: FloatArray
@@ -47,21 +50,30 @@ class StaircaseBounds:
 
     @property
     def n_slots(self) -> int:
-        return int(self.cap.shape[1])
+        return int(self.cap.shape[0])
 
     def with_fixed(self, start: int, end: int, y_fixed: FloatArray) -> StaircaseBounds:
-        """Copy with slots ``start:end`` pinned to ``y_fixed`` (N, end−start)."""
+        """Copy with slots ``start:end`` pinned to ``y_fixed`` (end−start, N)."""
         lo = self.lo.copy()
         cap = self.cap.copy()
-        lo[:, start:end] = y_fixed
-        cap[:, start:end] = y_fixed
+        lo[start:end] = y_fixed
+        cap[start:end] = y_fixed
         return StaircaseBounds(self.lower, self.upper, lo, cap)
+
+    def take(self, idx: IntArray) -> StaircaseBounds:
+        """The bounds of the units at ``idx``."""
+        return StaircaseBounds(
+            np.ascontiguousarray(self.lower[:, idx]),
+            np.ascontiguousarray(self.upper[:, idx]),
+            np.ascontiguousarray(self.lo[:, idx]),
+            np.ascontiguousarray(self.cap[:, idx]),
+        )
 
 
 def prefix(y: FloatArray) -> FloatArray:
-    """Prefix sums with a leading zero: (N, T) → (N, T+1)."""
-    out = np.zeros((y.shape[0], y.shape[1] + 1))
-    np.cumsum(y, axis=1, out=out[:, 1:])
+    """Prefix sums over time with a leading zero: (T, N) → (T+1, N)."""
+    out = np.zeros((y.shape[0] + 1, y.shape[1]))
+    np.cumsum(y, axis=0, out=out[1:])
     return out
 
 
@@ -69,7 +81,7 @@ def required_path(b: StaircaseBounds) -> FloatArray:
     """``R[t]``: least cumulative heat at ``t`` from which every later lower bound is reachable."""
     r = b.lower.copy()
     for t in range(b.n_slots - 1, -1, -1):
-        np.maximum(r[:, t], r[:, t + 1] - b.cap[:, t], out=r[:, t])
+        np.maximum(r[t], r[t + 1] - b.cap[t], out=r[t])
     return r
 
 
@@ -77,7 +89,7 @@ def allowed_path(b: StaircaseBounds) -> FloatArray:
     """``F[t]``: most cumulative heat at ``t`` that keeps every later upper bound satisfiable."""
     f = b.upper.copy()
     for t in range(b.n_slots - 1, -1, -1):
-        np.minimum(f[:, t], f[:, t + 1] - b.lo[:, t], out=f[:, t])
+        np.minimum(f[t], f[t + 1] - b.lo[t], out=f[t])
     return f
 
 
@@ -88,16 +100,16 @@ def lowest_path(
     y0: FloatArray | None = None,
     end: int | None = None,
 ) -> FloatArray:
-    """Lowest feasible ``Y`` from ``start`` (value ``y0``, default 0) to ``end`` (N, T+1).
+    """Lowest feasible ``Y`` from ``start`` (value ``y0``, default 0) to ``end`` (T+1, N).
 
-    Entries outside ``start..end`` are left at zero.
+    Rows outside ``start..end`` are left at zero.
     """
-    n, t_all = r.shape
+    t_all, n = r.shape
     end = t_all - 1 if end is None else end
-    out = np.zeros((n, t_all))
-    out[:, start] = 0.0 if y0 is None else y0
+    out = np.zeros((t_all, n))
+    out[start] = 0.0 if y0 is None else y0
     for t in range(start, end):
-        out[:, t + 1] = np.maximum(r[:, t + 1], out[:, t] + b.lo[:, t])
+        np.maximum(r[t + 1], out[t] + b.lo[t], out=out[t + 1])
     return out
 
 
@@ -108,14 +120,30 @@ def highest_path(
     y0: FloatArray | None = None,
     end: int | None = None,
 ) -> FloatArray:
-    """Highest feasible ``Y`` from ``start`` (value ``y0``, default 0) to ``end`` (N, T+1)."""
-    n, t_all = f.shape
+    """Highest feasible ``Y`` from ``start`` (value ``y0``, default 0) to ``end`` (T+1, N)."""
+    t_all, n = f.shape
     end = t_all - 1 if end is None else end
-    out = np.zeros((n, t_all))
-    out[:, start] = 0.0 if y0 is None else y0
+    out = np.zeros((t_all, n))
+    out[start] = 0.0 if y0 is None else y0
     for t in range(start, end):
-        out[:, t + 1] = np.minimum(f[:, t + 1], out[:, t] + b.cap[:, t])
+        np.minimum(f[t + 1], out[t] + b.cap[t], out=out[t + 1])
     return out
+
+
+@dataclass(frozen=True)
+class Paths:
+    """``R``, ``F`` and the lowest and highest feasible paths of one set of bounds (T+1, N)."""
+
+    required: FloatArray
+    allowed: FloatArray
+    low: FloatArray
+    high: FloatArray
+
+    @classmethod
+    def of(cls, b: StaircaseBounds) -> Paths:
+        r = required_path(b)
+        f = allowed_path(b)
+        return cls(r, f, lowest_path(b, r), highest_path(b, f))
 
 
 def relax_to_feasible(b: StaircaseBounds) -> tuple[StaircaseBounds, FloatArray]:
@@ -132,7 +160,7 @@ def relax_to_feasible(b: StaircaseBounds) -> tuple[StaircaseBounds, FloatArray]:
     b1 = StaircaseBounds(b.lower, upper, b.lo, b.cap)
     reach = highest_path(b1, allowed_path(b1))
     lower = np.minimum(b.lower, reach)
-    shortfall = np.max(b.lower - lower, axis=1)
+    shortfall = np.asarray(np.max(b.lower - lower, axis=0), dtype=np.float64)
     return StaircaseBounds(lower, upper, b.lo, b.cap), shortfall
 
 
@@ -140,7 +168,7 @@ def relax_to_feasible(b: StaircaseBounds) -> tuple[StaircaseBounds, FloatArray]:
 class WindowTarget:
     """Electricity in slots ``[start, end)`` must be ≥ ``min_kwh`` (up) or ≤ ``max_kwh`` (down).
 
-    ``weight`` (N, T) converts y-space heat to electricity [kWh per y-unit]."""
+    ``weight`` (T, N) converts y-space heat to electricity [kWh per y-unit]."""
 
     start: int
     end: int
@@ -152,7 +180,7 @@ class WindowTarget:
 def greedy_min_cost(
     b: StaircaseBounds, order: IntArray, target: WindowTarget | None = None
 ) -> FloatArray:
-    """Least-cost heat per slot (N, T) given a slot order of ascending cost (shared by units).
+    """Least-cost heat per slot (T, N) given a slot order of ascending cost (shared by units).
 
     Each slot, cheapest first, adds what the largest deficit after it still needs, limited by
     its spare capacity and by the smallest headroom after it — both net of the heat that earlier
@@ -173,91 +201,90 @@ def greedy_min_cost(
     slots = order.tolist()
     if target is not None:
         in_window[target.start : target.end] = True
+        done = (y * target.weight)[target.start : target.end].sum(axis=0)
         if target.min_kwh is not None:
-            budget = np.maximum(
-                target.min_kwh - (y * target.weight)[:, target.start : target.end].sum(axis=1), 0
-            )
+            budget = np.maximum(target.min_kwh - done, 0.0)
             slots = [s for s in slots if in_window[s]] + slots
         elif target.max_kwh is not None:
-            budget = np.maximum(
-                target.max_kwh - (y * target.weight)[:, target.start : target.end].sum(axis=1), 0
-            )
+            budget = np.maximum(target.max_kwh - done, 0.0)
     seen = np.zeros(b.n_slots, dtype=bool)
     for s in slots:
         # heat that slots before s must still add for the deficits up to s raises Y after s too
-        pending = deficit[:, : s + 1].max(axis=1).clip(min=0.0)
-        need = deficit[:, s + 1 :].max(axis=1) - pending
-        room = headroom[:, s + 1 :].min(axis=1) - pending
-        if target is not None and budget is not None and in_window[s]:
-            wanted = budget / target.weight[:, s]
+        pending = deficit[: s + 1].max(axis=0)
+        np.maximum(pending, 0.0, out=pending)
+        need = deficit[s + 1 :].max(axis=0) - pending
+        room = headroom[s + 1 :].min(axis=0) - pending
+        windowed = target is not None and budget is not None and in_window[s]
+        if windowed:
+            assert target is not None and budget is not None
+            wanted = budget / target.weight[s]
             if target.min_kwh is not None and not seen[s]:
                 need = wanted  # first visit of an up-DR window slot: reach the target
             else:
                 need = np.minimum(need, wanted)
         seen[s] = True
         # clip: a negative need (already covered) or room (already at the bound) adds nothing.
-        add = np.minimum(np.minimum(b.cap[:, s] - y[:, s], need), room).clip(min=0.0)
-        if target is not None and budget is not None and in_window[s]:
-            budget = np.maximum(budget - add * target.weight[:, s], 0.0)
+        add = np.minimum(np.minimum(b.cap[s] - y[s], need), room)
+        np.maximum(add, 0.0, out=add)
+        if windowed:
+            assert target is not None and budget is not None
+            budget = np.maximum(budget - add * target.weight[s], 0.0)
         if not add.any():
             continue
-        y[:, s] += add
-        deficit[:, s + 1 :] -= add[:, None]
-        headroom[:, s + 1 :] -= add[:, None]
+        y[s] += add
+        deficit[s + 1 :] -= add
+        headroom[s + 1 :] -= add
     return y
 
 
 def violation(b: StaircaseBounds, y: FloatArray) -> FloatArray:
     """Largest bound violation of a plan per unit (N,) [y-space heat]; 0 when feasible."""
     x = prefix(y)
-    v = np.maximum((b.lower - x).max(axis=1), (x - b.upper).max(axis=1))
-    v = np.maximum(v, (b.lo - y).max(axis=1))
-    v = np.maximum(v, (y - b.cap).max(axis=1))
+    v = np.maximum((b.lower - x).max(axis=0), (x - b.upper).max(axis=0))
+    v = np.maximum(v, (b.lo - y).max(axis=0))
+    v = np.maximum(v, (y - b.cap).max(axis=0))
     return np.asarray(np.maximum(v, 0.0), dtype=np.float64)
 
 
 @dataclass(frozen=True)
 class WindowExtremes:
-    """The two extreme plans for a window ``[start, end)`` (heat per slot, y-space, (N, T))."""
+    """The two extreme plans for a window ``[start, end)`` (heat per slot, y-space, (T, N))."""
 
     most: FloatArray
     least: FloatArray
 
 
-def window_extremes(b: StaircaseBounds, start: int, end: int) -> WindowExtremes:
+def window_extremes(
+    b: StaircaseBounds, start: int, end: int, paths: Paths | None = None
+) -> WindowExtremes:
     """Full feasible plans with the most and the least heat inside ``[start, end)``.
 
     Most: lowest path up to ``start``, full power inside (clipped by ``F``), lowest path after.
     Least: highest path up to ``start``, only what ``R`` forces inside, lowest path after.
+    ``paths`` are those of ``b`` when already known.
     """
-    r = required_path(b)
-    f = allowed_path(b)
-    t_all = b.n_slots
-    low = lowest_path(b, r)
-    most = low.copy()
-    fill = highest_path(b, f, start=start, y0=low[:, start], end=end)
-    most[:, start : end + 1] = fill[:, start : end + 1]
-    after = lowest_path(b, r, start=end, y0=most[:, end])
-    most[:, end:] = after[:, end:]
+    p = Paths.of(b) if paths is None else paths
+    most = p.low.copy()
+    fill = highest_path(b, p.allowed, start=start, y0=p.low[start], end=end)
+    most[start : end + 1] = fill[start : end + 1]
+    after = lowest_path(b, p.required, start=end, y0=most[end])
+    most[end:] = after[end:]
 
-    high = highest_path(b, f)
-    least = high.copy()
-    keep = lowest_path(b, r, start=start, y0=high[:, start], end=end)
-    least[:, start : end + 1] = keep[:, start : end + 1]
-    after = lowest_path(b, r, start=end, y0=least[:, end])
-    least[:, end:] = after[:, end:]
-    del t_all
-    return WindowExtremes(most=np.diff(most, axis=1), least=np.diff(least, axis=1))
+    least = p.high.copy()
+    keep = lowest_path(b, p.required, start=start, y0=p.high[start], end=end)
+    least[start : end + 1] = keep[start : end + 1]
+    after = lowest_path(b, p.required, start=end, y0=least[end])
+    least[end:] = after[end:]
+    return WindowExtremes(most=np.diff(most, axis=0), least=np.diff(least, axis=0))
 
 
-def slot_power_bounds(b: StaircaseBounds) -> tuple[FloatArray, FloatArray]:
-    """Least and most heat each slot can take over all feasible plans (N, T) [y-space]."""
-    r = required_path(b)
-    f = allowed_path(b)
-    low = lowest_path(b, r)
-    high = highest_path(b, f)
-    most = np.minimum(b.cap, f[:, 1:] - low[:, :-1])
-    least = np.maximum(b.lo, r[:, 1:] - high[:, :-1])
+def slot_power_bounds(
+    b: StaircaseBounds, paths: Paths | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Least and most heat each slot can take over all feasible plans (T, N) [y-space]."""
+    p = Paths.of(b) if paths is None else paths
+    most = np.minimum(b.cap, p.allowed[1:] - p.low[:-1])
+    least = np.maximum(b.lo, p.required[1:] - p.high[:-1])
     # clip: float round-off may cross the bounds by ~1e-12.
     least = np.clip(least, b.lo, b.cap)
     most = np.clip(most, least, b.cap)

@@ -23,7 +23,7 @@ At the horizon end the tank must hold the expected use until the next night heat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from statistics import NormalDist
 
@@ -36,7 +36,7 @@ from drready.physics.draws import DrawVariability, day_type_for, slot_use_moment
 from drready.physics.heatpump import RATED_33_CLASS, HeatPumpSpec, cop
 from drready.physics.tank import loss_rate_per_h, max_stored_heat_kwh, tank_for_volume
 from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
-from drready.planning.fast import StaircaseBounds, prefix, relax_to_feasible
+from drready.planning.fast import StaircaseBounds, relax_to_feasible
 from drready.planning.tariff import NIGHT_TOU, Tariff
 
 FloatArray = npt.NDArray[np.float64]
@@ -184,7 +184,8 @@ def draw_forecast(
     for d in np.unique(day_of_slot):
         in_day = np.zeros((fleet.size, t))
         in_day[:, day_of_slot == d] = mean_g[:, day_of_slot == d]
-        cum_d = prefix(in_day)
+        cum_d = np.zeros((fleet.size, t + 1))
+        np.cumsum(in_day, axis=1, out=cum_d[:, 1:])
         cum_var += (cv_day * cum_d) ** 2
     # what remains of the last covered day after the grid end, up to 23:00
     end_idx = offset + t
@@ -222,6 +223,10 @@ class PlanningProblem:
     air_temp_c: FloatArray
     unavoidable_shortfall_kwh: FloatArray
     confidence: float
+    staircase_cache: tuple[StaircaseBounds, FloatArray] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """The y-space bounds, kept by :func:`relax_problem` so that planners do not rebuild them."""
 
     @property
     def n_units(self) -> int:
@@ -241,20 +246,30 @@ class PlanningProblem:
         np.cumprod(self.retention, axis=1, out=a[:, 1:])
         return a
 
+    def _scaled_draws(self, a: FloatArray) -> FloatArray:
+        """Prefix sums of the draws divided by ``A`` (N, T+1)."""
+        d = np.zeros((self.n_units, self.n_slots + 1))
+        np.cumsum(self.draw_kwh / a[:, 1:], axis=1, out=d[:, 1:])
+        return d
+
     def staircase(self) -> tuple[StaircaseBounds, FloatArray]:
-        """The problem in y-space (see :mod:`drready.planning.fast`) and ``A`` (N, T+1)."""
+        """The problem in y-space, time-major (see :mod:`drready.planning.fast`), and ``A``
+        time-major (T+1, N)."""
+        if self.staircase_cache is not None:
+            return self.staircase_cache
         a = self.cumulative_retention()
-        d_scaled = prefix(self.draw_kwh / a[:, 1:])
+        d_scaled = self._scaled_draws(a)
         lower = self.lower_kwh / a - self.q0_kwh[:, None] + d_scaled
         upper = self.upper_kwh / a - self.q0_kwh[:, None] + d_scaled
         lower[:, 0] = 0.0  # Y[0] = 0 by definition
         upper[:, 0] = 0.0
-        return (
-            StaircaseBounds(
-                lower, upper, self.heat_min_kwh / a[:, 1:], self.heat_cap_kwh / a[:, 1:]
-            ),
-            a,
+        bounds = StaircaseBounds(
+            _time_major(lower),
+            _time_major(upper),
+            _time_major(self.heat_min_kwh / a[:, 1:]),
+            _time_major(self.heat_cap_kwh / a[:, 1:]),
         )
+        return bounds, _time_major(a)
 
     def heat_from_y(self, y: FloatArray) -> FloatArray:
         """Heat per slot [kWh] from y-space amounts."""
@@ -266,11 +281,14 @@ class PlanningProblem:
 
     def stored_heat_kwh(self, heat_kwh: FloatArray) -> FloatArray:
         """Expected stored heat at slot boundaries (N, T+1) [kWh] for a heat plan."""
-        q = np.empty((self.n_units, self.n_slots + 1))
-        q[:, 0] = self.q0_kwh
-        for t in range(self.n_slots):
-            q[:, t + 1] = self.retention[:, t] * q[:, t] + heat_kwh[:, t] - self.draw_kwh[:, t]
-        return q
+        ret = np.ascontiguousarray(self.retention.T)
+        net = np.ascontiguousarray((heat_kwh - self.draw_kwh).T)
+        q = np.empty((self.n_slots + 1, self.n_units))
+        q[0] = self.q0_kwh
+        for t in range(self.n_slots):  # time-major: one contiguous row per step
+            np.multiply(ret[t], q[t], out=q[t + 1])
+            q[t + 1] += net[t]
+        return np.ascontiguousarray(q.T)
 
     def cost_yen(self, heat_kwh: FloatArray) -> FloatArray:
         """Electricity cost of a heat plan per unit (N,) [yen]."""
@@ -291,6 +309,7 @@ class PlanningProblem:
             q_max_kwh=self.q_max_kwh[idx],
             mains_temp_c=self.mains_temp_c[idx],
             unavoidable_shortfall_kwh=self.unavoidable_shortfall_kwh[idx],
+            staircase_cache=None,
         )
 
 
@@ -386,20 +405,38 @@ def build_problem(
 
 def relax_problem(prob: PlanningProblem) -> PlanningProblem:
     """Loosen bounds no plan can meet (:func:`fast.relax_to_feasible`), back in physical terms."""
-    b, a = prob.staircase()
+    b, a_tm = prob.staircase()
     relaxed, shortfall = relax_to_feasible(b)
-    d_scaled = prefix(prob.draw_kwh / a[:, 1:])
-    q0 = prob.q0_kwh[:, None]
-    lower = (relaxed.lower + q0 - d_scaled) * a
-    upper = (relaxed.upper + q0 - d_scaled) * a
-    lower[:, 0] = prob.lower_kwh[:, 0]
-    upper[:, 0] = prob.upper_kwh[:, 0]
+    changed = np.flatnonzero(
+        (relaxed.lower != b.lower).any(axis=0) | (relaxed.upper != b.upper).any(axis=0)
+    )
+    lower_kwh = prob.lower_kwh
+    upper_kwh = prob.upper_kwh
+    if changed.size:  # back to stored-heat bounds, only for the units that were loosened
+        sub = prob.subset(changed)
+        a = sub.cumulative_retention()
+        d_scaled = sub._scaled_draws(a)
+        q0 = sub.q0_kwh[:, None]
+        lower = (relaxed.lower[:, changed].T + q0 - d_scaled) * a
+        upper = (relaxed.upper[:, changed].T + q0 - d_scaled) * a
+        lower[:, 0] = sub.lower_kwh[:, 0]
+        upper[:, 0] = sub.upper_kwh[:, 0]
+        lower_kwh = lower_kwh.copy()
+        upper_kwh = upper_kwh.copy()
+        lower_kwh[changed] = np.minimum(lower, sub.lower_kwh)
+        upper_kwh[changed] = np.maximum(upper, sub.upper_kwh)
     return replace(
         prob,
-        lower_kwh=np.minimum(lower, prob.lower_kwh),
-        upper_kwh=np.maximum(upper, prob.upper_kwh),
-        unavoidable_shortfall_kwh=shortfall * a[:, -1],
+        lower_kwh=lower_kwh,
+        upper_kwh=upper_kwh,
+        unavoidable_shortfall_kwh=shortfall * a_tm[-1],
+        staircase_cache=(relaxed, a_tm),
     )
+
+
+def _time_major(x: FloatArray) -> FloatArray:
+    """(N, T) → C-ordered (T, N)."""
+    return np.ascontiguousarray(x.T)
 
 
 def default_initial_heat_kwh(
