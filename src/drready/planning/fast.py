@@ -80,16 +80,20 @@ def prefix(y: FloatArray) -> FloatArray:
 def required_path(b: StaircaseBounds) -> FloatArray:
     """``R[t]``: least cumulative heat at ``t`` from which every later lower bound is reachable."""
     r = b.lower.copy()
+    tmp = np.empty_like(r[0])
     for t in range(b.n_slots - 1, -1, -1):
-        np.maximum(r[t], r[t + 1] - b.cap[t], out=r[t])
+        np.subtract(r[t + 1], b.cap[t], out=tmp)
+        np.maximum(r[t], tmp, out=r[t])
     return r
 
 
 def allowed_path(b: StaircaseBounds) -> FloatArray:
     """``F[t]``: most cumulative heat at ``t`` that keeps every later upper bound satisfiable."""
     f = b.upper.copy()
+    tmp = np.empty_like(f[0])
     for t in range(b.n_slots - 1, -1, -1):
-        np.minimum(f[t], f[t + 1] - b.lo[t], out=f[t])
+        np.subtract(f[t + 1], b.lo[t], out=tmp)
+        np.minimum(f[t], tmp, out=f[t])
     return f
 
 
@@ -109,7 +113,8 @@ def lowest_path(
     out = np.zeros((t_all, n))
     out[start] = 0.0 if y0 is None else y0
     for t in range(start, end):
-        np.maximum(r[t + 1], out[t] + b.lo[t], out=out[t + 1])
+        np.add(out[t], b.lo[t], out=out[t + 1])
+        np.maximum(out[t + 1], r[t + 1], out=out[t + 1])
     return out
 
 
@@ -126,7 +131,8 @@ def highest_path(
     out = np.zeros((t_all, n))
     out[start] = 0.0 if y0 is None else y0
     for t in range(start, end):
-        np.minimum(f[t + 1], out[t] + b.cap[t], out=out[t + 1])
+        np.add(out[t], b.cap[t], out=out[t + 1])
+        np.minimum(out[t + 1], f[t + 1], out=out[t + 1])
     return out
 
 

@@ -166,6 +166,19 @@ def draw_forecast(
     The variance of cumulative use combines, per calendar day, the fully correlated day factor
     ``(cv_day · cumulative mean within that day)²`` and the independent slot variances.
     """
+    # households differ here only by (persons, bathtub): compute each kind once, then expand
+    key = fleet.persons * 2 + fleet.bathtub.astype(np.int64)
+    kinds, inverse = np.unique(key, return_inverse=True)
+    if kinds.size < fleet.size:
+        first = np.array([int(np.flatnonzero(key == k)[0]) for k in kinds])
+        f = _draw_forecast_each(fleet.subset(first), grid, variability)
+        return DrawForecast(f.mean_l[inverse], f.cum_sigma_l[inverse], f.after_end_l[inverse])
+    return _draw_forecast_each(fleet, grid, variability)
+
+
+def _draw_forecast_each(
+    fleet: Fleet, grid: SlotGrid, variability: DrawVariability | None
+) -> DrawForecast:
     var = DrawVariability() if variability is None else variability
     days, offset = days_covering(grid)
     types = [day_type_for(d) for d in days]
