@@ -26,13 +26,13 @@ TZ = zone("Asia/Tokyo")
 def hand_problem() -> PlanningProblem:
     """4 slots, no loss, COP 2, prices 8/20/10/30 yen/kWh, 3 kWh of heat drawn in slot 3."""
     grid = SlotGrid(start=datetime(2026, 5, 11, 23, 0, tzinfo=TZ), n_slots=4)
-    one = np.ones((1, 4))
+    one = np.ones((4, 1))  # time-major: (slots, units)
     return PlanningProblem(
         grid=grid,
         q0_kwh=np.array([0.0]),
-        draw_kwh=np.array([[0.0, 0.0, 0.0, 3.0]]),
-        lower_kwh=np.zeros((1, 5)),
-        upper_kwh=np.full((1, 5), 10.0),
+        draw_kwh=np.array([[0.0], [0.0], [0.0], [3.0]]),
+        lower_kwh=np.zeros((5, 1)),
+        upper_kwh=np.full((5, 1), 10.0),
         retention=one,
         cop=2 * one,
         heat_cap_kwh=2 * one,
@@ -130,8 +130,8 @@ def test_fast_path_matches_lp_on_random_units(day: date):
         )
         assert dr.cost_yen[i] == pytest.approx(same.cost_yen, rel=0.02, abs=1.0)
     # every fast plan stays inside the safety bounds
-    assert np.all(dr.stored_heat_kwh[:, 1:] >= p.lower_kwh[:, 1:] - 1e-6)
-    assert np.all(dr.stored_heat_kwh[:, 1:] <= p.upper_kwh[:, 1:] + 1e-6)
+    assert np.all(dr.stored_heat_kwh[:, 1:] >= p.lower_kwh[1:].T - 1e-6)
+    assert np.all(dr.stored_heat_kwh[:, 1:] <= p.upper_kwh[1:].T + 1e-6)
 
 
 def unit(persons: int = 4, tank: float = 460.0) -> UnitPlanner:
@@ -245,6 +245,6 @@ def test_down_dr_in_night_shifts_heating_later_and_keeps_safety():
     base = up.baseline_plan()
     shed = base.window_energy_kwh(at(0), at(4)) - out.heating_plan.window_energy_kwh(at(0), at(4))
     assert shed == pytest.approx(env.down_kwh, abs=1e-4)
-    lower = up.problem.lower_kwh[0, 1:]
+    lower = up.problem.lower_kwh[1:, 0]
     stored = np.array([s.stored_heat_kwh for s in out.heating_plan.slots])
     assert np.all(stored >= lower - 1e-6)

@@ -116,7 +116,7 @@ class FleetPlanner:
         self.problem = problem
         self.bounds, self._a = problem.staircase()
         # electricity per y-unit of each slot: y · A[s+1] / cop   (T, N)
-        self._weight = self._a[1:] / np.ascontiguousarray(problem.cop.T)
+        self._weight = self._a[1:] / problem.cop
         self._price = problem.price_yen_per_kwh[:, None]
         self.order = self._cost_order()
         self._baseline_y: FloatArray | None = None
@@ -146,13 +146,13 @@ class FleetPlanner:
     def _result(
         self, y: FloatArray, accepted: FloatArray, potential: FloatArray, fallback: int
     ) -> FleetPlan:
-        heat = np.ascontiguousarray((y * self._a[1:]).T)
+        heat = y * self._a[1:]
         elec = self.problem.electric_kwh(heat)
         return FleetPlan(
-            heat_kwh=heat,
-            electric_kwh=elec,
-            stored_heat_kwh=self.problem.stored_heat_kwh(heat),
-            cost_yen=(elec * self.problem.price_yen_per_kwh).sum(axis=1),
+            heat_kwh=_unit_major(heat),
+            electric_kwh=_unit_major(elec),
+            stored_heat_kwh=_unit_major(self.problem.stored_heat_kwh(heat)),
+            cost_yen=(elec * self._price).sum(axis=0),
             accepted_kwh=accepted,
             potential_kwh=potential,
             fallback_units=fallback,
@@ -271,3 +271,8 @@ class FleetPlanner:
             accepted[k] = acc
             potential[k] = pot
         return self._result(y, accepted, potential, fallback)
+
+
+def _unit_major(x: FloatArray) -> FloatArray:
+    """(T, N) → C-ordered (N, T), the layout of results."""
+    return np.ascontiguousarray(x.T)

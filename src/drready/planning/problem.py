@@ -131,9 +131,9 @@ class Fleet:
 
 @dataclass(frozen=True)
 class DrawForecast:
-    """What a unit expects of its household over a grid: litres at 40 °C.
+    """What units expect of their households over a grid: litres at 40 °C, time-major.
 
-    ``mean_l`` (N, T) per slot; ``cum_sigma_l`` (N, T+1) standard deviation of the cumulative
+    ``mean_l`` (T, N) per slot; ``cum_sigma_l`` (T+1, N) standard deviation of the cumulative
     use from the grid start to each slot boundary; ``after_end_l`` (N,) expected use from the
     grid end to the next 23:00 (what the tank must still hold at the end).
     """
@@ -172,7 +172,7 @@ def draw_forecast(
     if kinds.size < fleet.size:
         first = np.array([int(np.flatnonzero(key == k)[0]) for k in kinds])
         f = _draw_forecast_each(fleet.subset(first), grid, variability)
-        return DrawForecast(f.mean_l[inverse], f.cum_sigma_l[inverse], f.after_end_l[inverse])
+        return DrawForecast(f.mean_l[:, inverse], f.cum_sigma_l[:, inverse], f.after_end_l[inverse])
     return _draw_forecast_each(fleet, grid, variability)
 
 
@@ -204,21 +204,26 @@ def _draw_forecast_each(
     end_idx = offset + t
     stop = (len(days) - 1) * 48 + NIGHT_START_HOUR * 2
     after = mean[:, end_idx:stop].sum(axis=1) if stop > end_idx else np.zeros(fleet.size)
-    return DrawForecast(mean_g, np.sqrt(cum_var), after)
+    return DrawForecast(_time_major(mean_g), _time_major(np.sqrt(cum_var)), after)
 
 
 def perfect_forecast(use_l: FloatArray, after_end_l: FloatArray) -> DrawForecast:
-    """The forecast of an oracle that knows the realised use per slot (no uncertainty)."""
+    """The forecast of an oracle that knows the realised use per slot, (N, T) [L]: no
+    uncertainty."""
     n, t = use_l.shape
-    return DrawForecast(use_l, np.zeros((n, t + 1)), after_end_l)
+    return DrawForecast(_time_major(use_l), np.zeros((t + 1, n)), after_end_l)
 
 
 @dataclass(frozen=True)
 class PlanningProblem:
-    """A fleet's planning problem over a grid, physical units, arrays over (N units, T slots).
+    """A fleet's planning problem over a grid, in physical units, stored **time-major**.
 
+    Per-slot arrays are (T, N), per-boundary arrays (T+1, N), per-unit arrays (N,): each slot is
+    one contiguous row of N units, which is what the vectorised planner walks through.
     Stored heat ``Q`` is above mains temperature [kWh] at slot boundaries ``0…T``; heat ``x``
-    [kWh per slot] is what the heat pump adds; electricity is ``x / cop``.
+    [kWh per slot] is what the heat pump adds; electricity is ``x / cop``. Plans handed to the
+    methods below are time-major too; :class:`~drready.planning.engine.FleetPlan` results are
+    unit-major, (N, T).
     """
 
     grid: SlotGrid
@@ -247,78 +252,79 @@ class PlanningProblem:
 
     @property
     def n_slots(self) -> int:
-        return int(self.draw_kwh.shape[1])
+        return int(self.draw_kwh.shape[0])
 
     @property
     def slot_h(self) -> float:
         return self.grid.slot_hours
 
+    def unit(self, i: int) -> dict[str, FloatArray]:
+        """Unit ``i``'s per-slot arrays, 1-D, as the per-unit LP reads them."""
+        return {
+            "retention": self.retention[:, i],
+            "cop": self.cop[:, i],
+            "draw_kwh": self.draw_kwh[:, i],
+            "heat_min_kwh": self.heat_min_kwh[:, i],
+            "heat_cap_kwh": self.heat_cap_kwh[:, i],
+            "lower_kwh": self.lower_kwh[:, i],
+            "upper_kwh": self.upper_kwh[:, i],
+        }
+
     def cumulative_retention(self) -> FloatArray:
-        """``A[t]`` (N, T+1), the share of heat stored at 0 left at ``t``."""
-        a = np.ones((self.n_units, self.n_slots + 1))
-        np.cumprod(self.retention, axis=1, out=a[:, 1:])
+        """``A[t]`` (T+1, N), the share of heat stored at 0 left at ``t``."""
+        a = np.ones((self.n_slots + 1, self.n_units))
+        np.cumprod(self.retention, axis=0, out=a[1:])
         return a
 
     def _scaled_draws(self, a: FloatArray) -> FloatArray:
-        """Prefix sums of the draws divided by ``A`` (N, T+1)."""
-        d = np.zeros((self.n_units, self.n_slots + 1))
-        np.cumsum(self.draw_kwh / a[:, 1:], axis=1, out=d[:, 1:])
+        """Prefix sums of the draws divided by ``A`` (T+1, N)."""
+        d = np.zeros((self.n_slots + 1, self.n_units))
+        np.cumsum(self.draw_kwh / a[1:], axis=0, out=d[1:])
         return d
 
     def staircase(self) -> tuple[StaircaseBounds, FloatArray]:
-        """The problem in y-space, time-major (see :mod:`drready.planning.fast`), and ``A``
-        time-major (T+1, N)."""
+        """The problem in y-space (see :mod:`drready.planning.fast`) and ``A`` (T+1, N)."""
         if self.staircase_cache is not None:
             return self.staircase_cache
         a = self.cumulative_retention()
         d_scaled = self._scaled_draws(a)
-        lower = self.lower_kwh / a - self.q0_kwh[:, None] + d_scaled
-        upper = self.upper_kwh / a - self.q0_kwh[:, None] + d_scaled
-        lower[:, 0] = 0.0  # Y[0] = 0 by definition
-        upper[:, 0] = 0.0
-        bounds = StaircaseBounds(
-            _time_major(lower),
-            _time_major(upper),
-            _time_major(self.heat_min_kwh / a[:, 1:]),
-            _time_major(self.heat_cap_kwh / a[:, 1:]),
-        )
-        return bounds, _time_major(a)
-
-    def heat_from_y(self, y: FloatArray) -> FloatArray:
-        """Heat per slot [kWh] from y-space amounts."""
-        return y * self.cumulative_retention()[:, 1:]
+        lower = self.lower_kwh / a - self.q0_kwh + d_scaled
+        upper = self.upper_kwh / a - self.q0_kwh + d_scaled
+        lower[0] = 0.0  # Y[0] = 0 by definition
+        upper[0] = 0.0
+        bounds = StaircaseBounds(lower, upper, self.heat_min_kwh / a[1:], self.heat_cap_kwh / a[1:])
+        return bounds, a
 
     def electric_kwh(self, heat_kwh: FloatArray) -> FloatArray:
-        """Electricity per slot [kWh] for heat per slot [kWh]."""
+        """Electricity per slot (T, N) [kWh] for heat per slot (T, N) [kWh]."""
         return heat_kwh / self.cop
 
     def stored_heat_kwh(self, heat_kwh: FloatArray) -> FloatArray:
-        """Expected stored heat at slot boundaries (N, T+1) [kWh] for a heat plan."""
-        ret = np.ascontiguousarray(self.retention.T)
-        net = np.ascontiguousarray((heat_kwh - self.draw_kwh).T)
+        """Expected stored heat at slot boundaries (T+1, N) [kWh] for heat per slot (T, N)."""
+        net = heat_kwh - self.draw_kwh
         q = np.empty((self.n_slots + 1, self.n_units))
         q[0] = self.q0_kwh
-        for t in range(self.n_slots):  # time-major: one contiguous row per step
-            np.multiply(ret[t], q[t], out=q[t + 1])
+        for t in range(self.n_slots):  # one contiguous row per step
+            np.multiply(self.retention[t], q[t], out=q[t + 1])
             q[t + 1] += net[t]
-        return np.ascontiguousarray(q.T)
+        return q
 
     def cost_yen(self, heat_kwh: FloatArray) -> FloatArray:
-        """Electricity cost of a heat plan per unit (N,) [yen]."""
-        return np.asarray((self.electric_kwh(heat_kwh) * self.price_yen_per_kwh).sum(axis=1))
+        """Electricity cost per unit (N,) [yen] of heat per slot (T, N)."""
+        return np.asarray((self.electric_kwh(heat_kwh) * self.price_yen_per_kwh[:, None]).sum(0))
 
     def subset(self, idx: IntArray | slice) -> PlanningProblem:
         """The problem of the units at ``idx``."""
         return replace(
             self,
             q0_kwh=self.q0_kwh[idx],
-            draw_kwh=self.draw_kwh[idx],
-            lower_kwh=self.lower_kwh[idx],
-            upper_kwh=self.upper_kwh[idx],
-            retention=self.retention[idx],
-            cop=self.cop[idx],
-            heat_cap_kwh=self.heat_cap_kwh[idx],
-            heat_min_kwh=self.heat_min_kwh[idx],
+            draw_kwh=self.draw_kwh[:, idx],
+            lower_kwh=self.lower_kwh[:, idx],
+            upper_kwh=self.upper_kwh[:, idx],
+            retention=self.retention[:, idx],
+            cop=self.cop[:, idx],
+            heat_cap_kwh=self.heat_cap_kwh[:, idx],
+            heat_min_kwh=self.heat_min_kwh[:, idx],
             q_max_kwh=self.q_max_kwh[idx],
             mains_temp_c=self.mains_temp_c[idx],
             unavoidable_shortfall_kwh=self.unavoidable_shortfall_kwh[idx],
@@ -375,37 +381,42 @@ def build_problem(
     n, t = fleet.size, grid.n_slots
     if q0_kwh.shape != (n,) or np.any(~np.isfinite(q0_kwh)) or np.any(q0_kwh < 0):
         raise ValueError("q0_kwh must be (N,) finite and ≥ 0")
-    if forecast.mean_l.shape != (n, t):
-        raise ValueError(f"forecast.mean_l must be ({n}, {t}), got {forecast.mean_l.shape}")
+    if forecast.mean_l.shape != (t, n):
+        raise ValueError(f"forecast.mean_l must be ({t}, {n}), got {forecast.mean_l.shape}")
     air, mains, boil = unit_temperatures(fleet, grid, climate)
     per_l = HEAT_KWH_PER_L_K * (USE_TEMP_C - mains)  # heat of one litre at 40 °C [kWh/L]
     q_max = max_stored_heat_kwh(fleet.tank_volume_l, 0.9, boil, mains)
     tanks = [tank_for_volume(float(v)) for v in np.unique(fleet.tank_volume_l)]
     r_of = {tk.volume_l: tk.resistance_k_per_w for tk in tanks}
     resistance = np.array([r_of[float(v)] for v in fleet.tank_volume_l])
+    # time-major (T, N): slots down, units across
     lam = loss_rate_per_h(
-        fleet.tank_volume_l[:, None], resistance[:, None], boil[:, None], mains[:, None], air[None]
+        fleet.tank_volume_l[None, :],
+        resistance[None, :],
+        boil[None, :],
+        mains[None, :],
+        air[:, None],
     )
     retention = np.exp(-lam * grid.slot_hours)
-    c = cop(fleet.heat_pump, air[None, :], boil[:, None], mains[:, None])
+    c = cop(fleet.heat_pump, air[:, None], boil[None, :], mains[None, :])
     z = NormalDist().inv_cdf(confidence)
-    margin = z * forecast.cum_sigma_l * per_l[:, None]
+    margin = z * forecast.cum_sigma_l * per_l
     reserve = fleet.reserve_l * per_l
-    lower = reserve[:, None] + margin
+    lower = reserve + margin
     end_need = np.minimum(forecast.after_end_l * per_l + reserve, 0.95 * q_max)
-    lower[:, -1] = np.maximum(lower[:, -1], end_need)
-    upper = np.maximum(q_max[:, None] - margin, lower)
-    cap = np.full((n, t), fleet.heat_pump.heat_output_kw * grid.slot_hours)
+    lower[-1] = np.maximum(lower[-1], end_need)
+    upper = np.maximum(q_max - margin, lower)
+    cap = np.full((t, n), fleet.heat_pump.heat_output_kw * grid.slot_hours)
     prob = PlanningProblem(
         grid=grid,
         q0_kwh=np.minimum(q0_kwh, q_max),
-        draw_kwh=forecast.mean_l * per_l[:, None],
+        draw_kwh=forecast.mean_l * per_l,
         lower_kwh=lower,
         upper_kwh=upper,
         retention=retention,
         cop=c,
         heat_cap_kwh=cap,
-        heat_min_kwh=np.zeros((n, t)),
+        heat_min_kwh=np.zeros((t, n)),
         price_yen_per_kwh=tariff.prices_for(grid.starts()),
         q_max_kwh=q_max,
         mains_temp_c=mains,
@@ -418,7 +429,7 @@ def build_problem(
 
 def relax_problem(prob: PlanningProblem) -> PlanningProblem:
     """Loosen bounds no plan can meet (:func:`fast.relax_to_feasible`), back in physical terms."""
-    b, a_tm = prob.staircase()
+    b, a = prob.staircase()
     relaxed, shortfall = relax_to_feasible(b)
     changed = np.flatnonzero(
         (relaxed.lower != b.lower).any(axis=0) | (relaxed.upper != b.upper).any(axis=0)
@@ -427,23 +438,22 @@ def relax_problem(prob: PlanningProblem) -> PlanningProblem:
     upper_kwh = prob.upper_kwh
     if changed.size:  # back to stored-heat bounds, only for the units that were loosened
         sub = prob.subset(changed)
-        a = sub.cumulative_retention()
-        d_scaled = sub._scaled_draws(a)
-        q0 = sub.q0_kwh[:, None]
-        lower = (relaxed.lower[:, changed].T + q0 - d_scaled) * a
-        upper = (relaxed.upper[:, changed].T + q0 - d_scaled) * a
-        lower[:, 0] = sub.lower_kwh[:, 0]
-        upper[:, 0] = sub.upper_kwh[:, 0]
+        a_sub = a[:, changed]
+        d_scaled = sub._scaled_draws(a_sub)
+        lower = (relaxed.lower[:, changed] + sub.q0_kwh - d_scaled) * a_sub
+        upper = (relaxed.upper[:, changed] + sub.q0_kwh - d_scaled) * a_sub
+        lower[0] = sub.lower_kwh[0]
+        upper[0] = sub.upper_kwh[0]
         lower_kwh = lower_kwh.copy()
         upper_kwh = upper_kwh.copy()
-        lower_kwh[changed] = np.minimum(lower, sub.lower_kwh)
-        upper_kwh[changed] = np.maximum(upper, sub.upper_kwh)
+        lower_kwh[:, changed] = np.minimum(lower, sub.lower_kwh)
+        upper_kwh[:, changed] = np.maximum(upper, sub.upper_kwh)
     return replace(
         prob,
         lower_kwh=lower_kwh,
         upper_kwh=upper_kwh,
-        unavoidable_shortfall_kwh=shortfall * a_tm[-1],
-        staircase_cache=(relaxed, a_tm),
+        unavoidable_shortfall_kwh=shortfall * a[-1],
+        staircase_cache=(relaxed, a),
     )
 
 

@@ -55,9 +55,10 @@ class UnitLP:
         self.i = i
         t = problem.n_slots
         self.t = t
-        a = problem.retention[i]
-        c = problem.cop[i]
-        d = problem.draw_kwh[i]
+        u = problem.unit(i)
+        a = u["retention"]
+        c = u["cop"]
+        d = u["draw_kwh"]
         # variables: e[0..T-1], Q[1..T]
         rows = []
         cols = []
@@ -74,10 +75,10 @@ class UnitLP:
         b_eq = -d.copy()
         b_eq[0] += a[0] * problem.q0_kwh[i]
         self.b_eq = b_eq
-        e_lo = problem.heat_min_kwh[i] / c
-        e_hi = problem.heat_cap_kwh[i] / c
-        q_lo = problem.lower_kwh[i, 1:]
-        q_hi = problem.upper_kwh[i, 1:]
+        e_lo = u["heat_min_kwh"] / c
+        e_hi = u["heat_cap_kwh"] / c
+        q_lo = u["lower_kwh"][1:]
+        q_hi = u["upper_kwh"][1:]
         self.bounds = list(zip(np.r_[e_lo, q_lo], np.r_[e_hi, q_hi], strict=True))
         self.price = problem.price_yen_per_kwh
 

@@ -80,7 +80,9 @@ def execute_plan(
     k = use_l.shape[1] // t
     per_l = _heat_per_l(problem)
     draw_kwh = use_l.astype(np.float64) * per_l[:, None]
-    cap_step = problem.heat_cap_kwh / k  # (N, T)
+    cap_step = problem.heat_cap_kwh.T / k  # (N, T)
+    retention = problem.retention.T
+    cop = problem.cop.T
     plan_step = planned_heat_kwh / k
     reserve = reserve_l * per_l
     q = problem.q0_kwh.copy()
@@ -93,7 +95,7 @@ def execute_plan(
     auto_steps = np.zeros(n, dtype=np.int64)
     delivered = np.zeros(n)
     for s in range(t):
-        a_step = problem.retention[:, s] ** (1.0 / k)
+        a_step = retention[:, s] ** (1.0 / k)
         for j in range(k):
             step = s * k + j
             low = q < reserve
@@ -109,7 +111,7 @@ def execute_plan(
             short_steps += miss > SHORTAGE_TOL_KWH
             delivered += draw_kwh[:, step] - miss
             q = np.maximum(q_next, 0.0)
-            elec[:, s] += heat / problem.cop[:, s]
+            elec[:, s] += heat / cop[:, s]
         stored[:, s + 1] = q
     return Execution(elec, stored, unmet, short_steps, delivered, auto_steps)
 
