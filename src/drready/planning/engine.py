@@ -37,6 +37,8 @@ from drready.planning.fast import (
     slot_power_bounds,
     violation,
     window_extremes,
+    window_least,
+    window_most,
 )
 from drready.planning.problem import PlanningProblem
 
@@ -141,7 +143,7 @@ class FleetPlanner:
     ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
         """Least-cost y under ``b`` (and ``target``), and which units broke a bound."""
         y = greedy_min_cost(b, self.order, target)
-        return y, violation(b, y) > FEASIBILITY_TOL_KWH
+        return y, violation(b, y, box=False) > FEASIBILITY_TOL_KWH
 
     def _result(
         self, y: FloatArray, accepted: FloatArray, potential: FloatArray, fallback: int
@@ -225,9 +227,9 @@ class FleetPlanner:
             if req.amount_kwh.shape != (n,):
                 raise ValueError(f"amount_kwh must have shape ({n},), got {req.amount_kwh.shape}")
             s, e = req.start, req.end
-            ext = window_extremes(b, s, e, paths)
             up = req.direction is Direction.UP
-            extreme = ext.most if up else ext.least
+            p = Paths.of(b) if paths is None else paths
+            extreme = window_most(b, s, e, p) if up else window_least(b, s, e, p)
             sign = 1.0 if up else -1.0
             base_e = self._window_electric(base, s, e)  # DR amounts are from the baseline
             now_e = self._window_electric(y, s, e)

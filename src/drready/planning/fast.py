@@ -204,7 +204,8 @@ def greedy_min_cost(
     headroom = b.upper - x
     in_window = np.zeros(b.n_slots, dtype=bool)
     budget = None
-    slots = order.tolist()
+    pinned = (b.lo == b.cap).all(axis=1)  # slots fixed for every unit add nothing
+    slots = [s for s in order.tolist() if not pinned[s]]
     if target is not None:
         in_window[target.start : target.end] = True
         done = (y * target.weight)[target.start : target.end].sum(axis=0)
@@ -214,12 +215,18 @@ def greedy_min_cost(
         elif target.max_kwh is not None:
             budget = np.maximum(target.max_kwh - done, 0.0)
     seen = np.zeros(b.n_slots, dtype=bool)
+    open_slots = ~pinned
     for s in slots:
+        need = deficit[s + 1 :].max(axis=0)
+        room = headroom[s + 1 :].min(axis=0)
         # heat that slots before s must still add for the deficits up to s raises Y after s too
-        pending = deficit[: s + 1].max(axis=0)
-        np.maximum(pending, 0.0, out=pending)
-        need = deficit[s + 1 :].max(axis=0) - pending
-        room = headroom[s + 1 :].min(axis=0) - pending
+        # (none can come once every earlier slot has had its turn)
+        if open_slots[:s].any():
+            pending = deficit[: s + 1].max(axis=0)
+            np.maximum(pending, 0.0, out=pending)
+            need -= pending
+            room -= pending
+        open_slots[s] = False
         windowed = target is not None and budget is not None and in_window[s]
         if windowed:
             assert target is not None and budget is not None
@@ -243,12 +250,21 @@ def greedy_min_cost(
     return y
 
 
-def violation(b: StaircaseBounds, y: FloatArray) -> FloatArray:
-    """Largest bound violation of a plan per unit (N,) [y-space heat]; 0 when feasible."""
+def violation(b: StaircaseBounds, y: FloatArray, box: bool = True) -> FloatArray:
+    """Largest bound violation of a plan per unit (N,) [y-space heat]; 0 when feasible.
+
+    ``box=False`` skips the per-slot ``lo ≤ y ≤ cap`` check, for plans that hold it by
+    construction (the greedy's).
+    """
     x = prefix(y)
-    v = np.maximum((b.lower - x).max(axis=0), (x - b.upper).max(axis=0))
-    v = np.maximum(v, (b.lo - y).max(axis=0))
-    v = np.maximum(v, (y - b.cap).max(axis=0))
+    x -= b.upper
+    v = x.max(axis=0)
+    x += b.upper
+    np.subtract(b.lower, x, out=x)
+    np.maximum(v, x.max(axis=0), out=v)
+    if box:
+        v = np.maximum(v, (b.lo - y).max(axis=0))
+        v = np.maximum(v, (y - b.cap).max(axis=0))
     return np.asarray(np.maximum(v, 0.0), dtype=np.float64)
 
 
@@ -260,28 +276,34 @@ class WindowExtremes:
     least: FloatArray
 
 
-def window_extremes(
-    b: StaircaseBounds, start: int, end: int, paths: Paths | None = None
-) -> WindowExtremes:
-    """Full feasible plans with the most and the least heat inside ``[start, end)``.
-
-    Most: lowest path up to ``start``, full power inside (clipped by ``F``), lowest path after.
-    Least: highest path up to ``start``, only what ``R`` forces inside, lowest path after.
-    ``paths`` are those of ``b`` when already known.
-    """
-    p = Paths.of(b) if paths is None else paths
+def window_most(b: StaircaseBounds, start: int, end: int, p: Paths) -> FloatArray:
+    """Full feasible plan with the most heat inside ``[start, end)`` (T, N) [y-space]:
+    lowest path up to ``start``, full power inside (clipped by ``F``), lowest path after."""
     most = p.low.copy()
     fill = highest_path(b, p.allowed, start=start, y0=p.low[start], end=end)
     most[start : end + 1] = fill[start : end + 1]
     after = lowest_path(b, p.required, start=end, y0=most[end])
     most[end:] = after[end:]
+    return np.diff(most, axis=0)
 
+
+def window_least(b: StaircaseBounds, start: int, end: int, p: Paths) -> FloatArray:
+    """Full feasible plan with the least heat inside ``[start, end)`` (T, N) [y-space]:
+    highest path up to ``start``, only what ``R`` forces inside, lowest path after."""
     least = p.high.copy()
     keep = lowest_path(b, p.required, start=start, y0=p.high[start], end=end)
     least[start : end + 1] = keep[start : end + 1]
     after = lowest_path(b, p.required, start=end, y0=least[end])
     least[end:] = after[end:]
-    return WindowExtremes(most=np.diff(most, axis=0), least=np.diff(least, axis=0))
+    return np.diff(least, axis=0)
+
+
+def window_extremes(
+    b: StaircaseBounds, start: int, end: int, paths: Paths | None = None
+) -> WindowExtremes:
+    """Both extreme plans of a window; ``paths`` are those of ``b`` when already known."""
+    p = Paths.of(b) if paths is None else paths
+    return WindowExtremes(most=window_most(b, start, end, p), least=window_least(b, start, end, p))
 
 
 def slot_power_bounds(
