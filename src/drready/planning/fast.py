@@ -161,8 +161,7 @@ def relax_to_feasible(b: StaircaseBounds) -> tuple[StaircaseBounds, FloatArray]:
     unit cannot hold whatever it does (e.g. a heavy draw right after an empty start). It is
     reported, never hidden.
     """
-    forced = prefix(b.lo)
-    upper = np.maximum(b.upper, forced)
+    upper = np.maximum(b.upper, prefix(b.lo) if b.lo.any() else 0.0)
     b1 = StaircaseBounds(b.lower, upper, b.lo, b.cap)
     reach = highest_path(b1, allowed_path(b1))
     lower = np.minimum(b.lower, reach)

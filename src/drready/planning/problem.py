@@ -287,13 +287,16 @@ class PlanningProblem:
         if self.staircase_cache is not None:
             return self.staircase_cache
         a = self.cumulative_retention()
-        d_scaled = self._scaled_draws(a)
-        lower = self.lower_kwh / a - self.q0_kwh + d_scaled
-        upper = self.upper_kwh / a - self.q0_kwh + d_scaled
+        shift = self._scaled_draws(a)
+        shift -= self.q0_kwh
+        lower = self.lower_kwh / a
+        lower += shift
+        upper = self.upper_kwh / a
+        upper += shift
         lower[0] = 0.0  # Y[0] = 0 by definition
         upper[0] = 0.0
-        bounds = StaircaseBounds(lower, upper, self.heat_min_kwh / a[1:], self.heat_cap_kwh / a[1:])
-        return bounds, a
+        lo = self.heat_min_kwh / a[1:] if self.heat_min_kwh.any() else np.zeros_like(lower[1:])
+        return StaircaseBounds(lower, upper, lo, self.heat_cap_kwh / a[1:]), a
 
     def electric_kwh(self, heat_kwh: FloatArray) -> FloatArray:
         """Electricity per slot (T, N) [kWh] for heat per slot (T, N) [kWh]."""
