@@ -12,12 +12,19 @@ night heating at 23:00 of the previous day.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import time as dtime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BeforeValidator, Field, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from ._base import DomainModel, format_number
 
@@ -148,8 +155,22 @@ def _aware_before(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-#: A timezone-aware datetime; naive ones are refused with a message naming the field.
-Instant = Annotated[AwareDatetime, BeforeValidator(_aware_before)]
+def _fixed_offset(value: datetime) -> datetime:
+    """The same wall time with its UTC offset as a fixed zone.
+
+    An instant is what the models carry: a named zone would make a wall time inside a DST gap
+    or overlap mean different instants before and after a JSON round trip.
+    """
+    if isinstance(value.tzinfo, timezone):
+        return value
+    offset = value.utcoffset()
+    assert offset is not None  # AwareDatetime has run first
+    return value.replace(tzinfo=timezone(offset), fold=0)
+
+
+#: A timezone-aware datetime, held with a fixed UTC offset; naive ones are refused with a
+#: message naming the field.
+Instant = Annotated[AwareDatetime, BeforeValidator(_aware_before), AfterValidator(_fixed_offset)]
 
 
 class SlotGrid(DomainModel):

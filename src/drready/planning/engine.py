@@ -276,5 +276,5 @@ class FleetPlanner:
 
 
 def _unit_major(x: FloatArray) -> FloatArray:
-    """(T, N) → C-ordered (N, T), the layout of results."""
-    return np.ascontiguousarray(x.T)
+    """(T, N) → (N, T), the layout of results: a transposed view, no copy."""
+    return x.T
