@@ -36,7 +36,7 @@ from drready.physics.draws import DrawVariability, day_type_for, slot_use_moment
 from drready.physics.heatpump import RATED_33_CLASS, HeatPumpSpec, cop
 from drready.physics.tank import loss_rate_per_h, max_stored_heat_kwh, tank_for_volume
 from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
-from drready.planning.fast import StaircaseBounds, relax_to_feasible
+from drready.planning.fast import StaircaseBounds, prefix, prefix_product, relax_to_feasible
 from drready.planning.tariff import NIGHT_TOU, Tariff
 
 FloatArray = npt.NDArray[np.float64]
@@ -272,15 +272,11 @@ class PlanningProblem:
 
     def cumulative_retention(self) -> FloatArray:
         """``A[t]`` (T+1, N), the share of heat stored at 0 left at ``t``."""
-        a = np.ones((self.n_slots + 1, self.n_units))
-        np.cumprod(self.retention, axis=0, out=a[1:])
-        return a
+        return prefix_product(self.retention)
 
     def _scaled_draws(self, a: FloatArray) -> FloatArray:
         """Prefix sums of the draws divided by ``A`` (T+1, N)."""
-        d = np.zeros((self.n_slots + 1, self.n_units))
-        np.cumsum(self.draw_kwh / a[1:], axis=0, out=d[1:])
-        return d
+        return prefix(self.draw_kwh / a[1:])
 
     def staircase(self) -> tuple[StaircaseBounds, FloatArray]:
         """The problem in y-space (see :mod:`drready.planning.fast`) and ``A`` (T+1, N)."""
