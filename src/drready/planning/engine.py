@@ -36,7 +36,7 @@ from drready.planning.fast import (
     greedy_min_cost,
     slot_power_bounds,
     violation,
-    window_extremes,
+    window_extreme_slots,
     window_least,
     window_most,
 )
@@ -184,20 +184,20 @@ class FleetPlanner:
         self._check_window(start, end)
         b = self.bounds
         y = self.baseline_y()
-        ext = window_extremes(b, start, end, self.paths)
-        least_y, most_y = slot_power_bounds(b, self.paths)
+        most_w, least_w = window_extreme_slots(b, start, end, self.paths)
+        least_y, most_y = slot_power_bounds(b, self.paths, start, end)
         w = self._weight[start:end]
         h = self.problem.slot_h
         base_e = y[start:end] * w
-        most_e = ext.most[start:end] * w
-        least_e = ext.least[start:end] * w
+        most_e = most_w * w
+        least_e = least_w * w
         cum_least = np.cumsum(least_e, axis=0)
         return WindowPotential(
             start=start,
             end=end,
             baseline_kw=(base_e / h).T,
-            min_kw=(np.minimum(least_y[start:end] * w, base_e) / h).T,
-            max_kw=(np.maximum(most_y[start:end] * w, base_e) / h).T,
+            min_kw=(np.minimum(least_y * w, base_e) / h).T,
+            max_kw=(np.maximum(most_y * w, base_e) / h).T,
             cum_min_kwh=cum_least.T,
             cum_max_kwh=np.maximum(np.cumsum(most_e, axis=0), cum_least).T,
             baseline_kwh=base_e.sum(axis=0),

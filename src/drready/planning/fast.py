@@ -311,6 +311,19 @@ def window_least(b: StaircaseBounds, start: int, end: int, p: Paths) -> FloatArr
     return np.diff(least, axis=0)
 
 
+def window_extreme_slots(
+    b: StaircaseBounds, start: int, end: int, p: Paths
+) -> tuple[FloatArray, FloatArray]:
+    """Heat per slot inside ``[start, end)`` of the most and the least plans, (W, N) each.
+
+    The same plans as :func:`window_most` / :func:`window_least`, computed for the window's
+    slots only — all a potential needs.
+    """
+    fill = highest_path(b, p.allowed, start=start, y0=p.low[start], end=end)
+    keep = lowest_path(b, p.required, start=start, y0=p.high[start], end=end)
+    return np.diff(fill[start : end + 1], axis=0), np.diff(keep[start : end + 1], axis=0)
+
+
 def window_extremes(
     b: StaircaseBounds, start: int, end: int, paths: Paths | None = None
 ) -> WindowExtremes:
@@ -320,13 +333,16 @@ def window_extremes(
 
 
 def slot_power_bounds(
-    b: StaircaseBounds, paths: Paths | None = None
+    b: StaircaseBounds, paths: Paths | None = None, start: int = 0, end: int | None = None
 ) -> tuple[FloatArray, FloatArray]:
-    """Least and most heat each slot can take over all feasible plans (T, N) [y-space]."""
+    """Least and most heat each slot of ``[start, end)`` (default: all) can take over all
+    feasible plans, (end − start, N) [y-space]."""
     p = Paths.of(b) if paths is None else paths
-    most = np.minimum(b.cap, p.allowed[1:] - p.low[:-1])
-    least = np.maximum(b.lo, p.required[1:] - p.high[:-1])
+    end = b.n_slots if end is None else end
+    lo, cap = b.lo[start:end], b.cap[start:end]
+    most = np.minimum(cap, p.allowed[start + 1 : end + 1] - p.low[start:end])
+    least = np.maximum(lo, p.required[start + 1 : end + 1] - p.high[start:end])
     # clip: float round-off may cross the bounds by ~1e-12.
-    least = np.clip(least, b.lo, b.cap)
-    most = np.clip(most, least, b.cap)
+    least = np.clip(least, lo, cap)
+    most = np.clip(most, least, cap)
     return least, most
