@@ -6,6 +6,7 @@ with status 2 and one line on stderr that names the argument.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import date, datetime, time, timedelta
@@ -213,7 +214,7 @@ def plan(
             ]
         },
         "shortages": outcome.shortage_slots,
-        "cost_yen": round(heating.cost_yen, 1),
+        "cost_yen": None if heating.cost_yen is None else round(heating.cost_yen, 1),
     }
     if plot is not None:
         from drready.sim.plots import plot_unit_plan
@@ -228,7 +229,8 @@ def plan(
     for r in responses:
         table.add_row(r.request_id, r.status.value, f"{r.accepted_kwh:.2f}", r.reason or "")
     console.print(table)
-    ptable = Table(title=f"Heating plan (沸き上げ計画), cost ¥{heating.cost_yen:.0f}")
+    cost = "unknown" if heating.cost_yen is None else f"¥{heating.cost_yen:.0f}"
+    ptable = Table(title=f"Heating plan (沸き上げ計画), cost {cost}")
     for col in ("slot", "power kW", "energy kWh", "stored heat kWh"):
         ptable.add_column(col, justify="right")
     for s in heating.slots:
@@ -267,6 +269,246 @@ def demo(
     if not 1 <= households <= 100_000:
         _fail("--households", f"must be within 1–100000, got {households}")
     run_demo(households=households, day=_parse_date(day), seed=seed, out_dir=out, console=console)
+
+
+echonet_app = typer.Typer(
+    help="ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(echonet_app, name="echonet")
+
+
+def _parse_epc(value: str) -> int:
+    try:
+        epc = int(value, 16)
+    except ValueError:
+        _fail("EPC", f"must be a hex byte 0x80–0xFF (e.g. 0xE1), got {value!r}")
+    if not 0x80 <= epc <= 0xFF:
+        _fail("EPC", f"must be within 0x80–0xFF, got {value!r}")
+    return epc
+
+
+def _parse_eoj(value: str) -> object:
+    from drready.echonet.frame import EOJ
+
+    try:
+        return EOJ.parse(value if value.startswith("0x") else "0x" + value)
+    except ValueError:
+        _fail("--eoj", f"must be 6 hex digits like 026B01, got {value!r}")
+
+
+def _check_address(value: str, argument: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        _fail(argument, f"must be an IPv4 address, got {value!r}")
+    return value
+
+
+@echonet_app.command("serve")
+def echonet_serve(
+    address: Annotated[
+        str,
+        typer.Option(
+            help="IPv4 address to bind (port 3610); loopback "
+            "addresses 127.0.0.2… let several nodes share a host."
+        ),
+    ],
+    persons: PersonsOpt = 4,
+    tank_l: TankOpt = 460.0,
+    maker_code: MakerOpt = "000000",
+    serial: SerialOpt = "SIM0000001",
+    speed: Annotated[float, typer.Option(help="Simulated time per wall time, 0.1–3600.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the household's hot-water use.")] = 0,
+    allow_any_address: Annotated[
+        bool, typer.Option(help="Allow binding 0.0.0.0 (every interface).")
+    ] = False,
+) -> None:
+    """Run a simulated DR-ready water heater as an ECHONET Lite node until interrupted."""
+    import asyncio
+
+    from drready.device.clock import SimClock
+    from drready.device.heater import SimulatedWaterHeater
+    from drready.domain import DeviceId
+    from drready.domain.time import zone
+    from drready.echonet.serve import serve_forever, water_heater_node
+    from drready.planning.unit import UnitConfig
+
+    if address != "0.0.0.0" or not allow_any_address:
+        _check_address(address, "--address")
+    if not 1 <= persons <= 4:
+        _fail("--persons", f"must be within 1–4, got {persons}")
+    if not 100 <= tank_l <= 1000:
+        _fail("--tank-l", f"must be within 100–1000 L, got {tank_l}")
+    if not 0.1 <= speed <= 3600:
+        _fail("--speed", f"must be within 0.1–3600, got {speed}")
+    try:
+        device = DeviceId(maker_code=maker_code, serial=serial)
+    except ValueError as err:
+        _fail("--serial/--maker-code", str(err).splitlines()[-1].strip())
+    now = datetime.now(zone("Asia/Tokyo"))
+    heater = SimulatedWaterHeater(
+        UnitConfig(device, persons, tank_l), SimClock(now, speed=speed), seed=seed
+    )
+    try:
+        node = water_heater_node(address, heater, allow_any_address=allow_any_address)
+    except ValueError as err:
+        _fail("--address", str(err))
+    console.print(f"ECHONET Lite node {device} (0x026B01) on {address}:3610 — Ctrl-C to stop")
+    try:
+        asyncio.run(serve_forever(node, heater))
+    except KeyboardInterrupt:
+        pass
+    except OSError as err:
+        _fail("--address", f"cannot bind {address}:3610: {err}")
+
+
+@echonet_app.command("scan")
+def echonet_scan(
+    interface: Annotated[str, typer.Option(help="Local IPv4 address to send from.")] = "127.0.0.1",
+    window: Annotated[float, typer.Option(help="Seconds to collect answers, 0.1–10.")] = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Discover nodes by multicast and list their identification numbers and properties."""
+    import asyncio
+
+    from drready.echonet.controller import EchonetController
+
+    _check_address(interface, "--interface")
+    if not 0.1 <= window <= 10:
+        _fail("--window", f"must be within 0.1–10 s, got {window}")
+
+    async def run() -> list[dict[str, object]]:
+        async with EchonetController(interface=interface) as ctl:
+            nodes = await ctl.discover(window_s=window)
+            out = []
+            for n in nodes:
+                entry = n.as_json()
+                objs = {}
+                for eoj in n.instances:
+                    values = await ctl.read_all(n.address, eoj)
+                    objs[str(eoj)] = {f"0x{k:02X}": _jsonable(v) for k, v in values.items()}
+                entry["objects"] = objs
+                out.append(entry)
+            return out
+
+    try:
+        found = asyncio.run(run())
+    except OSError as err:
+        _fail("--interface", str(err))
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False))
+        return
+    table = Table(title=f"ECHONET Lite nodes seen from {interface}")
+    for col in ("address", "identification (0x83)", "maker", "instances"):
+        table.add_column(col)
+    for n in found:
+        table.add_row(
+            str(n["address"]),
+            str(n["identification"]),
+            str(n["maker_code"]),
+            ", ".join(str(i) for i in _as_list(n["instances"])),
+        )
+    console.print(table)
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@echonet_app.command("get")
+def echonet_get(
+    address: Annotated[str, typer.Argument(help="IPv4 address of the node.")],
+    epc: Annotated[str, typer.Argument(help="Property code, e.g. 0xE1.")],
+    eoj: Annotated[str, typer.Option(help="Object, 6 hex digits.")] = "026B01",
+    interface: Annotated[str, typer.Option(help="Local IPv4 address.")] = "127.0.0.1",
+) -> None:
+    """Read one property and print its EDT (hex) and decoded value."""
+    import asyncio
+
+    from drready.echonet.controller import EchonetController, EchonetTimeoutError
+    from drready.echonet.mra import class_spec
+    from drready.echonet.values import decode_value
+
+    _check_address(address, "ADDRESS")
+    code = _parse_epc(epc)
+    target = _parse_eoj(eoj)
+
+    async def run() -> bytes | None:
+        async with EchonetController(interface=interface) as ctl:
+            return (await ctl.get(address, target, [code]))[code]  # type: ignore[arg-type]
+
+    try:
+        edt = asyncio.run(run())
+    except EchonetTimeoutError as err:
+        print(f"drready: error: {err}", file=sys.stderr)
+        raise typer.Exit(1) from err
+    if edt is None:
+        print(f"drready: error: the node refused EPC 0x{code:02X} (Get_SNA)", file=sys.stderr)
+        raise typer.Exit(1)
+    spec = class_spec(target.class_id).properties.get(code)  # type: ignore[attr-defined]
+    decoded: object = edt.hex()
+    if spec is not None:
+        with contextlib.suppress(ValueError):
+            decoded = _jsonable(decode_value(spec, edt))
+    print(
+        json.dumps({"epc": f"0x{code:02X}", "edt": edt.hex(), "value": decoded}, ensure_ascii=False)
+    )
+
+
+@echonet_app.command("set")
+def echonet_set(
+    address: Annotated[str, typer.Argument(help="IPv4 address of the node.")],
+    epc: Annotated[str, typer.Argument(help="Property code, e.g. 0xCA.")],
+    value: Annotated[str, typer.Argument(help="EDT as hex bytes, e.g. 0D or 0x0D.")],
+    eoj: Annotated[str, typer.Option(help="Object, 6 hex digits.")] = "026B01",
+    interface: Annotated[str, typer.Option(help="Local IPv4 address.")] = "127.0.0.1",
+) -> None:
+    """Write one property (SetC); exit 1 when the node refuses it."""
+    import asyncio
+
+    from drready.echonet.controller import EchonetController, EchonetTimeoutError
+
+    _check_address(address, "ADDRESS")
+    code = _parse_epc(epc)
+    target = _parse_eoj(eoj)
+    try:
+        edt = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        _fail("VALUE", f"must be hex bytes, got {value!r}")
+    if not 1 <= len(edt) <= 255:
+        _fail("VALUE", "must be 1–255 bytes")
+
+    async def run() -> bool:
+        async with EchonetController(interface=interface) as ctl:
+            res = await ctl.set(address, target, {code: edt})  # type: ignore[arg-type]
+            return res.get(code, False)
+
+    try:
+        ok = asyncio.run(run())
+    except EchonetTimeoutError as err:
+        print(f"drready: error: {err}", file=sys.stderr)
+        raise typer.Exit(1) from err
+    if not ok:
+        print(
+            f"drready: error: the node refused EPC 0x{code:02X} = {edt.hex()} (SetC_SNA)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+    print(json.dumps({"epc": f"0x{code:02X}", "edt": edt.hex(), "accepted": True}))
 
 
 def main() -> None:

@@ -58,7 +58,8 @@ class HeatingPlan(DomainModel):
     """A heating plan over a slot grid (F3), as sent to the servicer (F4).
 
     ``slots`` has one entry per slot of ``grid`` with matching starts; ``honours`` lists the ids
-    of the DR requests the plan takes into account; ``cost_yen`` is its expected cost.
+    of the DR requests the plan takes into account; ``cost_yen`` is its expected cost (None
+    when unknown, e.g. a plan read over ECHONET Lite, which does not carry it).
     """
 
     device_id: DeviceId = Field(description="The unit (or group) the plan is for.")
@@ -68,7 +69,11 @@ class HeatingPlan(DomainModel):
     honours: tuple[RequestId, ...] = Field(
         default=(), description="Ids of the DR requests this plan honours (no duplicates)."
     )
-    cost_yen: NonNegativeFloat = Field(description="Expected electricity cost of the plan [JPY].")
+    cost_yen: NonNegativeFloat | None = Field(
+        default=None,
+        description="Expected electricity cost of the plan [JPY]; None where the route that "
+        "carried the plan does not report it (ECHONET Lite).",
+    )
 
     @field_validator("honours")
     @classmethod

@@ -88,7 +88,41 @@ class UnitPlanner:
 
         ``initial_heat_kwh`` is the stored heat then [kWh]; a typical quarter-full tank if None.
         """
-        grid = SlotGrid.day_ahead(day, n_slots=n_slots)
+        start = SlotGrid.day_ahead(day, n_slots=n_slots).start
+        return cls.at(
+            config,
+            start,
+            initial_heat_kwh=initial_heat_kwh,
+            n_slots=n_slots,
+            climate=climate,
+            tariff=tariff,
+            confidence=confidence,
+        )
+
+    @classmethod
+    def at(
+        cls,
+        config: UnitConfig,
+        start: datetime,
+        *,
+        initial_heat_kwh: float | None = None,
+        n_slots: int = 64,
+        climate: Climate = TOKYO,
+        tariff: Tariff = NIGHT_TOU,
+        confidence: float = 0.95,
+    ) -> UnitPlanner:
+        """Plan ``n_slots`` slots from any aligned slot start ``start`` (a running unit's re-plan).
+
+        ``initial_heat_kwh`` is the stored heat at ``start`` [kWh]; a typical quarter-full tank
+        if None. The draw forecast and the end-of-horizon need are taken from the calendar days
+        the grid covers, whatever time of day it starts at.
+
+        Raises
+        ------
+        ValueError
+            If ``start`` is naive or not on a 30-minute boundary, or ``n_slots`` is not 1–96.
+        """
+        grid = SlotGrid(start=start, n_slots=n_slots)
         fleet = config.fleet()
         q0 = (
             default_initial_heat_kwh(fleet, grid, climate)

@@ -1,0 +1,202 @@
+"""The home gateway's view of each water heater on the home LAN, in domain terms (F1–F6, C1).
+
+:class:`HomeGateway` discovers ECHONET Lite nodes with an electric water heater object (class
+0x026B) and returns one :class:`WaterHeaterLink` per object. A link performs the device functions
+over ECHONET Lite and answers with the unified data model, so that whatever sits upstream (the
+OpenADR VEN of the next issue) never sees frames:
+
+* F6 :meth:`WaterHeaterLink.device_id` ← 0x83 identification number;
+* F5 :meth:`WaterHeaterLink.power_sample` ← 0x84/0x85 (measured); where a unit lacks them, an
+  estimate from 0xB2 (heating or not) × rated power 0xDC, flagged ``ESTIMATED``;
+* F1 :meth:`WaterHeaterLink.flexibility_envelope` ← maker-specific 0xF2 (set the window) + 0xF3;
+* F2/F3 :meth:`WaterHeaterLink.request` ← 0xF0 (set the request) + 0xF1 (the answer);
+* F4 :meth:`WaterHeaterLink.heating_plan` ← 0xF4;
+* the standard energy shift (0xC7 participation + 0xCA shift time, 0xCB expected energy) for
+  units that only speak the standard: :meth:`WaterHeaterLink.standard_energy_shift`.
+
+The mapping is specified in ``docs/profile-echonet-lite.md``. ECHONET Lite has no transport
+security: the gateway keeps it on the home LAN and relays only these domain objects (S1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from drready.domain import (
+    DeviceId,
+    DrRequest,
+    DrResponse,
+    EnvelopeSlot,
+    FlexibilityEnvelope,
+    HeatingPlan,
+    PlanSlot,
+    PowerSample,
+    PowerSource,
+    SlotGrid,
+)
+from drready.echonet import extension as ext
+from drready.echonet.controller import EchonetController, NodeInfo
+from drready.echonet.frame import EOJ
+
+WATER_HEATER_CLASS = 0x026B
+
+
+class EchonetRefusedError(RuntimeError):
+    """The node answered a Set with SNA: it refused the value."""
+
+
+@dataclass
+class WaterHeaterLink:
+    """One electric water heater object reached through ``controller``."""
+
+    controller: EchonetController
+    address: str
+    eoj: EOJ
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tokyo"))
+
+    async def _get(self, epc: int) -> bytes | None:
+        return (await self.controller.get(self.address, self.eoj, [epc]))[epc]
+
+    async def _set(self, epc: int, edt: bytes) -> None:
+        ok = await self.controller.set(self.address, self.eoj, {epc: edt})
+        if not ok.get(epc, False):
+            raise EchonetRefusedError(f"{self.address} {self.eoj} refused EPC 0x{epc:02X}")
+
+    async def device_id(self) -> DeviceId:
+        """F6: the unit's identity, from 0x83."""
+        edt = await self._get(0x83)
+        if edt is None:
+            raise EchonetRefusedError(f"{self.address} {self.eoj} has no identification number")
+        return DeviceId.from_echonet_id(edt)
+
+    async def power_sample(self) -> PowerSample:
+        """F5: instantaneous power and cumulative energy (measured), or an estimate."""
+        got = await self.controller.get(self.address, self.eoj, [0x84, 0x85, 0xB2, 0xDC])
+        now = datetime.now(self.tz)
+        device = await self.device_id()
+        if got[0x84] is not None and got[0x85] is not None:
+            return PowerSample(
+                device_id=device,
+                timestamp=now,
+                power_w=int.from_bytes(got[0x84], "big"),
+                cumulative_energy_kwh=int.from_bytes(got[0x85], "big") / 1000.0,
+                source=PowerSource.MEASURED,
+            )
+        heating = got[0xB2] == b"\x41"
+        rated = int.from_bytes(got[0xDC] or b"\x00\x00", "big")
+        return PowerSample(
+            device_id=device,
+            timestamp=now,
+            power_w=rated if heating else 0,
+            cumulative_energy_kwh=0.0,
+            source=PowerSource.ESTIMATED,
+        )
+
+    async def flexibility_envelope(self, start: datetime, end: datetime) -> FlexibilityEnvelope:
+        """F1 for a window of at most 12 h (what one 0xF3 EDT carries)."""
+        await self._set(ext.EPC_POTENTIAL_WINDOW, ext.encode_window(start, end, self.tz))
+        edt = await self._get(ext.EPC_POTENTIAL)
+        if edt is None:
+            raise EchonetRefusedError(f"{self.address} {self.eoj} gave no potential")
+        p = ext.decode_potential(edt)
+        starts = [start + timedelta(minutes=30 * i) for i in range(len(p.baseline_w))]
+        slots = tuple(
+            EnvelopeSlot(
+                start=starts[i],
+                baseline_kw=p.baseline_w[i] / 1000.0,
+                min_kw=min(p.min_w[i], p.baseline_w[i]) / 1000.0,
+                max_kw=max(p.max_w[i], p.baseline_w[i]) / 1000.0,
+                cum_min_kwh=p.cum_min_wh[i] / 1000.0,
+                cum_max_kwh=max(p.cum_max_wh[i], p.cum_min_wh[i]) / 1000.0,
+            )
+            for i in range(len(starts))
+        )
+        return FlexibilityEnvelope(
+            device_id=await self.device_id(),
+            computed_at=datetime.now(self.tz),
+            window_start=start,
+            window_end=end,
+            confidence=p.confidence,
+            up_kwh=p.up_wh / 1000.0,
+            down_kwh=p.down_wh / 1000.0,
+            slots=slots,
+        )
+
+    async def request(self, request: DrRequest) -> DrResponse:
+        """F2 → F3: send the request; the unit re-plans and answers (0xF1)."""
+        device = await self.device_id()
+        amount_wh = max(1, round(request.amount_kwh * 1000))
+        edt = ext.DrRequestEdt(request.direction, request.start, request.end, amount_wh)
+        try:
+            await self._set(ext.EPC_DR_REQUEST, edt.encode(self.tz))
+        except EchonetRefusedError as err:
+            return DrResponse.from_amounts(request, device, 0.0, f"refused by the unit: {err}")
+        got = await self._get(ext.EPC_DR_RESPONSE)
+        status, accepted_wh = ext.decode_dr_response(got or bytes(5))
+        if status is None:
+            return DrResponse.from_amounts(request, device, 0.0, "the unit gave no response")
+        accepted = min(accepted_wh / 1000.0, request.amount_kwh)
+        reason = (
+            None
+            if accepted >= request.amount_kwh * (1 - 1e-6)
+            else (f"the unit accepted {accepted_wh} Wh of {amount_wh} Wh")
+        )
+        return DrResponse.from_amounts(request, device, accepted, reason)
+
+    async def heating_plan(self) -> HeatingPlan:
+        """F4: the unit's current plan from now on (energy and stored heat per slot)."""
+        edt = await self._get(ext.EPC_PLAN)
+        if edt is None:
+            raise EchonetRefusedError(f"{self.address} {self.eoj} gave no plan")
+        start, minutes, energy_wh, stored_wh = ext.decode_plan(edt, self.tz)
+        if minutes != 30 or not energy_wh:
+            raise EchonetRefusedError(
+                f"unexpected plan layout: {minutes}-minute slots, {len(energy_wh)}"
+            )
+        grid = SlotGrid(start=start, n_slots=len(energy_wh))
+        slots = tuple(
+            PlanSlot.from_power(s, energy_wh[i] / 1000.0 / grid.slot_hours, stored_wh[i] / 1000.0)
+            for i, s in enumerate(grid.starts())
+        )
+        return HeatingPlan(
+            device_id=await self.device_id(),
+            created_at=datetime.now(self.tz),
+            grid=grid,
+            slots=slots,
+        )
+
+    async def standard_energy_shift(self, hour: int) -> dict[int, int]:
+        """The standard route of U2 up-DR: participate (0xC7) and shift heating to ``hour``
+        (0xCA). Returns the expected energy per candidate hour (0xCB, Wh) read before."""
+        expected = await self._get(0xCB)
+        table = {}
+        if expected is not None and len(expected) == 16:
+            for i, h in enumerate((10, 13, 15, 17)):
+                table[h] = int.from_bytes(expected[4 * i : 4 * i + 4], "big")
+        await self._set(0xC7, b"\x01")
+        await self._set(0xCA, bytes([hour]))
+        return table
+
+
+@dataclass
+class HomeGateway:
+    """Discovers the water heaters of a home and hands out :class:`WaterHeaterLink` objects."""
+
+    controller: EchonetController
+
+    async def discover(
+        self, window_s: float = 0.5, host: str | None = None
+    ) -> list[WaterHeaterLink]:
+        nodes: list[NodeInfo] = (
+            await self.controller.discover(window_s=window_s)
+            if host is None
+            else await self.controller.discover(host=host, window_s=window_s)
+        )
+        return [
+            WaterHeaterLink(self.controller, n.address, eoj)
+            for n in nodes
+            for eoj in n.instances
+            if eoj.class_id == WATER_HEATER_CLASS
+        ]

@@ -1,0 +1,264 @@
+"""The device node's protocol rules, sans-IO and over loopback UDP (C1, F1–F6)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drready.domain import Direction
+from drready.echonet import extension as ext
+from drready.echonet.controller import EchonetController
+from drready.echonet.frame import ESV, NODE_PROFILE, decode_frame
+from drready.echonet.mra import Access, class_spec
+from drready.echonet.node import RateLimiter
+from drready.echonet.propmap import decode_property_map
+from tests.echonet_helpers import HEATER, TZ, make_node, request
+
+
+def answer(node, data: bytes):
+    out = node.core.handle(data)
+    assert len(out) == 1, out
+    return decode_frame(out[0])
+
+
+def test_get_answers_live_values_and_echoes_tid():
+    node, heater = make_node()
+    res = answer(node, request(ESV.GET, [(0x80, b""), (0xE1, b""), (0xE2, b"")], tid=0x1234))
+    assert res.esv == ESV.GET_RES and res.tid == 0x1234
+    assert res.seoj == HEATER and res.deoj.class_group == 0x05
+    got = {p.epc: p.edt for p in res.properties}
+    assert got[0x80] == b"\x30"
+    assert int.from_bytes(got[0xE1], "big") == heater.remaining_hot_water_l
+    assert int.from_bytes(got[0xE2], "big") == heater.tank_capacity_l == 460
+
+
+def test_get_of_unknown_epc_is_get_sna_with_pdc_0():
+    node, _ = make_node()
+    res = answer(node, request(ESV.GET, [(0x99, b""), (0xB2, b"")]))
+    assert res.esv == ESV.GET_SNA
+    props = {p.epc: p.edt for p in res.properties}
+    assert props[0x99] == b""  # unknown: PDC 0
+    assert props[0xB2] in (b"\x41", b"\x42")  # the readable one is still answered
+
+
+@pytest.mark.parametrize(
+    ("epc", "edt", "why"),
+    [
+        (0xE1, b"\x01\x00", "read-only"),
+        (0xCA, b"\x20", "outside 0x09–0x11 / 0x00"),
+        (0xC7, b"\x05", "not a participation state"),
+        (0xB0, b"\x41\x41", "wrong size"),
+        (0x99, b"\x01", "unknown EPC"),
+        (0xF0, b"\x03" + bytes(12), "bad direction in the proposed DR request EPC"),
+    ],
+)
+def test_refused_set_is_setc_sna_echoing_the_edt_and_changes_nothing(epc, edt, why):
+    node, heater = make_node()
+    before = heater.heating_plan()
+    res = answer(node, request(ESV.SETC, [(epc, edt)]))
+    assert res.esv == ESV.SETC_SNA, why
+    assert res.properties[0].epc == epc and res.properties[0].edt == edt
+    assert heater.heating_plan() == before
+
+
+def test_accepted_set_is_set_res_with_pdc_0_and_applies():
+    node, heater = make_node()
+    res = answer(node, request(ESV.SETC, [(0xC7, b"\x01")]))
+    assert res.esv == ESV.SET_RES and res.properties[0].pdc == 0
+    assert heater.energy_shift_participation is True
+
+
+def test_seti_answers_only_failures():
+    node, heater = make_node()
+    assert node.core.handle(request(ESV.SETI, [(0xC7, b"\x01")])) == []
+    assert heater.energy_shift_participation is True
+    res = answer(node, request(ESV.SETI, [(0xC7, b"\x00"), (0xE2, b"\x00\x01")]))
+    assert res.esv == ESV.SETI_SNA
+    assert [(p.epc, p.edt) for p in res.properties] == [(0xC7, b""), (0xE2, b"\x00\x01")]
+
+
+def test_setget_and_inf_req_and_opc_0():
+    node, _ = make_node()
+    res = answer(node, request(ESV.SETGET, [(0xC7, b"\x01")], get_props=[(0xC7, b"")]))
+    assert res.esv == ESV.SETGET_RES
+    assert res.properties[0].pdc == 0 and res.get_properties[0].edt == b"\x01"
+    res = answer(node, request(ESV.INF_REQ, [(0xB2, b"")]))
+    assert res.esv == ESV.INF
+    res = answer(node, request(ESV.GET, []))
+    assert res.esv == ESV.GET_RES and res.properties == ()
+
+
+def test_addressing_instance_0_unknown_objects_and_garbage():
+    node, _ = make_node()
+    res = answer(node, request(ESV.GET, [(0x80, b"")], deoj=HEATER.__class__(0x02, 0x6B, 0x00)))
+    assert res.seoj == HEATER
+    assert (
+        node.core.handle(request(ESV.GET, [(0x80, b"")], deoj=HEATER.__class__(2, 0x6B, 2))) == []
+    )
+    assert node.core.handle(b"\x10\x81\x00") == []
+    assert node.core.handle(b"\x10\x82" + bytes(30)) == []  # format 2: passed over
+    assert node.core.stats.malformed == 2
+
+
+def test_property_maps_match_what_the_object_answers_and_cover_required_epcs():
+    node, _ = make_node()
+    res = answer(node, request(ESV.GET, [(0x9D, b""), (0x9E, b""), (0x9F, b"")]))
+    maps = {p.epc: set(decode_property_map(p.edt)) for p in res.properties}
+    obj = node.core.objects[1]
+    assert maps[0x9F] == set(obj.get_map()) and maps[0x9E] == set(obj.set_map())
+    spec = class_spec(0x026B).properties
+    required_get = {e for e, s in spec.items() if s.get is Access.REQUIRED}
+    # 0xCD–0xCF are required only of units with two energy shifts (0xC9 = 2)
+    missing = required_get - maps[0x9F] - {0xCD, 0xCE, 0xCF}
+    assert not missing, [hex(e) for e in missing]
+    assert {0xC7, 0xCA, 0xB0, 0xC0} <= maps[0x9E]
+    for epc in maps[0x9F]:  # every advertised property is really readable
+        r = answer(node, request(ESV.GET, [(epc, b"")]))
+        assert r.esv == ESV.GET_RES, hex(epc)
+
+
+def test_node_profile_lists_the_instance():
+    node, heater = make_node()
+    res = answer(node, request(ESV.GET, [(0xD6, b""), (0x83, b""), (0xD3, b"")], deoj=NODE_PROFILE))
+    got = {p.epc: p.edt for p in res.properties}
+    assert got[0xD6] == b"\x01\x02\x6b\x01"
+    assert got[0x83] == heater.device_id.to_echonet_id()
+    assert got[0xD3] == b"\x00\x00\x01"
+
+
+def test_shift_time_set_is_a_dr_request_that_replans_and_reports_potential():
+    node, heater = make_node()
+    expected = answer(node, request(ESV.GET, [(0xCB, b"")])).properties[0].edt
+    at13 = int.from_bytes(expected[4:8], "big")
+    assert at13 == heater.expected_energy_at_shift_wh(1)[13] > 0
+    before = heater.heating_plan()
+    assert answer(node, request(ESV.SETC, [(0xC7, b"\x01"), (0xCA, b"\x0d")])).esv == ESV.SET_RES
+    assert heater.shift_time(1) == 13
+    after = heater.heating_plan()
+    day = heater.target_day()
+    w0, w1 = (
+        datetime(day.year, day.month, day.day, 13, tzinfo=TZ),
+        datetime(day.year, day.month, day.day, 17, tzinfo=TZ),
+    )
+    gained = after.window_energy_kwh(w0, w1) - before.window_energy_kwh(w0, w1)
+    assert gained == pytest.approx(at13 / 1000, rel=0.02, abs=0.01)
+
+
+def test_maker_specific_dr_request_potential_and_plan():
+    node, heater = make_node()
+    day = heater.target_day()
+    start = datetime(day.year, day.month, day.day, 10, tzinfo=TZ)
+    end = datetime(day.year, day.month, day.day, 13, tzinfo=TZ)
+    assert (
+        answer(node, request(ESV.SETC, [(0xF2, ext.encode_window(start, end, TZ))])).esv
+        == ESV.SET_RES
+    )
+    pot = ext.decode_potential(answer(node, request(ESV.GET, [(0xF3, b"")])).properties[0].edt)
+    env = heater.flexibility_envelope(start, end)
+    assert pot.up_wh == round(env.up_kwh * 1000) and len(pot.baseline_w) == 6
+    ask = min(pot.up_wh, 1500)
+    before = _window_wh(answer(node, request(ESV.GET, [(0xF4, b"")])).properties[0].edt, start, end)
+    edt = ext.DrRequestEdt(Direction.UP, start, end, ask).encode(TZ)
+    assert answer(node, request(ESV.SETC, [(0xF0, edt)])).esv == ESV.SET_RES
+    status, accepted = ext.decode_dr_response(
+        answer(node, request(ESV.GET, [(0xF1, b"")])).properties[0].edt
+    )
+    assert status is not None and status.value == "accepted" and accepted == ask
+    after = _window_wh(answer(node, request(ESV.GET, [(0xF4, b"")])).properties[0].edt, start, end)
+    assert after - before == pytest.approx(ask, abs=max(20, 0.02 * ask))
+
+
+def _window_wh(plan_edt: bytes, start: datetime, end: datetime) -> int:
+    plan_start, minutes, wh, stored = ext.decode_plan(plan_edt, TZ)
+    assert minutes == 30 and len(wh) == len(stored) > 16
+    return sum(w for i, w in enumerate(wh) if start <= plan_start + timedelta(minutes=30 * i) < end)
+
+
+@given(st.binary(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_fuzz_random_bytes_never_raise(data):
+    node, _ = _shared_node()
+    node.core.handle(data)
+
+
+@given(st.integers(0, 13), st.integers(0, 255), st.integers(0, 30))
+@settings(max_examples=300, deadline=None)
+def test_fuzz_mutated_valid_frames_never_raise(pos, byte, cut):
+    node, _ = _shared_node()
+    frame = bytearray(
+        request(
+            ESV.SETGET, [(0xC7, b"\x01"), (0xCA, b"\x0d")], get_props=[(0xE1, b""), (0xF3, b"")]
+        )
+    )
+    frame[pos % len(frame)] = byte
+    node.core.handle(bytes(frame[: len(frame) - cut]))
+
+
+_NODE: list[object] = []
+
+
+def _shared_node():
+    if not _NODE:
+        _NODE.append(make_node())
+    return _NODE[0]  # type: ignore[return-value]
+
+
+def test_rate_limiter_token_bucket():
+    lim = RateLimiter(rate_per_s=10, burst=5)
+    assert all(lim.allow("a", now=0.0) for _ in range(5))
+    assert not lim.allow("a", now=0.0)
+    assert lim.allow("b", now=0.0)  # per source
+    assert lim.allow("a", now=0.1)  # refilled 1 token after 0.1 s
+
+
+def test_udp_get_set_refuses_any_address_and_rate_limits():
+    async def run():
+        with pytest.raises(ValueError, match=r"0\.0\.0\.0"):
+            make_node("0.0.0.0")
+        node, heater = make_node("127.0.0.2")
+        node.limiter = RateLimiter(rate_per_s=1, burst=20)
+        await node.start()
+        try:
+            async with EchonetController(interface="127.0.0.1", timeout_s=0.3, retries=0) as ctl:
+                got = await ctl.get("127.0.0.2", HEATER, [0xE1])
+                assert int.from_bytes(got[0xE1], "big") == heater.remaining_hot_water_l
+                ok = await ctl.set("127.0.0.2", HEATER, {0xC7: b"\x01", 0xE2: b"\x00\x01"})
+                assert ok == {0xC7: True, 0xE2: False}
+                # flood: beyond the burst the node drops, and keeps answering afterwards
+                for _ in range(40):
+                    ctl._send(decode_frame(request(ESV.GET, [(0x80, b"")])), "127.0.0.2")
+                await asyncio.sleep(0.2)
+                assert node.stats.rate_limited > 0
+                await asyncio.sleep(1.5)
+                got = await ctl.get("127.0.0.2", HEATER, [0x80])
+                assert got[0x80] == b"\x30"
+        finally:
+            await node.close()
+
+    asyncio.run(run())
+
+
+def test_multicast_discovery_of_20_nodes():
+    async def run():
+        nodes = []
+        for i in range(20):
+            node, _ = make_node(f"127.0.0.{2 + i}", serial=f"HW{i:07d}")
+            await node.start()
+            nodes.append(node)
+        try:
+            async with EchonetController(interface="127.0.0.1") as ctl:
+                found = await ctl.discover(window_s=0.5)
+        finally:
+            for n in nodes:
+                await n.close()
+        addresses = {n.address for n in found}
+        assert {f"127.0.0.{2 + i}" for i in range(20)} <= addresses
+        ids = {n.identification for n in found}
+        assert len(ids) >= 20
+        assert all(HEATER in n.instances for n in found if n.address in addresses)
+
+    asyncio.run(run())
