@@ -26,7 +26,8 @@ def make_heater(
     seed: int = 3,
 ) -> SimulatedWaterHeater:
     cfg = UnitConfig(DeviceId(maker_code="000005", serial=serial), persons, tank_l)
-    return SimulatedWaterHeater(cfg, SimClock(start, speed=0.0), seed=seed)
+    # two energy shifts: the MRA makes 0xCD–0xCF required, a unit offering both is the full case
+    return SimulatedWaterHeater(cfg, SimClock(start, speed=0.0), seed=seed, energy_shifts=2)
 
 
 def make_node(address: str = "127.0.0.2", **kw: object) -> tuple[EchonetNode, SimulatedWaterHeater]:

@@ -112,8 +112,7 @@ def test_property_maps_match_what_the_object_answers_and_cover_required_epcs():
     assert maps[0x9F] == set(obj.get_map()) and maps[0x9E] == set(obj.set_map())
     spec = class_spec(0x026B).properties
     required_get = {e for e, s in spec.items() if s.get is Access.REQUIRED}
-    # 0xCD–0xCF are required only of units with two energy shifts (0xC9 = 2)
-    missing = required_get - maps[0x9F] - {0xCD, 0xCE, 0xCF}
+    missing = required_get - maps[0x9F]
     assert not missing, [hex(e) for e in missing]
     assert {0xC7, 0xCA, 0xB0, 0xC0} <= maps[0x9E]
     for epc in maps[0x9F]:  # every advertised property is really readable
@@ -260,5 +259,31 @@ def test_multicast_discovery_of_20_nodes():
         ids = {n.identification for n in found}
         assert len(ids) >= 20
         assert all(HEATER in n.instances for n in found if n.address in addresses)
+
+    asyncio.run(run())
+
+
+def test_changes_are_announced_by_multicast_inf():
+    async def run():
+        node, heater = make_node("127.0.0.40")
+        seen: list[tuple[str, object]] = []
+        async with EchonetController(interface="127.0.0.1", listen_multicast=True) as ctl:
+            ctl.subscribe(lambda host, frame: seen.append((host, frame)))
+            await node.start()  # announces its instance list (0xD5) at start-up
+            try:
+                await asyncio.sleep(0.2)
+                ok = await ctl.set("127.0.0.40", HEATER, {0xC7: b"\x01", 0xCA: b"\x0d"})
+                assert ok == {0xC7: True, 0xCA: True}
+                await asyncio.sleep(0.3)
+            finally:
+                await node.close()
+        from_node = [f for h, f in seen if h == "127.0.0.40"]
+        assert any(
+            f.esv == ESV.INF and f.seoj == NODE_PROFILE and f.properties[0].epc == 0xD5
+            for f in from_node
+        )
+        shift = [f for f in from_node if f.esv == ESV.INF and f.seoj == HEATER]
+        assert any(p.epc == 0xCA and p.edt == b"\x0d" for f in shift for p in f.properties)
+        assert heater.shift_time(1) == 13
 
     asyncio.run(run())

@@ -351,7 +351,7 @@ def echonet_serve(
         _fail("--serial/--maker-code", str(err).splitlines()[-1].strip())
     now = datetime.now(zone("Asia/Tokyo"))
     heater = SimulatedWaterHeater(
-        UnitConfig(device, persons, tank_l), SimClock(now, speed=speed), seed=seed
+        UnitConfig(device, persons, tank_l), SimClock(now, speed=speed), seed=seed, energy_shifts=2
     )
     try:
         node = water_heater_node(address, heater, allow_any_address=allow_any_address)
