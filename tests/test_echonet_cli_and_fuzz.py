@@ -20,15 +20,32 @@ from tests.echonet_helpers import HEATER, make_node, request
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "drready.cli", "echonet", *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def test_serve_scan_get_set_from_the_command_line():
     serve = subprocess.Popen(
-        [sys.executable, "-m", "drready.cli", "echonet", "serve", "--address", "127.0.0.30",
-         "--persons", "3", "--tank-l", "370", "--serial", "CLI0000001"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "drready.cli",
+            "echonet",
+            "serve",
+            "--address",
+            "127.0.0.30",
+            "--persons",
+            "3",
+            "--tank-l",
+            "370",
+            "--serial",
+            "CLI0000001",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
