@@ -271,6 +271,33 @@ def demo(
     run_demo(households=households, day=_parse_date(day), seed=seed, out_dir=out, console=console)
 
 
+@app.command()
+def certs(
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for the CA, server and client certificates "
+            "and keys; must be outside any git work tree."
+        ),
+    ],
+    client: Annotated[
+        list[str] | None,
+        typer.Option(help="Client certificate name (repeat); default ven-1."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+) -> None:
+    """S1: make a local CA and server/client certificates for development and tests."""
+    from drready.security.certs import CertsArgumentError, certs_command
+
+    try:
+        bundle = certs_command(out, overwrite, client_names=tuple(client or ("ven-1",)))
+    except CertsArgumentError as err:
+        name = "--out" if err.argument == "out_dir" else f"--{err.argument.replace('_', '-')}"
+        _fail(name, err.reason)
+    for path in (bundle.ca_cert, bundle.server_cert, bundle.server_key, *bundle.private_keys):
+        console.print(str(path))
+
+
 echonet_app = typer.Typer(
     help="ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.",
     no_args_is_help=True,
