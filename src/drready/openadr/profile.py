@@ -1,0 +1,492 @@
+"""The drready profile of OpenADR 3.1: F1–F6 as programs, events and reports (C1, D1, D6).
+
+Pure functions between the unified data model (:mod:`drready.domain`) and the OpenADR wire
+models (:mod:`drready.openadr.models`); the VEN client, the maker cloud, the home gateway's VEN
+and the servicer all use them, so each route speaks exactly one profile. The profile is
+written down with JSON examples in ``docs/profile-openadr3.md``:
+
+* **F6** — a unit is a *resource* whose ``resourceName`` is the :class:`~drready.domain.DeviceId`
+  string (``000005:HW0000001``); a maker cloud may also offer the whole fleet as one resource
+  named :data:`GROUP_RESOURCE` (D6).
+* **F1** — BL asks for potential with a *potential-request event*: ``intervalPeriod`` = the
+  window, no payload intervals, ``reportDescriptors`` for ``BASELINE``,
+  ``UP_REGULATION_AVAILABLE`` and ``DOWN_REGULATION_AVAILABLE`` (kW per 30-minute slot),
+  and the private types ``DRREADY_UP_ENERGY`` / ``DRREADY_DOWN_ENERGY`` (kWh over the window)
+  and ``DRREADY_CUMULATIVE_MIN`` / ``MAX`` (kWh from the window start: the energy coupling of the
+  slots). The VEN answers with one report, one ``resources`` entry per unit, the descriptors'
+  ``confidence`` carrying the confidence level.
+* **F2** — a *DR event*: one interval whose period is the DR window, payload
+  ``DISPATCH_SETPOINT_RELATIVE`` in kW (positive = up-DR, consume more; negative = down-DR),
+  i.e. the requested energy spread evenly over the window; ``targets`` are the resource names
+  asked; the per-unit amounts of a split dispatch are separate events.
+* **F3/F4** — the VEN answers a DR event with a report carrying, per resource, the private
+  ``DRREADY_RESPONSE`` (status, accepted kWh, reason) and the DR-aware plan as
+  ``USAGE_FORECAST`` (kWh per slot, readingType FORECAST) plus ``DRREADY_STORED_HEAT``.
+* **F5** — power reports: ``DEMAND`` (kW) and ``READING`` (cumulative kWh), readingType
+  ``DIRECT_READ`` when measured, ``ESTIMATED`` otherwise.
+
+Private payload types carry the ``DRREADY_`` prefix, as the spec allows custom strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from drready.domain import (
+    DeviceId,
+    Direction,
+    DrRequest,
+    DrResponse,
+    EnvelopeSlot,
+    FlexibilityEnvelope,
+    HeatingPlan,
+    PlanSlot,
+    PowerSample,
+    PowerSource,
+    ResponseStatus,
+    SlotGrid,
+)
+from drready.openadr.models import (
+    Event,
+    EventCreate,
+    EventPayloadDescriptor,
+    Interval,
+    IntervalPeriod,
+    ProgramCreate,
+    ReadingType,
+    Report,
+    ReportCreate,
+    ReportDescriptor,
+    ReportPayloadDescriptor,
+    ReportResource,
+    Unit,
+    ValuesMap,
+    format_duration,
+    parse_duration,
+)
+
+PROGRAM_NAME = "DRREADY-HPWH"
+GROUP_RESOURCE = "FLEET"
+SLOT = timedelta(minutes=30)
+
+BASELINE = "BASELINE"
+UP_AVAILABLE = "UP_REGULATION_AVAILABLE"
+DOWN_AVAILABLE = "DOWN_REGULATION_AVAILABLE"
+UP_ENERGY = "DRREADY_UP_ENERGY"
+DOWN_ENERGY = "DRREADY_DOWN_ENERGY"
+CUM_MIN = "DRREADY_CUMULATIVE_MIN"
+CUM_MAX = "DRREADY_CUMULATIVE_MAX"
+DISPATCH = "DISPATCH_SETPOINT_RELATIVE"
+RESPONSE = "DRREADY_RESPONSE"
+USAGE_FORECAST = "USAGE_FORECAST"
+STORED_HEAT = "DRREADY_STORED_HEAT"
+DEMAND = "DEMAND"
+READING = "READING"
+
+POTENTIAL_TYPES = (BASELINE, UP_AVAILABLE, DOWN_AVAILABLE, UP_ENERGY, DOWN_ENERGY, CUM_MIN, CUM_MAX)
+PLAN_TYPES = (RESPONSE, USAGE_FORECAST, STORED_HEAT)
+POWER_TYPES = (DEMAND, READING)
+
+
+class ProfileError(ValueError):
+    """An OpenADR object does not follow the drready profile (names what is wrong)."""
+
+
+def program(name: str = PROGRAM_NAME) -> ProgramCreate:
+    """The DR-ready program: one per DR product of a servicer."""
+    return ProgramCreate.model_validate(
+        {
+            "program_name": name,
+            "attributes": [{"type": "DRREADY_PROFILE", "values": ["drready-openadr3-1"]}],
+            "payload_descriptors": [
+                {
+                    "object_type": "EVENT_PAYLOAD_DESCRIPTOR",
+                    "payload_type": DISPATCH,
+                    "units": "KW",
+                },
+            ],
+        }
+    )
+
+
+def _window_of(event: Event | EventCreate) -> tuple[datetime, datetime]:
+    period = event.interval_period
+    if period is None or period.start is None or period.duration is None:
+        raise ProfileError("event.intervalPeriod must give the window's start and duration")
+    return period.start, period.start + parse_duration(period.duration)
+
+
+# --- F1 -----------------------------------------------------------------------------------
+
+
+def potential_request(
+    program_id: str,
+    start: datetime,
+    end: datetime,
+    targets: Sequence[str] | None = None,
+    name: str = "potential",
+) -> EventCreate:
+    """F1: BL's request for the DR potential of ``[start, end)``."""
+    descriptors = [
+        ReportDescriptor(
+            payload_type=t,
+            reading_type=ReadingType.FORECAST,
+            units=Unit.KWH if "ENERGY" in t or "CUMULATIVE" in t else Unit.KW,
+            targets=tuple(targets) if targets else None,
+            historical=False,
+        )
+        for t in POTENTIAL_TYPES
+    ]
+    return EventCreate(
+        program_id=program_id,
+        event_name=name,
+        targets=tuple(targets) if targets else None,
+        interval_period=IntervalPeriod(start=start, duration=format_duration(end - start)),
+        report_descriptors=tuple(descriptors),
+        intervals=(),
+    )
+
+
+def is_potential_request(event: Event) -> bool:
+    """Whether ``event`` asks for potential (reportDescriptors, no payload intervals)."""
+    types = {d.payload_type for d in event.report_descriptors or ()}
+    return UP_AVAILABLE in types and not event.intervals
+
+
+def _slot_intervals(
+    start: datetime, rows: Sequence[Sequence[tuple[str, float]]]
+) -> tuple[Interval, ...]:
+    return tuple(
+        Interval(
+            id=i,
+            interval_period=IntervalPeriod(start=start + i * SLOT, duration="PT30M"),
+            payloads=tuple(ValuesMap(type=t, values=(round(v, 6),)) for t, v in row),
+        )
+        for i, row in enumerate(rows)
+    )
+
+
+def potential_report(
+    event: Event, envelopes: Iterable[FlexibilityEnvelope], client_name: str
+) -> ReportCreate:
+    """F1: the VEN's answer to a potential request, one resource per envelope."""
+    resources = []
+    confidence = 95
+    for env in envelopes:
+        confidence = round(env.confidence * 100)
+        rows = [
+            [
+                (BASELINE, s.baseline_kw),
+                (UP_AVAILABLE, s.max_kw - s.baseline_kw),
+                (DOWN_AVAILABLE, s.baseline_kw - s.min_kw),
+                (CUM_MIN, s.cum_min_kwh),
+                (CUM_MAX, s.cum_max_kwh),
+            ]
+            for s in env.slots
+        ]
+        intervals = list(_slot_intervals(env.window_start, rows))
+        intervals.append(
+            Interval(
+                id=len(intervals),
+                interval_period=IntervalPeriod(
+                    start=env.window_start,
+                    duration=format_duration(env.window_end - env.window_start),
+                ),
+                payloads=(
+                    ValuesMap(type=UP_ENERGY, values=(round(env.up_kwh, 6),)),
+                    ValuesMap(type=DOWN_ENERGY, values=(round(env.down_kwh, 6),)),
+                ),
+            )
+        )
+        resources.append(
+            ReportResource(resource_name=str(env.device_id), intervals=tuple(intervals))
+        )
+    descriptors = tuple(
+        ReportPayloadDescriptor(
+            payload_type=t,
+            reading_type=ReadingType.FORECAST,
+            units=Unit.KWH if "ENERGY" in t or "CUMULATIVE" in t else Unit.KW,
+            confidence=confidence,
+        )
+        for t in POTENTIAL_TYPES
+    )
+    return ReportCreate(
+        event_id=event.id,
+        client_name=client_name,
+        report_name="potential",
+        payload_descriptors=descriptors,
+        resources=tuple(resources),
+    )
+
+
+def _payloads(interval: Interval) -> dict[str, tuple[object, ...]]:
+    return {p.type: tuple(p.values) for p in interval.payloads}
+
+
+def _number(values: tuple[object, ...], what: str) -> float:
+    if not values or not isinstance(values[0], int | float) or isinstance(values[0], bool):
+        raise ProfileError(f"{what}: expected a number, got {values!r}")
+    return float(values[0])
+
+
+def envelopes_from_report(
+    report: Report | ReportCreate, computed_at: datetime
+) -> list[FlexibilityEnvelope]:
+    """F1 back to domain terms, one envelope per resource (a unit or the fleet group)."""
+    confidence = 0.95
+    for d in report.payload_descriptors or ():
+        if d.payload_type == UP_AVAILABLE and d.confidence is not None:
+            confidence = d.confidence / 100
+    out = []
+    for res in report.resources:
+        slots = []
+        up = down = None
+        window: tuple[datetime, datetime] | None = None
+        for iv in res.intervals:
+            p = _payloads(iv)
+            period = iv.interval_period
+            if period is None or period.start is None or period.duration is None:
+                raise ProfileError(f"resource {res.resource_name}: interval without a period")
+            if UP_ENERGY in p:
+                up = _number(p[UP_ENERGY], UP_ENERGY)
+                down = _number(p.get(DOWN_ENERGY, (0.0,)), DOWN_ENERGY)
+                window = (period.start, period.start + parse_duration(period.duration))
+                continue
+            base = _number(p[BASELINE], BASELINE)
+            slots.append(
+                EnvelopeSlot(
+                    start=period.start,
+                    baseline_kw=base,
+                    min_kw=max(0.0, base - _number(p[DOWN_AVAILABLE], DOWN_AVAILABLE)),
+                    max_kw=base + _number(p[UP_AVAILABLE], UP_AVAILABLE),
+                    cum_min_kwh=_number(p[CUM_MIN], CUM_MIN),
+                    cum_max_kwh=_number(p[CUM_MAX], CUM_MAX),
+                )
+            )
+        if up is None or down is None or window is None:
+            raise ProfileError(f"resource {res.resource_name}: no {UP_ENERGY} totals")
+        out.append(
+            FlexibilityEnvelope(
+                device_id=_device_or_group(res.resource_name),
+                computed_at=computed_at,
+                window_start=window[0],
+                window_end=window[1],
+                confidence=confidence,
+                up_kwh=up,
+                down_kwh=down,
+                slots=tuple(slots),
+            )
+        )
+    return out
+
+
+def _device_or_group(name: str) -> DeviceId:
+    if name == GROUP_RESOURCE:
+        return DeviceId(maker_code="000000", serial=GROUP_RESOURCE)
+    try:
+        return DeviceId.parse(name)
+    except ValueError as err:
+        raise ProfileError(f"resourceName {name!r} is not a DeviceId") from err
+
+
+# --- F2 -----------------------------------------------------------------------------------
+
+
+def dr_event(program_id: str, request: DrRequest, targets: Sequence[str]) -> EventCreate:
+    """F2: a DR request as an event (the request id becomes the event name)."""
+    hours = (request.end - request.start).total_seconds() / 3600
+    kw = request.amount_kwh / hours * (1 if request.direction is Direction.UP else -1)
+    return EventCreate(
+        program_id=program_id,
+        event_name=request.request_id,
+        targets=tuple(targets),
+        payload_descriptors=(EventPayloadDescriptor(payload_type=DISPATCH, units=Unit.KW),),
+        interval_period=IntervalPeriod(
+            start=request.start, duration=format_duration(request.end - request.start)
+        ),
+        intervals=(Interval(id=0, payloads=(ValuesMap(type=DISPATCH, values=(round(kw, 6),)),)),),
+        report_descriptors=tuple(
+            ReportDescriptor(
+                payload_type=t, reading_type=ReadingType.FORECAST, units=Unit.KWH, historical=False
+            )
+            for t in PLAN_TYPES
+        ),
+    )
+
+
+def request_from_event(event: Event, issued_at: datetime | None = None) -> DrRequest:
+    """F2 back to domain terms; the event id keeps the request traceable."""
+    if not event.intervals:
+        raise ProfileError("a DR event needs an interval with a DISPATCH_SETPOINT_RELATIVE payload")
+    start, end = _window_of(event)
+    p = _payloads(event.intervals[0])
+    if DISPATCH not in p:
+        raise ProfileError(f"event {event.id}: no {DISPATCH} payload")
+    kw = _number(p[DISPATCH], DISPATCH)
+    hours = (end - start).total_seconds() / 3600
+    return DrRequest(
+        request_id=(event.event_name or event.id)[:64],
+        direction=Direction.UP if kw >= 0 else Direction.DOWN,
+        start=start,
+        end=end,
+        amount_kwh=abs(kw) * hours,
+        issuer=f"event:{event.id}"[:64],
+        issued_at=issued_at or event.created_date_time,
+    )
+
+
+# --- F3/F4 ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanAnswer:
+    """A unit's answer to a DR event: its response and its DR-aware plan."""
+
+    response: DrResponse
+    plan: HeatingPlan
+
+
+def plan_report(event: Event, answers: Iterable[PlanAnswer], client_name: str) -> ReportCreate:
+    """F3/F4: responses and plans of the units a DR event targeted."""
+    resources = []
+    for a in answers:
+        status = ValuesMap(
+            type=RESPONSE,
+            values=(
+                a.response.status.value,
+                round(a.response.accepted_kwh, 6),
+                a.response.reason or "",
+            ),
+        )
+        rows = [
+            [(USAGE_FORECAST, s.energy_kwh), (STORED_HEAT, s.stored_heat_kwh)] for s in a.plan.slots
+        ]
+        intervals = [Interval(id=0, interval_period=_period(event), payloads=(status,))]
+        intervals += [
+            Interval(id=i + 1, interval_period=iv.interval_period, payloads=iv.payloads)
+            for i, iv in enumerate(_slot_intervals(a.plan.grid.start, rows))
+        ]
+        resources.append(
+            ReportResource(resource_name=str(a.response.device_id), intervals=tuple(intervals))
+        )
+    return ReportCreate(
+        event_id=event.id,
+        client_name=client_name,
+        report_name="plan",
+        payload_descriptors=tuple(
+            ReportPayloadDescriptor(
+                payload_type=t, reading_type=ReadingType.FORECAST, units=Unit.KWH
+            )
+            for t in PLAN_TYPES
+        ),
+        resources=tuple(resources),
+    )
+
+
+def _period(event: Event) -> IntervalPeriod:
+    start, end = _window_of(event)
+    return IntervalPeriod(start=start, duration=format_duration(end - start))
+
+
+def answers_from_report(report: Report | ReportCreate, request: DrRequest) -> list[PlanAnswer]:
+    """F3/F4 back to domain terms."""
+    out = []
+    for res in report.resources:
+        device = _device_or_group(res.resource_name)
+        status_iv = [iv for iv in res.intervals if RESPONSE in _payloads(iv)]
+        if not status_iv:
+            raise ProfileError(f"resource {res.resource_name}: no {RESPONSE}")
+        status, accepted, reason = _payloads(status_iv[0])[RESPONSE]
+        response = DrResponse(
+            request_id=request.request_id,
+            device_id=device,
+            status=ResponseStatus(str(status)),
+            requested_kwh=request.amount_kwh,
+            accepted_kwh=min(float(accepted), request.amount_kwh),  # type: ignore[arg-type]
+            reason=str(reason) or None,
+        )
+        slots_iv = [iv for iv in res.intervals if USAGE_FORECAST in _payloads(iv)]
+        starts = [iv.interval_period.start for iv in slots_iv if iv.interval_period]
+        if not slots_iv or starts[0] is None:
+            raise ProfileError(f"resource {res.resource_name}: no {USAGE_FORECAST} slots")
+        grid = SlotGrid(start=starts[0], n_slots=len(slots_iv))
+        slots = tuple(
+            PlanSlot.from_power(
+                s,
+                _number(_payloads(iv)[USAGE_FORECAST], USAGE_FORECAST) / grid.slot_hours,
+                _number(_payloads(iv).get(STORED_HEAT, (0.0,)), STORED_HEAT),
+            )
+            for s, iv in zip(grid.starts(), slots_iv, strict=True)
+        )
+        plan = HeatingPlan(
+            device_id=device,
+            created_at=report.created_date_time if isinstance(report, Report) else grid.start,
+            grid=grid,
+            slots=slots,
+            honours=(request.request_id,) if response.accepted_kwh > 0 else (),
+        )
+        out.append(PlanAnswer(response, plan))
+    return out
+
+
+# --- F5 -----------------------------------------------------------------------------------
+
+
+def power_report(event_id: str, samples: Iterable[PowerSample], client_name: str) -> ReportCreate:
+    """F5: current power and cumulative energy of each unit."""
+    resources = []
+    measured = True
+    for s in samples:
+        measured &= s.source is PowerSource.MEASURED
+        resources.append(
+            ReportResource(
+                resource_name=str(s.device_id),
+                intervals=(
+                    Interval(
+                        id=0,
+                        interval_period=IntervalPeriod(start=s.timestamp, duration="PT0S"),
+                        payloads=(
+                            ValuesMap(type=DEMAND, values=(round(s.power_w / 1000, 6),)),
+                            ValuesMap(type=READING, values=(round(s.cumulative_energy_kwh, 6),)),
+                        ),
+                    ),
+                ),
+            )
+        )
+    reading = ReadingType.DIRECT_READ if measured else ReadingType.ESTIMATED
+    return ReportCreate(
+        event_id=event_id,
+        client_name=client_name,
+        report_name="power",
+        payload_descriptors=(
+            ReportPayloadDescriptor(payload_type=DEMAND, reading_type=reading, units=Unit.KW),
+            ReportPayloadDescriptor(payload_type=READING, reading_type=reading, units=Unit.KWH),
+        ),
+        resources=tuple(resources),
+    )
+
+
+def samples_from_report(report: Report | ReportCreate) -> list[PowerSample]:
+    """F5 back to domain terms."""
+    source = PowerSource.MEASURED
+    for d in report.payload_descriptors or ():
+        if d.payload_type == DEMAND and d.reading_type == ReadingType.ESTIMATED:
+            source = PowerSource.ESTIMATED
+    out = []
+    for res in report.resources:
+        for iv in res.intervals:
+            p = _payloads(iv)
+            if DEMAND not in p or iv.interval_period is None or iv.interval_period.start is None:
+                continue
+            out.append(
+                PowerSample(
+                    device_id=_device_or_group(res.resource_name),
+                    timestamp=iv.interval_period.start,
+                    power_w=_number(p[DEMAND], DEMAND) * 1000,
+                    cumulative_energy_kwh=_number(p.get(READING, (0.0,)), READING),
+                    source=source,
+                )
+            )
+    return out
