@@ -1,0 +1,1 @@
+"""Scripts run by the tests inside other interpreters (independent peers)."""
