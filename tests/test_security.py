@@ -11,16 +11,14 @@ import socket
 import ssl
 import stat
 import threading
-import time
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-import uvicorn
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -63,6 +61,7 @@ from drready.security.tokens import (
     load_registry,
     verify_secret,
 )
+from tests.https_helpers import serve
 
 SPEC = Path("/work/shared/specs/openadr3/3.1.0/openadr3.yaml")
 HS_KEY = "k" * 40  # a throwaway test key; real keys come from DRREADY_TOKEN_KEY
@@ -91,30 +90,6 @@ def _ping_app() -> FastAPI:
         return {"pong": "ok"}
 
     return app
-
-
-@contextlib.contextmanager
-def serve(app: Any, **ssl_kwargs: Any) -> Iterator[int]:
-    """Run uvicorn on 127.0.0.1 (free port) in a background thread; yield the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="critical", lifespan="off", **ssl_kwargs
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def tls_exchange(
