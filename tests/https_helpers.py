@@ -19,7 +19,13 @@ def serve(app: Any, **ssl_kwargs: Any) -> Iterator[int]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="critical", lifespan="off", **ssl_kwargs
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="critical",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        **ssl_kwargs,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
