@@ -42,8 +42,10 @@ def test_potential_request_and_report_round_trip():
     event = _event(req)
     validate("event", to_wire(event))
     assert pf.is_potential_request(event)
-    envs = [unit("HW0000001").flexibility_envelope(start, end),
-            unit("HW0000002").flexibility_envelope(start, end)]
+    envs = [
+        unit("HW0000001").flexibility_envelope(start, end),
+        unit("HW0000002").flexibility_envelope(start, end),
+    ]
     rep = pf.potential_report(event, envs, client_name="maker-cloud")
     validate("reportRequest", to_wire(rep))
     back = pf.envelopes_from_report(_report(rep), computed_at=NOW)
@@ -61,10 +63,15 @@ def test_potential_request_and_report_round_trip():
 
 @pytest.mark.parametrize("direction", [Direction.UP, Direction.DOWN])
 def test_dr_event_carries_the_request(direction: Direction):
-    req = DrRequest(request_id="r-42", direction=direction,
-                    start=datetime(2026, 5, 12, 10, tzinfo=TZ),
-                    end=datetime(2026, 5, 12, 13, tzinfo=TZ), amount_kwh=2.4,
-                    issuer="bl", issued_at=NOW)
+    req = DrRequest(
+        request_id="r-42",
+        direction=direction,
+        start=datetime(2026, 5, 12, 10, tzinfo=TZ),
+        end=datetime(2026, 5, 12, 13, tzinfo=TZ),
+        amount_kwh=2.4,
+        issuer="bl",
+        issued_at=NOW,
+    )
     ev = pf.dr_event("prog-1", req, targets=["000005:HW0000001"])
     validate("eventRequest", to_wire(ev))
     kw = to_wire(ev)["intervals"][0]["payloads"][0]["values"][0]
@@ -76,10 +83,15 @@ def test_dr_event_carries_the_request(direction: Direction):
 
 def test_plan_report_answers_with_response_and_plan():
     up = unit()
-    req = DrRequest(request_id="r-7", direction=Direction.UP,
-                    start=datetime(2026, 5, 12, 10, tzinfo=TZ),
-                    end=datetime(2026, 5, 12, 13, tzinfo=TZ), amount_kwh=50.0,
-                    issuer="bl", issued_at=NOW)
+    req = DrRequest(
+        request_id="r-7",
+        direction=Direction.UP,
+        start=datetime(2026, 5, 12, 10, tzinfo=TZ),
+        end=datetime(2026, 5, 12, 13, tzinfo=TZ),
+        amount_kwh=50.0,
+        issuer="bl",
+        issued_at=NOW,
+    )
     out = up.respond_to_requests([req])
     event = _event(pf.dr_event("prog-1", req, targets=[str(up.config.device_id)]))
     rep = pf.plan_report(event, [pf.PlanAnswer(out.responses[0], out.heating_plan)], "cloud")
@@ -97,8 +109,13 @@ def test_plan_report_answers_with_response_and_plan():
 def test_power_report_reading_type(source: PowerSource):
     from drready.domain import PowerSample
 
-    s = PowerSample(device_id=DeviceId(maker_code="000005", serial="HW0000001"), timestamp=NOW,
-                    power_w=1234.0, cumulative_energy_kwh=456.789, source=source)
+    s = PowerSample(
+        device_id=DeviceId(maker_code="000005", serial="HW0000001"),
+        timestamp=NOW,
+        power_w=1234.0,
+        cumulative_energy_kwh=456.789,
+        source=source,
+    )
     rep = pf.power_report("ev-1", [s], "gw")
     wire = to_wire(rep)
     validate("reportRequest", wire)

@@ -1,0 +1,107 @@
+"""The VTN application factory (C1: the DR servicer's OpenADR 3.1 server; S1: tokens, privacy,
+body limit; D6: ven/resource grouping).
+
+:func:`create_app` builds everything from its arguments — engine, tables, routers, error
+handlers, body-size limit — so one process can hold several VTNs (tests run the same suite on
+SQLite and PostgreSQL) and nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from drready.openadr.vtn.errors import install_error_handlers
+from drready.openadr.vtn.notify import Notifier, NullNotifier
+from drready.openadr.vtn.routes import (
+    auth,
+    events,
+    notifiers,
+    programs,
+    reports,
+    resources,
+    subscriptions,
+    vens,
+)
+from drready.openadr.vtn.settings import VtnSettings
+from drready.openadr.vtn.store import create_all
+from drready.security.limits import BodySizeLimit
+from drready.security.tokens import ClientRegistry, TokenService
+
+__all__ = ["create_app", "make_engine"]
+
+
+def make_engine(database_url: str) -> Engine:
+    """A SQLAlchemy engine for SQLite (thread-shared) or PostgreSQL (pre-pinged pool)."""
+    url = make_url(database_url)
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False}
+        if url.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+    else:
+        kwargs["pool_pre_ping"] = True
+    return create_engine(url, **kwargs)
+
+
+def create_app(
+    settings: VtnSettings,
+    registry: ClientRegistry,
+    tokens: TokenService,
+    *,
+    notifier: Notifier | None = None,
+) -> FastAPI:
+    """Build the VTN.
+
+    Parameters
+    ----------
+    settings : VtnSettings
+        Database URL, public base URL, body limit, page size.
+    registry : ClientRegistry
+        The OAuth2 clients (``POST /auth/token`` authenticates against it).
+    tokens : TokenService
+        Issues and verifies the access tokens.
+    notifier : Notifier, optional
+        Receives every committed change (default :class:`NullNotifier`).
+
+    Returns
+    -------
+    FastAPI
+        ``app.state`` holds ``settings``, ``registry``, ``tokens``, ``notifier``, ``engine``
+        and ``sessionmaker``; the engine is disposed when the app shuts down.
+    """
+    engine = make_engine(settings.database_url)
+    create_all(engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="drready OpenADR 3.1 VTN",
+        version="3.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.tokens = tokens
+    app.state.notifier = notifier if notifier is not None else NullNotifier()
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+    install_error_handlers(app)
+    for module in (programs, events, reports, subscriptions, vens, resources, auth, notifiers):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,161 @@
+"""Request dependencies of the VTN routes: database session, authenticated principal, scope
+checks, wire-body parsing and pagination (C1, S1).
+
+* :data:`SessionDep`: one SQLAlchemy session per request, rolled back unless the route commits.
+* :data:`PrincipalDep`: the verified bearer token (:class:`~drready.security.tokens.TokenClaims`);
+  missing, forged or expired tokens answer 401 with ``WWW-Authenticate: Bearer`` (RFC 6750).
+* :func:`require_scopes`: 403 unless the token holds one of the operation's scopes.
+* :func:`wire_body`: the JSON body parsed with :func:`drready.openadr.models.from_wire` (strict
+  wire rules), 400 naming the field otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from drready.openadr.models import from_wire
+from drready.openadr.vtn.errors import ApiError, describe_validation_errors
+from drready.openadr.vtn.notify import Notifier
+from drready.openadr.vtn.settings import PAGE_LIMIT_MAX, VtnSettings
+from drready.security.tokens import TokenClaims, TokenError, TokenExpiredError, TokenService
+
+__all__ = [
+    "NotifierDep",
+    "PageDep",
+    "Principal",
+    "PrincipalDep",
+    "SessionDep",
+    "SettingsDep",
+    "get_principal",
+    "get_session",
+    "is_bl",
+    "require_scopes",
+    "wire_body",
+]
+
+Principal = TokenClaims
+T = TypeVar("T")
+
+_bearer = HTTPBearer(auto_error=False, description="OAuth2 client-credentials access token")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session from the app's sessionmaker; rolled back and closed after the request."""
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def _settings(request: Request) -> VtnSettings:
+    settings: VtnSettings = request.app.state.settings
+    return settings
+
+
+def _notifier(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[VtnSettings, Depends(_settings)]
+NotifierDep = Annotated[Notifier, Depends(_notifier)]
+
+
+def _unauthorized(detail: str, error: str | None = None) -> ApiError:
+    challenge = 'Bearer realm="openadr3"'
+    if error is not None:
+        challenge += f', error="{error}"'
+    return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Verify the bearer token; 401 Problem when missing, invalid or expired."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("missing bearer token (Authorization: Bearer <access token>)")
+    tokens: TokenService = request.app.state.tokens
+    try:
+        return tokens.verify(credentials.credentials)
+    except TokenExpiredError:
+        raise _unauthorized("access token expired", "invalid_token") from None
+    except TokenError:
+        raise _unauthorized("invalid access token", "invalid_token") from None
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def is_bl(principal: Principal) -> bool:
+    """Business logic (sees and may change every object) rather than a VEN."""
+    return principal.role == "bl"
+
+
+def require_scopes(*any_of: str) -> Callable[[Principal], Principal]:
+    """A dependency: the principal, if its token holds at least one of ``any_of`` (else 403)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.scopes & set(any_of):
+            raise ApiError(
+                403, f"the access token lacks the scope for this operation: one of {list(any_of)}"
+            )
+        return principal
+
+    return check
+
+
+def wire_body(cls: Any) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency parsing the JSON request body into ``cls`` with wire semantics."""
+
+    async def parse(request: Request) -> Any:
+        raw = await request.body()
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media and media != "application/json" and not media.endswith("+json"):
+            raise ApiError(400, f"Content-Type: expected application/json, got {media!r}")
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ApiError(400, f"body: not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "body: must be a JSON object")
+        request.state.raw_body = data
+        try:
+            return from_wire(cls, data)
+        except ValidationError as err:
+            raise ApiError(400, describe_validation_errors(err.errors())) from None
+
+    return parse
+
+
+class Page:
+    """``skip`` and ``limit`` of a list request."""
+
+    def __init__(self, skip: int, limit: int) -> None:
+        self.skip = skip
+        self.limit = limit
+
+
+def _page(
+    settings: SettingsDep,
+    skip: Annotated[int, Query(ge=0, le=2**31 - 1, description="records to skip")] = 0,
+    limit: Annotated[
+        int | None, Query(ge=0, le=PAGE_LIMIT_MAX, description="maximum records to return")
+    ] = None,
+) -> Page:
+    if limit is not None and limit > settings.page_limit_max:
+        raise ApiError(400, f"query.limit: must be at most {settings.page_limit_max}")
+    return Page(skip, settings.page_limit_max if limit is None else limit)
+
+
+PageDep = Annotated[Page, Depends(_page)]

@@ -1,0 +1,159 @@
+"""``/reports``: what VENs report to the servicer (F1 potential, F4 plan, F5 power), private to
+the reporting VEN and BL (C1; S1 object privacy)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from drready.openadr.models import ObjectType, Operation, Report, ReportCreate, from_wire, to_wire
+from drready.openadr.vtn.deps import (
+    NotifierDep,
+    PageDep,
+    Principal,
+    SessionDep,
+    require_scopes,
+    wire_body,
+)
+from drready.openadr.vtn.errors import ApiError
+from drready.openadr.vtn.routes._params import (
+    ClientNameQuery,
+    EventIdQuery,
+    ProgramIdQuery,
+    object_id_path,
+)
+from drready.openadr.vtn.service import commit_and_notify, load_owned, owner_filter, utc_now
+from drready.openadr.vtn.store import (
+    Filters,
+    create_object,
+    delete_object,
+    get_object,
+    list_objects,
+    new_object_id,
+    update_object,
+)
+from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_REPORTS
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+Reader = Annotated[Principal, Depends(require_scopes(READ_ALL, READ_VEN_OBJECTS))]
+Writer = Annotated[Principal, Depends(require_scopes(WRITE_REPORTS))]
+Body = Annotated[ReportCreate, Depends(wire_body(ReportCreate))]
+ReportId = Annotated[str, object_id_path("reportID")]
+REPORT = ObjectType.REPORT
+
+
+def _index(session: SessionDep, report: Report) -> dict[str, Any]:
+    event = get_object(session=session, object_type="EVENT", object_id=report.event_id)
+    if event is None:
+        raise ApiError(409, f"eventID: no event with id {report.event_id!r}")
+    return {
+        "client_id": report.client_id,
+        "name": report.client_name,
+        "event_id": report.event_id,
+        "program_id": event.program_id,
+    }
+
+
+@router.get("")
+def search_all_reports(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    program_id: ProgramIdQuery = None,
+    event_id: EventIdQuery = None,
+    client_name: ClientNameQuery = None,
+) -> list[dict[str, Any]]:
+    """searchAllReports (a VEN sees only its own reports)."""
+    rows = list_objects(
+        session=session,
+        object_type=REPORT.value,
+        filters=Filters(
+            client_id=owner_filter(principal),
+            program_id=program_id,
+            event_id=event_id,
+            name=client_name,
+        ),
+        skip=page.skip,
+        limit=page.limit,
+    )
+    return [dict(row.body) for row in rows]
+
+
+@router.post("", status_code=201)
+def create_report(
+    session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
+) -> dict[str, Any]:
+    """createReport: ``clientID`` is the requester's (from its token)."""
+    now = utc_now()
+    report = Report.from_create(
+        body, object_id=new_object_id(), now=now, client_id=principal.client_id
+    )
+    wire = to_wire(report)
+    create_object(
+        session=session,
+        object_id=report.id,
+        object_type=REPORT.value,
+        body=wire,
+        created=now,
+        **_index(session, report),
+    )
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.CREATE,
+        object_type=REPORT,
+        body=wire,
+        what="report",
+    )
+    return wire
+
+
+@router.get("/{reportID}")
+def search_reports_by_report_id(
+    session: SessionDep, principal: Reader, report_id: ReportId
+) -> dict[str, Any]:
+    """searchReportsByReportID."""
+    row = load_owned(session=session, principal=principal, object_type=REPORT, object_id=report_id)
+    return dict(row.body)
+
+
+@router.put("/{reportID}")
+def update_report(
+    session: SessionDep, principal: Writer, notifier: NotifierDep, report_id: ReportId, body: Body
+) -> dict[str, Any]:
+    """updateReport: replace the report, keeping id, createdDateTime and clientID."""
+    row = load_owned(session=session, principal=principal, object_type=REPORT, object_id=report_id)
+    now = utc_now()
+    report = from_wire(Report, row.body).replaced(body, now=now)
+    wire = to_wire(report)
+    update_object(session=session, row=row, body=wire, modified=now, **_index(session, report))
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.UPDATE,
+        object_type=REPORT,
+        body=wire,
+        what="report",
+    )
+    return wire
+
+
+@router.delete("/{reportID}")
+def delete_report(
+    session: SessionDep, principal: Writer, notifier: NotifierDep, report_id: ReportId
+) -> dict[str, Any]:
+    """deleteReport: answers the deleted report."""
+    row = load_owned(session=session, principal=principal, object_type=REPORT, object_id=report_id)
+    wire = dict(row.body)
+    delete_object(session=session, row=row)
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.DELETE,
+        object_type=REPORT,
+        body=wire,
+        what="report",
+    )
+    return wire

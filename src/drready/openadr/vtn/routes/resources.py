@@ -1,0 +1,228 @@
+"""``/resources``: the water heaters (or groups of them, D6) behind a VEN, with the targets BL
+grants them; private to the VEN's client and BL (C1; S1 object privacy)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from drready.openadr.models import (
+    BlResourceCreate,
+    ObjectType,
+    Operation,
+    Resource,
+    ResourceCreate,
+    VenResourceCreate,
+    from_wire,
+    to_wire,
+)
+from drready.openadr.vtn.deps import (
+    NotifierDep,
+    PageDep,
+    Principal,
+    SessionDep,
+    is_bl,
+    require_scopes,
+)
+from drready.openadr.vtn.errors import ApiError
+from drready.openadr.vtn.routes._params import (
+    ResourceNameQuery,
+    TargetsQuery,
+    VenIdQuery,
+    object_id_path,
+)
+from drready.openadr.vtn.routes._venbody import role_checked_body
+from drready.openadr.vtn.service import (
+    check_unique,
+    commit_and_notify,
+    conflict_guard,
+    load_owned,
+    owner_filter,
+    utc_now,
+)
+from drready.openadr.vtn.store import (
+    Filters,
+    create_object,
+    delete_object,
+    list_objects,
+    new_object_id,
+    update_object,
+)
+from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_VENS
+
+router = APIRouter(prefix="/resources", tags=["resources"])
+
+Reader = Annotated[Principal, Depends(require_scopes(READ_ALL, READ_VEN_OBJECTS))]
+Writer = Annotated[Principal, Depends(require_scopes(WRITE_VENS))]
+Body = Annotated[
+    BlResourceCreate | VenResourceCreate,
+    Depends(
+        role_checked_body(
+            ResourceCreate, bl_type="BL_RESOURCE_REQUEST", ven_type="VEN_RESOURCE_REQUEST"
+        )
+    ),
+]
+ResourceId = Annotated[str, object_id_path("resourceID")]
+RESOURCE = ObjectType.RESOURCE
+
+
+def _key(ven_id: str, name: str) -> str:
+    return f"RESOURCE:{ven_id}:{name}"
+
+
+def _what(ven_id: str, name: str) -> str:
+    return f"resourceName {name!r} of ven {ven_id!r}"
+
+
+def _index(resource: Resource) -> dict[str, Any]:
+    return {
+        "client_id": resource.client_id,
+        "name": resource.resource_name,
+        "unique_key": _key(resource.ven_id, resource.resource_name),
+        "ven_id": resource.ven_id,
+        "targets": resource.targets or (),
+    }
+
+
+def _check_ven(session: SessionDep, principal: Principal, ven_id: str) -> None:
+    try:
+        load_owned(
+            session=session, principal=principal, object_type=ObjectType.VEN, object_id=ven_id
+        )
+    except ApiError:
+        raise ApiError(404, f"venID: no ven with id {ven_id!r}") from None
+
+
+@router.get("")
+def search_ven_resources(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    targets: TargetsQuery,
+    resource_name: ResourceNameQuery = None,
+    ven_id: VenIdQuery = None,
+) -> list[dict[str, Any]]:
+    """searchVenResources (a VEN sees only its own resources; ``targets`` filters)."""
+    rows = list_objects(
+        session=session,
+        object_type=RESOURCE.value,
+        filters=Filters(
+            client_id=owner_filter(principal),
+            name=resource_name,
+            ven_id=ven_id,
+            targets_any=None if targets is None else frozenset(targets),
+        ),
+        skip=page.skip,
+        limit=page.limit,
+    )
+    return [dict(row.body) for row in rows]
+
+
+@router.post("", status_code=201)
+def create_resource(
+    session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
+) -> dict[str, Any]:
+    """createResource: venID must name a ven the requester may access (else 404)."""
+    _check_ven(session, principal, body.ven_id)
+    what = _what(body.ven_id, body.resource_name)
+    check_unique(
+        session=session,
+        unique_key=_key(body.ven_id, body.resource_name),
+        object_id=None,
+        what=what,
+    )
+    now = utc_now()
+    extra = {} if isinstance(body, BlResourceCreate) else {"client_id": principal.client_id}
+    resource = Resource.from_create(body, object_id=new_object_id(), now=now, **extra)
+    wire = to_wire(resource)
+    with conflict_guard(session, what):
+        create_object(
+            session=session,
+            object_id=resource.id,
+            object_type=RESOURCE.value,
+            body=wire,
+            created=now,
+            **_index(resource),
+        )
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.CREATE,
+        object_type=RESOURCE,
+        body=wire,
+        what=what,
+    )
+    return wire
+
+
+@router.get("/{resourceID}")
+def search_ven_resource_by_id(
+    session: SessionDep, principal: Reader, resource_id: ResourceId
+) -> dict[str, Any]:
+    """searchVenResourceByID."""
+    row = load_owned(
+        session=session, principal=principal, object_type=RESOURCE, object_id=resource_id
+    )
+    return dict(row.body)
+
+
+@router.put("/{resourceID}")
+def update_ven_resource(
+    session: SessionDep,
+    principal: Writer,
+    notifier: NotifierDep,
+    resource_id: ResourceId,
+    body: Body,
+) -> dict[str, Any]:
+    """updateVenResource: replace it, keeping id and createdDateTime; a VEN's update keeps
+    the clientID and the targets BL granted."""
+    row = load_owned(
+        session=session, principal=principal, object_type=RESOURCE, object_id=resource_id
+    )
+    _check_ven(session, principal, body.ven_id)
+    what = _what(body.ven_id, body.resource_name)
+    check_unique(
+        session=session,
+        unique_key=_key(body.ven_id, body.resource_name),
+        object_id=row.id,
+        what=what,
+    )
+    now = utc_now()
+    existing = from_wire(Resource, row.body)
+    resource = existing.replaced(body, now=now)
+    if not is_bl(principal):
+        resource = resource.model_copy(update={"targets": existing.targets})
+    wire = to_wire(resource)
+    with conflict_guard(session, what):
+        update_object(session=session, row=row, body=wire, modified=now, **_index(resource))
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.UPDATE,
+        object_type=RESOURCE,
+        body=wire,
+        what=what,
+    )
+    return wire
+
+
+@router.delete("/{resourceID}")
+def delete_ven_resource(
+    session: SessionDep, principal: Writer, notifier: NotifierDep, resource_id: ResourceId
+) -> dict[str, Any]:
+    """deleteVenResource: answers the deleted resource."""
+    row = load_owned(
+        session=session, principal=principal, object_type=RESOURCE, object_id=resource_id
+    )
+    wire = dict(row.body)
+    delete_object(session=session, row=row)
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.DELETE,
+        object_type=RESOURCE,
+        body=wire,
+        what="resource",
+    )
+    return wire

@@ -1,0 +1,188 @@
+"""``/subscriptions``: webhook registrations of VENs and BL, private to their creator and BL
+(C1; S1 object privacy, HTTPS-only callbacks)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from drready.openadr.models import (
+    ObjectType,
+    Operation,
+    Subscription,
+    SubscriptionCreate,
+    from_wire,
+    to_wire,
+)
+from drready.openadr.vtn.deps import (
+    NotifierDep,
+    PageDep,
+    Principal,
+    SessionDep,
+    require_scopes,
+    wire_body,
+)
+from drready.openadr.vtn.errors import ApiError
+from drready.openadr.vtn.routes._params import (
+    ClientNameQuery,
+    ObjectsQuery,
+    ProgramIdQuery,
+    object_id_path,
+)
+from drready.openadr.vtn.service import commit_and_notify, load_owned, owner_filter, utc_now
+from drready.openadr.vtn.store import (
+    Filters,
+    create_object,
+    delete_object,
+    get_object,
+    list_objects,
+    new_object_id,
+    update_object,
+)
+from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_SUBSCRIPTIONS
+
+router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
+
+Reader = Annotated[Principal, Depends(require_scopes(READ_ALL, READ_VEN_OBJECTS))]
+Writer = Annotated[Principal, Depends(require_scopes(WRITE_SUBSCRIPTIONS))]
+Body = Annotated[SubscriptionCreate, Depends(wire_body(SubscriptionCreate))]
+SubscriptionId = Annotated[str, object_id_path("subscriptionID")]
+SUBSCRIPTION = ObjectType.SUBSCRIPTION
+
+
+def _index(session: SessionDep, subscription: Subscription) -> dict[str, Any]:
+    for i, operation in enumerate(subscription.object_operations):
+        if not operation.callback_url.lower().startswith("https://"):
+            raise ApiError(
+                400,
+                f"objectOperations.{i}.callbackUrl: must be an https URL "
+                "(Definition.md, Security: Webhooks)",
+            )
+    program_id = subscription.program_id
+    if program_id is not None and (
+        get_object(session=session, object_type="PROGRAM", object_id=program_id) is None
+    ):
+        raise ApiError(409, f"programID: no program with id {program_id!r}")
+    return {
+        "client_id": subscription.client_id,
+        "name": subscription.client_name,
+        "program_id": program_id,
+        "objects": {o.value for op in subscription.object_operations for o in op.objects},
+        "targets": subscription.targets or (),
+    }
+
+
+@router.get("")
+def search_subscriptions(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    program_id: ProgramIdQuery = None,
+    client_name: ClientNameQuery = None,
+    objects: ObjectsQuery = None,
+) -> list[dict[str, Any]]:
+    """searchSubscriptions (a VEN sees only its own subscriptions)."""
+    rows = list_objects(
+        session=session,
+        object_type=SUBSCRIPTION.value,
+        filters=Filters(
+            client_id=owner_filter(principal),
+            program_id=program_id,
+            name=client_name,
+            objects_any=None if objects is None else frozenset(o.value for o in objects),
+        ),
+        skip=page.skip,
+        limit=page.limit,
+    )
+    return [dict(row.body) for row in rows]
+
+
+@router.post("", status_code=201)
+def create_subscription(
+    session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
+) -> dict[str, Any]:
+    """createSubscription: ``clientID`` is the requester's (from its token)."""
+    now = utc_now()
+    subscription = Subscription.from_create(
+        body, object_id=new_object_id(), now=now, client_id=principal.client_id
+    )
+    wire = to_wire(subscription)
+    create_object(
+        session=session,
+        object_id=subscription.id,
+        object_type=SUBSCRIPTION.value,
+        body=wire,
+        created=now,
+        **_index(session, subscription),
+    )
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.CREATE,
+        object_type=SUBSCRIPTION,
+        body=wire,
+        what="subscription",
+    )
+    return wire
+
+
+@router.get("/{subscriptionID}")
+def search_subscription_by_id(
+    session: SessionDep, principal: Reader, subscription_id: SubscriptionId
+) -> dict[str, Any]:
+    """searchSubscriptionByID."""
+    row = load_owned(
+        session=session, principal=principal, object_type=SUBSCRIPTION, object_id=subscription_id
+    )
+    return dict(row.body)
+
+
+@router.put("/{subscriptionID}")
+def update_subscription(
+    session: SessionDep,
+    principal: Writer,
+    notifier: NotifierDep,
+    subscription_id: SubscriptionId,
+    body: Body,
+) -> dict[str, Any]:
+    """updateSubscription: replace it, keeping id, createdDateTime and clientID."""
+    row = load_owned(
+        session=session, principal=principal, object_type=SUBSCRIPTION, object_id=subscription_id
+    )
+    now = utc_now()
+    subscription = from_wire(Subscription, row.body).replaced(body, now=now)
+    wire = to_wire(subscription)
+    update_object(
+        session=session, row=row, body=wire, modified=now, **_index(session, subscription)
+    )
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.UPDATE,
+        object_type=SUBSCRIPTION,
+        body=wire,
+        what="subscription",
+    )
+    return wire
+
+
+@router.delete("/{subscriptionID}")
+def delete_subscription(
+    session: SessionDep, principal: Writer, notifier: NotifierDep, subscription_id: SubscriptionId
+) -> dict[str, Any]:
+    """deleteSubscription: answers the deleted subscription."""
+    row = load_owned(
+        session=session, principal=principal, object_type=SUBSCRIPTION, object_id=subscription_id
+    )
+    wire = dict(row.body)
+    delete_object(session=session, row=row)
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.DELETE,
+        object_type=SUBSCRIPTION,
+        body=wire,
+        what="subscription",
+    )
+    return wire

@@ -1,0 +1,171 @@
+"""Shared route logic of the VTN: privacy (Definition.md "Object Privacy"), unique names,
+commit-then-notify (C1, S1).
+
+Privacy as implemented
+----------------------
+* BL (token role ``bl``) reads and changes every object.
+* ven, resource, report and subscription objects created by a VEN get the VEN's ``clientID``
+  from its token; a VEN reads, updates and deletes only objects whose ``clientID`` is its own
+  (others answer 404 by id and are absent from lists).
+* program and event objects: objects without targets are visible to every VEN. An object with
+  targets is visible to a VEN only if the targets it requests (``targets`` query) intersected
+  with the targets granted to it (its ven objects and their resources) share a target with the
+  object; the answer then lists only those targets (target hiding).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from drready.openadr.models import ObjectType, Operation
+from drready.openadr.vtn.deps import Principal, is_bl
+from drready.openadr.vtn.errors import ApiError
+from drready.openadr.vtn.notify import Notifier
+from drready.openadr.vtn.store import StoredObject, get_object, targets_of_vens
+
+__all__ = [
+    "TargetView",
+    "check_unique",
+    "commit_and_notify",
+    "conflict_guard",
+    "load_owned",
+    "load_targeted",
+    "owner_filter",
+    "target_view",
+    "utc_now",
+]
+
+_log = logging.getLogger("drready.openadr.vtn")
+
+
+def utc_now() -> datetime:
+    """The current time, UTC, whole milliseconds (what the VTN stamps on objects)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class TargetView:
+    """How a reader sees targeted objects: which targets filter and which remain visible."""
+
+    def __init__(
+        self,
+        targets_any: frozenset[str] | None,
+        include_untargeted: bool,
+        hide_to: frozenset[str] | None,
+    ) -> None:
+        self.targets_any = targets_any
+        self.include_untargeted = include_untargeted
+        self.hide_to = hide_to
+
+    def visible(self, row: StoredObject) -> bool:
+        """Whether the reader may see ``row`` (by-id reads)."""
+        if self.targets_any is None:
+            return True
+        if not row.targets:
+            return self.include_untargeted
+        return bool(self.targets_any.intersection(row.targets))
+
+    def render(self, row: StoredObject) -> dict[str, Any]:
+        """The object as this reader receives it (target hiding for VENs)."""
+        body = dict(row.body)
+        if self.hide_to is not None and body.get("targets"):
+            kept = [t for t in body["targets"] if t in self.hide_to]
+            if kept:
+                body["targets"] = kept
+            else:
+                del body["targets"]
+        return body
+
+
+def target_view(
+    *, session: Session, principal: Principal, requested: Sequence[str] | None
+) -> TargetView:
+    """The targeting rules for a program/event read by ``principal`` with ``targets=requested``.
+
+    BL: ``targets`` is a plain filter (objects having one of them). VEN: effective targets =
+    requested ∩ granted; objects without targets always pass; answers are target-hidden.
+    """
+    wanted = frozenset(requested) if requested else None
+    if is_bl(principal):
+        return TargetView(wanted, False, None)
+    granted = targets_of_vens(session=session, client_id=principal.client_id)
+    effective = (wanted or frozenset()) & granted
+    return TargetView(effective, True, effective)
+
+
+def owner_filter(principal: Principal) -> str | None:
+    """The ``clientID`` a reader is restricted to (``None`` for BL)."""
+    return None if is_bl(principal) else principal.client_id
+
+
+def load_owned(
+    *, session: Session, principal: Principal, object_type: ObjectType, object_id: str
+) -> StoredObject:
+    """A ven/resource/report/subscription the principal may access, else 404."""
+    row = get_object(session=session, object_type=object_type.value, object_id=object_id)
+    owner = owner_filter(principal)
+    if row is None or (owner is not None and row.client_id != owner):
+        raise ApiError(404, f"no {object_type.value.lower()} with id {object_id!r}")
+    return row
+
+
+def load_targeted(
+    *,
+    session: Session,
+    principal: Principal,
+    object_type: ObjectType,
+    object_id: str,
+    requested: Sequence[str] | None,
+) -> tuple[StoredObject, TargetView]:
+    """A program/event the principal may read, else 404; with the view to render it."""
+    row = get_object(session=session, object_type=object_type.value, object_id=object_id)
+    view = target_view(session=session, principal=principal, requested=requested)
+    if row is None or (not is_bl(principal) and not view.visible(row)):
+        raise ApiError(404, f"no {object_type.value.lower()} with id {object_id!r}")
+    if is_bl(principal):
+        view = TargetView(None, True, None)  # by id, BL reads the object as it is
+    return row, view
+
+
+def check_unique(*, session: Session, unique_key: str, object_id: str | None, what: str) -> None:
+    """409 if another object holds ``unique_key`` (Definition.md "Object names")."""
+    stmt = select(StoredObject.id).where(StoredObject.unique_key == unique_key)
+    holder = session.scalars(stmt).first()
+    if holder is not None and holder != object_id:
+        raise ApiError(409, f"{what} exists already")
+
+
+@contextmanager
+def conflict_guard(session: Session, what: str) -> Iterator[None]:
+    """Turn a unique-constraint race (``IntegrityError``) into 409."""
+    try:
+        yield
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(409, f"{what} exists already") from None
+
+
+def commit_and_notify(
+    *,
+    session: Session,
+    notifier: Notifier,
+    operation: Operation,
+    object_type: ObjectType,
+    body: dict[str, Any],
+    what: str,
+) -> None:
+    """Commit, then hand the change to the notifier (its failures are logged, not raised)."""
+    with conflict_guard(session, what):
+        session.commit()
+    try:
+        notifier.publish(operation, object_type, dict(body))
+    except Exception:
+        _log.exception("notifier failed for %s %s", operation.value, object_type.value)

@@ -1,0 +1,56 @@
+"""Settings of the OpenADR 3.1 VTN, the DR servicer's server (C1: route ii northbound; S1).
+
+One validated object, passed to :func:`drready.openadr.vtn.app.create_app`; nothing is read at
+import time, so tests build one app per database (SQLite file or PostgreSQL schema).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drready.security.settings import MAX_BODY_MAX, MAX_BODY_MIN
+from drready.security.tokens import TTL_MAX_S, TTL_MIN_S, ClientRegistry, TokenService
+
+__all__ = ["PAGE_LIMIT_MAX", "VtnSettings"]
+
+PAGE_LIMIT_MAX = 50
+"""openadr3.yaml: ``limit`` has ``maximum: 50`` on every list operation."""
+
+
+class VtnSettings(BaseModel):
+    """What a VTN instance needs besides its client registry and token service.
+
+    Attributes
+    ----------
+    database_url : str
+        SQLAlchemy URL: ``sqlite:///path.db`` (default, a file in the working directory) or
+        ``postgresql+psycopg://user@host/db``.
+    base_url : str
+        The public base URL of the VTN (``https://vtn.example.jp/openadr3``); ``GET
+        /auth/server`` answers ``base_url + "/auth/token"``.
+    max_body_bytes : int
+        Largest accepted request body [B] (413 beyond it).
+    page_limit_max : int
+        Largest ``limit`` and the default page size; the spec's maximum is 50.
+    token_ttl_s : int
+        Access-token lifetime [s] for :meth:`token_service`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = "sqlite:///drready-vtn.db"
+    base_url: Annotated[str, Field(min_length=1)] = "https://127.0.0.1:8443"
+    max_body_bytes: Annotated[int, Field(ge=MAX_BODY_MIN, le=MAX_BODY_MAX)] = 1_048_576
+    page_limit_max: Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_MAX
+    token_ttl_s: Annotated[int, Field(ge=TTL_MIN_S, le=TTL_MAX_S)] = 300
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint announced by ``GET /auth/server``."""
+        return self.base_url.rstrip("/") + "/auth/token"
+
+    def token_service(self, registry: ClientRegistry) -> TokenService:
+        """A :class:`TokenService` signing with the registry's key, issuer ``base_url``."""
+        return registry.token_service(self.base_url, ttl_s=self.token_ttl_s)
