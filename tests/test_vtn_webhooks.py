@@ -93,7 +93,7 @@ EVENT = {
 
 
 def notifier(subs: list[Subscription], ca: str, visible: Any = None, **kw: Any) -> WebhookNotifier:
-    def default_visible(client_id: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+    def default_visible(sub: Subscription, obj: dict[str, Any]) -> dict[str, Any] | None:
         return {**obj, "targets": ["a"]}  # target hiding: only what this client asked
 
     return WebhookNotifier(
@@ -182,3 +182,80 @@ def test_publish_never_blocks_on_a_slow_callback(receiver, tmp_path: Path):
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="signing_key"):
         WebhookNotifier(subscriptions=list, visible_to=lambda c, o: o, signing_key=b"short")
+
+
+# --- the VTN with webhooks attached ---------------------------------------------------------
+
+
+def test_vtn_delivers_subscribed_changes_with_privacy_and_refuses_bad_callbacks(receiver, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from drready.openadr.vtn import VtnSettings, create_app
+    from drready.openadr.vtn.webhook_setup import attach_webhooks
+    from tests.test_vtn_api import fetch_token, make_registry
+
+    rec, base, ca = receiver
+    rec.got.clear()
+    registry = make_registry()
+    settings = VtnSettings(
+        database_url=f"sqlite:///{tmp_path / 'vtn.db'}", base_url="https://vtn.test"
+    )
+    app = create_app(settings, registry, registry.token_service("https://vtn.test"))
+    notifier = attach_webhooks(
+        app, signing_key=KEY, verify=ca, allow_private_callbacks=True, base_delay_s=0.05
+    )
+    with TestClient(app) as client:
+        h = {
+            w: {"Authorization": f"Bearer {fetch_token(client, w)}"}
+            for w in ("bl", "ven-a", "ven-b")
+        }
+        # BL grants target "area-1" to ven-a
+        r = client.post(
+            "/vens",
+            headers=h["bl"],
+            json={
+                "objectType": "BL_VEN_REQUEST",
+                "clientID": "ven-a",
+                "venName": "ven-a",
+                "targets": ["area-1"],
+            },
+        )
+        assert r.status_code == 201, r.text
+        prog = client.post("/programs", headers=h["bl"], json={"programName": "p"}).json()
+        sub_body = {
+            "clientName": "cloud",
+            "programID": prog["id"],
+            "targets": ["area-1"],
+            "objectOperations": [
+                {
+                    "objects": ["EVENT"],
+                    "operations": ["CREATE"],
+                    "callbackUrl": f"{base}/a",
+                    "bearerToken": "tok-a",
+                }
+            ],
+        }
+        assert client.post("/subscriptions", headers=h["ven-a"], json=sub_body).status_code == 201
+        b_body = {
+            **sub_body,
+            "objectOperations": [{**sub_body["objectOperations"][0], "callbackUrl": f"{base}/b"}],
+        }
+        assert client.post("/subscriptions", headers=h["ven-b"], json=b_body).status_code == 201
+        liar = {
+            **sub_body,
+            "objectOperations": [
+                {**sub_body["objectOperations"][0], "callbackUrl": f"{base}/liar"}
+            ],
+        }
+        r = client.post("/subscriptions", headers=h["ven-a"], json=liar)
+        assert r.status_code == 400 and "echo" in r.json()["detail"]
+        # a targeted event: only ven-a (granted area-1) is notified, with hidden targets
+        ev = {"programID": prog["id"], "eventName": "dr", "targets": ["area-1", "area-9"]}
+        assert client.post("/events", headers=h["bl"], json=ev).status_code == 201
+        notifier.drain()
+    paths = [p for p, _, _ in rec.got]
+    assert paths == ["a"], paths
+    note = json.loads(rec.got[0][2])
+    assert note["object"]["targets"] == ["area-1"]
+    assert rec.got[0][1]["authorization"] == "Bearer tok-a"
+    notifier.close()

@@ -85,8 +85,8 @@ class WebhookNotifier:
     subscriptions : callable
         Returns the current subscriptions (read fresh for every change).
     visible_to : callable
-        ``visible_to(client_id, wire_object)`` → the object as that client may see it (targets
-        hidden), or None when the client may not see it at all.
+        ``visible_to(subscription, wire_object)`` → the object as the subscription's client may
+        see it with the subscription's targets (targets hidden), or None when it may not.
     signing_key : bytes
         HMAC key of the signature header (at least 32 bytes).
     verify : ssl.SSLContext | bool | str
@@ -94,7 +94,7 @@ class WebhookNotifier:
     """
 
     subscriptions: Callable[[], list[Subscription]]
-    visible_to: Callable[[str, dict[str, Any]], dict[str, Any] | None]
+    visible_to: Callable[[Subscription, dict[str, Any]], dict[str, Any] | None]
     signing_key: bytes
     verify: ssl.SSLContext | bool | str = True
     timeout_s: float = 10.0
@@ -216,7 +216,7 @@ class WebhookNotifier:
         self, client: httpx.Client, op: Operation, kind: ObjectType, obj: dict[str, Any]
     ) -> None:
         for sub, url, bearer in self._matching(op, kind, obj):
-            seen = self.visible_to(sub.client_id, obj)
+            seen = self.visible_to(sub, obj)
             if seen is None:
                 self.stats.filtered += 1
                 continue

@@ -40,6 +40,7 @@ from drready.openadr.vtn.store import (
     new_object_id,
     update_object,
 )
+from drready.openadr.vtn.webhooks import CallbackRejectedError
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_SUBSCRIPTIONS
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
@@ -49,6 +50,19 @@ Writer = Annotated[Principal, Depends(require_scopes(WRITE_SUBSCRIPTIONS))]
 Body = Annotated[SubscriptionCreate, Depends(wire_body(SubscriptionCreate))]
 SubscriptionId = Annotated[str, object_id_path("subscriptionID")]
 SUBSCRIPTION = ObjectType.SUBSCRIPTION
+
+
+def _verify_callbacks(notifier: Any, subscription: Subscription) -> None:
+    """The echo challenge of every callback (when the notifier delivers webhooks): a
+    subscription whose callback fails it is not created (Definition.md, Webhooks)."""
+    verify = getattr(notifier, "verify_callback", None)
+    if verify is None:
+        return
+    for i, operation in enumerate(subscription.object_operations):
+        try:
+            verify(operation.callback_url)
+        except CallbackRejectedError as err:
+            raise ApiError(400, f"objectOperations.{i}.callbackUrl: {err}") from err
 
 
 def _index(session: SessionDep, subscription: Subscription) -> dict[str, Any]:
@@ -107,6 +121,7 @@ def create_subscription(
     subscription = Subscription.from_create(
         body, object_id=new_object_id(), now=now, client_id=principal.client_id
     )
+    _verify_callbacks(notifier, subscription)
     wire = to_wire(subscription)
     create_object(
         session=session,
@@ -152,6 +167,7 @@ def update_subscription(
     )
     now = utc_now()
     subscription = from_wire(Subscription, row.body).replaced(body, now=now)
+    _verify_callbacks(notifier, subscription)
     wire = to_wire(subscription)
     update_object(
         session=session, row=row, body=wire, modified=now, **_index(session, subscription)
