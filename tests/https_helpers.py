@@ -12,11 +12,20 @@ from typing import Any
 import uvicorn
 
 
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (for apps that must know their URL up front)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextlib.contextmanager
-def serve(app: Any, **ssl_kwargs: Any) -> Iterator[int]:
-    """Run uvicorn on 127.0.0.1 (free port) in a background thread; yield the port."""
+def serve(app: Any, port: int = 0, **ssl_kwargs: Any) -> Iterator[int]:
+    """Run uvicorn on 127.0.0.1 (``port``, default any free one) in a background thread;
+    yield the port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,

@@ -18,9 +18,9 @@ from .time import Instant
 
 __all__ = ["MAX_POWER_W", "PowerSample", "PowerSource"]
 
-#: Upper bound on a single unit's (or small group's) power [W]; far above any heat pump water
-#: heater (a few kW including the backup heater), it only catches unit mix-ups (kW vs W).
-MAX_POWER_W = 100_000.0
+#: Upper bound on the power of a unit or of a group of units (D6) [W]: 10 GW, above any fleet
+#: a maker or servicer manages (10⁶ heat pumps ≈ 1 GW); it catches nonsense, not unit mix-ups.
+MAX_POWER_W = 1e10
 
 
 class PowerSource(StrEnum):
@@ -36,7 +36,7 @@ class PowerSample(DomainModel):
     device_id: DeviceId = Field(description="The unit measured.")
     timestamp: Instant = Field(description="When the sample was taken.")
     power_w: Annotated[float, bounded_float(0.0, MAX_POWER_W)] = Field(
-        description="Instantaneous electric power [W], 0–100000."
+        description="Instantaneous electric power of a unit or group (D6) [W], 0–1e10."
     )
     cumulative_energy_kwh: NonNegativeFloat = Field(
         description="Cumulative electric energy counter [kWh]."

@@ -278,7 +278,8 @@ def _on_wire(info: ValidationInfo) -> bool:
 
 
 def _reject_null_on_wire(value: Any, info: ValidationInfo) -> Any:
-    if value is None and _on_wire(info):
+    lenient = isinstance(info.context, Mapping) and bool(info.context.get("nulls_as_absent"))
+    if value is None and _on_wire(info) and not lenient:
         raise ValueError("may be omitted but must not be null (the spec does not make it nullable)")
     return value
 
@@ -1099,10 +1100,16 @@ def to_wire(model: BaseModel) -> dict[str, Any]:
 
 
 @overload
-def from_wire(cls: type[M], data: Mapping[str, Any] | str | bytes) -> M: ...
+def from_wire(
+    cls: type[M], data: Mapping[str, Any] | str | bytes, *, nulls_as_absent: bool = False
+) -> M: ...
 @overload
-def from_wire(cls: Any, data: Mapping[str, Any] | str | bytes) -> Any: ...
-def from_wire(cls: Any, data: Mapping[str, Any] | str | bytes) -> Any:
+def from_wire(
+    cls: Any, data: Mapping[str, Any] | str | bytes, *, nulls_as_absent: bool = False
+) -> Any: ...
+def from_wire(
+    cls: Any, data: Mapping[str, Any] | str | bytes, *, nulls_as_absent: bool = False
+) -> Any:
     """Parse a wire body into ``cls`` (a model, or ``VenCreate``/``ResourceCreate``).
 
     Parameters
@@ -1112,6 +1119,10 @@ def from_wire(cls: Any, data: Mapping[str, Any] | str | bytes) -> Any:
         :data:`ResourceCreate`.
     data : Mapping, str or bytes
         Parsed JSON (a dict of JSON types) or the raw JSON text.
+    nulls_as_absent : bool
+        Read ``null`` of an optional, non-nullable property as absent instead of refusing it.
+        The VTN accepts requests this way (be liberal in what you accept): widely used clients
+        such as ``openadr3-client`` send ``"intervalPeriod": null`` for unset optionals.
 
     Raises
     ------
@@ -1119,7 +1130,8 @@ def from_wire(cls: Any, data: Mapping[str, Any] | str | bytes) -> Any:
         Naming the offending field by its wire alias (``programName``, ``eventID``, …).
     """
     text = data if isinstance(data, str | bytes) else json.dumps(data)
+    context = {**_WIRE_CONTEXT, "nulls_as_absent": True} if nulls_as_absent else _WIRE_CONTEXT
     if isinstance(cls, type) and issubclass(cls, BaseModel):
-        return cls.model_validate_json(text, context=_WIRE_CONTEXT)
+        return cls.model_validate_json(text, context=context)
     adapter: TypeAdapter[Any] = TypeAdapter(cls)
-    return adapter.validate_json(text, context=_WIRE_CONTEXT)
+    return adapter.validate_json(text, context=context)

@@ -131,7 +131,7 @@ def wire_body(cls: Any) -> Callable[[Request], Awaitable[Any]]:
             raise ApiError(400, "body: must be a JSON object")
         request.state.raw_body = data
         try:
-            return from_wire(cls, data)
+            return from_wire(cls, data, nulls_as_absent=True)  # liberal in what we accept
         except ValidationError as err:
             raise ApiError(400, describe_validation_errors(err.errors())) from None
 

@@ -1,0 +1,556 @@
+"""The maker cloud's fleet: N simulated water heaters planned as arrays (route ii; F1–F6, D6).
+
+:class:`MakerFleet` is the manufacturer's server-side view of its units: one planning problem
+over the day-ahead grid of a day (:meth:`drready.domain.SlotGrid.day_ahead`, 64 slots from 23:00
+the evening before) for all units at once, solved by the fast path
+(:class:`drready.planning.engine.FleetPlanner`), and the domain objects the OpenADR profile
+carries:
+
+* F6 — unit ``i`` is ``DeviceId(maker_code, f"C{i + 1:07d}")`` (no personal data);
+* F1 — :meth:`MakerFleet.envelopes` per unit, :meth:`MakerFleet.group_envelope` for the fleet as
+  one resource (D6);
+* F2/F3/F4 — :meth:`MakerFleet.apply_requests` per unit, :meth:`MakerFleet.group_request` for a
+  group request split over the units;
+* F5 — :meth:`MakerFleet.power_samples`, from a simulated meter (see there).
+
+Planning semantics
+------------------
+Potentials are declared against the **baseline** plan (DR amounts are deviations from the
+baseline, the settlement quantity; see :mod:`drready.planning.engine`). Accepted requests
+accumulate across calls: the fleet keeps an ordered list of request windows, each with an
+amount per unit, and every call re-plans all of them at once with
+:meth:`FleetPlanner.plan` (earlier requests first, with their *accepted* amounts, so that
+their answers do not change), so a second event is planned honouring the first. Units are
+independent in the planner (each column of the arrays is one unit's problem), so a request for a
+unit not yet asked in an existing window of the same direction joins that window; a unit's own
+requests always keep their order.
+
+Limitation: the fleet plans the whole day ahead from 23:00 the evening before, as the day-ahead
+grid does. A request is planned as if it had been known then; requests are meant to arrive
+before their window (the market's day-ahead timing), and one whose window starts before the
+cloud's ``now`` is rejected with that reason. Slots already past are not frozen (the live single
+unit, :class:`drready.device.SimulatedWaterHeater`, re-plans from its current state instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from drready.domain import (
+    SLOT,
+    DeviceId,
+    Direction,
+    DrRequest,
+    DrResponse,
+    EnvelopeSlot,
+    FlexibilityEnvelope,
+    HeatingPlan,
+    PlanSlot,
+    PowerSample,
+    PowerSource,
+    SlotGrid,
+)
+from drready.physics.climate import TOKYO, Climate
+from drready.physics.draws import day_type_for, sample_step_use_l
+from drready.planning.engine import FleetPlan, FleetPlanner, WindowPotential, WindowRequest
+from drready.planning.problem import (
+    Fleet,
+    build_problem,
+    days_covering,
+    default_initial_heat_kwh,
+    draw_forecast,
+)
+from drready.planning.tariff import NIGHT_TOU, Tariff
+from drready.sim.execute import execute_plan
+
+__all__ = [
+    "DEFAULT_MAKER_CODE",
+    "GROUP_DEVICE_ID",
+    "GroupOutcome",
+    "MakerFleet",
+    "UnitAnswer",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_MAKER_CODE = "000005"
+"""The maker code of the examples in the docs (``000005:HW0000001``)."""
+GROUP_DEVICE_ID = DeviceId(maker_code="000000", serial="FLEET")
+"""The device id the profile gives the fleet group resource (``profile.GROUP_RESOURCE``)."""
+
+_ZERO_KWH = 1e-6  # below this an amount counts as nothing (DrResponse's threshold)
+
+UnitAnswer = tuple[DrResponse, HeatingPlan]
+"""A unit's answer to a request: its response (F2) and its DR-aware plan (F3/F4)."""
+
+
+@dataclass
+class _Window:
+    """One request window of the accumulated plan: an amount per unit [kWh]."""
+
+    direction: Direction
+    start: int
+    end: int
+    amount_kwh: FloatArray
+    request_ids: dict[int, str] = field(default_factory=dict)
+
+    def as_request(self) -> WindowRequest:
+        return WindowRequest(self.direction, self.start, self.end, self.amount_kwh.copy())
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """The fleet's answer to a group request (D6): the group's response and plan (the sum of
+    every unit's plan), and each asked unit's own answer."""
+
+    response: DrResponse
+    plan: HeatingPlan
+    units: dict[int, UnitAnswer]
+
+
+class MakerFleet:
+    """N water heaters of one maker, planned together over the day-ahead grid of ``day``.
+
+    Parameters
+    ----------
+    fleet : Fleet
+        Households and tanks, one entry per unit.
+    day : datetime.date
+        The day served; the grid runs from 23:00 the day before for ``n_slots`` slots.
+    maker_code : str
+        ECHONET Lite maker code of the device ids (6 hex digits).
+    seed : int
+        Seed of the simulated household use behind :meth:`power_samples`.
+    climate, tariff : Climate, Tariff
+    confidence : float
+        Confidence level of the declared potential (E1), 0.5–0.999.
+    initial_heat_kwh : float array (N,), optional
+        Stored heat at the grid start [kWh]; a quarter-full tank if None.
+    step_minutes : int
+        Time step of the simulated meter [min]; divides 30.
+    n_slots : int
+        Length of the grid (64 = 32 h, to 07:00 the day after ``day``).
+    """
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        day: date,
+        *,
+        maker_code: str = DEFAULT_MAKER_CODE,
+        seed: int = 0,
+        climate: Climate = TOKYO,
+        tariff: Tariff = NIGHT_TOU,
+        confidence: float = 0.95,
+        initial_heat_kwh: FloatArray | None = None,
+        step_minutes: int = 5,
+        n_slots: int = 64,
+    ) -> None:
+        if 30 % step_minutes:
+            raise ValueError(f"step_minutes must divide 30, got {step_minutes}")
+        self.fleet = fleet
+        self.day = day
+        self.grid = SlotGrid.day_ahead(day, n_slots=n_slots)
+        self.device_ids = [
+            DeviceId(maker_code=maker_code, serial=f"C{i + 1:07d}") for i in range(fleet.size)
+        ]
+        self._index = {str(d): i for i, d in enumerate(self.device_ids)}
+        q0 = (
+            default_initial_heat_kwh(fleet, self.grid, climate)
+            if initial_heat_kwh is None
+            else np.asarray(initial_heat_kwh, dtype=float)
+        )
+        self.problem = build_problem(
+            fleet,
+            self.grid,
+            q0,
+            draw_forecast(fleet, self.grid),
+            climate=climate,
+            tariff=tariff,
+            confidence=confidence,
+        )
+        self.planner = FleetPlanner(self.problem)
+        self.computed_at = self.grid.start
+        self.seed = seed
+        self.step_minutes = step_minutes
+        self._windows: list[_Window] = []
+        self._answers: dict[tuple[int, str], DrResponse] = {}
+        self._plan: FleetPlan = self.planner.baseline()
+        self._metered: FloatArray | None = None
+
+    @classmethod
+    def random(
+        cls, n: int, day: date, *, seed: int = 0, maker_code: str = DEFAULT_MAKER_CODE
+    ) -> MakerFleet:
+        """``n`` households drawn with :meth:`Fleet.random` from ``seed``."""
+        rng = np.random.default_rng(seed)
+        return cls(Fleet.random(rng, n), day, maker_code=maker_code, seed=seed)
+
+    # ------------------------------------------------------------------ F6
+    @property
+    def size(self) -> int:
+        """Number of units."""
+        return self.fleet.size
+
+    @property
+    def names(self) -> list[str]:
+        """Resource names of the units (the DeviceId strings), by index."""
+        return [str(d) for d in self.device_ids]
+
+    def index_of(self, name: str) -> int | None:
+        """The unit index of resource name ``name``, or None if it is not one of ours."""
+        return self._index.get(name)
+
+    # ------------------------------------------------------------------ F1
+    def _potential(self, start: datetime, end: datetime) -> tuple[int, int, WindowPotential]:
+        s, e = self.grid.window_indices(start, end)
+        return s, e, self.planner.potential(s, e)
+
+    def envelopes(
+        self, start: datetime, end: datetime, units: list[int] | None = None
+    ) -> list[FlexibilityEnvelope]:
+        """F1 per unit for ``[start, end)`` (inside the grid), against the baseline.
+
+        Raises
+        ------
+        ValueError
+            The window is not aligned or not inside the grid, or a unit index is out of range.
+        """
+        s, e, pot = self._potential(start, end)
+        idx = self._units(units)
+        starts = self.grid.starts()[s:e]
+        up, down = pot.up_kwh, pot.down_kwh
+        return [
+            FlexibilityEnvelope(
+                device_id=self.device_ids[u],
+                computed_at=self.computed_at,
+                window_start=starts[0],
+                window_end=end,
+                confidence=self.problem.confidence,
+                up_kwh=float(up[u]),
+                down_kwh=float(down[u]),
+                slots=tuple(
+                    EnvelopeSlot(
+                        start=starts[j],
+                        baseline_kw=float(pot.baseline_kw[u, j]),
+                        min_kw=float(pot.min_kw[u, j]),
+                        max_kw=float(pot.max_kw[u, j]),
+                        cum_min_kwh=float(pot.cum_min_kwh[u, j]),
+                        cum_max_kwh=float(pot.cum_max_kwh[u, j]),
+                    )
+                    for j in range(e - s)
+                ),
+            )
+            for u in idx
+        ]
+
+    def group_envelope(self, start: datetime, end: datetime) -> FlexibilityEnvelope:
+        """F1 of the fleet as one resource (D6): the sums of the units' envelopes.
+
+        Summing is exact, not an approximation, for independent units: the fleet's set of
+        feasible power profiles is the (Minkowski) sum of the units' sets, so the least and
+        most fleet power in a slot are the sums of the units' least and most power in that slot
+        (each unit reaches its own bound independently of the others), and the same holds for
+        the least and most cumulative energy up to each slot end and for the window totals
+        ``up_kwh`` / ``down_kwh``. As for a single unit, the per-slot and cumulative bounds
+        together describe the set from outside: a profile meeting them all is not guaranteed
+        feasible, and a group request is therefore split over the units
+        (:meth:`group_request`), each of which plans its own share.
+        """
+        s, e, pot = self._potential(start, end)
+        starts = self.grid.starts()[s:e]
+        base = pot.baseline_kw.sum(axis=0)
+        lo = np.minimum(pot.min_kw.sum(axis=0), base)  # sums keep the order up to round-off
+        hi = np.maximum(pot.max_kw.sum(axis=0), base)
+        cum_lo = pot.cum_min_kwh.sum(axis=0)
+        cum_hi = np.maximum(pot.cum_max_kwh.sum(axis=0), cum_lo)
+        return FlexibilityEnvelope(
+            device_id=GROUP_DEVICE_ID,
+            computed_at=self.computed_at,
+            window_start=starts[0],
+            window_end=end,
+            confidence=self.problem.confidence,
+            up_kwh=float(pot.up_kwh.sum()),
+            down_kwh=float(pot.down_kwh.sum()),
+            slots=tuple(
+                EnvelopeSlot(
+                    start=starts[j],
+                    baseline_kw=float(base[j]),
+                    min_kw=float(lo[j]),
+                    max_kw=float(hi[j]),
+                    cum_min_kwh=float(cum_lo[j]),
+                    cum_max_kwh=float(cum_hi[j]),
+                )
+                for j in range(e - s)
+            ),
+        )
+
+    def _units(self, units: list[int] | None) -> list[int]:
+        if units is None:
+            return list(range(self.size))
+        bad = [u for u in units if not 0 <= u < self.size]
+        if bad:
+            raise ValueError(f"unit index out of range 0–{self.size - 1}: {bad}")
+        return list(units)
+
+    # ------------------------------------------------------------------ F2–F4
+    def _unplannable_reason(self, req: DrRequest, now: datetime | None) -> str | None:
+        if req.start < self.computed_at:
+            return (
+                f"start {req.start.isoformat()} is before the planning time "
+                f"{self.computed_at.isoformat()}"
+            )
+        if now is not None and req.start < now:
+            return f"start {req.start.isoformat()} has passed (now {now.isoformat()})"
+        if not self.grid.contains(req.start, req.end):
+            return (
+                f"window {req.start.isoformat()}–{req.end.isoformat()} is outside the planning "
+                f"horizon {self.grid.start.isoformat()}–{self.grid.end.isoformat()}"
+            )
+        return None
+
+    def _window_for(self, unit: int, direction: Direction, s: int, e: int) -> _Window:
+        """The window a new request of ``unit`` joins: an existing one of the same key in which
+        the unit has not been asked and after which it has no request, else a new one."""
+        last = max((k for k, w in enumerate(self._windows) if unit in w.request_ids), default=-1)
+        for k, w in enumerate(self._windows):
+            same = (w.direction, w.start, w.end) == (direction, s, e)
+            if same and k >= last and unit not in w.request_ids:
+                return w
+        w = _Window(direction, s, e, np.zeros(self.size))
+        self._windows.append(w)
+        return w
+
+    def apply_requests(
+        self, requests: dict[int, DrRequest], now: datetime | None = None
+    ) -> dict[int, UnitAnswer]:
+        """F2→F3/F4: plan ``requests`` (unit index → request) together with every request
+        accepted before, and answer each.
+
+        All windows are planned at once by :meth:`FleetPlanner.plan` with per-unit amounts (0
+        for units not asked). Each request is accepted up to the potential left after the
+        unit's earlier requests, measured from the baseline; a request the unit cannot plan
+        (window outside the grid, start before the planning time or before ``now``) is
+        rejected with the reason. A request id a unit has already answered is answered again
+        from memory, not planned twice.
+        """
+        out: dict[int, UnitAnswer] = {}
+        pending: list[tuple[int, DrRequest, _Window]] = []
+        for u, req in requests.items():
+            self._units([u])
+            earlier = self._answers.get((u, req.request_id))
+            if earlier is not None:
+                out[u] = (earlier, self.unit_plan(u))
+                continue
+            reason = self._unplannable_reason(req, now)
+            if reason is not None:
+                response = DrResponse.from_amounts(req, self.device_ids[u], 0.0, reason)
+                self._answers[(u, req.request_id)] = response
+                out[u] = (response, self.unit_plan(u))
+                continue
+            s, e = self.grid.window_indices(req.start, req.end)
+            w = self._window_for(u, req.direction, s, e)
+            w.amount_kwh[u] = req.amount_kwh
+            w.request_ids[u] = req.request_id
+            pending.append((u, req, w))
+        if not pending:
+            return out
+        plan = self.planner.plan([w.as_request() for w in self._windows])
+        position = {id(w): k for k, w in enumerate(self._windows)}
+        for k, w in enumerate(self._windows):  # keep accepted amounts: re-plans reproduce them
+            w.amount_kwh = np.minimum(w.amount_kwh, plan.accepted_kwh[k])
+        self._plan = plan
+        self._metered = None
+        for u, req, w in pending:
+            k = position[id(w)]
+            acc = min(float(plan.accepted_kwh[k, u]), req.amount_kwh)
+            reason = None
+            if acc < req.amount_kwh * (1 - 1e-6):
+                word = "up" if req.direction is Direction.UP else "down"
+                reason = (
+                    f"{word}-DR potential in the window is {float(plan.potential_kwh[k, u]):.3f} "
+                    f"kWh at {self.problem.confidence:.0%} confidence (after earlier requests)"
+                )
+            self._answers[(u, req.request_id)] = DrResponse.from_amounts(
+                req, self.device_ids[u], acc, reason
+            )
+        for u, req, _ in pending:
+            out[u] = (self._answers[(u, req.request_id)], self.unit_plan(u))
+        return out
+
+    def group_request(self, request: DrRequest, now: datetime | None = None) -> GroupOutcome:
+        """A group-level request (D6) split over the units in proportion to their potential.
+
+        Unit ``i`` is asked ``amount × pot_i / Σ pot`` (its whole potential when the request
+        exceeds the fleet's), never more than its potential in the window (from the baseline,
+        as declared by :meth:`group_envelope`); the group accepts the sum of what the units
+        accept, and its plan is the sum of every unit's plan.
+        """
+        reason = self._unplannable_reason(request, now)
+        if reason is None:
+            _, _, pot = self._potential(request.start, request.end)
+            per_unit = pot.up_kwh if request.direction is Direction.UP else pot.down_kwh
+            total = float(per_unit.sum())
+            share = min(1.0, request.amount_kwh / total) if total > _ZERO_KWH else 0.0
+            amounts = per_unit * share
+            unit_requests = {
+                int(u): request.model_copy(update={"amount_kwh": float(amounts[u])})
+                for u in np.flatnonzero(amounts > _ZERO_KWH)
+            }
+            units = self.apply_requests(unit_requests, now)
+            accepted = sum(r.accepted_kwh for r, _ in units.values())
+            if accepted < request.amount_kwh * (1 - 1e-6):
+                word = "up" if request.direction is Direction.UP else "down"
+                reason = (
+                    f"{word}-DR potential of the group in the window is {total:.3f} kWh at "
+                    f"{self.problem.confidence:.0%} confidence; the units accepted "
+                    f"{accepted:.3f} kWh"
+                )
+        else:
+            units, accepted = {}, 0.0
+        response = DrResponse.from_amounts(
+            request, GROUP_DEVICE_ID, min(accepted, request.amount_kwh), reason
+        )
+        honours = (request.request_id,) if response.accepted_kwh > 0 else ()
+        return GroupOutcome(response, self.group_plan(honours), units)
+
+    # ------------------------------------------------------------------ plans
+    def unit_plan(self, unit: int) -> HeatingPlan:
+        """Unit ``unit``'s current DR-aware plan (F3/F4)."""
+        starts = self.grid.starts()
+        power = self._plan.power_kw(self.problem.slot_h)[unit]
+        stored = self._plan.stored_heat_kwh[unit]
+        honours = tuple(
+            dict.fromkeys(
+                w.request_ids[unit]
+                for w in self._windows
+                if unit in w.request_ids and w.amount_kwh[unit] > _ZERO_KWH
+            )
+        )
+        return HeatingPlan(
+            device_id=self.device_ids[unit],
+            created_at=self.computed_at,
+            grid=self.grid,
+            slots=tuple(
+                PlanSlot.from_power(
+                    starts[t], float(max(power[t], 0.0)), float(max(stored[t + 1], 0.0))
+                )
+                for t in range(self.grid.n_slots)
+            ),
+            honours=honours,
+            cost_yen=float(max(self._plan.cost_yen[unit], 0.0)),
+        )
+
+    def baseline_plan(self, unit: int) -> HeatingPlan:
+        """Unit ``unit``'s no-DR plan (the reference of every DR amount)."""
+        base = self.planner.baseline()
+        starts = self.grid.starts()
+        power = base.power_kw(self.problem.slot_h)[unit]
+        stored = base.stored_heat_kwh[unit]
+        return HeatingPlan(
+            device_id=self.device_ids[unit],
+            created_at=self.computed_at,
+            grid=self.grid,
+            slots=tuple(
+                PlanSlot.from_power(
+                    starts[t], float(max(power[t], 0.0)), float(max(stored[t + 1], 0.0))
+                )
+                for t in range(self.grid.n_slots)
+            ),
+        )
+
+    def group_plan(self, honours: tuple[str, ...] = ()) -> HeatingPlan:
+        """The fleet's plan as one resource (D6): per slot the sum of every unit's plan."""
+        starts = self.grid.starts()
+        # clip: as in unit_plan, round-off below zero is reported as zero
+        power = self._plan.power_kw(self.problem.slot_h).clip(min=0.0).sum(axis=0)
+        stored = self._plan.stored_heat_kwh.clip(min=0.0).sum(axis=0)
+        return HeatingPlan(
+            device_id=GROUP_DEVICE_ID,
+            created_at=self.computed_at,
+            grid=self.grid,
+            slots=tuple(
+                PlanSlot.from_power(starts[t], float(power[t]), float(stored[t + 1]))
+                for t in range(self.grid.n_slots)
+            ),
+            honours=honours,
+            cost_yen=float(self._plan.cost_yen.clip(min=0.0).sum()),
+        )
+
+    # ------------------------------------------------------------------ F5
+    def _meter(self) -> FloatArray:
+        """Electricity per slot (N, T) [kWh] of the current plan executed against sampled use."""
+        if self._metered is None:
+            days, offset = days_covering(self.grid)
+            rng = np.random.default_rng(self.seed + self.day.toordinal())
+            sample = sample_step_use_l(
+                rng,
+                self.fleet.persons,
+                [day_type_for(d) for d in days],
+                self.step_minutes,
+                bathtub=self.fleet.bathtub,
+            )
+            k = 30 // self.step_minutes
+            steps = slice(offset * k, (offset + self.grid.n_slots) * k)
+            run = execute_plan(
+                self.problem,
+                self._plan.heat_kwh,
+                sample.use_l[:, steps],
+                sample.manual_reheat[:, steps],
+                self.fleet.reserve_l,
+            )
+            self._metered = run.electric_kwh
+        return self._metered
+
+    def _meter_at(self, at: datetime) -> tuple[FloatArray, FloatArray]:
+        """Power (N,) [W] and cumulative energy since the grid start (N,) [kWh] at ``at``."""
+        offset = at - self.grid.start
+        if not self.grid.start <= at < self.grid.end:
+            raise ValueError(
+                f"at {at.isoformat()} is outside the grid {self.grid.start.isoformat()}–"
+                f"{self.grid.end.isoformat()}"
+            )
+        k = offset // SLOT
+        frac = (offset - k * SLOT) / SLOT
+        elec = self._meter()
+        power_w = elec[:, k] / self.problem.slot_h * 1000.0
+        cumulative = elec[:, :k].sum(axis=1) + elec[:, k] * frac
+        return power_w, cumulative
+
+    def power_samples(self, at: datetime, units: list[int] | None = None) -> list[PowerSample]:
+        """F5: each unit's power and energy counter at ``at`` from a **simulated meter**.
+
+        The fleet's current plan is executed against sampled household use (seeded by ``seed``
+        and the day) with the units' own safeguards (automatic and manual reheat, full tank;
+        :func:`drready.sim.execute.execute_plan`), in ``step_minutes`` steps. The sample gives
+        the mean power of the slot containing ``at`` [W] and the energy used from the grid
+        start to ``at`` [kWh] (the slot's energy pro rata). It stands in for the meter of a real
+        unit and is therefore marked ``MEASURED``; it is *not* the plan, and differs from it
+        where the households' use differs from the forecast.
+
+        Raises
+        ------
+        ValueError
+            If ``at`` is outside the grid.
+        """
+        power_w, cumulative = self._meter_at(at)
+        return [
+            PowerSample(
+                device_id=self.device_ids[u],
+                timestamp=at,
+                power_w=float(max(power_w[u], 0.0)),
+                cumulative_energy_kwh=float(max(cumulative[u], 0.0)),
+                source=PowerSource.MEASURED,
+            )
+            for u in self._units(units)
+        ]
+
+    def group_power(self, at: datetime) -> tuple[float, float]:
+        """F5 of the fleet as one resource: summed power [W] and energy counter [kWh] at ``at``
+        from the same simulated meter as :meth:`power_samples`."""
+        power_w, cumulative = self._meter_at(at)
+        return float(power_w.clip(min=0.0).sum()), float(cumulative.clip(min=0.0).sum())

@@ -1,0 +1,573 @@
+"""An asynchronous OpenADR 3.1 VEN client over HTTPS (C1, S1, D6).
+
+:class:`VenClient` is what a maker cloud (route ii) or a home gateway (route i) uses to talk
+to the DR servicer's VTN. It speaks only the wire models of :mod:`drready.openadr.models`
+(bodies built with :func:`~drready.openadr.models.to_wire`, answers parsed with
+:func:`~drready.openadr.models.from_wire`), and knows nothing of the drready profile; the
+profile mapping is :mod:`drready.openadr.profile`.
+
+Security (S1)
+-------------
+* TLS only: the base URL (and the token URL) must be ``https://``. ``http://`` is accepted
+  only with ``allow_insecure_http=True``, which emits a
+  :class:`~drready.security.tls.PlainHttpWarning` (local experiments).
+* The VTN's certificate is verified against the given CA (``verify`` = a CA file path or an
+  :class:`ssl.SSLContext` from :func:`drready.security.tls.client_ssl_context`); ``verify=False``
+  (no authentication of the server) is refused unless ``allow_insecure_http=True`` too.
+* OAuth 2.0 client credentials (RFC 6749 section 4.4): the token is fetched from the token
+  endpoint with a form-encoded ``grant_type=client_credentials`` request (section 4.4.2, the
+  ``application/x-www-form-urlencoded`` body of ``POST /auth/token`` in openadr3.yaml), kept in
+  memory only, refreshed when :data:`REFRESH_AT` of its ``expires_in`` has passed, and once more
+  when the VTN answers 401 (a VTN restart or a clock difference may void it early).
+
+Errors
+------
+One tree, rooted at :class:`VenError`: :class:`VenConfigError` for local misuse (a plain-HTTP
+URL, ``ensure_resource`` before ``ensure_ven``); :class:`VtnError` for the VTN's answers, with
+the status and the RFC 7807 :class:`~drready.openadr.models.Problem` (its ``detail`` in the
+message), :class:`VtnAuthError` for a refused token request; :class:`VtnUnavailableError` for
+network failures and 5xx answers (worth retrying); :class:`VtnProtocolError` when the VTN's
+body does not match the spec.
+
+Paging: list operations follow ``skip``/``limit`` with :data:`PAGE_LIMIT` = 50, the largest
+``limit`` openadr3.yaml allows, until a short page.
+
+References
+----------
+OpenADR Alliance, "OpenADR 3.1.0 Specification" (``openadr3.yaml``, ``Definition.md``
+"Pagination", "Object Privacy", "Targeting"). RFC 6749 (OAuth 2.0) sections 4.4 and 5.1-5.2;
+RFC 7807 (problem details).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from drready.openadr.models import (
+    AuthError,
+    ClientCredentialResponse,
+    Event,
+    ObjectOperation,
+    ObjectType,
+    Operation,
+    Problem,
+    Program,
+    Report,
+    ReportCreate,
+    Resource,
+    Subscription,
+    SubscriptionCreate,
+    ValuesMap,
+    Ven,
+    VenResourceCreate,
+    VenVenCreate,
+    from_wire,
+    to_wire,
+)
+from drready.security.tls import client_ssl_context, warn_insecure_http
+
+__all__ = [
+    "PAGE_LIMIT",
+    "REFRESH_AT",
+    "VenClient",
+    "VenConfigError",
+    "VenError",
+    "VtnAuthError",
+    "VtnError",
+    "VtnProtocolError",
+    "VtnUnavailableError",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+PAGE_LIMIT = 50
+"""``limit`` of every list request: the maximum openadr3.yaml allows (``maximum: 50``)."""
+REFRESH_AT = 0.8
+"""Share of a token's ``expires_in`` after which a new token is fetched before the next call."""
+MAX_PAGES = 10_000
+"""Guard against a VTN that ignores ``skip`` (the same page forever)."""
+
+Clock = Callable[[], float]
+
+
+class VenError(Exception):
+    """Base of every error of the VEN client."""
+
+
+class VenConfigError(VenError, ValueError):
+    """Local misuse: a plain-HTTP URL without ``allow_insecure_http``, a call out of order."""
+
+
+class VtnError(VenError):
+    """The VTN answered with an error status (4xx, or 5xx as :class:`VtnUnavailableError`).
+
+    Attributes
+    ----------
+    status : int
+        HTTP status code.
+    problem : Problem or None
+        The RFC 7807 body, if the VTN sent one.
+    method, path : str
+        The request that failed.
+    """
+
+    def __init__(
+        self, message: str, *, status: int, problem: Problem | None, method: str, path: str
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem
+        self.method = method
+        self.path = path
+
+
+class VtnAuthError(VtnError):
+    """The token endpoint refused the client credentials (RFC 6749 section 5.2)."""
+
+
+class VtnUnavailableError(VenError):
+    """The VTN could not be reached, timed out, or answered 5xx: retry later."""
+
+
+class VtnProtocolError(VenError):
+    """The VTN's answer does not follow openadr3.yaml (names the path and the bad field)."""
+
+
+def _problem_of(response: httpx.Response) -> Problem | None:
+    try:
+        return from_wire(Problem, response.content)
+    except (ValidationError, ValueError):
+        return None
+
+
+def _vtn_error(response: httpx.Response, method: str, path: str) -> VtnError:
+    problem = _problem_of(response)
+    reason = response.reason_phrase or "error"
+    text = f"{method} {path}: VTN answered {response.status_code} {reason}"
+    if problem is not None:
+        said = problem.detail or problem.title
+        if said:
+            text += f": {said}"
+    else:
+        body = response.text.strip()
+        if body:
+            text += f": {body[:200]}"
+    return VtnError(text, status=response.status_code, problem=problem, method=method, path=path)
+
+
+def _check_url(url: str, what: str, allow_insecure_http: bool) -> httpx.URL:
+    parsed = httpx.URL(url)
+    if parsed.scheme == "https":
+        return parsed
+    if parsed.scheme == "http" and allow_insecure_http:
+        warn_insecure_http(stacklevel=3)
+        return parsed
+    if parsed.scheme == "http":
+        raise VenConfigError(
+            f"{what}: {url!r} is plain HTTP; the VTN must be reached over https:// (S1), "
+            "or pass allow_insecure_http=True for a local experiment"
+        )
+    raise VenConfigError(f"{what}: {url!r} must be an https:// URL")
+
+
+class VenClient:
+    """OpenADR 3.1 VEN client (async, httpx).
+
+    Parameters
+    ----------
+    base_url : str
+        The VTN's base URL, e.g. ``https://vtn.example:8443`` (paths such as ``/programs`` are
+        appended; a base path is kept).
+    client_id, client_secret : str
+        OAuth 2.0 client credentials issued by the DR servicer.
+    verify : ssl.SSLContext, str or bool
+        The trust anchor for the VTN's certificate: a context
+        (:func:`~drready.security.tls.client_ssl_context`), a PEM CA file path, ``True`` for
+        the system store, or ``False`` (no verification; needs ``allow_insecure_http``).
+    ven_name : str
+        The ``venName`` of this VEN's ven object (:meth:`ensure_ven`).
+    timeout_s : float
+        Per-request timeout [s].
+    allow_insecure_http : bool
+        Accept an ``http://`` URL and ``verify=False`` (local experiments only; warns).
+    token_url : str, optional
+        The token endpoint; ``<base_url>/auth/token`` by default.
+    clock : callable
+        Monotonic time [s] used for token expiry; tests pass a fake.
+    transport : httpx.AsyncBaseTransport, optional
+        For tests (e.g. ``httpx.ASGITransport``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        verify: ssl.SSLContext | str | bool,
+        ven_name: str,
+        timeout_s: float = 10.0,
+        allow_insecure_http: bool = False,
+        token_url: str | None = None,
+        clock: Clock = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not client_id or not client_secret:
+            raise VenConfigError("client_id and client_secret: must not be empty")
+        if not ven_name:
+            raise VenConfigError("ven_name: must not be empty")
+        if timeout_s <= 0:
+            raise VenConfigError(f"timeout_s: must be > 0, got {timeout_s}")
+        base = _check_url(base_url, "base_url", allow_insecure_http)
+        self.token_url = str(
+            _check_url(token_url, "token_url", allow_insecure_http)
+            if token_url is not None
+            else base.join(base.path.rstrip("/") + "/auth/token")
+        )
+        if verify is False and not allow_insecure_http:
+            raise VenConfigError(
+                "verify: False would accept any server certificate; give the VTN's CA file "
+                "(S1), or pass allow_insecure_http=True for a local experiment"
+            )
+        tls: ssl.SSLContext | bool = (
+            client_ssl_context(verify) if isinstance(verify, str) else verify
+        )
+        self.base_url = str(base)
+        self.client_id = client_id
+        self.ven_name = ven_name
+        self._secret = client_secret
+        self._clock = clock
+        self._http = httpx.AsyncClient(
+            base_url=base,
+            verify=tls,
+            timeout=timeout_s,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+        self._token: str | None = None
+        self._refresh_after: float | None = None
+        self._token_lock = asyncio.Lock()
+        self.token_fetches = 0
+        """How many tokens were fetched so far (observability, tests)."""
+        self.ven: Ven | None = None
+        """This VEN's ven object, once :meth:`ensure_ven` has run."""
+
+    # ------------------------------------------------------------------ lifecycle
+    async def close(self) -> None:
+        """Close the HTTP connections; the token is forgotten."""
+        self._token = None
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ token
+    async def fetch_token(self) -> str:
+        """Fetch a new access token (RFC 6749 section 4.4.2, form-encoded) and keep it."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._secret,
+        }
+        try:
+            response = await self._http.post(self.token_url, data=form)
+        except httpx.TransportError as err:
+            raise VtnUnavailableError(f"POST {self.token_url}: {err!r}") from err
+        if response.status_code >= 500:
+            raise VtnUnavailableError(f"POST {self.token_url}: VTN answered {response.status_code}")
+        if response.status_code >= 400:
+            raise self._auth_error(response)
+        try:
+            body = from_wire(ClientCredentialResponse, response.content)
+        except (ValidationError, ValueError) as err:
+            raise VtnProtocolError(f"POST {self.token_url}: not a token response: {err}") from err
+        self._token = body.access_token
+        self._refresh_after = (
+            None
+            if body.expires_in is None
+            else self._clock() + REFRESH_AT * max(body.expires_in, 0)
+        )
+        self.token_fetches += 1
+        return body.access_token
+
+    def _auth_error(self, response: httpx.Response) -> VtnAuthError:
+        detail = ""
+        problem = _problem_of(response)
+        try:
+            auth = from_wire(AuthError, response.content)
+            detail = auth.error.value + (
+                f" ({auth.error_description})" if auth.error_description else ""
+            )
+        except (ValidationError, ValueError):
+            if problem is not None:
+                detail = problem.detail or problem.title or ""
+        text = f"POST {self.token_url}: token refused, {response.status_code}"
+        return VtnAuthError(
+            text + (f": {detail}" if detail else ""),
+            status=response.status_code,
+            problem=problem,
+            method="POST",
+            path=self.token_url,
+        )
+
+    async def _valid_token(self, stale: str | None = None) -> str:
+        async with self._token_lock:
+            if self._token is not None and self._token != stale:
+                expired = self._refresh_after is not None and self._clock() >= self._refresh_after
+                if not expired:
+                    return self._token
+            return await self.fetch_token()
+
+    # ------------------------------------------------------------------ requests
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: BaseModel | None = None,
+    ) -> httpx.Response:
+        content = None if body is None else to_wire(body)
+        token = await self._valid_token()
+        response = await self._send(method, path, params, content, token)
+        if response.status_code == 401:  # voided early: one new token, one retry
+            token = await self._valid_token(stale=token)
+            response = await self._send(method, path, params, content, token)
+        if response.status_code >= 500:
+            error = _vtn_error(response, method, path)
+            raise VtnUnavailableError(str(error))
+        if response.status_code >= 400:
+            raise _vtn_error(response, method, path)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        content: dict[str, Any] | None,
+        token: str,
+    ) -> httpx.Response:
+        try:
+            return await self._http.request(
+                method,
+                path,
+                params=_query(params),
+                json=content,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except httpx.TransportError as err:
+            raise VtnUnavailableError(f"{method} {path}: {err!r}") from err
+
+    def _parse(self, model: type[M], data: Any, method: str, path: str) -> M:
+        try:
+            return from_wire(model, data)
+        except (ValidationError, ValueError) as err:
+            raise VtnProtocolError(
+                f"{method} {path}: answer is not a valid {model.__name__}: {err}"
+            ) from err
+
+    async def _one(
+        self, model: type[M], method: str, path: str, body: BaseModel | None = None
+    ) -> M:
+        response = await self._request(method, path, body=body)
+        return self._parse(model, response.content, method, path)
+
+    async def _all(
+        self, model: type[M], path: str, params: Mapping[str, Any] | None = None
+    ) -> list[M]:
+        """Every object of a list operation, page by page (skip/limit)."""
+        out: list[M] = []
+        seen: set[str] = set()
+        skip = 0
+        for _ in range(MAX_PAGES):
+            query = {**(params or {}), "skip": skip, "limit": PAGE_LIMIT}
+            response = await self._request("GET", path, params=query)
+            try:
+                items = response.json()
+            except ValueError as err:
+                raise VtnProtocolError(f"GET {path}: answer is not JSON") from err
+            if not isinstance(items, list):
+                raise VtnProtocolError(f"GET {path}: expected a JSON array")
+            page = [self._parse(model, item, "GET", path) for item in items]
+            fresh = [p for p in page if getattr(p, "id", None) not in seen]
+            if page and not fresh:  # the VTN ignored skip: stop rather than loop
+                break
+            seen.update(str(getattr(p, "id", "")) for p in fresh)
+            out += fresh
+            if len(items) < PAGE_LIMIT:
+                break
+            skip += len(items)
+        return out
+
+    # ------------------------------------------------------------------ vens, resources
+    async def ensure_ven(self, attributes: Sequence[ValuesMap] | None = None) -> Ven:
+        """This VEN's ven object: found by ``venName``, or created (``VEN_VEN_REQUEST``)."""
+        found = await self._all(Ven, "/vens", {"venName": self.ven_name})
+        mine = [v for v in found if v.ven_name == self.ven_name]
+        if mine:
+            self.ven = mine[0]
+            return self.ven
+        create = VenVenCreate(
+            ven_name=self.ven_name, attributes=tuple(attributes) if attributes else None
+        )
+        self.ven = await self._one(Ven, "POST", "/vens", create)
+        return self.ven
+
+    def _ven_id(self) -> str:
+        if self.ven is None:
+            raise VenConfigError("call ensure_ven() before working with resources")
+        return self.ven.id
+
+    async def resources(self, name: str | None = None) -> list[Resource]:
+        """This VEN's resources (all, or the one named ``name``)."""
+        params: dict[str, Any] = {"venID": self._ven_id()}
+        if name is not None:
+            params["resourceName"] = name
+        found = await self._all(Resource, "/resources", params)
+        return [r for r in found if name is None or r.resource_name == name]
+
+    async def ensure_resource(
+        self, name: str, attributes: Sequence[ValuesMap] | None = None
+    ) -> Resource:
+        """This VEN's resource ``name``: found, or created (``VEN_RESOURCE_REQUEST``)."""
+        found = await self.resources(name)
+        if found:
+            return found[0]
+        return await self._create_resource(name, attributes)
+
+    async def _create_resource(self, name: str, attributes: Sequence[ValuesMap] | None) -> Resource:
+        create = VenResourceCreate(
+            resource_name=name,
+            ven_id=self._ven_id(),
+            attributes=tuple(attributes) if attributes else None,
+        )
+        return await self._one(Resource, "POST", "/resources", create)
+
+    async def ensure_resources(self, names: Iterable[str]) -> list[Resource]:
+        """Many resources at once: one paged listing, then a POST per missing name."""
+        existing = {r.resource_name: r for r in await self.resources()}
+        out = []
+        for name in names:
+            if name not in existing:
+                existing[name] = await self._create_resource(name, None)
+            out.append(existing[name])
+        return out
+
+    # ------------------------------------------------------------------ programs, events
+    async def programs(self, targets: Sequence[str] | None = None) -> list[Program]:
+        """Programs this VEN may read (those with ``targets`` only if granted and asked)."""
+        params = {"targets": list(targets)} if targets else None
+        return await self._all(Program, "/programs", params)
+
+    async def program_by_name(self, name: str) -> Program | None:
+        """The program called ``name``, or None."""
+        for program in await self.programs():
+            if program.program_name == name:
+                return program
+        return None
+
+    async def events(
+        self,
+        program_id: str | None = None,
+        active: bool | None = None,
+        targets: Sequence[str] | None = None,
+    ) -> list[Event]:
+        """Events this VEN may read, all pages.
+
+        ``targets``: the VTN returns a targeted event only if the request names one of its
+        targets and BL has granted it to this VEN (Definition.md "Targeting").
+        """
+        params: dict[str, Any] = {}
+        if program_id is not None:
+            params["programID"] = program_id
+        if active is not None:
+            params["active"] = "true" if active else "false"
+        if targets:
+            params["targets"] = list(targets)
+        return await self._all(Event, "/events", params)
+
+    # ------------------------------------------------------------------ reports
+    async def post_report(self, report: ReportCreate) -> Report:
+        """Create a report; returns the VTN's representation."""
+        return await self._one(Report, "POST", "/reports", report)
+
+    async def put_report(self, report_id: str, report: ReportCreate) -> Report:
+        """Replace report ``report_id``."""
+        return await self._one(Report, "PUT", f"/reports/{report_id}", report)
+
+    async def reports(
+        self,
+        event_id: str | None = None,
+        *,
+        program_id: str | None = None,
+        client_name: str | None = None,
+    ) -> list[Report]:
+        """Reports this VEN's client made (object privacy), optionally filtered."""
+        params: dict[str, Any] = {}
+        if event_id is not None:
+            params["eventID"] = event_id
+        if program_id is not None:
+            params["programID"] = program_id
+        if client_name is not None:
+            params["clientName"] = client_name
+        return await self._all(Report, "/reports", params)
+
+    # ------------------------------------------------------------------ subscriptions
+    async def subscribe(
+        self,
+        program_id: str | None,
+        objects: Sequence[ObjectType],
+        operations: Sequence[Operation],
+        callback_url: str,
+        bearer_token: str | None = None,
+        *,
+        client_name: str | None = None,
+    ) -> Subscription:
+        """Subscribe a webhook (``callback_url`` must be https) to ``objects``/``operations``."""
+        _check_url(callback_url, "callback_url", allow_insecure_http=False)
+        create = SubscriptionCreate(
+            client_name=client_name or self.ven_name,
+            program_id=program_id,
+            object_operations=(
+                ObjectOperation(
+                    objects=tuple(objects),
+                    operations=tuple(operations),
+                    callback_url=callback_url,
+                    bearer_token=bearer_token,
+                ),
+            ),
+        )
+        return await self._one(Subscription, "POST", "/subscriptions", create)
+
+
+def _query(
+    params: Mapping[str, Any] | None,
+) -> list[tuple[str, str | int | float | bool | None]] | None:
+    """Query pairs; a list value repeats its key (openadr3.yaml: ``style: form``,
+    ``explode: true``, e.g. ``targets=a&targets=b``)."""
+    if not params:
+        return None
+    pairs: list[tuple[str, str | int | float | bool | None]] = []
+    for key, value in params.items():
+        if isinstance(value, list | tuple):
+            pairs += [(key, str(v)) for v in value]
+        else:
+            pairs.append((key, value))
+    return pairs
