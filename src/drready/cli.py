@@ -298,6 +298,146 @@ def certs(
         console.print(str(path))
 
 
+vtn_app = typer.Typer(
+    help="OpenADR 3.1 VTN (the DR servicer's server, route ii).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(vtn_app, name="vtn")
+cloud_app = typer.Typer(
+    help="Maker cloud: a fleet of simulated water heaters behind one OpenADR VEN (route ii).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(cloud_app, name="cloud")
+
+
+@vtn_app.command("serve")
+def vtn_serve(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port, 1–65535.")] = 8443,
+    cert: Annotated[
+        Path | None, typer.Option(help="Server certificate (PEM), e.g. from `drready certs`.")
+    ] = None,
+    key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
+    database: Annotated[
+        str, typer.Option(help="SQLAlchemy URL: sqlite:///FILE (default) or postgresql+psycopg://…")
+    ] = "sqlite:///drready-vtn.db",
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="Public base URL (for /auth/server); default https://HOST:PORT."),
+    ] = None,
+    clients_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="OAuth2 client registry (JSON/TOML, "
+            "outside the repo); default "
+            "$DRREADY_CLIENTS_FILE."
+        ),
+    ] = None,
+    insecure_http: Annotated[
+        bool, typer.Option(help="Serve plain HTTP (prints a warning; local experiments only).")
+    ] = False,
+    allow_any_address: Annotated[bool, typer.Option(help="Allow binding 0.0.0.0.")] = False,
+) -> None:
+    """Run the VTN over HTTPS. The token signing key comes from $DRREADY_TOKEN_KEY."""
+    from drready.openadr.vtn import VtnSettings
+    from drready.openadr.vtn.server import run
+    from drready.security.settings import SecuritySettings
+    from drready.security.tokens import load_registry
+
+    if not 1 <= port <= 65535:
+        _fail("--port", f"must be within 1–65535, got {port}")
+    if not insecure_http and (cert is None or key is None):
+        _fail(
+            "--cert/--key",
+            "HTTPS needs a certificate and key (make them with `drready certs "
+            "--out DIR`), or pass --insecure-http for a local experiment",
+        )
+    try:
+        registry = load_registry(clients_file)
+    except (ValueError, OSError) as err:
+        _fail("--clients-file", str(err).splitlines()[0])
+    scheme = "http" if insecure_http else "https"
+    settings = VtnSettings(database_url=database, base_url=base_url or f"{scheme}://{host}:{port}")
+    tls = None if insecure_http else SecuritySettings(cert_file=cert, key_file=key)
+    try:
+        run(
+            settings,
+            registry,
+            host=host,
+            port=port,
+            tls=tls,
+            insecure_http=insecure_http,
+            allow_any_address=allow_any_address,
+        )
+    except ValueError as err:
+        _fail("--host", str(err).splitlines()[0])
+
+
+@cloud_app.command("serve")
+def cloud_serve(
+    vtn: Annotated[str, typer.Option(help="Base URL of the servicer's VTN (https://…).")],
+    units: Annotated[int, typer.Option(help="Number of simulated units, 1–1000000.")] = 1000,
+    client_id: Annotated[str, typer.Option(help="OAuth2 client id of this cloud's VEN.")] = (
+        "maker-cloud"
+    ),
+    ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="CA certificate the VTN's certificate chains to (PEM); default the system store."
+        ),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="'units' (one resource per unit) or 'group' (the fleet as one resource, D6)."
+        ),
+    ] = "units",
+    maker_code: MakerOpt = "000005",
+    seed: Annotated[int, typer.Option(help="Seed of the fleet's households.")] = 0,
+    interval: Annotated[float, typer.Option(help="Seconds between polls of the VTN, 1–3600.")] = (
+        10.0
+    ),
+    insecure_http: Annotated[
+        bool, typer.Option(help="Allow an http:// VTN (local experiments only).")
+    ] = False,
+) -> None:
+    """Run a maker cloud; its client secret comes from $DRREADY_CLIENT_SECRET."""
+    import os
+
+    from drready.cloud.service import run_cloud
+
+    if not 1 <= units <= 1_000_000:
+        _fail("--units", f"must be within 1–1000000, got {units}")
+    if mode not in ("units", "group"):
+        _fail("--mode", f"must be 'units' or 'group', got {mode!r}")
+    if not 1 <= interval <= 3600:
+        _fail("--interval", f"must be within 1–3600 s, got {interval}")
+    if not vtn.startswith(("https://", "http://")):
+        _fail("--vtn", f"must be an https:// URL, got {vtn!r}")
+    secret = os.environ.get("DRREADY_CLIENT_SECRET")
+    if not secret:
+        _fail("DRREADY_CLIENT_SECRET", "set it to this cloud's OAuth2 client secret")
+    try:
+        run_cloud(
+            units,
+            vtn,
+            client_id=client_id,
+            client_secret=secret,
+            ca_file=None if ca is None else str(ca),
+            maker_code=maker_code,
+            mode=mode,  # type: ignore[arg-type]
+            seed=seed,
+            interval_s=interval,
+            allow_insecure_http=insecure_http,
+        )
+    except KeyboardInterrupt:
+        pass
+    except ValueError as err:
+        _fail("--vtn", str(err).splitlines()[0])
+
+
 echonet_app = typer.Typer(
     help="ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.",
     no_args_is_help=True,

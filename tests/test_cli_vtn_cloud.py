@@ -1,0 +1,137 @@
+"""`drready vtn serve` and `drready cloud serve` as a user runs them: HTTPS, a client file
+outside the repo, secrets from the environment; the cloud registers itself at the VTN."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from drready.security.certs import write_bundle
+from drready.security.tokens import ClientRegistry
+from tests.https_helpers import free_port
+
+
+def test_vtn_and_cloud_from_the_command_line(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "certs")
+    key = secrets.token_urlsafe(48)
+    registry = ClientRegistry(signing_key=key.encode())
+    registry.add_client("bl", "bl-secret-0123456789abcdef", role="bl")
+    registry.add_client("maker-cloud", "cloud-secret-0123456789abcdef", role="ven")
+    clients = tmp_path / "clients.toml"
+    registry.save(clients)
+    port = free_port()
+    env = {**os.environ, "DRREADY_TOKEN_KEY": key, "DRREADY_CLIENTS_FILE": str(clients)}
+    vtn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "drready.cli",
+            "vtn",
+            "serve",
+            "--port",
+            str(port),
+            "--cert",
+            str(bundle.server_cert),
+            "--key",
+            str(bundle.server_key),
+            "--database",
+            f"sqlite:///{tmp_path / 'vtn.db'}",
+            "--base-url",
+            f"https://localhost:{port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cloud = None
+    base = f"https://localhost:{port}"
+    ctx = ssl.create_default_context(cafile=str(bundle.ca_cert))
+    try:
+        with httpx.Client(verify=ctx, timeout=5) as http:
+            for _ in range(100):
+                try:
+                    if http.get(f"{base}/auth/server").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            assert http.get(f"{base}/auth/server").json()["tokenURL"].startswith(base)
+            # TLS only: a plain-HTTP request to the same port does not get an answer
+            try:
+                plain = httpx.get(f"http://localhost:{port}/auth/server", timeout=2)
+                assert plain.status_code >= 400
+            except httpx.HTTPError:
+                pass
+            token = http.post(
+                f"{base}/auth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "bl",
+                    "client_secret": "bl-secret-0123456789abcdef",
+                },
+            ).json()["access_token"]
+            bl = {"Authorization": f"Bearer {token}"}
+            assert (
+                http.post(
+                    f"{base}/programs", headers=bl, json={"programName": "DRREADY-HPWH"}
+                ).status_code
+                == 201
+            )
+            cloud = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "drready.cli",
+                    "cloud",
+                    "serve",
+                    "--vtn",
+                    base,
+                    "--units",
+                    "20",
+                    "--ca",
+                    str(bundle.ca_cert),
+                    "--interval",
+                    "1",
+                ],
+                env={**env, "DRREADY_CLIENT_SECRET": "cloud-secret-0123456789abcdef"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            names: list[str] = []
+            for _ in range(150):
+                vens = http.get(f"{base}/vens", headers=bl).json()
+                res = http.get(f"{base}/resources", headers=bl).json()
+                names = [r["resourceName"] for r in res]
+                if vens and len(names) >= 20:
+                    break
+                time.sleep(0.2)
+            assert len(names) == 20 and all(n.startswith("000005:C") for n in names), names
+    finally:
+        for proc in (cloud, vtn):
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def test_cloud_without_secret_is_a_clear_error() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DRREADY_CLIENT_SECRET"}
+    r = subprocess.run(
+        [sys.executable, "-m", "drready.cli", "cloud", "serve", "--vtn", "https://localhost:1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "DRREADY_CLIENT_SECRET" in r.stderr
