@@ -55,4 +55,5 @@ for _path in _MQTT_PATHS:
         methods=["GET"],
         summary="MQTT topics (not offered: 404)",
         responses={404: {"description": _NO_MQTT}},
+        include_in_schema=False,  # not offered, so not in this VTN's own OpenAPI document
     )
