@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -42,13 +42,33 @@ def make_engine(database_url: str) -> Engine:
     """A SQLAlchemy engine for SQLite (thread-shared) or PostgreSQL (pre-pinged pool)."""
     url = make_url(database_url)
     kwargs: dict[str, Any] = {}
+    sqlite_file = False
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
         if url.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
+        else:
+            sqlite_file = True
+            # one connection per concurrent request: a small pool starves under load while
+            # finished requests still hold their connection
+            kwargs.update(pool_size=32, max_overflow=64, pool_timeout=10)
     else:
         kwargs["pool_pre_ping"] = True
-    return create_engine(url, **kwargs)
+        kwargs.update(pool_size=16, max_overflow=32, pool_timeout=10)
+    engine = create_engine(url, **kwargs)
+    if sqlite_file:
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL: readers never wait for the writer; NORMAL sync is durable in WAL mode except
+            # for the last transactions on power loss, and never corrupts the file
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+    return engine
 
 
 def create_app(

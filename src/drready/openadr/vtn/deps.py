@@ -12,7 +12,7 @@ checks, wire-body parsing and pagination (C1, S1).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -43,25 +43,44 @@ __all__ = [
 Principal = TokenClaims
 T = TypeVar("T")
 
+
 _bearer = HTTPBearer(auto_error=False, description="OAuth2 client-credentials access token")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session from the app's sessionmaker; rolled back and closed after the request."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session from the app's sessionmaker; rolled back and closed after the request.
+
+    The route handlers run on the event loop and do their (short, indexed) database work there,
+    so the session is opened and ended there too: ending it only returns the connection to the
+    pool. Handlers that must wait on something slow (the webhook echo check) are plain ``def``
+    and run in the thread pool with their own session from this dependency.
+    """
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    with factory() as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+    session = factory()
+    try:
+        yield session
+    finally:
+        _end_session(session)
 
 
-def _settings(request: Request) -> VtnSettings:
+def _end_session(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+# The small dependencies below are ``async def`` on purpose: FastAPI runs a plain ``def``
+# dependency in the thread pool, and each such hop costs more than the work itself (they do not
+# block: no I/O; token verification is one HMAC). Only the database work runs in threads.
+
+
+async def _settings(request: Request) -> VtnSettings:
     settings: VtnSettings = request.app.state.settings
     return settings
 
 
-def _notifier(request: Request) -> Notifier:
+async def _notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.notifier
     return notifier
 
@@ -78,7 +97,7 @@ def _unauthorized(detail: str, error: str | None = None) -> ApiError:
     return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -102,10 +121,10 @@ def is_bl(principal: Principal) -> bool:
     return principal.role == "bl"
 
 
-def require_scopes(*any_of: str) -> Callable[[Principal], Principal]:
+def require_scopes(*any_of: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: the principal, if its token holds at least one of ``any_of`` (else 403)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if not principal.scopes & set(any_of):
             raise ApiError(
                 403, f"the access token lacks the scope for this operation: one of {list(any_of)}"
@@ -146,7 +165,7 @@ class Page:
         self.limit = limit
 
 
-def _page(
+async def _page(
     settings: SettingsDep,
     skip: Annotated[int, Query(ge=0, le=2**31 - 1, description="records to skip")] = 0,
     limit: Annotated[

@@ -54,7 +54,7 @@ ResourceNameQuery = Annotated[
 ]
 
 
-def _targets(
+async def _targets(
     targets: Annotated[
         list[str] | None,
         Query(alias="targets", description="targets (repeat the parameter for several)"),

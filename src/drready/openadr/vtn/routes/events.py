@@ -60,7 +60,7 @@ def _check_program(session: SessionDep, program_id: str) -> None:
 
 
 @router.get("")
-def search_all_events(
+async def search_all_events(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
@@ -86,7 +86,7 @@ def search_all_events(
 
 
 @router.post("", status_code=201)
-def create_event(
+async def create_event(
     session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
 ) -> dict[str, Any]:
     """createEvent (409 if programID names no program)."""
@@ -114,7 +114,7 @@ def create_event(
 
 
 @router.get("/{eventID}")
-def search_events_by_id(
+async def search_events_by_id(
     session: SessionDep, principal: Reader, event_id: EventId, targets: TargetsQuery
 ) -> dict[str, Any]:
     """searchEventsByID (a VEN passes ``targets`` to read a targeted event)."""
@@ -129,7 +129,7 @@ def search_events_by_id(
 
 
 @router.put("/{eventID}")
-def update_event(
+async def update_event(
     session: SessionDep, principal: Writer, notifier: NotifierDep, event_id: EventId, body: Body
 ) -> dict[str, Any]:
     """updateEvent: replace the event, keeping id and createdDateTime."""
@@ -153,7 +153,7 @@ def update_event(
 
 
 @router.delete("/{eventID}")
-def delete_event(
+async def delete_event(
     session: SessionDep, principal: Writer, notifier: NotifierDep, event_id: EventId
 ) -> dict[str, Any]:
     """deleteEvent: answers the deleted event."""

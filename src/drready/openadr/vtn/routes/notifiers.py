@@ -39,7 +39,7 @@ _MQTT_PATHS = (
 
 
 @router.get("")
-def list_all_notifiers(principal: Reader) -> dict[str, bool]:
+async def list_all_notifiers(principal: Reader) -> dict[str, bool]:
     """listAllNotifiers: ``{"WEBHOOK": true}``."""
     return {"WEBHOOK": True}
 

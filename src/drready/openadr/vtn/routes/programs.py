@@ -64,7 +64,7 @@ def _what(name: str) -> str:
 
 
 @router.get("")
-def search_all_programs(
+async def search_all_programs(
     session: SessionDep, principal: Reader, page: PageDep, targets: TargetsQuery
 ) -> list[dict[str, Any]]:
     """searchAllPrograms."""
@@ -80,7 +80,7 @@ def search_all_programs(
 
 
 @router.post("", status_code=201)
-def create_program(
+async def create_program(
     session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
 ) -> dict[str, Any]:
     """createProgram."""
@@ -114,7 +114,7 @@ def create_program(
 
 
 @router.get("/{programID}")
-def search_program_by_program_id(
+async def search_program_by_program_id(
     session: SessionDep, principal: Reader, program_id: ProgramId, targets: TargetsQuery
 ) -> dict[str, Any]:
     """searchProgramByProgramId (a VEN passes ``targets`` to read a targeted program)."""
@@ -129,7 +129,7 @@ def search_program_by_program_id(
 
 
 @router.put("/{programID}")
-def update_program(
+async def update_program(
     session: SessionDep, principal: Writer, notifier: NotifierDep, program_id: ProgramId, body: Body
 ) -> dict[str, Any]:
     """updateProgram: replace the program, keeping id and createdDateTime."""
@@ -161,7 +161,7 @@ def update_program(
 
 
 @router.delete("/{programID}")
-def delete_program(
+async def delete_program(
     session: SessionDep, principal: Writer, notifier: NotifierDep, program_id: ProgramId
 ) -> dict[str, Any]:
     """deleteProgram: answers the deleted program."""

@@ -57,7 +57,7 @@ def _index(session: SessionDep, report: Report) -> dict[str, Any]:
 
 
 @router.get("")
-def search_all_reports(
+async def search_all_reports(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
@@ -82,7 +82,7 @@ def search_all_reports(
 
 
 @router.post("", status_code=201)
-def create_report(
+async def create_report(
     session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
 ) -> dict[str, Any]:
     """createReport: ``clientID`` is the requester's (from its token)."""
@@ -111,7 +111,7 @@ def create_report(
 
 
 @router.get("/{reportID}")
-def search_reports_by_report_id(
+async def search_reports_by_report_id(
     session: SessionDep, principal: Reader, report_id: ReportId
 ) -> dict[str, Any]:
     """searchReportsByReportID."""
@@ -120,7 +120,7 @@ def search_reports_by_report_id(
 
 
 @router.put("/{reportID}")
-def update_report(
+async def update_report(
     session: SessionDep, principal: Writer, notifier: NotifierDep, report_id: ReportId, body: Body
 ) -> dict[str, Any]:
     """updateReport: replace the report, keeping id, createdDateTime and clientID."""
@@ -141,7 +141,7 @@ def update_report(
 
 
 @router.delete("/{reportID}")
-def delete_report(
+async def delete_report(
     session: SessionDep, principal: Writer, notifier: NotifierDep, report_id: ReportId
 ) -> dict[str, Any]:
     """deleteReport: answers the deleted report."""

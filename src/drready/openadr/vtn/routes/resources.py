@@ -95,7 +95,7 @@ def _check_ven(session: SessionDep, principal: Principal, ven_id: str) -> None:
 
 
 @router.get("")
-def search_ven_resources(
+async def search_ven_resources(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
@@ -120,7 +120,7 @@ def search_ven_resources(
 
 
 @router.post("", status_code=201)
-def create_resource(
+async def create_resource(
     session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
 ) -> dict[str, Any]:
     """createResource: venID must name a ven the requester may access (else 404)."""
@@ -157,7 +157,7 @@ def create_resource(
 
 
 @router.get("/{resourceID}")
-def search_ven_resource_by_id(
+async def search_ven_resource_by_id(
     session: SessionDep, principal: Reader, resource_id: ResourceId
 ) -> dict[str, Any]:
     """searchVenResourceByID."""
@@ -168,7 +168,7 @@ def search_ven_resource_by_id(
 
 
 @router.put("/{resourceID}")
-def update_ven_resource(
+async def update_ven_resource(
     session: SessionDep,
     principal: Writer,
     notifier: NotifierDep,
@@ -208,7 +208,7 @@ def update_ven_resource(
 
 
 @router.delete("/{resourceID}")
-def delete_ven_resource(
+async def delete_ven_resource(
     session: SessionDep, principal: Writer, notifier: NotifierDep, resource_id: ResourceId
 ) -> dict[str, Any]:
     """deleteVenResource: answers the deleted resource."""

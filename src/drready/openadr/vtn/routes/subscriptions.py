@@ -88,7 +88,7 @@ def _index(session: SessionDep, subscription: Subscription) -> dict[str, Any]:
 
 
 @router.get("")
-def search_subscriptions(
+async def search_subscriptions(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
@@ -143,7 +143,7 @@ def create_subscription(
 
 
 @router.get("/{subscriptionID}")
-def search_subscription_by_id(
+async def search_subscription_by_id(
     session: SessionDep, principal: Reader, subscription_id: SubscriptionId
 ) -> dict[str, Any]:
     """searchSubscriptionByID."""
@@ -184,7 +184,7 @@ def update_subscription(
 
 
 @router.delete("/{subscriptionID}")
-def delete_subscription(
+async def delete_subscription(
     session: SessionDep, principal: Writer, notifier: NotifierDep, subscription_id: SubscriptionId
 ) -> dict[str, Any]:
     """deleteSubscription: answers the deleted subscription."""

@@ -71,7 +71,7 @@ def _what(name: str) -> str:
 
 
 @router.get("")
-def search_vens(
+async def search_vens(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
@@ -94,7 +94,7 @@ def search_vens(
 
 
 @router.post("", status_code=201)
-def create_ven(
+async def create_ven(
     session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
 ) -> dict[str, Any]:
     """createVen: BL names the clientID and may grant targets; a VEN's clientID is its own."""
@@ -125,14 +125,14 @@ def create_ven(
 
 
 @router.get("/{venID}")
-def search_ven_by_id(session: SessionDep, principal: Reader, ven_id: VenId) -> dict[str, Any]:
+async def search_ven_by_id(session: SessionDep, principal: Reader, ven_id: VenId) -> dict[str, Any]:
     """searchVenByID."""
     row = load_owned(session=session, principal=principal, object_type=VEN, object_id=ven_id)
     return dict(row.body)
 
 
 @router.put("/{venID}")
-def update_ven(
+async def update_ven(
     session: SessionDep, principal: Writer, notifier: NotifierDep, ven_id: VenId, body: Body
 ) -> dict[str, Any]:
     """updateVen: replace it, keeping id and createdDateTime; a VEN's update keeps the
@@ -160,7 +160,7 @@ def update_ven(
 
 
 @router.delete("/{venID}")
-def delete_ven(
+async def delete_ven(
     session: SessionDep, principal: Writer, notifier: NotifierDep, ven_id: VenId
 ) -> dict[str, Any]:
     """deleteVen: answers the deleted ven (its resources stay until deleted themselves)."""
