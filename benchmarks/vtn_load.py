@@ -17,7 +17,7 @@ Setup, all in a temporary directory outside the repository (removed afterwards):
   VEN client ``ven-1``) loaded in each worker by :func:`drready.security.tokens.load_registry`
   from ``DRREADY_CLIENTS_JSON`` / ``DRREADY_TOKEN_KEY`` (HS256), database SQLite (a file in
   the temporary directory, ``journal_mode=WAL``; ``--sqlite-synchronous`` sets the per-
-  connection ``synchronous`` pragma, default ``FULL``, SQLite's own default) or, with
+  connection ``synchronous`` pragma, default ``NORMAL`` like the VTN's own engine) or, with
   ``--database postgresql+psycopg://user@host/db``, a fresh schema in that database (dropped
   afterwards). Served by uvicorn over TLS in a separate process (spawn) with ``--workers``
   (default 2) worker processes; uvicorn needs an import string for several workers, so the
