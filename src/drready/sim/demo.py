@@ -51,8 +51,8 @@ class DemoWindow:
 
 
 DEMO_WINDOWS = (
-    DemoWindow("up-DR solar surplus", Direction.UP, time(10, 0), time(14, 0), 2.0),
-    DemoWindow("down-DR scarcity", Direction.DOWN, time(17, 0), time(20, 0), 0.5),
+    DemoWindow("up-DR", Direction.UP, time(10, 0), time(14, 0), 2.0),
+    DemoWindow("down-DR", Direction.DOWN, time(17, 0), time(20, 0), 0.5),
 )
 
 
@@ -157,16 +157,10 @@ def run_demo(
         "cost_baseline_yen": float(baseline.cost_yen.sum()),
         "cost_dr_yen": float(dr.cost_yen.sum()),
     }
-    table = Table(title=f"drready demo — {households} households, {day} (seed {seed})")
-    for col in (
-        "window",
-        "target kWh",
-        "declared kWh",
-        "requested kWh",
-        "accepted kWh",
-        "delivered kWh",
-    ):
-        table.add_column(col, justify="right" if col != "window" else "left")
+    table = Table(title=f"drready demo — {households} households, {day} (seed {seed}), kWh")
+    table.add_column("window", no_wrap=True)
+    for col in ("target", "declared", "requested", "accepted", "delivered"):
+        table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r["window"]),
