@@ -11,11 +11,14 @@ import json
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from drready.echonet.frame import EOJ
 
 app = typer.Typer(
     help="drready: DR-ready heat pump water heaters — device, maker cloud and DR servicer.",
@@ -456,11 +459,11 @@ def _parse_epc(value: str) -> int:
     return epc
 
 
-def _parse_eoj(value: str) -> object:
-    from drready.echonet.frame import EOJ
+def _parse_eoj(value: str) -> EOJ:
+    from drready.echonet import frame
 
     try:
-        return EOJ.parse(value if value.startswith("0x") else "0x" + value)
+        return frame.EOJ.parse(value if value.startswith("0x") else "0x" + value)
     except ValueError:
         _fail("--eoj", f"must be 6 hex digits like 026B01, got {value!r}")
 
@@ -616,7 +619,7 @@ def echonet_get(
 
     async def run() -> bytes | None:
         async with EchonetController(interface=interface) as ctl:
-            return (await ctl.get(address, target, [code]))[code]  # type: ignore[arg-type]
+            return (await ctl.get(address, target, [code]))[code]
 
     try:
         edt = asyncio.run(run())
@@ -626,7 +629,7 @@ def echonet_get(
     if edt is None:
         print(f"drready: error: the node refused EPC 0x{code:02X} (Get_SNA)", file=sys.stderr)
         raise typer.Exit(1)
-    spec = class_spec(target.class_id).properties.get(code)  # type: ignore[attr-defined]
+    spec = class_spec(target.class_id).properties.get(code)
     decoded: object = edt.hex()
     if spec is not None:
         with contextlib.suppress(ValueError):
@@ -661,7 +664,7 @@ def echonet_set(
 
     async def run() -> bool:
         async with EchonetController(interface=interface) as ctl:
-            res = await ctl.set(address, target, {code: edt})  # type: ignore[arg-type]
+            res = await ctl.set(address, target, {code: edt})
             return res.get(code, False)
 
     try:

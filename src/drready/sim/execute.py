@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
 from drready.planning.problem import PlanningProblem
 
 FloatArray = npt.NDArray[np.float64]
@@ -117,6 +118,4 @@ def execute_plan(
 
 
 def _heat_per_l(problem: PlanningProblem) -> FloatArray:
-    from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
-
     return HEAT_KWH_PER_L_K * (USE_TEMP_C - problem.mains_temp_c)
