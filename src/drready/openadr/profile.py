@@ -398,13 +398,20 @@ def answers_from_report(report: Report | ReportCreate, request: DrRequest) -> li
         status_iv = [iv for iv in res.intervals if RESPONSE in _payloads(iv)]
         if not status_iv:
             raise ProfileError(f"resource {res.resource_name}: no {RESPONSE}")
-        status, accepted, reason = _payloads(status_iv[0])[RESPONSE]
+        values = _payloads(status_iv[0])[RESPONSE]
+        if len(values) != 3:
+            raise ProfileError(f"{RESPONSE}: expected [status, accepted kWh, reason], got {values}")
+        status, _, reason = values
+        try:
+            status_ = ResponseStatus(str(status))
+        except ValueError as err:
+            raise ProfileError(f"{RESPONSE}: unknown status {status!r}") from err
         response = DrResponse(
             request_id=request.request_id,
             device_id=device,
-            status=ResponseStatus(str(status)),
+            status=status_,
             requested_kwh=request.amount_kwh,
-            accepted_kwh=min(float(accepted), request.amount_kwh),  # type: ignore[arg-type]
+            accepted_kwh=min(_number(values[1:2], RESPONSE), request.amount_kwh),
             reason=str(reason) or None,
         )
         slots_iv = [iv for iv in res.intervals if USAGE_FORECAST in _payloads(iv)]
