@@ -276,6 +276,10 @@ class TokenService:
         self.leeway_s = leeway_s
         self._clock = clock
 
+    def now(self) -> float:
+        """The service's clock (epoch seconds): what expiry is checked against."""
+        return float(self._clock())
+
     def issue(
         self,
         client_id: str,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from drready.openadr.vtn.deps import VerifiedTokens
 from drready.openadr.vtn.errors import install_error_handlers
 from drready.openadr.vtn.notify import Notifier, NullNotifier
 from drready.openadr.vtn.routes import (
@@ -117,6 +118,7 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.tokens = tokens
+    app.state.verified_tokens = VerifiedTokens(tokens)
     app.state.notifier = notifier if notifier is not None else NullNotifier()
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)

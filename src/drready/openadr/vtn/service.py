@@ -75,7 +75,13 @@ class TargetView:
 
     def render(self, row: StoredObject) -> dict[str, Any]:
         """The object as this reader receives it (target hiding for VENs)."""
-        body = dict(row.body)
+        return self.render_body(row.body)
+
+    def render_body(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """A stored body as this reader receives it (target hiding for VENs)."""
+        if self.hide_to is None or not stored.get("targets"):
+            return stored
+        body = dict(stored)
         if self.hide_to is not None and body.get("targets"):
             kept = [t for t in body["targets"] if t in self.hide_to]
             if kept:

@@ -19,7 +19,8 @@ import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -29,7 +30,9 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     and_,
+    bindparam,
     exists,
     false,
     or_,
@@ -47,6 +50,8 @@ __all__ = [
     "create_object",
     "delete_object",
     "get_object",
+    "get_program_id",
+    "list_bodies",
     "list_objects",
     "new_object_id",
     "targets_of_vens",
@@ -97,6 +102,10 @@ class StoredTarget(Base):
         ForeignKey("oadr_object.seq", ondelete="CASCADE"), primary_key=True
     )
     target: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+_OBJECTS = cast(Table, StoredObject.__table__)
+_TARGETS = cast(Table, StoredTarget.__table__)
 
 
 def create_all(engine: Engine) -> None:
@@ -159,27 +168,40 @@ def create_object(
     objects: Collection[str] = (),
     ends_at: datetime | None = None,
     targets: Collection[str] = (),
-) -> StoredObject:
-    """Insert an object (flushes, so a unique-name clash raises ``IntegrityError`` here)."""
-    row = StoredObject(
-        id=object_id,
-        object_type=object_type,
-        client_id=client_id,
-        name=name,
-        unique_key=unique_key,
-        program_id=program_id,
-        event_id=event_id,
-        ven_id=ven_id,
-        objects=_objects_text(objects),
-        ends_at=None if ends_at is None else _naive_utc(ends_at),
-        body=body,
-        created=_naive_utc(created),
-        modified=_naive_utc(created),
+) -> None:
+    """Insert an object (at once, so a unique-name clash raises ``IntegrityError`` here).
+
+    Two Core inserts on the session's connection (object, then its target rows) rather than an
+    ORM unit of work: nobody reads the new row back through the session, and the flush
+    machinery cost more than the inserts.
+    """
+    connection = session.connection()
+    result = connection.execute(
+        _OBJECTS.insert(),
+        {
+            "id": object_id,
+            "object_type": object_type,
+            "client_id": client_id,
+            "name": name,
+            "unique_key": unique_key,
+            "program_id": program_id,
+            "event_id": event_id,
+            "ven_id": ven_id,
+            "objects": _objects_text(objects),
+            "ends_at": None if ends_at is None else _naive_utc(ends_at),
+            "targets": list(dict.fromkeys(targets)),
+            "body": body,
+            "created": _naive_utc(created),
+            "modified": _naive_utc(created),
+        },
     )
-    _set_targets(row, targets)
-    session.add(row)
-    session.flush()
-    return row
+    unique = list(dict.fromkeys(targets))
+    if unique:
+        key = result.inserted_primary_key
+        if key is None:  # pragma: no cover - every dialect reports the autoincrement key
+            raise RuntimeError("insert did not report the new object's seq")
+        seq = key[0]
+        connection.execute(_TARGETS.insert(), [{"object_seq": seq, "target": t} for t in unique])
 
 
 def _objects_text(objects: Collection[str]) -> str | None:
@@ -224,18 +246,21 @@ def delete_object(*, session: Session, row: StoredObject) -> None:
     session.flush()
 
 
+_BY_ID_WHERE = (
+    StoredObject.object_type == bindparam("object_type"),
+    StoredObject.id == bindparam("object_id"),
+)
+_GET_OBJECT = select(StoredObject).where(*_BY_ID_WHERE)
+_GET_PROGRAM_ID = select(StoredObject.program_id).where(*_BY_ID_WHERE)
+
+
 def get_object(*, session: Session, object_type: str, object_id: str) -> StoredObject | None:
     """The object of this type and id, or ``None``."""
-    stmt = select(StoredObject).where(
-        StoredObject.object_type == object_type, StoredObject.id == object_id
-    )
-    return session.scalars(stmt).one_or_none()
+    params = {"object_type": object_type, "object_id": object_id}
+    return session.scalars(_GET_OBJECT, params).one_or_none()
 
 
-def list_objects(
-    *, session: Session, object_type: str, filters: Filters, skip: int, limit: int
-) -> list[StoredObject]:
-    """Objects of a type passing ``filters``, in creation order (``seq``), paged."""
+def _list_conditions(object_type: str, filters: Filters) -> list[Any]:
     conditions: list[Any] = [StoredObject.object_type == object_type]
     for column, value in (
         (StoredObject.client_id, filters.client_id),
@@ -273,14 +298,116 @@ def list_objects(
                 StoredObject.ends_at > _naive_utc(filters.ends_after),
             )
         )
+    return conditions
+
+
+def get_program_id(
+    *, session: Session, object_type: str, object_id: str
+) -> tuple[str | None] | None:
+    """``(program_id,)`` of the object of this type and id, or ``None`` if there is none.
+
+    One column rather than the whole entity (no body decoding) for existence checks.
+    """
+    params = {"object_type": object_type, "object_id": object_id}
+    row = session.connection().execute(_GET_PROGRAM_ID, params).one_or_none()
+    return None if row is None else (row[0],)
+
+
+def list_objects(
+    *, session: Session, object_type: str, filters: Filters, skip: int, limit: int
+) -> list[StoredObject]:
+    """Objects of a type passing ``filters``, in creation order (``seq``), paged."""
     stmt = (
         select(StoredObject)
-        .where(and_(*conditions))
+        .where(and_(*_list_conditions(object_type, filters)))
         .order_by(StoredObject.seq)
         .offset(skip)
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+_FILTER_COLUMNS = ("client_id", "name", "program_id", "event_id", "ven_id")
+
+
+@lru_cache(maxsize=256)
+def _bodies_statement(
+    object_type: str,
+    columns: tuple[str, ...],
+    targets: str,
+    include_untargeted: bool,
+    objects_any: tuple[str, ...] | None,
+    ends_after: bool,
+) -> Any:
+    # One statement object per filter shape, values as bind parameters: building a select costs
+    # more than running it, and a reused statement hits SQLAlchemy's compiled cache directly.
+    conditions: list[Any] = [StoredObject.object_type == object_type]
+    for name in columns:
+        conditions.append(getattr(StoredObject, name) == bindparam(f"f_{name}"))
+    if targets != "none":
+        matched = (
+            exists().where(
+                StoredTarget.object_seq == StoredObject.seq,
+                StoredTarget.target.in_(bindparam("f_targets", expanding=True)),
+            )
+            if targets == "some"
+            else false()
+        )
+        if include_untargeted:
+            untargeted = ~exists().where(StoredTarget.object_seq == StoredObject.seq)
+            conditions.append(or_(matched, untargeted))
+        else:
+            conditions.append(matched)
+    if objects_any is not None:
+        conditions.append(
+            or_(*(StoredObject.objects.contains(f",{o},") for o in objects_any))
+            if objects_any
+            else false()
+        )
+    if ends_after:
+        conditions.append(
+            or_(StoredObject.ends_at.is_(None), StoredObject.ends_at > bindparam("f_ends_after"))
+        )
+    return (
+        select(StoredObject.body)
+        .where(and_(*conditions))
+        .order_by(StoredObject.seq)
+        .offset(bindparam("f_skip", type_=Integer))
+        .limit(bindparam("f_limit", type_=Integer))
+    )
+
+
+def list_bodies(
+    *, session: Session, object_type: str, filters: Filters, skip: int, limit: int
+) -> list[dict[str, Any]]:
+    """The ``body`` of each object :func:`list_objects` would answer, in the same order.
+
+    Selects the one column on the session's connection: no ORM entities are built (identity
+    map, attribute state), which is most of a list request's database cost.
+    """
+    params: dict[str, Any] = {"f_skip": skip, "f_limit": limit}
+    columns: list[str] = []
+    for name in _FILTER_COLUMNS:
+        value = getattr(filters, name)
+        if value is not None:
+            columns.append(name)
+            params[f"f_{name}"] = value
+    targets = "none"
+    if filters.targets_any is not None:
+        targets = "some" if filters.targets_any else "empty"
+        if filters.targets_any:
+            params["f_targets"] = sorted(filters.targets_any)
+    if filters.ends_after is not None:
+        params["f_ends_after"] = _naive_utc(filters.ends_after)
+    stmt = _bodies_statement(
+        object_type,
+        tuple(columns),
+        targets,
+        filters.include_untargeted,
+        None if filters.objects_any is None else tuple(sorted(filters.objects_any)),
+        filters.ends_after is not None,
+    )
+    return list(session.connection().scalars(stmt, params))
 
 
 _GRANTED = text(
@@ -297,4 +424,4 @@ def targets_of_vens(*, session: Session, client_id: str) -> frozenset[str]:
     One prepared statement on the target index: it runs for every VEN read of programs and
     events, so it avoids building ORM queries per call.
     """
-    return frozenset(session.scalars(_GRANTED, {"client": client_id}))
+    return frozenset(session.connection().scalars(_GRANTED, {"client": client_id}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from drready.openadr.models import (
     ObjectType,
@@ -20,6 +20,7 @@ from drready.openadr.vtn.deps import (
     PageDep,
     Principal,
     SessionDep,
+    json_response,
     require_scopes,
     wire_body,
 )
@@ -36,7 +37,7 @@ from drready.openadr.vtn.store import (
     Filters,
     create_object,
     delete_object,
-    list_objects,
+    list_bodies,
     new_object_id,
     update_object,
 )
@@ -63,20 +64,20 @@ def _what(name: str) -> str:
     return f"programName {name!r}"
 
 
-@router.get("")
+@router.get("", response_model=list[dict[str, Any]])
 async def search_all_programs(
     session: SessionDep, principal: Reader, page: PageDep, targets: TargetsQuery
-) -> list[dict[str, Any]]:
+) -> Response:
     """searchAllPrograms."""
     view = target_view(session=session, principal=principal, requested=targets)
-    rows = list_objects(
+    bodies = list_bodies(
         session=session,
         object_type=PROGRAM.value,
         filters=Filters(targets_any=view.targets_any, include_untargeted=view.include_untargeted),
         skip=page.skip,
         limit=page.limit,
     )
-    return [view.render(row) for row in rows]
+    return json_response([view.render_body(body) for body in bodies])
 
 
 @router.post("", status_code=201)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from drready.openadr.models import ObjectType, Operation, Report, ReportCreate, from_wire, to_wire
 from drready.openadr.vtn.deps import (
@@ -13,10 +13,14 @@ from drready.openadr.vtn.deps import (
     PageDep,
     Principal,
     SessionDep,
+    json_response,
+    parse_wire_body,
+    request_session,
     require_scopes,
     wire_body,
 )
 from drready.openadr.vtn.errors import ApiError
+from drready.openadr.vtn.notify import Notifier
 from drready.openadr.vtn.routes._params import (
     ClientNameQuery,
     EventIdQuery,
@@ -28,8 +32,8 @@ from drready.openadr.vtn.store import (
     Filters,
     create_object,
     delete_object,
-    get_object,
-    list_objects,
+    get_program_id,
+    list_bodies,
     new_object_id,
     update_object,
 )
@@ -45,18 +49,18 @@ REPORT = ObjectType.REPORT
 
 
 def _index(session: SessionDep, report: Report) -> dict[str, Any]:
-    event = get_object(session=session, object_type="EVENT", object_id=report.event_id)
+    event = get_program_id(session=session, object_type="EVENT", object_id=report.event_id)
     if event is None:
         raise ApiError(409, f"eventID: no event with id {report.event_id!r}")
     return {
         "client_id": report.client_id,
         "name": report.client_name,
         "event_id": report.event_id,
-        "program_id": event.program_id,
+        "program_id": event[0],
     }
 
 
-@router.get("")
+@router.get("", response_model=list[dict[str, Any]])
 async def search_all_reports(
     session: SessionDep,
     principal: Reader,
@@ -64,9 +68,9 @@ async def search_all_reports(
     program_id: ProgramIdQuery = None,
     event_id: EventIdQuery = None,
     client_name: ClientNameQuery = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     """searchAllReports (a VEN sees only its own reports)."""
-    rows = list_objects(
+    bodies = list_bodies(
         session=session,
         object_type=REPORT.value,
         filters=Filters(
@@ -78,36 +82,39 @@ async def search_all_reports(
         skip=page.skip,
         limit=page.limit,
     )
-    return [dict(row.body) for row in rows]
+    return json_response(bodies)
 
 
-@router.post("", status_code=201)
-async def create_report(
-    session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
-) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=dict[str, Any])
+async def create_report(request: Request, principal: Writer) -> Response:
     """createReport: ``clientID`` is the requester's (from its token)."""
+    # the hottest write route: body, notifier and session without dependencies of their own
+    # (same order and answers as Body / NotifierDep / SessionDep)
+    body: ReportCreate = await parse_wire_body(request, ReportCreate)
+    notifier: Notifier = request.app.state.notifier
     now = utc_now()
     report = Report.from_create(
         body, object_id=new_object_id(), now=now, client_id=principal.client_id
     )
     wire = to_wire(report)
-    create_object(
-        session=session,
-        object_id=report.id,
-        object_type=REPORT.value,
-        body=wire,
-        created=now,
-        **_index(session, report),
-    )
-    commit_and_notify(
-        session=session,
-        notifier=notifier,
-        operation=Operation.CREATE,
-        object_type=REPORT,
-        body=wire,
-        what="report",
-    )
-    return wire
+    with request_session(request) as session:
+        create_object(
+            session=session,
+            object_id=report.id,
+            object_type=REPORT.value,
+            body=wire,
+            created=now,
+            **_index(session, report),
+        )
+        commit_and_notify(
+            session=session,
+            notifier=notifier,
+            operation=Operation.CREATE,
+            object_type=REPORT,
+            body=wire,
+            what="report",
+        )
+    return json_response(wire, 201)
 
 
 @router.get("/{reportID}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from drready.openadr.models import (
     BlResourceCreate,
@@ -23,6 +23,7 @@ from drready.openadr.vtn.deps import (
     Principal,
     SessionDep,
     is_bl,
+    json_response,
     require_scopes,
 )
 from drready.openadr.vtn.errors import ApiError
@@ -45,7 +46,7 @@ from drready.openadr.vtn.store import (
     Filters,
     create_object,
     delete_object,
-    list_objects,
+    list_bodies,
     new_object_id,
     update_object,
 )
@@ -94,7 +95,7 @@ def _check_ven(session: SessionDep, principal: Principal, ven_id: str) -> None:
         raise ApiError(404, f"venID: no ven with id {ven_id!r}") from None
 
 
-@router.get("")
+@router.get("", response_model=list[dict[str, Any]])
 async def search_ven_resources(
     session: SessionDep,
     principal: Reader,
@@ -102,9 +103,9 @@ async def search_ven_resources(
     targets: TargetsQuery,
     resource_name: ResourceNameQuery = None,
     ven_id: VenIdQuery = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     """searchVenResources (a VEN sees only its own resources; ``targets`` filters)."""
-    rows = list_objects(
+    bodies = list_bodies(
         session=session,
         object_type=RESOURCE.value,
         filters=Filters(
@@ -116,7 +117,7 @@ async def search_ven_resources(
         skip=page.skip,
         limit=page.limit,
     )
-    return [dict(row.body) for row in rows]
+    return json_response(bodies)
 
 
 @router.post("", status_code=201)

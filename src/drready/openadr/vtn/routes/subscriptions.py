@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from drready.openadr.models import (
     ObjectType,
@@ -20,6 +20,7 @@ from drready.openadr.vtn.deps import (
     PageDep,
     Principal,
     SessionDep,
+    json_response,
     require_scopes,
     wire_body,
 )
@@ -36,7 +37,7 @@ from drready.openadr.vtn.store import (
     create_object,
     delete_object,
     get_object,
-    list_objects,
+    list_bodies,
     new_object_id,
     update_object,
 )
@@ -87,7 +88,7 @@ def _index(session: SessionDep, subscription: Subscription) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=list[dict[str, Any]])
 async def search_subscriptions(
     session: SessionDep,
     principal: Reader,
@@ -95,9 +96,9 @@ async def search_subscriptions(
     program_id: ProgramIdQuery = None,
     client_name: ClientNameQuery = None,
     objects: ObjectsQuery = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     """searchSubscriptions (a VEN sees only its own subscriptions)."""
-    rows = list_objects(
+    bodies = list_bodies(
         session=session,
         object_type=SUBSCRIPTION.value,
         filters=Filters(
@@ -109,7 +110,7 @@ async def search_subscriptions(
         skip=page.skip,
         limit=page.limit,
     )
-    return [dict(row.body) for row in rows]
+    return json_response(bodies)
 
 
 @router.post("", status_code=201)

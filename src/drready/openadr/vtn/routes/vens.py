@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from drready.openadr.models import (
     BlVenCreate,
@@ -23,6 +23,7 @@ from drready.openadr.vtn.deps import (
     Principal,
     SessionDep,
     is_bl,
+    json_response,
     require_scopes,
 )
 from drready.openadr.vtn.routes._params import TargetsQuery, VenNameQuery, object_id_path
@@ -39,7 +40,7 @@ from drready.openadr.vtn.store import (
     Filters,
     create_object,
     delete_object,
-    list_objects,
+    list_bodies,
     new_object_id,
     update_object,
 )
@@ -70,16 +71,16 @@ def _what(name: str) -> str:
     return f"venName {name!r}"
 
 
-@router.get("")
+@router.get("", response_model=list[dict[str, Any]])
 async def search_vens(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
     targets: TargetsQuery,
     ven_name: VenNameQuery = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     """searchVens (a VEN sees only its own ven objects; ``targets`` filters, no hiding)."""
-    rows = list_objects(
+    bodies = list_bodies(
         session=session,
         object_type=VEN.value,
         filters=Filters(
@@ -90,7 +91,7 @@ async def search_vens(
         skip=page.skip,
         limit=page.limit,
     )
-    return [dict(row.body) for row in rows]
+    return json_response(bodies)
 
 
 @router.post("", status_code=201)
