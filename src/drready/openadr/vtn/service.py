@@ -29,7 +29,7 @@ from drready.openadr.models import ObjectType, Operation
 from drready.openadr.vtn.deps import Principal, is_bl
 from drready.openadr.vtn.errors import ApiError
 from drready.openadr.vtn.notify import Notifier
-from drready.openadr.vtn.store import StoredObject, get_object, targets_of_vens
+from drready.openadr.vtn.store import StoredObject, delete_object, get_object, targets_of_vens
 
 __all__ = [
     "TargetView",
@@ -175,3 +175,25 @@ def commit_and_notify(
         notifier.publish(operation, object_type, dict(body))
     except Exception:
         _log.exception("notifier failed for %s %s", operation.value, object_type.value)
+
+
+def delete_and_notify(
+    *,
+    session: Session,
+    notifier: Notifier,
+    row: StoredObject,
+    object_type: ObjectType,
+    what: str,
+) -> dict[str, Any]:
+    """Delete ``row``, commit, notify; the deleted object's body (what DELETE answers)."""
+    body = dict(row.body)
+    delete_object(session=session, row=row)
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.DELETE,
+        object_type=object_type,
+        body=body,
+        what=what,
+    )
+    return body

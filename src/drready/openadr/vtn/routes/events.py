@@ -22,6 +22,7 @@ from drready.openadr.vtn.errors import ApiError
 from drready.openadr.vtn.routes._params import ProgramIdQuery, TargetsQuery, object_id_path
 from drready.openadr.vtn.service import (
     commit_and_notify,
+    delete_and_notify,
     load_targeted,
     target_view,
     utc_now,
@@ -29,7 +30,6 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    delete_object,
     get_object,
     list_bodies,
     new_object_id,
@@ -164,14 +164,6 @@ async def delete_event(
     row, _ = load_targeted(
         session=session, principal=principal, object_type=EVENT, object_id=event_id, requested=None
     )
-    wire = dict(row.body)
-    delete_object(session=session, row=row)
-    commit_and_notify(
-        session=session,
-        notifier=notifier,
-        operation=Operation.DELETE,
-        object_type=EVENT,
-        body=wire,
-        what="event",
+    return delete_and_notify(
+        session=session, notifier=notifier, row=row, object_type=EVENT, what="event"
     )
-    return wire

@@ -29,6 +29,7 @@ from drready.openadr.vtn.service import (
     check_unique,
     commit_and_notify,
     conflict_guard,
+    delete_and_notify,
     load_targeted,
     target_view,
     utc_now,
@@ -36,7 +37,6 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    delete_object,
     list_bodies,
     new_object_id,
     update_object,
@@ -173,14 +173,6 @@ async def delete_program(
         object_id=program_id,
         requested=None,
     )
-    wire = dict(row.body)
-    delete_object(session=session, row=row)
-    commit_and_notify(
-        session=session,
-        notifier=notifier,
-        operation=Operation.DELETE,
-        object_type=PROGRAM,
-        body=wire,
-        what="program",
+    return delete_and_notify(
+        session=session, notifier=notifier, row=row, object_type=PROGRAM, what="program"
     )
-    return wire

@@ -27,11 +27,16 @@ from drready.openadr.vtn.routes._params import (
     ProgramIdQuery,
     object_id_path,
 )
-from drready.openadr.vtn.service import commit_and_notify, load_owned, owner_filter, utc_now
+from drready.openadr.vtn.service import (
+    commit_and_notify,
+    delete_and_notify,
+    load_owned,
+    owner_filter,
+    utc_now,
+)
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    delete_object,
     get_program_id,
     list_bodies,
     new_object_id,
@@ -153,14 +158,6 @@ async def delete_report(
 ) -> dict[str, Any]:
     """deleteReport: answers the deleted report."""
     row = load_owned(session=session, principal=principal, object_type=REPORT, object_id=report_id)
-    wire = dict(row.body)
-    delete_object(session=session, row=row)
-    commit_and_notify(
-        session=session,
-        notifier=notifier,
-        operation=Operation.DELETE,
-        object_type=REPORT,
-        body=wire,
-        what="report",
+    return delete_and_notify(
+        session=session, notifier=notifier, row=row, object_type=REPORT, what="report"
     )
-    return wire

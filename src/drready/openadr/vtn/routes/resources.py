@@ -38,6 +38,7 @@ from drready.openadr.vtn.service import (
     check_unique,
     commit_and_notify,
     conflict_guard,
+    delete_and_notify,
     load_owned,
     owner_filter,
     utc_now,
@@ -45,7 +46,6 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    delete_object,
     list_bodies,
     new_object_id,
     update_object,
@@ -216,14 +216,6 @@ async def delete_ven_resource(
     row = load_owned(
         session=session, principal=principal, object_type=RESOURCE, object_id=resource_id
     )
-    wire = dict(row.body)
-    delete_object(session=session, row=row)
-    commit_and_notify(
-        session=session,
-        notifier=notifier,
-        operation=Operation.DELETE,
-        object_type=RESOURCE,
-        body=wire,
-        what="resource",
+    return delete_and_notify(
+        session=session, notifier=notifier, row=row, object_type=RESOURCE, what="resource"
     )
-    return wire

@@ -31,11 +31,16 @@ from drready.openadr.vtn.routes._params import (
     ProgramIdQuery,
     object_id_path,
 )
-from drready.openadr.vtn.service import commit_and_notify, load_owned, owner_filter, utc_now
+from drready.openadr.vtn.service import (
+    commit_and_notify,
+    delete_and_notify,
+    load_owned,
+    owner_filter,
+    utc_now,
+)
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    delete_object,
     get_object,
     list_bodies,
     new_object_id,
@@ -192,14 +197,6 @@ async def delete_subscription(
     row = load_owned(
         session=session, principal=principal, object_type=SUBSCRIPTION, object_id=subscription_id
     )
-    wire = dict(row.body)
-    delete_object(session=session, row=row)
-    commit_and_notify(
-        session=session,
-        notifier=notifier,
-        operation=Operation.DELETE,
-        object_type=SUBSCRIPTION,
-        body=wire,
-        what="subscription",
+    return delete_and_notify(
+        session=session, notifier=notifier, row=row, object_type=SUBSCRIPTION, what="subscription"
     )
-    return wire

@@ -32,6 +32,7 @@ from drready.openadr.vtn.service import (
     check_unique,
     commit_and_notify,
     conflict_guard,
+    delete_and_notify,
     load_owned,
     owner_filter,
     utc_now,
@@ -39,7 +40,6 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    delete_object,
     list_bodies,
     new_object_id,
     update_object,
@@ -166,14 +166,6 @@ async def delete_ven(
 ) -> dict[str, Any]:
     """deleteVen: answers the deleted ven (its resources stay until deleted themselves)."""
     row = load_owned(session=session, principal=principal, object_type=VEN, object_id=ven_id)
-    wire = dict(row.body)
-    delete_object(session=session, row=row)
-    commit_and_notify(
-        session=session,
-        notifier=notifier,
-        operation=Operation.DELETE,
-        object_type=VEN,
-        body=wire,
-        what="ven",
+    return delete_and_notify(
+        session=session, notifier=notifier, row=row, object_type=VEN, what="ven"
     )
-    return wire
