@@ -342,6 +342,12 @@ def vtn_serve(
         bool, typer.Option(help="Serve plain HTTP (prints a warning; local experiments only).")
     ] = False,
     allow_any_address: Annotated[bool, typer.Option(help="Allow binding 0.0.0.0.")] = False,
+    mqtt_broker: Annotated[
+        str | None,
+        typer.Option(
+            help="Offer the MQTT notifier binding via this broker (mqtts://… in production)."
+        ),
+    ] = None,
 ) -> None:
     """Run the VTN over HTTPS. The token signing key comes from $DRREADY_TOKEN_KEY."""
     from drready.openadr.vtn import VtnSettings
@@ -362,7 +368,14 @@ def vtn_serve(
     except (ValueError, OSError) as err:
         _fail("--clients-file", str(err).splitlines()[0])
     scheme = "http" if insecure_http else "https"
-    settings = VtnSettings(database_url=database, base_url=base_url or f"{scheme}://{host}:{port}")
+    try:
+        settings = VtnSettings(
+            database_url=database,
+            base_url=base_url or f"{scheme}://{host}:{port}",
+            mqtt_broker_url=mqtt_broker,
+        )
+    except ValueError as err:
+        _fail("--mqtt-broker", str(err).splitlines()[-1].strip())
     tls = None if insecure_http else SecuritySettings(cert_file=cert, key_file=key)
     try:
         run(
@@ -439,6 +452,69 @@ def cloud_serve(
         pass
     except ValueError as err:
         _fail("--vtn", str(err).splitlines()[0])
+
+
+evaluate_app = typer.Typer(
+    help="E1: evaluate DR-potential methods (scorecard).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(evaluate_app, name="evaluate")
+
+
+@evaluate_app.command("potential")
+def evaluate_potential(
+    households: Annotated[int, typer.Option(help="Simulated households, 1–100000.")] = 1000,
+    days_per_season: Annotated[int, typer.Option(help="Days per season (4 seasons).")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed (reproducible runs).")] = 7,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Method to score: ours, naive, fixed-margin, csv, or module:function "
+            "(repeat); default ours, naive, fixed-margin."
+        ),
+    ] = None,
+    fixed_margin: Annotated[float, typer.Option(help="Safety margin of fixed-margin, 0–1.")] = 0.3,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="Declared values per household and day "
+            "(columns household, day, direction, "
+            "declared_kwh)."
+        ),
+    ] = None,
+    window: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Window DIR:HH:MM-HH:MM (repeat); default up:10:00-14:00 and down:00:00-04:00."
+        ),
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report with plots here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monte Carlo scorecard: declared vs delivered vs perfect-foresight potential per method."""
+    from drready.evaluation.scorecard import evaluate_potential_command
+
+    methods = list(method or ["ours", "naive", "fixed-margin"])
+    if csv is not None and "csv" not in methods:
+        methods.append("csv")
+    try:
+        evaluate_potential_command(
+            households,
+            days_per_season,
+            seed,
+            as_json,
+            html,
+            methods,
+            fixed_margin,
+            csv,
+            console,
+            windows=window,
+        )
+    except ValueError as err:
+        text = str(err).splitlines()[0]
+        name = text.split(" ", 1)[0].replace("_", "-")
+        _fail(f"--{name}", text)
 
 
 echonet_app = typer.Typer(

@@ -20,6 +20,7 @@ from sqlalchemy.pool import StaticPool
 
 from drready.openadr.vtn.deps import VerifiedTokens
 from drready.openadr.vtn.errors import install_error_handlers
+from drready.openadr.vtn.mqtt import MqttNotifier, attach_mqtt
 from drready.openadr.vtn.notify import Notifier, NullNotifier
 from drready.openadr.vtn.routes import (
     auth,
@@ -78,6 +79,7 @@ def create_app(
     tokens: TokenService,
     *,
     notifier: Notifier | None = None,
+    mqtt_notifier: MqttNotifier | None = None,
 ) -> FastAPI:
     """Build the VTN.
 
@@ -91,12 +93,16 @@ def create_app(
         Issues and verifies the access tokens.
     notifier : Notifier, optional
         Receives every committed change (default :class:`NullNotifier`).
+    mqtt_notifier : MqttNotifier, optional
+        Only with ``settings.mqtt_broker_url``: the MQTT publisher (default: one for that URL,
+        reading the ven grants from this VTN's store); composed with ``notifier``.
 
     Returns
     -------
     FastAPI
         ``app.state`` holds ``settings``, ``registry``, ``tokens``, ``notifier``, ``engine``
-        and ``sessionmaker``; the engine is disposed when the app shuts down.
+        and ``sessionmaker`` (and ``mqtt_notifier`` with MQTT); the engine is disposed, and
+        the MQTT notifier closed, when the app shuts down.
     """
     engine = make_engine(settings.database_url)
     create_all(engine)
@@ -106,6 +112,9 @@ def create_app(
         try:
             yield
         finally:
+            mqtt: MqttNotifier | None = getattr(app.state, "mqtt_notifier", None)
+            if mqtt is not None:
+                mqtt.close()
             engine.dispose()
 
     app = FastAPI(
@@ -122,6 +131,10 @@ def create_app(
     app.state.notifier = notifier if notifier is not None else NullNotifier()
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+    if settings.mqtt_broker_url is not None:
+        attach_mqtt(app, mqtt_notifier)
+    elif mqtt_notifier is not None:
+        raise ValueError("mqtt_notifier needs settings.mqtt_broker_url (the announced broker)")
     install_error_handlers(app)
     for module in (programs, events, reports, subscriptions, vens, resources, auth, notifiers):
         app.include_router(module.router)

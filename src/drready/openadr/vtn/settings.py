@@ -36,6 +36,10 @@ class VtnSettings(BaseModel):
         Largest ``limit`` and the default page size; the spec's maximum is 50.
     token_ttl_s : int
         Access-token lifetime [s] for :meth:`token_service`.
+    mqtt_broker_url : str or None
+        The MQTT broker the VTN publishes notifications to and announces in ``GET /notifiers``
+        (``mqtts://broker.example.jp:8883``; ``mqtt://`` only for a development broker).
+        ``None`` (default): the MQTT notifier binding is not offered.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +49,7 @@ class VtnSettings(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=MAX_BODY_MIN, le=MAX_BODY_MAX)] = 1_048_576
     page_limit_max: Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_MAX
     token_ttl_s: Annotated[int, Field(ge=TTL_MIN_S, le=TTL_MAX_S)] = 300
+    mqtt_broker_url: Annotated[str, Field(pattern=r"^mqtts?://[^/?#\s]+/?$")] | None = None
 
     @property
     def token_url(self) -> str:

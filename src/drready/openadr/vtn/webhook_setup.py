@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from drready.openadr.models import Subscription, from_wire
+from drready.openadr.vtn.mqtt import CompositeNotifier
+from drready.openadr.vtn.notify import NullNotifier
 from drready.openadr.vtn.store import StoredObject, targets_of_vens
 from drready.openadr.vtn.webhooks import WebhookNotifier
 from drready.security.tokens import ClientRegistry
@@ -35,7 +37,8 @@ def attach_webhooks(
     allow_private_callbacks: bool = False,
     **options: Any,
 ) -> WebhookNotifier:
-    """Install a webhook notifier on ``app`` (replacing its notifier) and return it."""
+    """Install a webhook notifier on ``app`` and return it; a notifier the app already has (the
+    MQTT binding) keeps receiving every change."""
     sessionmaker = app.state.sessionmaker
     registry: ClientRegistry = app.state.registry
 
@@ -73,5 +76,9 @@ def attach_webhooks(
         allow_private_callbacks=allow_private_callbacks,
         **options,
     )
-    app.state.notifier = notifier
+    current = app.state.notifier
+    # keep whatever already publishes (the MQTT binding, say): fan out to both
+    app.state.notifier = (
+        notifier if isinstance(current, NullNotifier) else CompositeNotifier([current, notifier])
+    )
     return notifier

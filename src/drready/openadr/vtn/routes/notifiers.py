@@ -1,15 +1,39 @@
-"""``/notifiers``: the notification protocols the VTN offers (C1). Webhooks only: the MQTT
-topic endpoints answer 404 with a problem saying MQTT is not offered (their responses in
-openadr3.yaml list 404 but not 501)."""
+"""``/notifiers``: the notification protocols the VTN offers (C1), and the MQTT topic names
+(``/notifiers/mqtt/topics/…``, Definition.md "Notifications via Additional Protocols").
+
+Webhooks always; MQTT when ``VtnSettings.mqtt_broker_url`` is set: ``GET /notifiers`` then adds
+the ``mqttNotifierBindingObject`` and the topic endpoints answer ``notifierTopicsResponse`` (the
+names are built by :mod:`drready.openadr.vtn.mqtt`). Without a broker the topic endpoints
+answer 404 with a problem saying MQTT is not offered (their responses in openadr3.yaml list 404
+but not 501).
+
+Scopes are openadr3.yaml's; the ven-object endpoints also accept ``read_all`` (BL's scope, as
+the ``/vens`` routes do). Privacy: a VEN asking for the topics of a ven object it does not own
+gets 404, as for ``GET /vens/{venID}``; an unknown program or ven is 404 too.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
-from drready.openadr.vtn.deps import Principal, require_scopes
+from drready.openadr.models import (
+    MqttNotifierBinding,
+    NotifiersResponse,
+    NotifierTopicsResponse,
+    ObjectType,
+    Problem,
+    from_wire,
+    to_wire,
+)
+from drready.openadr.vtn.deps import Principal, SessionDep, json_response, require_scopes
 from drready.openadr.vtn.errors import ApiError
+from drready.openadr.vtn.mqtt import collection_topics, object_topics
+from drready.openadr.vtn.routes._params import object_id_path
+from drready.openadr.vtn.service import load_owned, load_targeted
+from drready.openadr.vtn.settings import VtnSettings
 from drready.security.tokens import READ_ALL, READ_BL, READ_TARGETS, READ_VEN_OBJECTS
 
 router = APIRouter(prefix="/notifiers", tags=["notifiers"])
@@ -19,41 +43,161 @@ router = APIRouter(prefix="/notifiers", tags=["notifiers"])
 Reader = Annotated[
     Principal, Depends(require_scopes(READ_ALL, READ_BL, READ_TARGETS, READ_VEN_OBJECTS))
 ]
+ReadAll = Annotated[Principal, Depends(require_scopes(READ_ALL))]
+ReadVenObjects = Annotated[Principal, Depends(require_scopes(READ_VEN_OBJECTS, READ_ALL))]
+ProgramId = Annotated[str, object_id_path("programID")]
+VenId = Annotated[str, object_id_path("venID")]
 
 _NO_MQTT = "MQTT notifier not offered by this VTN: GET /notifiers lists WEBHOOK only"
 
-_MQTT_PATHS = (
-    "/mqtt/topics/programs",
-    "/mqtt/topics/programs/{programID}",
-    "/mqtt/topics/programs/{programID}/events",
-    "/mqtt/topics/events",
-    "/mqtt/topics/reports",
-    "/mqtt/topics/subscriptions",
-    "/mqtt/topics/vens",
-    "/mqtt/topics/vens/{venID}",
-    "/mqtt/topics/vens/{venID}/events",
-    "/mqtt/topics/vens/{venID}/programs",
-    "/mqtt/topics/vens/{venID}/resources",
-    "/mqtt/topics/resources",
-)
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "model": Problem}
 
 
-@router.get("")
-async def list_all_notifiers(principal: Reader) -> dict[str, bool]:
-    """listAllNotifiers: ``{"WEBHOOK": true}``."""
-    return {"WEBHOOK": True}
+_TOPIC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("The request is malformed or invalid"),
+    401: _problem("Unauthorized"),
+    403: _problem("Forbidden"),
+    404: _problem("Not found, or MQTT not offered by this VTN"),
+}
 
 
-def _mqtt_not_offered(principal: Reader) -> None:
-    raise ApiError(404, _NO_MQTT)
+def _broker_url(request: Request) -> str:
+    settings: VtnSettings = request.app.state.settings
+    if settings.mqtt_broker_url is None:
+        raise ApiError(404, _NO_MQTT)
+    return settings.mqtt_broker_url
 
 
-for _path in _MQTT_PATHS:
+def _topics(topics: dict[str, str]) -> Response:
+    return json_response(to_wire(from_wire(NotifierTopicsResponse, {"topics": topics})))
+
+
+@router.get("", response_model=NotifiersResponse, response_model_exclude_none=True)
+async def list_all_notifiers(request: Request, principal: Reader) -> Response:
+    """listAllNotifiers: ``{"WEBHOOK": true}``, plus ``"MQTT"`` when a broker is configured."""
+    body: dict[str, Any] = {"WEBHOOK": True}
+    settings: VtnSettings = request.app.state.settings
+    if settings.mqtt_broker_url is not None:
+        binding = from_wire(
+            MqttNotifierBinding,
+            {
+                "URIS": [settings.mqtt_broker_url],
+                "serialization": "JSON",
+                "authentication": {"method": "ANONYMOUS"},
+            },
+        )
+        body["MQTT"] = to_wire(binding)
+    return json_response(body)
+
+
+def _collection(operation_id: str, prefix: str, scope: str, what: str) -> None:
+    async def endpoint(request: Request) -> Response:
+        _broker_url(request)
+        return _topics(collection_topics(prefix))
+
+    _add(f"/mqtt/topics/{prefix}", operation_id, what, endpoint, [Depends(require_scopes(scope))])
+
+
+def _add(
+    path: str,
+    operation_id: str,
+    what: str,
+    endpoint: Callable[..., Any],
+    dependencies: list[Any] | None = None,
+) -> None:
     router.add_api_route(
-        _path,
-        _mqtt_not_offered,
+        path,
+        endpoint,
         methods=["GET"],
-        summary="MQTT topics (not offered: 404)",
-        responses={404: {"description": _NO_MQTT}},
-        include_in_schema=False,  # not offered, so not in this VTN's own OpenAPI document
+        operation_id=operation_id,
+        summary=f"List all MQTT binding topic names for operations on {what}",
+        tags=["MQTT_notifier"],
+        dependencies=dependencies,
+        response_model=NotifierTopicsResponse,
+        response_model_exclude_none=True,
+        responses=_TOPIC_RESPONSES,
     )
+
+
+_collection("listAllMqttNotifierTopicsPrograms", "programs", READ_ALL, "programs")
+_collection("listAllMqttNotifierTopicsEvents", "events", READ_BL, "all events")
+_collection("listAllMqttNotifierTopicsReports", "reports", READ_BL, "all reports")
+_collection("listAllMqttNotifierTopicsSubscriptions", "subscriptions", READ_BL, "subscriptions")
+_collection("listAllMqttNotifierTopicsVens", "vens", READ_BL, "vens")
+_collection("listAllMqttNotifierTopicsResources", "resources", READ_BL, "resources")
+
+
+@router.get(
+    "/mqtt/topics/programs/{programID}",
+    operation_id="listAllMqttNotifierTopicsProgram",
+    summary="List all MQTT binding topic names for operations on a program",
+    tags=["MQTT_notifier"],
+    response_model=NotifierTopicsResponse,
+    response_model_exclude_none=True,
+    responses=_TOPIC_RESPONSES,
+)
+async def program_topics(
+    request: Request, session: SessionDep, principal: ReadAll, program_id: ProgramId
+) -> Response:
+    """Topics of one program's updates and deletion (no CREATE: it exists)."""
+    _broker_url(request)
+    load_targeted(
+        session=session,
+        principal=principal,
+        object_type=ObjectType.PROGRAM,
+        object_id=program_id,
+        requested=None,
+    )
+    return _topics(object_topics(f"programs/{program_id}"))
+
+
+@router.get(
+    "/mqtt/topics/programs/{programID}/events",
+    operation_id="listAllMqttNotifierTopicsProgramEvents",
+    summary="List all MQTT binding topic names for operations on events for a program",
+    tags=["MQTT_notifier"],
+    response_model=NotifierTopicsResponse,
+    response_model_exclude_none=True,
+    responses=_TOPIC_RESPONSES,
+)
+async def program_events_topics(
+    request: Request, session: SessionDep, principal: ReadAll, program_id: ProgramId
+) -> Response:
+    """Topics of the events of one program."""
+    _broker_url(request)
+    load_targeted(
+        session=session,
+        principal=principal,
+        object_type=ObjectType.PROGRAM,
+        object_id=program_id,
+        requested=None,
+    )
+    return _topics(collection_topics(f"programs/{program_id}/events"))
+
+
+def _ven_route(suffix: str, operation_id: str, what: str) -> None:
+    async def endpoint(
+        request: Request, session: SessionDep, principal: ReadVenObjects, ven_id: VenId
+    ) -> Response:
+        _broker_url(request)
+        load_owned(
+            session=session, principal=principal, object_type=ObjectType.VEN, object_id=ven_id
+        )
+        if suffix:
+            return _topics(collection_topics(f"vens/{ven_id}/{suffix}"))
+        return _topics(object_topics(f"vens/{ven_id}"))
+
+    _add(
+        "/mqtt/topics/vens/{venID}" + (f"/{suffix}" if suffix else ""),
+        operation_id,
+        what,
+        endpoint,
+    )
+
+
+_ven_route("", "listAllMqttNotifierTopicsVen", "a ven")
+_ven_route("events", "listAllMqttNotifierTopicsVenEvents", "events targeted for a ven")
+_ven_route("programs", "listAllMqttNotifierTopicsVenPrograms", "programs targeted for a ven")
+_ven_route("resources", "listAllMqttNotifierTopicsVenResources", "resources for a ven")
