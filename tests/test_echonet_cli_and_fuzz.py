@@ -75,6 +75,23 @@ def test_serve_scan_get_set_from_the_command_line():
         assert json.loads(r.stdout)["accepted"] is True
         r = cli("set", "127.0.0.30", "0xE2", "0001")  # read-only: refused
         assert r.returncode == 1 and "refused" in r.stderr
+        conf = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "drready.cli",
+                "conformance",
+                "echonet",
+                "--address",
+                "127.0.0.30",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert conf.returncode == 0, conf.stdout + conf.stderr
+        assert json.loads(conf.stdout)["passed"] is True
         r = cli("get", "127.0.0.30", "0x12")
         assert r.returncode == 2 and "EPC" in r.stderr
         r = cli("get", "not-an-ip", "0xE2")

@@ -517,6 +517,36 @@ def evaluate_potential(
         _fail(f"--{name}", text)
 
 
+conformance_app = typer.Typer(
+    help="E1: black-box conformance checks of any DR-ready ECHONET Lite node or OpenADR VTN.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(conformance_app, name="conformance")
+
+
+@conformance_app.command("echonet")
+def conformance_echonet(
+    address: Annotated[str, typer.Option(help="IPv4 address of the node to probe.")],
+    interface: Annotated[str, typer.Option(help="Local IPv4 address to send from.")] = (
+        "127.0.0.1"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Probe a node over ECHONET Lite for F1–F6 (pass / fail / not observable, with evidence).
+
+    It sets and restores 0xC7/0xCA/0xF2 on the node. Exit status 1 when a check fails."""
+    from drready.evaluation.conformance_echonet import echonet_conformance_command
+
+    _check_address(address, "--address")
+    _check_address(interface, "--interface")
+    try:
+        code = echonet_conformance_command(address, interface, as_json, console)
+    except OSError as err:
+        _fail("--interface", str(err))
+    raise typer.Exit(code)
+
+
 echonet_app = typer.Typer(
     help="ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.",
     no_args_is_help=True,

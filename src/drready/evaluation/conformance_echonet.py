@@ -1,0 +1,473 @@
+"""E1 conformance checker, ECHONET Lite half: black-box probe of a DR-ready water heater node.
+
+:func:`check_echonet` talks to *any* ECHONET Lite node over UDP (no access to its objects) and
+returns a :class:`~drready.evaluation.conformance.Report` of the checks below, each with the
+exchanges seen as evidence. It serves E1 (conformance of a device against the DR-ready profile
+``docs/profile-echonet-lite.md``), C1 (machine-readable communication) and F1–F6 as carried by
+class 0x026B (MRA Release R) and the proposed maker-specific EPCs 0xF0–0xF4.
+
+Checks
+------
+C1  the node answers; a Get of an EPC the object does not advertise is answered Get_SNA with
+    PDC 0; the property maps 0x9F/0x9E decode and every EPC of 0x9F answers a Get.
+F6  0x83 is 17 bytes starting 0xFE and equal on two reads; it equals the node profile's 0x83
+    (not observable when the node profile does not answer 0x83); 0x8A is 3 bytes.
+F5  0x84 (0–65533 W) and 0x85 (0–99 999 999 × 0.001 kWh, non-decreasing over two reads
+    ``power_interval_s`` apart) → pass; both absent → not observable, "estimated only" when
+    0xB2 (heating status) is there for the gateway's estimate, fail when even 0xB2 is absent.
+F1  0xCB and 0xCC are present and decode (4 × u32 Wh, 4 × u16 Wh for 10, 13, 15, 17 h).
+    Consistency, with a 25 % tolerance ``TOL`` on every bound, for each candidate hour h:
+    0xCB[h] > 0 ⇒ 0xCC[h] > 0; 0xCC[h] ≤ P·1 h and 0xCB[h] ≤ P·4 h, P = max(0xDB, 0xDC, 0xDD)
+    the rated input (the profile's shift window is h:00–h+4:00); 0xCB[h] ≤ 0xCC[h]·4 h; and
+    0xCB[h] ≤ the electric energy to heat the *whole* tank 0xE2 by 50 K at COP 2
+    (0xE2 L × 4.186 kJ/L/K × 50 K / 3600 / 2 ≈ 29.1 Wh/L). The full capacity, not 0xE2 − 0xE1,
+    is the bound because the tank keeps draining between the probe and the shift time; the
+    0xE1-based figure is given as evidence. Bounds whose inputs are absent are skipped and say
+    so; with none applicable the check is not observable. Maker potential: when 0xF2/0xF3
+    are present, 0xF2 is set to the first 2 h of its current window, 0xF3 must then decode
+    with 4 slots, confidence ≤ 100 % and non-decreasing cumulative bounds; 0xF2 is restored.
+F2  SetC 0xC7 = 0x01 accepted; SetC 0xCA = 0x20 (out of range) refused with SetC_SNA (fail if
+    accepted); SetC 0xCA = 0x0D accepted; Get 0xCA then answers 0x0D.
+F3  after the 0x0D request the heating plan 0xF4 changed (fail if not); without 0xF4, F3 is
+    judged only through the 0xCA read-back, and the evidence says so.
+F4  0xF4 present and decodable → pass; absent → not observable.
+
+Afterwards 0xCA is cleared back to its earlier value (0x00 when it was unset), and 0xC7 and
+0xF2 are restored where the probe changed them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import TYPE_CHECKING
+
+from drready.echonet.controller import EchonetController, EchonetTimeoutError
+from drready.echonet.errors import EchonetError
+from drready.echonet.frame import EOJ, ESV, NODE_PROFILE, Frame, Property
+from drready.echonet.propmap import decode_property_map
+from drready.evaluation.conformance import Report, Verdict
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["HEATER_EOJ", "check_echonet", "echonet_conformance_command"]
+
+HEATER_EOJ = EOJ(0x02, 0x6B, 0x01)
+CANDIDATE_HOURS = (10, 13, 15, 17)
+TOL = 1.25
+"""Tolerance factor on every F1 plausibility bound."""
+WH_PER_LITRE = 4.186 * 50 / 3.6 / 2.0
+"""Electric Wh to heat one litre by 50 K at COP 2 (≈ 29.1 Wh/L)."""
+SHIFT_WINDOW_H = 4
+VALID_SHIFT = 0x0D
+INVALID_SHIFT = 0x20
+
+
+def _hex(edt: bytes | None, limit: int = 24) -> str:
+    """Spaced hex of an EDT, cut after ``limit`` bytes (the length is then given)."""
+    if edt is None:
+        return "(no value, PDC 0)"
+    if not edt:
+        return "(empty)"
+    text = " ".join(f"{b:02X}" for b in edt[:limit])
+    return text + (f" … ({len(edt)} bytes)" if len(edt) > limit else "")
+
+
+def _esv(esv: int) -> str:
+    try:
+        return ESV(esv).name
+    except ValueError:
+        return f"0x{esv:02X}"
+
+
+class _Probe:
+    """A controller that writes every exchange as one evidence line."""
+
+    def __init__(self, ctl: EchonetController, host: str, eoj: EOJ) -> None:
+        self.ctl = ctl
+        self.host = host
+        self.eoj = eoj
+
+    async def request(
+        self, esv: ESV, props: list[Property], eoj: EOJ | None = None
+    ) -> tuple[Frame, str]:
+        deoj = eoj or self.eoj
+        res = await self.ctl.request(self.host, deoj, esv, tuple(props))
+        sent = ", ".join(
+            f"0x{p.epc:02X}" + (f"={p.edt.hex().upper()}" if p.edt else "") for p in props
+        )
+        got = ", ".join(
+            f"0x{p.epc:02X}→{_hex(p.edt) if p.edt else 'PDC 0'}" for p in res.properties
+        )
+        return res, f"{esv.name} {deoj} {sent} → {_esv(res.esv)} {got}"
+
+    async def get(
+        self, epcs: list[int], ev: list[str], eoj: EOJ | None = None
+    ) -> dict[int, bytes | None]:
+        out: dict[int, bytes | None] = {e: None for e in epcs}
+        for i in range(0, len(epcs), 8):
+            chunk = epcs[i : i + 8]
+            res, line = await self.request(ESV.GET, [Property(e) for e in chunk], eoj)
+            ev.append(line)
+            for p in res.properties:
+                out[p.epc] = p.edt or None
+        return out
+
+    async def set(self, epc: int, edt: bytes, ev: list[str], eoj: EOJ | None = None) -> bool:
+        """SetC; True when answered Set_Res with PDC 0 for ``epc``."""
+        res, line = await self.request(ESV.SETC, [Property(epc, edt)], eoj)
+        ev.append(line)
+        return res.esv == ESV.SET_RES and all(p.pdc == 0 for p in res.properties if p.epc == epc)
+
+
+def _uint(edt: bytes | None) -> int | None:
+    return None if edt is None else int.from_bytes(edt, "big")
+
+
+async def check_echonet(
+    address: str,
+    *,
+    interface: str = "127.0.0.1",
+    eoj: EOJ = HEATER_EOJ,
+    timeout_s: float = 0.5,
+    retries: int = 2,
+    power_interval_s: float = 1.0,
+) -> Report:
+    """Probe the node at ``address`` (object ``eoj``) and return the conformance report."""
+    report = Report(f"echonet {address} {eoj}")
+    async with EchonetController(interface=interface, timeout_s=timeout_s, retries=retries) as ctl:
+        probe = _Probe(ctl, address, eoj)
+        restore: list[tuple[int, bytes]] = []
+        try:
+            await _run_checks(probe, report, restore, power_interval_s)
+        except EchonetTimeoutError as err:
+            report.add("C1", "node answers every request", Verdict.FAIL, [str(err)])
+        finally:
+            ev: list[str] = []
+            for epc, edt in reversed(restore):
+                try:
+                    await probe.set(epc, edt, ev)
+                except EchonetError as err:
+                    ev.append(f"restore 0x{epc:02X} failed: {err}")
+    return report
+
+
+async def _run_checks(
+    probe: _Probe, report: Report, restore: list[tuple[int, bytes]], power_interval_s: float
+) -> None:
+    maps = await _check_maps(probe, report)
+    get_map, set_map = maps
+    await _check_unknown_epc(probe, report, get_map, set_map)
+    await _check_identity(probe, report)
+    await _check_power(probe, report, power_interval_s)
+    await _check_potential(probe, report, get_map, set_map, restore)
+    await _check_request(probe, report, get_map, restore)
+
+
+async def _check_maps(probe: _Probe, report: Report) -> tuple[set[int], set[int]]:
+    ev: list[str] = []
+    got = await probe.get([0x9F, 0x9E], ev)
+    try:
+        get_map = set(decode_property_map(got[0x9F] or b"", epc=0x9F))
+        set_map = set(decode_property_map(got[0x9E] or b"\x00", epc=0x9E))
+    except (EchonetError, ValueError, IndexError) as err:
+        ev.append(f"property map does not decode: {err}")
+        report.add(
+            "C1", "property maps 0x9F/0x9E decode; advertised Get EPCs answer", Verdict.FAIL, ev
+        )
+        return set(), set()
+    ev.append(f"0x9F: {len(get_map)} EPCs, 0x9E: {len(set_map)} EPCs")
+    values = await probe.get(sorted(get_map), ev)
+    silent = [e for e, v in values.items() if v is None]
+    if silent:
+        ev.insert(0, "advertised but not answered: " + ", ".join(f"0x{e:02X}" for e in silent))
+    verdict = Verdict.FAIL if silent or not get_map else Verdict.PASS
+    report.add("C1", "property maps 0x9F/0x9E decode; advertised Get EPCs answer", verdict, ev)
+    return get_map, set_map
+
+
+async def _check_unknown_epc(
+    probe: _Probe, report: Report, get_map: set[int], set_map: set[int]
+) -> None:
+    unknown = next((e for e in range(0xFF, 0x7F, -1) if e not in get_map | set_map), 0xFF)
+    res, line = await probe.request(ESV.GET, [Property(unknown)])
+    ok = (
+        res.esv == ESV.GET_SNA
+        and all(p.pdc == 0 for p in res.properties if p.epc == unknown)
+        and any(p.epc == unknown for p in res.properties)
+    )
+    report.add(
+        "C1",
+        f"Get of unknown EPC 0x{unknown:02X} → Get_SNA, PDC 0",
+        Verdict.PASS if ok else Verdict.FAIL,
+        [line],
+    )
+
+
+async def _check_identity(probe: _Probe, report: Report) -> None:
+    ev: list[str] = []
+    first = await probe.get([0x83, 0x8A], ev)
+    second = (await probe.get([0x83], ev))[0x83]
+    ident, maker = first[0x83], first[0x8A]
+    problems = []
+    if ident is None:
+        problems.append("0x83 absent")
+    else:
+        if len(ident) != 17 or ident[0] != 0xFE:
+            problems.append(f"0x83 must be 17 bytes starting 0xFE, got {len(ident)} bytes")
+        if second != ident:
+            problems.append("0x83 differs between two reads")
+    if problems:
+        ev[:0] = problems
+    report.add(
+        "F6",
+        "identification 0x83: 17 bytes, 0xFE prefix, stable",
+        Verdict.FAIL if problems else Verdict.PASS,
+        ev,
+    )
+    ev_m: list[str] = []
+    ok_m = maker is not None and len(maker) == 3
+    ev_m.append(f"Get 0x8A → {_hex(maker)}")
+    report.add(
+        "F6", "maker code 0x8A present (3 bytes)", Verdict.PASS if ok_m else Verdict.FAIL, ev_m
+    )
+
+    ev_p: list[str] = []
+    try:
+        prof = (await probe.get([0x83], ev_p, NODE_PROFILE))[0x83]
+    except EchonetTimeoutError as err:
+        prof = None
+        ev_p.append(f"node profile 0x0EF001 silent: {err}")
+    if prof is None or ident is None:
+        ev_p.insert(0, "node profile 0x83 (or device 0x83) not available")
+        verdict = Verdict.NOT_OBSERVABLE
+    else:
+        verdict = Verdict.PASS if prof == ident else Verdict.FAIL
+        if prof != ident:
+            ev_p.insert(0, f"device 0x83 {_hex(ident)} ≠ node profile 0x83 {_hex(prof)}")
+    report.add("F6", "0x83 equals the node profile's 0x83", verdict, ev_p)
+
+
+async def _check_power(probe: _Probe, report: Report, interval_s: float) -> None:
+    ev: list[str] = []
+    first = await probe.get([0x84, 0x85, 0xB2], ev)
+    name = "measured power 0x84 and cumulative energy 0x85"
+    if first[0x84] is None and first[0x85] is None:
+        if first[0xB2] is not None:
+            ev.insert(0, "estimated only: no 0x84/0x85; the gateway estimates from 0xB2")
+            report.add("F5", name, Verdict.NOT_OBSERVABLE, ev)
+        else:
+            ev.insert(0, "neither 0x84/0x85 nor heating status 0xB2: no power at all")
+            report.add("F5", name, Verdict.FAIL, ev)
+        return
+    await asyncio.sleep(interval_s)
+    second = await probe.get([0x84, 0x85], ev)
+    problems = []
+    for epc, size in ((0x84, 2), (0x85, 4)):
+        for edt in (first[epc], second[epc]):
+            if edt is None or len(edt) != size:
+                problems.append(f"0x{epc:02X} must be {size} bytes, got {_hex(edt)}")
+    w1, w2 = _uint(first[0x84]), _uint(second[0x84])
+    if any(w is not None and w > 65533 for w in (w1, w2)):
+        problems.append(f"0x84 outside 0–65533 W: {w1}, {w2}")
+    e1, e2 = _uint(first[0x85]), _uint(second[0x85])
+    if any(e is not None and e > 99_999_999 for e in (e1, e2)):
+        problems.append(f"0x85 outside 0–99999999: {e1}, {e2}")
+    if e1 is not None and e2 is not None and e2 < e1:
+        problems.append(f"0x85 decreased over {interval_s:g} s: {e1} → {e2}")
+    ev[:0] = problems or [f"0x84 {w1} W, {w2} W; 0x85 {e1} → {e2} (0.001 kWh)"]
+    report.add("F5", name, Verdict.FAIL if problems else Verdict.PASS, ev)
+
+
+def _u32x4(edt: bytes | None) -> list[int] | None:
+    if edt is None or len(edt) != 16:
+        return None
+    return list(struct.unpack(">IIII", edt))
+
+
+def _u16x4(edt: bytes | None) -> list[int] | None:
+    if edt is None or len(edt) != 8:
+        return None
+    return list(struct.unpack(">HHHH", edt))
+
+
+async def _check_potential(
+    probe: _Probe,
+    report: Report,
+    get_map: set[int],
+    set_map: set[int],
+    restore: list[tuple[int, bytes]],
+) -> None:
+    ev: list[str] = []
+    got = await probe.get([0xCB, 0xCC, 0xDB, 0xDC, 0xDD, 0xE1, 0xE2], ev)
+    cb, cc = _u32x4(got[0xCB]), _u16x4(got[0xCC])
+    present_ok = cb is not None and cc is not None
+    report.add(
+        "F1",
+        "0xCB (4 × u32 Wh) and 0xCC (4 × u16 Wh) present",
+        Verdict.PASS if present_ok else Verdict.FAIL,
+        list(ev),
+    )
+    ev_c: list[str] = []
+    if cb is None or cc is None:
+        report.add("F1", "0xCB/0xCC consistent", Verdict.NOT_OBSERVABLE, ["0xCB/0xCC missing"])
+    else:
+        rated = [w for w in (_uint(got[e]) for e in (0xDB, 0xDC, 0xDD)) if w is not None]
+        p_max = max(rated) if rated else None
+        cap, rem = _uint(got[0xE2]), _uint(got[0xE1])
+        problems: list[str] = []
+        for i, h in enumerate(CANDIDATE_HOURS):
+            b, c = cb[i], cc[i]
+            if b > 0 and c == 0:
+                problems.append(f"{h} h: 0xCB {b} Wh > 0 but 0xCC 0 Wh/h")
+            if b > c * SHIFT_WINDOW_H * TOL:
+                problems.append(f"{h} h: 0xCB {b} Wh > 0xCC {c} Wh/h × {SHIFT_WINDOW_H} h")
+            if p_max is not None and c > p_max * TOL:
+                problems.append(f"{h} h: 0xCC {c} Wh/h > rated {p_max} W × 1 h")
+            if p_max is not None and b > p_max * SHIFT_WINDOW_H * TOL:
+                problems.append(f"{h} h: 0xCB {b} Wh > rated {p_max} W × {SHIFT_WINDOW_H} h")
+            if cap is not None and b > cap * WH_PER_LITRE * TOL:
+                problems.append(f"{h} h: 0xCB {b} Wh > whole tank {cap} L × {WH_PER_LITRE:.1f}")
+        ev_c.append(f"0xCB {cb} Wh; 0xCC {cc} Wh/h at {list(CANDIDATE_HOURS)} h")
+        ev_c.append(
+            f"rated max {p_max} W"
+            if p_max is not None
+            else "rated power bound skipped: no 0xDB–0xDD"
+        )
+        if cap is not None:
+            ev_c.append(f"tank bound {cap * WH_PER_LITRE:.0f} Wh (0xE2 {cap} L, 50 K, COP 2)")
+            if rem is not None:
+                ev_c.append(
+                    f"empty part now: {max(cap - rem, 0) * WH_PER_LITRE:.0f} Wh (0xE1 {rem} L)"
+                )
+        else:
+            ev_c.append("tank bound skipped: no 0xE2")
+        ev_c[:0] = problems
+        report.add("F1", "0xCB/0xCC consistent", Verdict.FAIL if problems else Verdict.PASS, ev_c)
+    await _check_maker_potential(probe, report, get_map, set_map, restore)
+
+
+async def _check_maker_potential(
+    probe: _Probe,
+    report: Report,
+    get_map: set[int],
+    set_map: set[int],
+    restore: list[tuple[int, bytes]],
+) -> None:
+    name = "maker potential 0xF2/0xF3 for a 2 h window"
+    if not {0xF2, 0xF3} <= get_map or 0xF2 not in set_map:
+        report.add("F1", name, Verdict.NOT_OBSERVABLE, ["0xF2/0xF3 not advertised"])
+        return
+    ev: list[str] = []
+    window = (await probe.get([0xF2], ev))[0xF2]
+    if window is None or len(window) != 8:
+        report.add("F1", name, Verdict.FAIL, ["0xF2 must be 8 bytes", *ev])
+        return
+    restore.append((0xF2, window))
+    problems: list[str] = []
+    if not await probe.set(0xF2, window[:6] + struct.pack(">H", 120), ev):
+        problems.append("0xF2 refused a 2 h window at its own start")
+    pot = (await probe.get([0xF3], ev))[0xF3]
+    if pot is None or len(pot) < 10 or len(pot) != 10 + 10 * pot[9]:
+        problems.append("0xF3 does not decode (10 + 10 n bytes)")
+    else:
+        up, down, conf, n = struct.unpack(">IIBB", pot[:10])
+        rows = [struct.unpack(">HHHHH", pot[10 + 10 * i : 20 + 10 * i]) for i in range(n)]
+        ev.insert(0, f"up {up} Wh, down {down} Wh, confidence {conf} %, {n} slots")
+        if n != 4:
+            problems.append(f"a 2 h window must give 4 slots, got {n}")
+        if conf > 100:
+            problems.append(f"confidence {conf} % > 100")
+        for i, (_b, lo, hi, cmin, cmax) in enumerate(rows):
+            if lo > hi or cmin > cmax:
+                problems.append(f"slot {i}: least > most")
+        for i in range(1, len(rows)):
+            if rows[i][3] < rows[i - 1][3] or rows[i][4] < rows[i - 1][4]:
+                problems.append(f"slot {i}: cumulative energy decreases")
+    ev[:0] = problems
+    report.add("F1", name, Verdict.FAIL if problems else Verdict.PASS, ev)
+
+
+async def _check_request(
+    probe: _Probe, report: Report, get_map: set[int], restore: list[tuple[int, bytes]]
+) -> None:
+    ev0: list[str] = []
+    before = await probe.get([0xC7, 0xCA] + ([0xF4] if 0xF4 in get_map else []), ev0)
+    if before[0xC7] is not None:
+        restore.append((0xC7, before[0xC7]))
+    if before[0xCA] is not None:
+        restore.append((0xCA, before[0xCA]))
+    else:
+        restore.append((0xCA, b"\x00"))
+
+    ev: list[str] = list(ev0)
+    ok = await probe.set(0xC7, b"\x01", ev)
+    report.add("F2", "participation 0xC7 = 0x01 accepted", Verdict.PASS if ok else Verdict.FAIL, ev)
+
+    ev = []
+    res, line = await probe.request(ESV.SETC, [Property(0xCA, bytes([INVALID_SHIFT]))])
+    ev.append(line)
+    refused = res.esv == ESV.SETC_SNA
+    report.add(
+        "F2",
+        "out-of-range 0xCA = 0x20 refused with SetC_SNA",
+        Verdict.PASS if refused else Verdict.FAIL,
+        ev,
+    )
+
+    ev = []
+    accepted = await probe.set(0xCA, bytes([VALID_SHIFT]), ev)
+    report.add("F2", "valid 0xCA = 0x0D accepted", Verdict.PASS if accepted else Verdict.FAIL, ev)
+
+    ev = []
+    after = await probe.get([0xCA] + ([0xF4] if 0xF4 in get_map else []), ev)
+    read_back = after[0xCA] == bytes([VALID_SHIFT])
+    report.add("F2", "Get 0xCA reads back 0x0D", Verdict.PASS if read_back else Verdict.FAIL, ev)
+
+    if 0xF4 in get_map:
+        plan_before, plan_after = before.get(0xF4), after.get(0xF4)
+        changed = plan_before is not None and plan_after is not None and plan_before != plan_after
+        ev_p = [
+            "0xF4 changed after the shift request"
+            if changed
+            else "0xF4 unchanged after the shift request (no re-plan seen)",
+            f"before: {_hex(plan_before)}",
+            f"after:  {_hex(plan_after)}",
+        ]
+        report.add(
+            "F3", "re-plan after a shift request", Verdict.PASS if changed else Verdict.FAIL, ev_p
+        )
+        plan_ok = (
+            plan_after is not None
+            and len(plan_after) >= 8
+            and len(plan_after) == 8 + 4 * plan_after[7]
+        )
+        report.add(
+            "F4",
+            "heating plan 0xF4 readable (8 + 4 n bytes)",
+            Verdict.PASS if plan_ok else Verdict.FAIL,
+            [f"Get 0xF4 → {len(plan_after or b'')} bytes"],
+        )
+    else:
+        report.add(
+            "F3",
+            "re-plan after a shift request",
+            Verdict.PASS if read_back else Verdict.FAIL,
+            ["observed only through the 0xCA read-back: no 0xF4 heating plan", *ev],
+        )
+        report.add(
+            "F4", "heating plan 0xF4 readable", Verdict.NOT_OBSERVABLE, ["0xF4 not advertised"]
+        )
+
+
+def echonet_conformance_command(
+    address: str, interface: str, json_out: bool, console: Console
+) -> int:
+    """Run :func:`check_echonet` and print the report; exit status 0 all pass, 1 some fail."""
+    report = asyncio.run(check_echonet(address, interface=interface))
+    if json_out:
+        print(report.to_json())
+    else:
+        report.render(console)
+    return report.exit_code
