@@ -547,6 +547,29 @@ def conformance_echonet(
     raise typer.Exit(code)
 
 
+@conformance_app.command("openadr")
+def conformance_openadr(
+    vtn: Annotated[str, typer.Option(help="Base URL of the VTN (https://…).")],
+    client_id: Annotated[str, typer.Option(help="The checker acts as this BL client.")],
+    ca: Annotated[
+        Path | None, typer.Option(help="CA certificate of the VTN (PEM); default the system store.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a VTN and the VENs behind it for S1 and F1–F6 as the BL (secret from
+    $DRREADY_CLIENT_SECRET). Exit status 1 when a check fails."""
+    import os
+
+    from drready.evaluation.conformance_openadr import openadr_conformance_command
+
+    secret = os.environ.get("DRREADY_CLIENT_SECRET")
+    if not secret:
+        _fail("DRREADY_CLIENT_SECRET", "set it to the BL client's secret")
+    if not vtn.startswith(("https://", "http://")):
+        _fail("--vtn", f"must be an https:// URL, got {vtn!r}")
+    raise typer.Exit(openadr_conformance_command(vtn, client_id, secret, ca, as_json, console))
+
+
 echonet_app = typer.Typer(
     help="ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.",
     no_args_is_help=True,
