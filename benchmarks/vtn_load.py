@@ -164,6 +164,10 @@ def _serve(
     env: dict[str, str], port: int, workers: int, ssl: dict[str, Any], profile_out: str | None
 ) -> None:
     os.environ.update(env)
+    # multiprocessing gave this process a /dev/null stdin on a descriptor its spawned children do
+    # not inherit; uvicorn re-opens the parent's stdin descriptor in every worker and fails with
+    # EBADF whenever that number is not open there. The server reads no stdin: pass none.
+    sys.stdin = None  # type: ignore[assignment]
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # "vtn_load:vtn_app" importable
     import uvicorn
 
