@@ -20,7 +20,8 @@ Setup, all in a temporary directory outside the repository (removed afterwards):
   connection ``synchronous`` pragma, default ``NORMAL`` like the VTN's own engine) or, with
   ``--database postgresql+psycopg://user@host/db``, a fresh schema in that database (dropped
   afterwards). Served by uvicorn over TLS in a separate process (spawn) with ``--workers``
-  (default 2) worker processes; uvicorn needs an import string for several workers, so the
+  (default 3: cores + 1, as ``drready vtn serve --workers`` is advised to run, so the CPUs stay
+  busy while a worker waits on an SQLite commit) worker processes; uvicorn needs an import string for several workers, so the
   app comes from the module-level factory :func:`vtn_app`, configured through environment
   variables. Like :func:`drready.openadr.vtn.server.uvicorn_config`: ``proxy_headers=False``,
   no ``Server`` header; unlike it, the access log is off (``log_level=warning``).
@@ -55,7 +56,7 @@ C / (1.1 × rate) s between an answer and its next request (wrk's Lua ``delay()`
 VENs use a VTN (polling, not hammering) and answers the latency question at the target rate
 rather than at saturation; the verdict still asks ≥ 1 000 req/s served.
 
-Options: ``--workers`` (uvicorn workers, 2), ``--clients`` (``10,100``), ``--duration`` (5 s),
+Options: ``--workers`` (uvicorn workers, 3), ``--clients`` (``10,100``), ``--duration`` (5 s),
 ``--warmup`` (1 s), ``--database`` (SQLAlchemy URL of a PostgreSQL server; default a SQLite
 file), ``--sqlite-synchronous`` (``FULL``), ``--profile`` (one worker under cProfile,
 every thread; prints the top functions of the server) and ``--markdown`` (also print a plain
@@ -627,7 +628,7 @@ def print_profile(console: Console, path: str, top: int = 35) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    p.add_argument("--workers", type=int, default=3, help="uvicorn worker processes")
     p.add_argument("--clients", default="10,100", help="comma-separated concurrent clients")
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per scenario")
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per scenario")

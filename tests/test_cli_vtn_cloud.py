@@ -4,6 +4,7 @@ outside the repo, secrets from the environment; the cloud registers itself at th
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import ssl
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from drready.security.certs import write_bundle
 from drready.security.tokens import ClientRegistry
@@ -135,3 +137,104 @@ def test_cloud_without_secret_is_a_clear_error() -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "DRREADY_CLIENT_SECRET" in r.stderr
+
+
+def test_vtn_serve_with_several_workers_shares_tokens_and_data(tmp_path: Path) -> None:
+    """`--workers 2`: two processes serve one port; a token issued by one is accepted by the
+    other and an object created through one connection is read through every other one."""
+    bundle = write_bundle(tmp_path / "certs")
+    key = secrets.token_urlsafe(48)
+    registry = ClientRegistry(signing_key=key.encode())
+    registry.add_client("bl", "bl-secret-0123456789abcdef", role="bl")
+    clients = tmp_path / "clients.toml"
+    registry.save(clients)
+    port = free_port()
+    env = {**os.environ, "DRREADY_TOKEN_KEY": key, "DRREADY_CLIENTS_FILE": str(clients)}
+    vtn = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "drready.cli",
+            "vtn",
+            "serve",
+            "--port",
+            str(port),
+            "--cert",
+            str(bundle.server_cert),
+            "--key",
+            str(bundle.server_key),
+            "--database",
+            f"sqlite:///{tmp_path / 'vtn.db'}",
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"https://127.0.0.1:{port}"
+    ctx = ssl.create_default_context(cafile=str(bundle.ca_cert))
+    try:
+        with httpx.Client(verify=ctx, timeout=5) as http:
+            for _ in range(200):
+                try:
+                    if http.get(f"{base}/auth/server").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            token = http.post(
+                f"{base}/auth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "bl",
+                    "client_secret": "bl-secret-0123456789abcdef",
+                },
+            ).json()["access_token"]
+            bl = {"Authorization": f"Bearer {token}"}
+            created = http.post(f"{base}/programs", headers=bl, json={"programName": "P-W"})
+            assert created.status_code == 201, created.text
+        # fresh connections land on either worker: every one accepts the token and sees the data
+        for _ in range(20):
+            with httpx.Client(verify=ctx, timeout=5) as fresh:
+                got = fresh.get(f"{base}/programs", headers=bl)
+                assert got.status_code == 200, got.text
+                assert [p["programName"] for p in got.json()] == ["P-W"]
+                assert fresh.get(f"{base}/programs", headers={}).status_code in (401, 403)
+    finally:
+        vtn.send_signal(signal.SIGINT)
+        try:
+            _, err = vtn.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            vtn.kill()
+            _, err = vtn.communicate()
+    workers = set(re.findall(r"Started server process \[(\d+)\]", err))
+    assert len(workers) == 2, err[-2000:]
+
+
+def test_vtn_serve_rejects_a_worker_count_out_of_range() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "drready.cli", "vtn", "serve", "--insecure-http", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0
+    assert "--workers" in r.stderr + r.stdout and "1–64" in r.stderr + r.stdout
+
+
+def test_run_checks_the_worker_settings_before_serving(tmp_path: Path) -> None:
+    from drready.openadr.vtn import VtnSettings
+    from drready.openadr.vtn.notify import NullNotifier
+    from drready.openadr.vtn.server import run
+
+    registry = ClientRegistry(signing_key=secrets.token_urlsafe(48))
+    settings = VtnSettings(database_url=f"sqlite:///{tmp_path / 'v.db'}")
+    with pytest.raises(ValueError, match=r"workers: must be within 1–64, got 65"):
+        run(settings, registry, insecure_http=True, workers=65)
+    with pytest.raises(ValueError, match="notifier: a custom notifier needs workers=1"):
+        run(settings, registry, insecure_http=True, workers=2, notifier=NullNotifier())
+    with pytest.raises(ValueError, match=re.escape("host: '0.0.0.0'")):
+        run(settings, registry, host="0.0.0.0", insecure_http=True, workers=2)
+    assert not (tmp_path / "v.db").exists()  # nothing was created before the checks

@@ -348,6 +348,13 @@ def vtn_serve(
             help="Offer the MQTT notifier binding via this broker (mqtts://… in production)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes, 1–64; about cores + 1 keeps the CPUs busy while a worker "
+            "waits on the database."
+        ),
+    ] = 1,
 ) -> None:
     """Run the VTN over HTTPS. The token signing key comes from $DRREADY_TOKEN_KEY."""
     from drready.openadr.vtn import VtnSettings
@@ -357,6 +364,8 @@ def vtn_serve(
 
     if not 1 <= port <= 65535:
         _fail("--port", f"must be within 1–65535, got {port}")
+    if not 1 <= workers <= 64:
+        _fail("--workers", f"must be within 1–64, got {workers}")
     if not insecure_http and (cert is None or key is None):
         _fail(
             "--cert/--key",
@@ -386,6 +395,7 @@ def vtn_serve(
             tls=tls,
             insecure_http=insecure_http,
             allow_any_address=allow_any_address,
+            workers=workers,
         )
     except ValueError as err:
         _fail("--host", str(err).splitlines()[0])

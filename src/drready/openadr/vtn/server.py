@@ -3,25 +3,83 @@
 Plain HTTP only with ``insecure_http=True`` (it prints
 :func:`drready.security.tls.insecure_http_warning`); listening on every address (``0.0.0.0``,
 ``::``) only with ``allow_any_address=True``.
+
+Several worker processes (``workers > 1``): uvicorn starts each worker from an import string,
+so the workers build their app with :func:`app_from_env` from the settings (JSON in
+``DRREADY_VTN_SETTINGS_JSON``) and the client registry and signing key (``DRREADY_CLIENTS_JSON``,
+``DRREADY_TOKEN_KEY``), which :func:`run` puts in its own environment for them to inherit (the
+registry holds only secret hashes; the environment of a process is readable by its user only).
+The database schema is created once before the workers start. All state lives in the database,
+so any worker answers any request; each worker runs its own notifier (webhooks, MQTT).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
-from drready.openadr.vtn.app import create_app
+from drready.openadr.vtn.app import create_app, make_engine
 from drready.openadr.vtn.notify import Notifier
 from drready.openadr.vtn.settings import VtnSettings
+from drready.openadr.vtn.store import create_all
 from drready.security.settings import SecuritySettings
 from drready.security.tls import insecure_http_warning, uvicorn_ssl_kwargs, warn_insecure_http
-from drready.security.tokens import ClientRegistry, TokenService
+from drready.security.tokens import (
+    ENV_CLIENTS_FILE,
+    ENV_CLIENTS_JSON,
+    ENV_TOKEN_ALG,
+    ENV_TOKEN_KEY,
+    ClientRegistry,
+    TokenService,
+    load_registry,
+)
 
-__all__ = ["run", "uvicorn_config"]
+__all__ = ["ENV_SETTINGS_JSON", "WORKERS_MAX", "app_from_env", "run", "uvicorn_config"]
 
 _ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
+ENV_SETTINGS_JSON = "DRREADY_VTN_SETTINGS_JSON"
+WORKERS_MAX = 64
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory of a worker process: the VTN from the environment :func:`run` set."""
+    raw = os.environ.get(ENV_SETTINGS_JSON)
+    if not raw:
+        raise RuntimeError(f"{ENV_SETTINGS_JSON} is not set: start workers with vtn.server.run")
+    settings = VtnSettings.model_validate_json(raw)
+    registry = load_registry(env=os.environ)
+    return create_app(settings, registry, settings.token_service(registry))
+
+
+def _check_host(host: str, allow_any_address: bool) -> None:
+    if host in _ANY_ADDRESS and not allow_any_address:
+        raise ValueError(
+            f"host: {host!r} listens on every interface; pass allow_any_address=True to do so"
+        )
+
+
+def _ssl_kwargs(tls: SecuritySettings | None, insecure_http: bool) -> dict[str, Any]:
+    if insecure_http:
+        print(insecure_http_warning(), file=sys.stderr)
+        warn_insecure_http()
+        return {}
+    if tls is None or tls.cert_file is None or tls.key_file is None:
+        raise ValueError(
+            "tls: a VTN needs cert_file and key_file (see `drready certs`), "
+            "or insecure_http=True for local experiments"
+        )
+    return dict(
+        uvicorn_ssl_kwargs(
+            tls.cert_file,
+            tls.key_file,
+            client_ca=tls.ca_file,
+            require_client_cert=tls.require_client_cert,
+        )
+    )
 
 
 def uvicorn_config(
@@ -37,28 +95,8 @@ def uvicorn_config(
     notifier: Notifier | None = None,
 ) -> uvicorn.Config:
     """The uvicorn configuration :func:`run` serves (checked as described in the module)."""
-    if host in _ANY_ADDRESS and not allow_any_address:
-        raise ValueError(
-            f"host: {host!r} listens on every interface; pass allow_any_address=True to do so"
-        )
-    ssl_kwargs: dict[str, Any] = {}
-    if insecure_http:
-        print(insecure_http_warning(), file=sys.stderr)
-        warn_insecure_http()
-    else:
-        if tls is None or tls.cert_file is None or tls.key_file is None:
-            raise ValueError(
-                "tls: a VTN needs cert_file and key_file (see `drready certs`), "
-                "or insecure_http=True for local experiments"
-            )
-        ssl_kwargs = dict(
-            uvicorn_ssl_kwargs(
-                tls.cert_file,
-                tls.key_file,
-                client_ca=tls.ca_file,
-                require_client_cert=tls.require_client_cert,
-            )
-        )
+    _check_host(host, allow_any_address)
+    ssl_kwargs = _ssl_kwargs(tls, insecure_http)
     app = create_app(
         settings,
         registry,
@@ -80,8 +118,47 @@ def run(
     insecure_http: bool = False,
     allow_any_address: bool = False,
     notifier: Notifier | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve the VTN until interrupted."""
+    """Serve the VTN until interrupted, in ``workers`` processes (1–:data:`WORKERS_MAX`).
+
+    Raises
+    ------
+    ValueError
+        ``workers`` out of range, a custom ``notifier`` with several workers (each worker
+        builds its own), or the checks of :func:`uvicorn_config`.
+    """
+    if not 1 <= workers <= WORKERS_MAX:
+        raise ValueError(f"workers: must be within 1–{WORKERS_MAX}, got {workers}")
+    if workers > 1:
+        if notifier is not None:
+            raise ValueError("notifier: a custom notifier needs workers=1")
+        _check_host(host, allow_any_address)
+        ssl_kwargs = _ssl_kwargs(tls, insecure_http)
+        engine = make_engine(settings.database_url)
+        create_all(engine)  # once here: workers creating tables at the same time would race
+        engine.dispose()
+        signing_key = registry.signing_key
+        if signing_key is None:
+            raise ValueError("registry: a signing key is needed to serve (see DRREADY_TOKEN_KEY)")
+        os.environ[ENV_SETTINGS_JSON] = settings.model_dump_json()
+        os.environ[ENV_CLIENTS_JSON] = registry.dumps("json")
+        os.environ[ENV_TOKEN_KEY] = (
+            signing_key.decode() if isinstance(signing_key, bytes) else str(signing_key)
+        )
+        os.environ[ENV_TOKEN_ALG] = registry.algorithm
+        os.environ.pop(ENV_CLIENTS_FILE, None)  # the JSON above is what the workers load
+        uvicorn.run(
+            "drready.openadr.vtn.server:app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            proxy_headers=False,
+            server_header=False,
+            **ssl_kwargs,
+        )
+        return
     config = uvicorn_config(
         settings,
         registry,
