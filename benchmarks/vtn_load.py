@@ -20,11 +20,12 @@ Setup, all in a temporary directory outside the repository (removed afterwards):
   connection ``synchronous`` pragma, default ``NORMAL`` like the VTN's own engine) or, with
   ``--database postgresql+psycopg://user@host/db``, a fresh schema in that database (dropped
   afterwards). Served by uvicorn over TLS in a separate process (spawn) with ``--workers``
-  (default 3: cores + 1, as ``drready vtn serve --workers`` is advised to run, so the CPUs stay
-  busy while a worker waits on an SQLite commit) worker processes; uvicorn needs an import string for several workers, so the
-  app comes from the module-level factory :func:`vtn_app`, configured through environment
-  variables. Like :func:`drready.openadr.vtn.server.uvicorn_config`: ``proxy_headers=False``,
-  no ``Server`` header; unlike it, the access log is off (``log_level=warning``).
+  (default 3: cores + 1, as ``drready vtn serve --workers`` is advised to run, so the CPUs
+  stay busy while a worker waits on an SQLite commit) worker processes; uvicorn needs an
+  import string for several workers, so the app comes from the module-level factory
+  :func:`vtn_app`, configured through environment variables. Like
+  :func:`drready.openadr.vtn.server.uvicorn_config`: ``proxy_headers=False``, no ``Server``
+  header; unlike it, the access log is off (``log_level=warning``).
 * **Data**: the profile's program, a ven object of ``ven-1`` targeting one unit
   (``000005:HW0000001``), 20 DR events (:func:`drready.openadr.profile.dr_event`) targeting
   that unit. ``GET /events?targets=000005:HW0000001`` answers all 20 (target matching and
