@@ -235,6 +235,12 @@ def test_run_checks_the_worker_settings_before_serving(tmp_path: Path) -> None:
         run(settings, registry, insecure_http=True, workers=65)
     with pytest.raises(ValueError, match="notifier: a custom notifier needs workers=1"):
         run(settings, registry, insecure_http=True, workers=2, notifier=NullNotifier())
+    memory = VtnSettings(database_url="sqlite://")
+    with pytest.raises(ValueError, match="database_url: an in-memory SQLite database"):
+        run(memory, registry, insecure_http=True, workers=2)
+    binary = ClientRegistry(signing_key=b"\xff" * 48)
+    with pytest.raises(ValueError, match="registry: several workers need a text signing key"):
+        run(settings, binary, insecure_http=True, workers=2)
     with pytest.raises(ValueError, match=re.escape("host: '0.0.0.0'")):
         run(settings, registry, host="0.0.0.0", insecure_http=True, workers=2)
     assert not (tmp_path / "v.db").exists()  # nothing was created before the checks

@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from drready.openadr.vtn.app import create_app, make_engine
 from drready.openadr.vtn.notify import Notifier
@@ -125,27 +126,38 @@ def run(
     Raises
     ------
     ValueError
-        ``workers`` out of range, a custom ``notifier`` with several workers (each worker
-        builds its own), or the checks of :func:`uvicorn_config`.
+        ``workers`` out of range; with several workers: a custom ``notifier`` (each worker
+        builds its own), an in-memory SQLite database (one per process) or a binary signing
+        key; the checks of :func:`uvicorn_config`.
     """
     if not 1 <= workers <= WORKERS_MAX:
         raise ValueError(f"workers: must be within 1–{WORKERS_MAX}, got {workers}")
     if workers > 1:
         if notifier is not None:
             raise ValueError("notifier: a custom notifier needs workers=1")
+        url = make_url(settings.database_url)
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError(
+                "database_url: an in-memory SQLite database is one per process; several "
+                "workers need a file (sqlite:///FILE) or PostgreSQL"
+            )
+        signing_key = registry.signing_key
+        if signing_key is None:
+            raise ValueError("registry: a signing key is needed to serve (see DRREADY_TOKEN_KEY)")
+        try:
+            key_text = signing_key.decode() if isinstance(signing_key, bytes) else signing_key
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                "registry: several workers need a text signing key (token_urlsafe or PEM)"
+            ) from err
         _check_host(host, allow_any_address)
         ssl_kwargs = _ssl_kwargs(tls, insecure_http)
         engine = make_engine(settings.database_url)
         create_all(engine)  # once here: workers creating tables at the same time would race
         engine.dispose()
-        signing_key = registry.signing_key
-        if signing_key is None:
-            raise ValueError("registry: a signing key is needed to serve (see DRREADY_TOKEN_KEY)")
         os.environ[ENV_SETTINGS_JSON] = settings.model_dump_json()
         os.environ[ENV_CLIENTS_JSON] = registry.dumps("json")
-        os.environ[ENV_TOKEN_KEY] = (
-            signing_key.decode() if isinstance(signing_key, bytes) else str(signing_key)
-        )
+        os.environ[ENV_TOKEN_KEY] = key_text
         os.environ[ENV_TOKEN_ALG] = registry.algorithm
         os.environ.pop(ENV_CLIENTS_FILE, None)  # the JSON above is what the workers load
         uvicorn.run(
