@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,51 +21,68 @@ from drready.security.certs import write_bundle
 from drready.security.tokens import ClientRegistry
 from tests.https_helpers import free_port
 
+BL_SECRET = "bl-secret-0123456789abcdef"
+CLOUD_SECRET = "cloud-secret-0123456789abcdef"
 
-def test_vtn_and_cloud_from_the_command_line(tmp_path: Path) -> None:
+
+@dataclass
+class ServedVtn:
+    proc: subprocess.Popen[str]
+    port: int
+    env: dict[str, str]
+    ca_file: Path
+
+
+def _serve_vtn(tmp_path: Path, *extra: str, port: int | None = None) -> ServedVtn:
+    """`drready vtn serve` over HTTPS with a fresh CA, a client file (BL ``bl``, VEN
+    ``maker-cloud``) outside the repo and the signing key in the environment."""
     bundle = write_bundle(tmp_path / "certs")
     key = secrets.token_urlsafe(48)
     registry = ClientRegistry(signing_key=key.encode())
-    registry.add_client("bl", "bl-secret-0123456789abcdef", role="bl")
-    registry.add_client("maker-cloud", "cloud-secret-0123456789abcdef", role="ven")
+    registry.add_client("bl", BL_SECRET, role="bl")
+    registry.add_client("maker-cloud", CLOUD_SECRET, role="ven")
     clients = tmp_path / "clients.toml"
     registry.save(clients)
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "DRREADY_TOKEN_KEY": key, "DRREADY_CLIENTS_FILE": str(clients)}
-    vtn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "drready.cli",
-            "vtn",
-            "serve",
-            "--port",
-            str(port),
-            "--cert",
-            str(bundle.server_cert),
-            "--key",
-            str(bundle.server_key),
-            "--database",
-            f"sqlite:///{tmp_path / 'vtn.db'}",
-            "--base-url",
-            f"https://localhost:{port}",
-        ],
+    command = [sys.executable, "-m", "drready.cli", "vtn", "serve", "--port", str(port)]
+    command += ["--cert", str(bundle.server_cert), "--key", str(bundle.server_key)]
+    command += ["--database", f"sqlite:///{tmp_path / 'vtn.db'}", *extra]
+    proc = subprocess.Popen(
+        command,
         env=env,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    cloud = None
+    return ServedVtn(proc=proc, port=port, env=env, ca_file=bundle.ca_cert)
+
+
+def _wait_until_up(http: httpx.Client, base: str) -> None:
+    for _ in range(200):
+        try:
+            if http.get(f"{base}/auth/server").status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
+def _bl_headers(http: httpx.Client, base: str) -> dict[str, str]:
+    form = {"grant_type": "client_credentials", "client_id": "bl", "client_secret": BL_SECRET}
+    token = http.post(f"{base}/auth/token", data=form).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_vtn_and_cloud_from_the_command_line(tmp_path: Path) -> None:
+    port = free_port()
     base = f"https://localhost:{port}"
-    ctx = ssl.create_default_context(cafile=str(bundle.ca_cert))
+    served = _serve_vtn(tmp_path, "--base-url", base, port=port)
+    cloud = None
+    ctx = ssl.create_default_context(cafile=str(served.ca_file))
     try:
         with httpx.Client(verify=ctx, timeout=5) as http:
-            for _ in range(100):
-                try:
-                    if http.get(f"{base}/auth/server").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            _wait_until_up(http, base)
             assert http.get(f"{base}/auth/server").json()["tokenURL"].startswith(base)
             # TLS only: a plain-HTTP request to the same port does not get an answer
             try:
@@ -72,21 +90,11 @@ def test_vtn_and_cloud_from_the_command_line(tmp_path: Path) -> None:
                 assert plain.status_code >= 400
             except httpx.HTTPError:
                 pass
-            token = http.post(
-                f"{base}/auth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": "bl",
-                    "client_secret": "bl-secret-0123456789abcdef",
-                },
-            ).json()["access_token"]
-            bl = {"Authorization": f"Bearer {token}"}
-            assert (
-                http.post(
-                    f"{base}/programs", headers=bl, json={"programName": "DRREADY-HPWH"}
-                ).status_code
-                == 201
+            bl = _bl_headers(http, base)
+            created = http.post(
+                f"{base}/programs", headers=bl, json={"programName": "DRREADY-HPWH"}
             )
+            assert created.status_code == 201
             cloud = subprocess.Popen(
                 [
                     sys.executable,
@@ -99,11 +107,11 @@ def test_vtn_and_cloud_from_the_command_line(tmp_path: Path) -> None:
                     "--units",
                     "20",
                     "--ca",
-                    str(bundle.ca_cert),
+                    str(served.ca_file),
                     "--interval",
                     "1",
                 ],
-                env={**env, "DRREADY_CLIENT_SECRET": "cloud-secret-0123456789abcdef"},
+                env={**served.env, "DRREADY_CLIENT_SECRET": CLOUD_SECRET},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -118,7 +126,7 @@ def test_vtn_and_cloud_from_the_command_line(tmp_path: Path) -> None:
                 time.sleep(0.2)
             assert len(names) == 20 and all(n.startswith("000005:C") for n in names), names
     finally:
-        for proc in (cloud, vtn):
+        for proc in (cloud, served.proc):
             if proc is not None:
                 proc.send_signal(signal.SIGINT)
                 try:
@@ -142,57 +150,14 @@ def test_cloud_without_secret_is_a_clear_error() -> None:
 def test_vtn_serve_with_several_workers_shares_tokens_and_data(tmp_path: Path) -> None:
     """`--workers 2`: two processes serve one port; a token issued by one is accepted by the
     other and an object created through one connection is read through every other one."""
-    bundle = write_bundle(tmp_path / "certs")
-    key = secrets.token_urlsafe(48)
-    registry = ClientRegistry(signing_key=key.encode())
-    registry.add_client("bl", "bl-secret-0123456789abcdef", role="bl")
-    clients = tmp_path / "clients.toml"
-    registry.save(clients)
-    port = free_port()
-    env = {**os.environ, "DRREADY_TOKEN_KEY": key, "DRREADY_CLIENTS_FILE": str(clients)}
-    vtn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "drready.cli",
-            "vtn",
-            "serve",
-            "--port",
-            str(port),
-            "--cert",
-            str(bundle.server_cert),
-            "--key",
-            str(bundle.server_key),
-            "--database",
-            f"sqlite:///{tmp_path / 'vtn.db'}",
-            "--workers",
-            "2",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"https://127.0.0.1:{port}"
-    ctx = ssl.create_default_context(cafile=str(bundle.ca_cert))
+    served = _serve_vtn(tmp_path, "--workers", "2")
+    vtn = served.proc
+    base = f"https://127.0.0.1:{served.port}"
+    ctx = ssl.create_default_context(cafile=str(served.ca_file))
     try:
         with httpx.Client(verify=ctx, timeout=5) as http:
-            for _ in range(200):
-                try:
-                    if http.get(f"{base}/auth/server").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            token = http.post(
-                f"{base}/auth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": "bl",
-                    "client_secret": "bl-secret-0123456789abcdef",
-                },
-            ).json()["access_token"]
-            bl = {"Authorization": f"Bearer {token}"}
+            _wait_until_up(http, base)
+            bl = _bl_headers(http, base)
             created = http.post(f"{base}/programs", headers=bl, json={"programName": "P-W"})
             assert created.status_code == 201, created.text
         # fresh connections land on either worker: every one accepts the token and sees the data
