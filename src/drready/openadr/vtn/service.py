@@ -16,7 +16,7 @@ Privacy as implemented
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,13 @@ from drready.openadr.models import ObjectType, Operation
 from drready.openadr.vtn.deps import Principal, is_bl
 from drready.openadr.vtn.errors import ApiError
 from drready.openadr.vtn.notify import Notifier
-from drready.openadr.vtn.store import StoredObject, delete_object, get_object, targets_of_vens
+from drready.openadr.vtn.store import (
+    StoredObject,
+    delete_object,
+    get_object,
+    targets_of_vens,
+    update_object,
+)
 
 __all__ = [
     "TargetView",
@@ -175,6 +181,32 @@ def commit_and_notify(
         notifier.publish(operation, object_type, dict(body))
     except Exception:
         _log.exception("notifier failed for %s %s", operation.value, object_type.value)
+
+
+def update_and_notify(
+    *,
+    session: Session,
+    notifier: Notifier,
+    row: StoredObject,
+    object_type: ObjectType,
+    body: dict[str, Any],
+    modified: datetime,
+    index: Mapping[str, Any],
+    what: str,
+) -> dict[str, Any]:
+    """Store ``body`` (and its ``index`` columns) in ``row``, commit, notify; ``body`` (what PUT
+    answers). A unique-key clash becomes 409 naming ``what``."""
+    with conflict_guard(session, what):
+        update_object(session=session, row=row, body=body, modified=modified, **index)
+    commit_and_notify(
+        session=session,
+        notifier=notifier,
+        operation=Operation.UPDATE,
+        object_type=object_type,
+        body=body,
+        what=what,
+    )
+    return body
 
 
 def delete_and_notify(

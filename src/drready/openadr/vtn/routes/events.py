@@ -25,6 +25,7 @@ from drready.openadr.vtn.service import (
     delete_and_notify,
     load_targeted,
     target_view,
+    update_and_notify,
     utc_now,
 )
 from drready.openadr.vtn.store import (
@@ -33,7 +34,6 @@ from drready.openadr.vtn.store import (
     get_object,
     list_bodies,
     new_object_id,
-    update_object,
 )
 from drready.openadr.vtn.timing import event_end
 from drready.security.tokens import READ_ALL, READ_TARGETS, WRITE_EVENTS
@@ -144,16 +144,16 @@ async def update_event(
     now = utc_now()
     event = from_wire(Event, row.body).replaced(body, now=now)
     wire = to_wire(event)
-    update_object(session=session, row=row, body=wire, modified=now, **_index(event))
-    commit_and_notify(
+    return update_and_notify(
         session=session,
         notifier=notifier,
-        operation=Operation.UPDATE,
+        row=row,
         object_type=EVENT,
         body=wire,
+        modified=now,
+        index=_index(event),
         what="event",
     )
-    return wire
 
 
 @router.delete("/{eventID}")

@@ -32,6 +32,7 @@ from drready.openadr.vtn.service import (
     delete_and_notify,
     load_targeted,
     target_view,
+    update_and_notify,
     utc_now,
 )
 from drready.openadr.vtn.store import (
@@ -39,7 +40,6 @@ from drready.openadr.vtn.store import (
     create_object,
     list_bodies,
     new_object_id,
-    update_object,
 )
 from drready.security.tokens import READ_ALL, READ_TARGETS, WRITE_PROGRAMS
 
@@ -148,17 +148,16 @@ async def update_program(
     now = utc_now()
     program = from_wire(Program, row.body).replaced(body, now=now)
     wire = to_wire(program)
-    with conflict_guard(session, what):
-        update_object(session=session, row=row, body=wire, modified=now, **_index(program))
-    commit_and_notify(
+    return update_and_notify(
         session=session,
         notifier=notifier,
-        operation=Operation.UPDATE,
+        row=row,
         object_type=PROGRAM,
         body=wire,
+        modified=now,
+        index=_index(program),
         what=what,
     )
-    return wire
 
 
 @router.delete("/{programID}")

@@ -32,6 +32,7 @@ from drready.openadr.vtn.service import (
     delete_and_notify,
     load_owned,
     owner_filter,
+    update_and_notify,
     utc_now,
 )
 from drready.openadr.vtn.store import (
@@ -40,7 +41,6 @@ from drready.openadr.vtn.store import (
     get_program_id,
     list_bodies,
     new_object_id,
-    update_object,
 )
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_REPORTS
 
@@ -140,16 +140,16 @@ async def update_report(
     now = utc_now()
     report = from_wire(Report, row.body).replaced(body, now=now)
     wire = to_wire(report)
-    update_object(session=session, row=row, body=wire, modified=now, **_index(session, report))
-    commit_and_notify(
+    return update_and_notify(
         session=session,
         notifier=notifier,
-        operation=Operation.UPDATE,
+        row=row,
         object_type=REPORT,
         body=wire,
+        modified=now,
+        index=_index(session, report),
         what="report",
     )
-    return wire
 
 
 @router.delete("/{reportID}")

@@ -41,6 +41,7 @@ from drready.openadr.vtn.service import (
     delete_and_notify,
     load_owned,
     owner_filter,
+    update_and_notify,
     utc_now,
 )
 from drready.openadr.vtn.store import (
@@ -48,7 +49,6 @@ from drready.openadr.vtn.store import (
     create_object,
     list_bodies,
     new_object_id,
-    update_object,
 )
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_VENS
 
@@ -195,17 +195,16 @@ async def update_ven_resource(
     if not is_bl(principal):
         resource = resource.model_copy(update={"targets": existing.targets})
     wire = to_wire(resource)
-    with conflict_guard(session, what):
-        update_object(session=session, row=row, body=wire, modified=now, **_index(resource))
-    commit_and_notify(
+    return update_and_notify(
         session=session,
         notifier=notifier,
-        operation=Operation.UPDATE,
+        row=row,
         object_type=RESOURCE,
         body=wire,
+        modified=now,
+        index=_index(resource),
         what=what,
     )
-    return wire
 
 
 @router.delete("/{resourceID}")

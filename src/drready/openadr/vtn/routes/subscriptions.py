@@ -36,6 +36,7 @@ from drready.openadr.vtn.service import (
     delete_and_notify,
     load_owned,
     owner_filter,
+    update_and_notify,
     utc_now,
 )
 from drready.openadr.vtn.store import (
@@ -44,7 +45,6 @@ from drready.openadr.vtn.store import (
     get_object,
     list_bodies,
     new_object_id,
-    update_object,
 )
 from drready.openadr.vtn.webhooks import CallbackRejectedError
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_SUBSCRIPTIONS
@@ -175,18 +175,16 @@ def update_subscription(
     subscription = from_wire(Subscription, row.body).replaced(body, now=now)
     _verify_callbacks(notifier, subscription)
     wire = to_wire(subscription)
-    update_object(
-        session=session, row=row, body=wire, modified=now, **_index(session, subscription)
-    )
-    commit_and_notify(
+    return update_and_notify(
         session=session,
         notifier=notifier,
-        operation=Operation.UPDATE,
+        row=row,
         object_type=SUBSCRIPTION,
         body=wire,
+        modified=now,
+        index=_index(session, subscription),
         what="subscription",
     )
-    return wire
 
 
 @router.delete("/{subscriptionID}")
