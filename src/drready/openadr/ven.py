@@ -1,9 +1,11 @@
 """An asynchronous OpenADR 3.1 VEN client over HTTPS (C1, S1, D6).
 
 :class:`VenClient` is what a maker cloud (route ii) or a home gateway (route i) uses to talk
-to the DR servicer's VTN. It speaks only the wire models of :mod:`drready.openadr.models`
-(bodies built with :func:`~drready.openadr.models.to_wire`, answers parsed with
-:func:`~drready.openadr.models.from_wire`), and knows nothing of the drready profile; the
+to the DR servicer's VTN; its base :class:`OpenAdrClient` (TLS, token, paging, errors, reading
+programs, events and reports) is shared with the servicer's BL client. Both speak only the
+wire models of :mod:`drready.openadr.models` (bodies built with
+:func:`~drready.openadr.models.to_wire`, answers parsed with
+:func:`~drready.openadr.models.from_wire`) and know nothing of the drready profile; the
 profile mapping is :mod:`drready.openadr.profile`.
 
 Security (S1)
@@ -77,6 +79,7 @@ from drready.security.tls import client_ssl_context, warn_insecure_http
 __all__ = [
     "PAGE_LIMIT",
     "REFRESH_AT",
+    "OpenAdrClient",
     "VenClient",
     "VenConfigError",
     "VenError",
@@ -178,8 +181,11 @@ def _check_url(url: str, what: str, allow_insecure_http: bool) -> httpx.URL:
     raise VenConfigError(f"{what}: {url!r} must be an https:// URL")
 
 
-class VenClient:
-    """OpenADR 3.1 VEN client (async, httpx).
+class OpenAdrClient:
+    """An OpenADR 3.1 client of a VTN (async, httpx): TLS, token, paging, errors.
+
+    The common part of :class:`VenClient` and the DR servicer's BL client
+    (:mod:`drready.servicer.bl`): what every client of a VTN does, whatever its role.
 
     Parameters
     ----------
@@ -192,8 +198,6 @@ class VenClient:
         The trust anchor for the VTN's certificate: a context
         (:func:`~drready.security.tls.client_ssl_context`), a PEM CA file path, ``True`` for
         the system store, or ``False`` (no verification; needs ``allow_insecure_http``).
-    ven_name : str
-        The ``venName`` of this VEN's ven object (:meth:`ensure_ven`).
     timeout_s : float
         Per-request timeout [s].
     allow_insecure_http : bool
@@ -213,7 +217,6 @@ class VenClient:
         client_secret: str,
         *,
         verify: ssl.SSLContext | str | bool,
-        ven_name: str,
         timeout_s: float = 10.0,
         allow_insecure_http: bool = False,
         token_url: str | None = None,
@@ -222,8 +225,6 @@ class VenClient:
     ) -> None:
         if not client_id or not client_secret:
             raise VenConfigError("client_id and client_secret: must not be empty")
-        if not ven_name:
-            raise VenConfigError("ven_name: must not be empty")
         if timeout_s <= 0:
             raise VenConfigError(f"timeout_s: must be > 0, got {timeout_s}")
         base = _check_url(base_url, "base_url", allow_insecure_http)
@@ -242,7 +243,6 @@ class VenClient:
         )
         self.base_url = str(base)
         self.client_id = client_id
-        self.ven_name = ven_name
         self._secret = client_secret
         self._clock = clock
         self._http = httpx.AsyncClient(
@@ -257,8 +257,6 @@ class VenClient:
         self._token_lock = asyncio.Lock()
         self.token_fetches = 0
         """How many tokens were fetched so far (observability, tests)."""
-        self.ven: Ven | None = None
-        """This VEN's ven object, once :meth:`ensure_ven` has run."""
 
     # ------------------------------------------------------------------ lifecycle
     async def close(self) -> None:
@@ -416,60 +414,6 @@ class VenClient:
             skip += len(items)
         return out
 
-    # ------------------------------------------------------------------ vens, resources
-    async def ensure_ven(self, attributes: Sequence[ValuesMap] | None = None) -> Ven:
-        """This VEN's ven object: found by ``venName``, or created (``VEN_VEN_REQUEST``)."""
-        found = await self._all(Ven, "/vens", {"venName": self.ven_name})
-        mine = [v for v in found if v.ven_name == self.ven_name]
-        if mine:
-            self.ven = mine[0]
-            return self.ven
-        create = VenVenCreate(
-            ven_name=self.ven_name, attributes=tuple(attributes) if attributes else None
-        )
-        self.ven = await self._one(Ven, "POST", "/vens", create)
-        return self.ven
-
-    def _ven_id(self) -> str:
-        if self.ven is None:
-            raise VenConfigError("call ensure_ven() before working with resources")
-        return self.ven.id
-
-    async def resources(self, name: str | None = None) -> list[Resource]:
-        """This VEN's resources (all, or the one named ``name``)."""
-        params: dict[str, Any] = {"venID": self._ven_id()}
-        if name is not None:
-            params["resourceName"] = name
-        found = await self._all(Resource, "/resources", params)
-        return [r for r in found if name is None or r.resource_name == name]
-
-    async def ensure_resource(
-        self, name: str, attributes: Sequence[ValuesMap] | None = None
-    ) -> Resource:
-        """This VEN's resource ``name``: found, or created (``VEN_RESOURCE_REQUEST``)."""
-        found = await self.resources(name)
-        if found:
-            return found[0]
-        return await self._create_resource(name, attributes)
-
-    async def _create_resource(self, name: str, attributes: Sequence[ValuesMap] | None) -> Resource:
-        create = VenResourceCreate(
-            resource_name=name,
-            ven_id=self._ven_id(),
-            attributes=tuple(attributes) if attributes else None,
-        )
-        return await self._one(Resource, "POST", "/resources", create)
-
-    async def ensure_resources(self, names: Iterable[str]) -> list[Resource]:
-        """Many resources at once: one paged listing, then a POST per missing name."""
-        existing = {r.resource_name: r for r in await self.resources()}
-        out = []
-        for name in names:
-            if name not in existing:
-                existing[name] = await self._create_resource(name, None)
-            out.append(existing[name])
-        return out
-
     # ------------------------------------------------------------------ programs, events
     async def programs(self, targets: Sequence[str] | None = None) -> list[Program]:
         """Programs this VEN may read (those with ``targets`` only if granted and asked)."""
@@ -528,6 +472,101 @@ class VenClient:
         if client_name is not None:
             params["clientName"] = client_name
         return await self._all(Report, "/reports", params)
+
+
+class VenClient(OpenAdrClient):
+    """OpenADR 3.1 VEN client (async, httpx).
+
+    Parameters are those of :class:`OpenAdrClient`, plus
+
+    ven_name : str
+        The ``venName`` of this VEN's ven object (:meth:`ensure_ven`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        verify: ssl.SSLContext | str | bool,
+        ven_name: str,
+        timeout_s: float = 10.0,
+        allow_insecure_http: bool = False,
+        token_url: str | None = None,
+        clock: Clock = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not ven_name:
+            raise VenConfigError("ven_name: must not be empty")
+        super().__init__(
+            base_url,
+            client_id,
+            client_secret,
+            verify=verify,
+            timeout_s=timeout_s,
+            allow_insecure_http=allow_insecure_http,
+            token_url=token_url,
+            clock=clock,
+            transport=transport,
+        )
+        self.ven_name = ven_name
+        self.ven: Ven | None = None
+        """This VEN's ven object, once :meth:`ensure_ven` has run."""
+
+    # ------------------------------------------------------------------ vens, resources
+    async def ensure_ven(self, attributes: Sequence[ValuesMap] | None = None) -> Ven:
+        """This VEN's ven object: found by ``venName``, or created (``VEN_VEN_REQUEST``)."""
+        found = await self._all(Ven, "/vens", {"venName": self.ven_name})
+        mine = [v for v in found if v.ven_name == self.ven_name]
+        if mine:
+            self.ven = mine[0]
+            return self.ven
+        create = VenVenCreate(
+            ven_name=self.ven_name, attributes=tuple(attributes) if attributes else None
+        )
+        self.ven = await self._one(Ven, "POST", "/vens", create)
+        return self.ven
+
+    def _ven_id(self) -> str:
+        if self.ven is None:
+            raise VenConfigError("call ensure_ven() before working with resources")
+        return self.ven.id
+
+    async def resources(self, name: str | None = None) -> list[Resource]:
+        """This VEN's resources (all, or the one named ``name``)."""
+        params: dict[str, Any] = {"venID": self._ven_id()}
+        if name is not None:
+            params["resourceName"] = name
+        found = await self._all(Resource, "/resources", params)
+        return [r for r in found if name is None or r.resource_name == name]
+
+    async def ensure_resource(
+        self, name: str, attributes: Sequence[ValuesMap] | None = None
+    ) -> Resource:
+        """This VEN's resource ``name``: found, or created (``VEN_RESOURCE_REQUEST``)."""
+        found = await self.resources(name)
+        if found:
+            return found[0]
+        return await self._create_resource(name, attributes)
+
+    async def _create_resource(self, name: str, attributes: Sequence[ValuesMap] | None) -> Resource:
+        create = VenResourceCreate(
+            resource_name=name,
+            ven_id=self._ven_id(),
+            attributes=tuple(attributes) if attributes else None,
+        )
+        return await self._one(Resource, "POST", "/resources", create)
+
+    async def ensure_resources(self, names: Iterable[str]) -> list[Resource]:
+        """Many resources at once: one paged listing, then a POST per missing name."""
+        existing = {r.resource_name: r for r in await self.resources()}
+        out = []
+        for name in names:
+            if name not in existing:
+                existing[name] = await self._create_resource(name, None)
+            out.append(existing[name])
+        return out
 
     # ------------------------------------------------------------------ subscriptions
     async def subscribe(
