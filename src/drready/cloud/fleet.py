@@ -11,7 +11,8 @@ carries:
   one resource (D6);
 * F2/F3/F4 — :meth:`MakerFleet.apply_requests` per unit, :meth:`MakerFleet.group_request` for a
   group request split over the units;
-* F5 — :meth:`MakerFleet.power_samples`, from a simulated meter (see there).
+* F5 — :meth:`MakerFleet.power_samples` and :meth:`MakerFleet.group_power`, the instantaneous
+  power and energy counter of a simulated meter (see there and "Instantaneous power" below).
 
 Planning semantics
 ------------------
@@ -30,6 +31,39 @@ grid does. A request is planned as if it had been known then; requests are meant
 before their window (the market's day-ahead timing), and one whose window starts before the
 cloud's ``now`` is rejected with that reason. Slots already past are not frozen (the live single
 unit, :class:`drready.device.SimulatedWaterHeater`, re-plans from its current state instead).
+
+Instantaneous power (F5, for U1)
+--------------------------------
+The simulated meter gives each unit an electric energy per slot (the plan executed against
+sampled household use, :func:`drready.sim.execute.execute_plan`). A CO2 heat pump does not draw
+that energy as a steady slot mean: it runs at its rated input for part of the slot and is off
+for the rest (:mod:`drready.physics.duty`). The fleet therefore reports, at an instant in slot
+``k``,
+
+* the **rated electric input** of the unit in slot ``k``, ``p = heat_cap_kwh / cop / slot_h`` from
+  the planning problem: the heat pump's rated heat output (``heat_cap_kwh / slot_h``, 4.5 kW for
+  :data:`drready.physics.heatpump.RATED_33_CLASS`) divided by the slot's COP (air temperature,
+  boil-up and inlet temperature), i.e. :func:`drready.physics.heatpump.electric_input_kw` — the
+  same input the executed energy was computed with, so a slot's energy never needs more than
+  ``p · slot_h`` (duty ≤ 1 up to round-off);
+* the **power** :func:`~drready.physics.duty.on_off_power_kw`: ``p`` while the unit is on, 0 while
+  it is off (the full-slot level ``e / slot_h`` when the duty is 1);
+* the **energy counter**: the metered energy of the slots before ``k`` plus
+  :func:`~drready.physics.duty.on_off_energy_kwh` of slot ``k`` — continuous, never decreasing,
+  and equal to the slot energies' running sum at every slot boundary, so slot energies (and the
+  settlement computed from them) are those of the meter, unchanged.
+
+Where in the slot a unit runs is its **phase**, one per unit and slot, drawn uniformly in [0, 1)
+from the fleet's seed and day (a random stream of its own, independent of the household-use
+sample; the same on every call, whatever the plan). A real unit starts heating at times set by
+its own controls (tank sensors, its schedule, the maker's optimiser), not in step with the
+others; independent phases are the simplest stand-in, so the fleet's power fluctuates inside a
+slot around the slot mean, with variance ``Σ p² d (1 − d)`` over units of duty ``d`` — the
+fluctuation a servicer following a minute-by-minute command (U1) must absorb, e.g. with a
+battery. Limitation: phases of consecutive slots are independent, so a unit that runs through
+the end of one slot does not necessarily continue at the start of the next one, and the
+executed energy's timing inside the slot (e.g. an automatic reheat in a given 5-minute step) is
+not kept — only each slot's energy is.
 """
 
 from __future__ import annotations
@@ -56,6 +90,7 @@ from drready.domain import (
 )
 from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, sample_step_use_l
+from drready.physics.duty import on_off_energy_kwh, on_off_power_kw
 from drready.planning.engine import FleetPlan, FleetPlanner, WindowPotential, WindowRequest
 from drready.planning.problem import (
     Fleet,
@@ -83,6 +118,9 @@ GROUP_DEVICE_ID = DeviceId(maker_code="000000", serial="FLEET")
 """The device id the profile gives the fleet group resource (``profile.GROUP_RESOURCE``)."""
 
 _ZERO_KWH = 1e-6  # below this an amount counts as nothing (DrResponse's threshold)
+_PHASE_STREAM = 1
+"""Spawn key of the random stream of the units' on/off phases: the household-use sample of the
+meter is the root stream of the same seed (spawn key ``()``), so the two are independent."""
 
 UnitAnswer = tuple[DrResponse, HeatingPlan]
 """A unit's answer to a request: its response (F2) and its DR-aware plan (F3/F4)."""
@@ -124,7 +162,7 @@ class MakerFleet:
     maker_code : str
         ECHONET Lite maker code of the device ids (6 hex digits).
     seed : int
-        Seed of the simulated household use behind :meth:`power_samples`.
+        Seed of the simulated household use and on/off phases behind :meth:`power_samples`.
     climate, tariff : Climate, Tariff
     confidence : float
         Confidence level of the declared potential (E1), 0.5–0.999.
@@ -181,6 +219,7 @@ class MakerFleet:
         self._answers: dict[tuple[int, str], DrResponse] = {}
         self._plan: FleetPlan = self.planner.baseline()
         self._metered: FloatArray | None = None
+        self._phase_cache: FloatArray | None = None
 
     @classmethod
     def random(
@@ -506,8 +545,29 @@ class MakerFleet:
             self._metered = run.electric_kwh
         return self._metered
 
+    def _rated_input_kw(self, k: int) -> FloatArray:
+        """Electric input at the rated heat output in slot ``k`` (N,) [kW]:
+        ``heat_cap_kwh / cop / slot_h``.
+
+        The heat pump's most heat per slot divided by the slot's COP, per hour — what the unit
+        draws while it runs (:func:`drready.physics.heatpump.electric_input_kw`).
+        """
+        p = self.problem
+        out: FloatArray = p.heat_cap_kwh[k] / p.cop[k] / p.slot_h
+        return out
+
+    def _phases(self) -> FloatArray:
+        """Each unit's on/off phase per slot (N, T), uniform in [0, 1), from the seed and day."""
+        if self._phase_cache is None:
+            seq = np.random.SeedSequence(
+                self.seed + self.day.toordinal(), spawn_key=(_PHASE_STREAM,)
+            )
+            self._phase_cache = np.random.default_rng(seq).random((self.size, self.grid.n_slots))
+        return self._phase_cache
+
     def _meter_at(self, at: datetime) -> tuple[FloatArray, FloatArray]:
-        """Power (N,) [W] and cumulative energy since the grid start (N,) [kWh] at ``at``."""
+        """Instantaneous power (N,) [W] and cumulative energy since the grid start (N,) [kWh] at
+        ``at``: on/off operation inside the slot of ``at`` (see "Instantaneous power")."""
         offset = at - self.grid.start
         if not self.grid.start <= at < self.grid.end:
             raise ValueError(
@@ -515,22 +575,32 @@ class MakerFleet:
                 f"{self.grid.end.isoformat()}"
             )
         k = offset // SLOT
-        frac = (offset - k * SLOT) / SLOT
-        elec = self._meter()
-        power_w = elec[:, k] / self.problem.slot_h * 1000.0
-        cumulative = elec[:, :k].sum(axis=1) + elec[:, k] * frac
-        return power_w, cumulative
+        x = (offset - k * SLOT) / SLOT
+        # clip: execution round-off below zero is no energy, so the counter never runs backwards
+        elec = self._meter()[:, : k + 1].clip(min=0.0)
+        e = elec[:, k]
+        # cumsum adds in slot order, so the counter at the slot's end is exactly the next slot's
+        # start; the part of slot k is capped at e_k (its round-off could overshoot by an ulp)
+        before = np.cumsum(elec, axis=1)[:, k - 1] if k else np.zeros(self.size)
+        rated, phase, slot_h = self._rated_input_kw(k), self._phases()[:, k], self.problem.slot_h
+        power_w = on_off_power_kw(e, rated, phase, x, slot_h) * 1000.0
+        part = np.minimum(on_off_energy_kwh(e, rated, phase, x, slot_h), e)
+        return power_w, before + part
 
     def power_samples(self, at: datetime, units: list[int] | None = None) -> list[PowerSample]:
-        """F5: each unit's power and energy counter at ``at`` from a **simulated meter**.
+        """F5: each unit's instantaneous power and energy counter at ``at`` from a **simulated
+        meter**.
 
         The fleet's current plan is executed against sampled household use (seeded by ``seed``
         and the day) with the units' own safeguards (automatic and manual reheat, full tank;
-        :func:`drready.sim.execute.execute_plan`), in ``step_minutes`` steps. The sample gives
-        the mean power of the slot containing ``at`` [W] and the energy used from the grid
-        start to ``at`` [kWh] (the slot's energy pro rata). It stands in for the meter of a real
-        unit and is therefore marked ``MEASURED``; it is *not* the plan, and differs from it
-        where the households' use differs from the forecast.
+        :func:`drready.sim.execute.execute_plan`), in ``step_minutes`` steps, which gives each
+        unit's electric energy per slot. Inside the slot a unit runs at its rated electric input
+        for the share of the slot that energy needs, starting at its own phase (see
+        "Instantaneous power" in the module docstring): the sample's power [W] is that input or
+        0 — not the slot mean — and its counter [kWh] is the energy used from the grid start to
+        ``at``. It stands in for the meter of a real unit and is therefore marked ``MEASURED``;
+        it is *not* the plan, and differs from it where the households' use differs from the
+        forecast.
 
         Raises
         ------
@@ -550,7 +620,11 @@ class MakerFleet:
         ]
 
     def group_power(self, at: datetime) -> tuple[float, float]:
-        """F5 of the fleet as one resource: summed power [W] and energy counter [kWh] at ``at``
-        from the same simulated meter as :meth:`power_samples`."""
+        """F5 of the fleet as one resource: summed instantaneous power [W] and energy counter
+        [kWh] at ``at`` from the same simulated meter as :meth:`power_samples`.
+
+        The sum of on/off units: it fluctuates inside a slot around the slot's mean power (the
+        metered slot energy over the slot's hours), which it matches on average over the slot.
+        """
         power_w, cumulative = self._meter_at(at)
         return float(power_w.clip(min=0.0).sum()), float(cumulative.clip(min=0.0).sum())

@@ -36,11 +36,13 @@ def duty_fraction(energy_kwh: ArrayLike, rated_kw: ArrayLike, slot_h: float = 0.
     p = np.asarray(rated_kw, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.where(p > 0.0, e / (p * slot_h), 0.0)
-    return np.clip(np.nan_to_num(d, nan=0.0), 0.0, 1.0)
+    out: FloatArray = np.clip(np.nan_to_num(d, nan=0.0), 0.0, 1.0)
+    return out
 
 
 def _overlap(a0: FloatArray, a1: FloatArray, b0: FloatArray, b1: FloatArray) -> FloatArray:
-    return np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0.0, None)
+    out: FloatArray = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0.0, None)
+    return out
 
 
 def on_off_energy_fraction(duty: ArrayLike, phase: ArrayLike, x: ArrayLike) -> FloatArray:
