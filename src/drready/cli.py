@@ -585,6 +585,92 @@ echonet_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+gateway_app = typer.Typer(
+    help="Home gateway: the water heaters of an ECHONET Lite home behind one OpenADR VEN "
+    "(route i).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(gateway_app, name="gateway")
+
+
+@gateway_app.command("serve")
+def gateway_serve(
+    vtn: Annotated[str, typer.Option(help="Base URL of the servicer's VTN (https://…).")],
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="IPv4 address of a water heater node (repeatable); default: multicast "
+            "discovery on the LAN."
+        ),
+    ] = None,
+    interface: Annotated[
+        str, typer.Option(help="Local IPv4 address on the home LAN to send from.")
+    ] = "127.0.0.1",
+    client_id: Annotated[str, typer.Option(help="OAuth2 client id of this gateway's VEN.")] = (
+        "home-gateway"
+    ),
+    ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="CA certificate the VTN's certificate chains to (PEM); default the system store."
+        ),
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls of the VTN, 1–3600.")] = (
+        10.0
+    ),
+    power_interval: Annotated[
+        float,
+        typer.Option(help="Least seconds between two power reports of one DR event, 1–3600."),
+    ] = 60.0,
+    discovery_window: Annotated[
+        float, typer.Option(help="Seconds to collect discovery answers, 0.1–10.")
+    ] = 1.0,
+    insecure_http: Annotated[
+        bool, typer.Option(help="Allow an http:// VTN (local experiments only).")
+    ] = False,
+) -> None:
+    """Run a home gateway's VEN; its client secret comes from $DRREADY_CLIENT_SECRET."""
+    import os
+
+    from drready.gateway.ven import NoWaterHeaterError, run_gateway
+
+    _check_address(interface, "--interface")
+    hosts = [_check_address(h, "--host") for h in host or []]
+    if not 1 <= interval <= 3600:
+        _fail("--interval", f"must be within 1–3600 s, got {interval}")
+    if not 1 <= power_interval <= 3600:
+        _fail("--power-interval", f"must be within 1–3600 s, got {power_interval}")
+    if not 0.1 <= discovery_window <= 10:
+        _fail("--discovery-window", f"must be within 0.1–10 s, got {discovery_window}")
+    if not vtn.startswith(("https://", "http://")):
+        _fail("--vtn", f"must be an https:// URL, got {vtn!r}")
+    secret = os.environ.get("DRREADY_CLIENT_SECRET")
+    if not secret:
+        _fail("DRREADY_CLIENT_SECRET", "set it to this gateway's OAuth2 client secret")
+    try:
+        run_gateway(
+            vtn,
+            hosts,
+            client_id=client_id,
+            client_secret=secret,
+            ca_file=None if ca is None else str(ca),
+            interface=interface,
+            interval_s=interval,
+            power_interval_s=power_interval,
+            discovery_window_s=discovery_window,
+            allow_insecure_http=insecure_http,
+        )
+    except KeyboardInterrupt:
+        pass
+    except NoWaterHeaterError as err:
+        _fail("--host", str(err))
+    except OSError as err:
+        _fail("--interface", str(err))
+    except ValueError as err:
+        _fail("--vtn", str(err).splitlines()[0])
+
+
 app.add_typer(echonet_app, name="echonet")
 
 

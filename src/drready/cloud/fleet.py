@@ -100,7 +100,7 @@ from drready.planning.problem import (
     draw_forecast,
 )
 from drready.planning.tariff import NIGHT_TOU, Tariff
-from drready.sim.execute import execute_plan
+from drready.sim.execute import Execution, execute_plan
 
 __all__ = [
     "DEFAULT_MAKER_CODE",
@@ -521,29 +521,50 @@ class MakerFleet:
         )
 
     # ------------------------------------------------------------------ F5
+    def _execute(self, heat_kwh: FloatArray) -> Execution:
+        """``heat_kwh`` (a plan's heat per slot) executed against the sampled household use,
+        the same sample (seeded by ``seed`` and the day) whatever the plan."""
+        days, offset = days_covering(self.grid)
+        rng = np.random.default_rng(self.seed + self.day.toordinal())
+        sample = sample_step_use_l(
+            rng,
+            self.fleet.persons,
+            [day_type_for(d) for d in days],
+            self.step_minutes,
+            bathtub=self.fleet.bathtub,
+        )
+        k = 30 // self.step_minutes
+        steps = slice(offset * k, (offset + self.grid.n_slots) * k)
+        return execute_plan(
+            self.problem,
+            heat_kwh,
+            sample.use_l[:, steps],
+            sample.manual_reheat[:, steps],
+            self.fleet.reserve_l,
+        )
+
     def _meter(self) -> FloatArray:
         """Electricity per slot (N, T) [kWh] of the current plan executed against sampled use."""
         if self._metered is None:
-            days, offset = days_covering(self.grid)
-            rng = np.random.default_rng(self.seed + self.day.toordinal())
-            sample = sample_step_use_l(
-                rng,
-                self.fleet.persons,
-                [day_type_for(d) for d in days],
-                self.step_minutes,
-                bathtub=self.fleet.bathtub,
-            )
-            k = 30 // self.step_minutes
-            steps = slice(offset * k, (offset + self.grid.n_slots) * k)
-            run = execute_plan(
-                self.problem,
-                self._plan.heat_kwh,
-                sample.use_l[:, steps],
-                sample.manual_reheat[:, steps],
-                self.fleet.reserve_l,
-            )
-            self._metered = run.electric_kwh
+            self._metered = self._execute(self._plan.heat_kwh).electric_kwh
         return self._metered
+
+    def simulated_meter(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The simulated meter and shortage counts of the grid's day, for settlement studies.
+
+        Returns ``(electric_kwh, dr_shortage_steps, baseline_shortage_steps)``: electricity
+        per unit and slot of the grid (N, T) [kWh] under the current plan (what F5 integrates
+        to), and per unit the simulated steps with a hot-water shortage under the current plan
+        and under the baseline plan — against the same household use, so a shortage under the
+        current plan that the baseline did not have is one the DR caused.
+        """
+        run = self._execute(self._plan.heat_kwh)
+        base = self._execute(self.planner.baseline().heat_kwh)
+        return (
+            run.electric_kwh.copy(),
+            run.shortage_steps.astype(np.float64),
+            base.shortage_steps.astype(np.float64),
+        )
 
     def _rated_input_kw(self, k: int) -> FloatArray:
         """Electric input at the rated heat output in slot ``k`` (N,) [kW]:

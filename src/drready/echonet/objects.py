@@ -249,8 +249,9 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
     def submit(value: Any) -> None:
         req: ext.DrRequestEdt = value
         now = heater.clock.now()
+        state["requests"] = int(state.get("requests", 0)) + 1  # unique within a stopped clock
         dr = DrRequest(
-            request_id=f"el-{now:%Y%m%d%H%M%S}-{req.direction.value}",
+            request_id=f"el-{now:%Y%m%d%H%M%S}-{state['requests']}-{req.direction.value}",
             direction=req.direction,
             start=req.start,
             end=req.end,

@@ -20,6 +20,7 @@ security: the gateway keeps it on the home LAN and relays only these domain obje
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -55,6 +56,11 @@ class WaterHeaterLink:
     address: str
     eoj: EOJ
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tokyo"))
+    clock: Callable[[], datetime] | None = None
+    """The gateway's time (simulated in a simulation); wall time in ``tz`` when None."""
+
+    def _now(self) -> datetime:
+        return self.clock() if self.clock is not None else datetime.now(self.tz)
 
     async def _get(self, epc: int) -> bytes | None:
         return (await self.controller.get(self.address, self.eoj, [epc]))[epc]
@@ -74,7 +80,7 @@ class WaterHeaterLink:
     async def power_sample(self) -> PowerSample:
         """F5: instantaneous power and cumulative energy (measured), or an estimate."""
         got = await self.controller.get(self.address, self.eoj, [0x84, 0x85, 0xB2, 0xDC])
-        now = datetime.now(self.tz)
+        now = self._now()
         device = await self.device_id()
         if got[0x84] is not None and got[0x85] is not None:
             return PowerSample(
@@ -115,7 +121,7 @@ class WaterHeaterLink:
         )
         return FlexibilityEnvelope(
             device_id=await self.device_id(),
-            computed_at=datetime.now(self.tz),
+            computed_at=self._now(),
             window_start=start,
             window_end=end,
             confidence=p.confidence,
@@ -162,7 +168,7 @@ class WaterHeaterLink:
         )
         return HeatingPlan(
             device_id=await self.device_id(),
-            created_at=datetime.now(self.tz),
+            created_at=self._now(),
             grid=grid,
             slots=slots,
         )
@@ -185,6 +191,8 @@ class HomeGateway:
     """Discovers the water heaters of a home and hands out :class:`WaterHeaterLink` objects."""
 
     controller: EchonetController
+    clock: Callable[[], datetime] | None = None
+    """Handed to every link (simulated time in a simulation; wall time when None)."""
 
     async def discover(
         self, window_s: float = 0.5, host: str | None = None
@@ -195,7 +203,7 @@ class HomeGateway:
             else await self.controller.discover(host=host, window_s=window_s)
         )
         return [
-            WaterHeaterLink(self.controller, n.address, eoj)
+            WaterHeaterLink(self.controller, n.address, eoj, clock=self.clock)
             for n in nodes
             for eoj in n.instances
             if eoj.class_id == WATER_HEATER_CLASS
