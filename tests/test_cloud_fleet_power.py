@@ -204,3 +204,35 @@ def test_samples_are_reproducible_and_phases_stable() -> None:
     before = [a.power_samples(at)[1:] for at in instants]
     a.apply_requests({0: req})
     assert [a.power_samples(at)[1:] for at in instants] == before
+
+
+def test_the_simulated_meter_with_and_without_dr_differs_by_the_accepted_amounts() -> None:
+    fleet = MakerFleet.random(60, DAY, seed=2)
+    tz = ZoneInfo(DEFAULT_TZ)
+    start, end = datetime(2025, 5, 14, 10, 0, tzinfo=tz), datetime(2025, 5, 14, 14, 0, tzinfo=tz)
+    before = fleet.simulated_meter()
+    np.testing.assert_array_equal(before.electric_kwh, before.baseline_electric_kwh)
+    envs = fleet.envelopes(start, end)
+    asked = {
+        u: DrRequest(
+            request_id=f"m-{u}",
+            direction=Direction.UP,
+            start=start,
+            end=end,
+            amount_kwh=0.5 * envs[u].up_kwh,
+            issuer="test",
+            issued_at=fleet.grid.start,
+        )
+        for u in range(0, 60, 3)
+        if envs[u].up_kwh > 0.05
+    }
+    answers = fleet.apply_requests(asked)
+    meter = fleet.simulated_meter()
+    s, e = fleet.grid.window_indices(start, end)
+    extra = (meter.electric_kwh - meter.baseline_electric_kwh)[:, s:e].sum(axis=1)
+    for u, answer in answers.items():
+        # the heat pump uses what the plan asks unless a safeguard or a full tank intervenes
+        assert extra[u] == pytest.approx(answer[0].accepted_kwh, abs=0.05)
+    untouched = [u for u in range(60) if u not in asked]
+    np.testing.assert_allclose(extra[untouched], 0.0, atol=1e-9)
+    assert meter.shortage_steps.shape == (60,)

@@ -107,6 +107,7 @@ __all__ = [
     "GROUP_DEVICE_ID",
     "GroupOutcome",
     "MakerFleet",
+    "SimulatedMeter",
     "UnitAnswer",
 ]
 
@@ -124,6 +125,17 @@ meter is the root stream of the same seed (spawn key ``()``), so the two are ind
 
 UnitAnswer = tuple[DrResponse, HeatingPlan]
 """A unit's answer to a request: its response (F2) and its DR-aware plan (F3/F4)."""
+
+
+@dataclass(frozen=True)
+class SimulatedMeter:
+    """Per unit and slot of the grid (N, T) [kWh] under the current plan and the baseline
+    plan, and per unit (N,) the simulated steps with a hot-water shortage under each."""
+
+    electric_kwh: FloatArray
+    baseline_electric_kwh: FloatArray
+    shortage_steps: npt.NDArray[np.int64]
+    baseline_shortage_steps: npt.NDArray[np.int64]
 
 
 @dataclass
@@ -549,21 +561,21 @@ class MakerFleet:
             self._metered = self._execute(self._plan.heat_kwh).electric_kwh
         return self._metered
 
-    def simulated_meter(self) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """The simulated meter and shortage counts of the grid's day, for settlement studies.
+    def simulated_meter(self) -> SimulatedMeter:
+        """The simulated meter of the grid, with and without DR, for settlement studies.
 
-        Returns ``(electric_kwh, dr_shortage_steps, baseline_shortage_steps)``: electricity
-        per unit and slot of the grid (N, T) [kWh] under the current plan (what F5 integrates
-        to), and per unit the simulated steps with a hot-water shortage under the current plan
-        and under the baseline plan — against the same household use, so a shortage under the
-        current plan that the baseline did not have is one the DR caused.
+        The current plan and the baseline plan, both executed against the same sampled
+        household use: the difference is exactly what the DR changed (the physical delivery),
+        and a shortage under the current plan that the baseline did not have is one the DR
+        caused.
         """
         run = self._execute(self._plan.heat_kwh)
         base = self._execute(self.planner.baseline().heat_kwh)
-        return (
-            run.electric_kwh.copy(),
-            run.shortage_steps.astype(np.float64),
-            base.shortage_steps.astype(np.float64),
+        return SimulatedMeter(
+            electric_kwh=run.electric_kwh.copy(),
+            baseline_electric_kwh=base.electric_kwh.copy(),
+            shortage_steps=run.shortage_steps.copy(),
+            baseline_shortage_steps=base.shortage_steps.copy(),
         )
 
     def _rated_input_kw(self, k: int) -> FloatArray:
