@@ -31,6 +31,7 @@ ECHONET Consortium, "Machine Readable Appendix" Release R, class 0x027D (storage
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -58,6 +59,11 @@ class BatteryLink:
     address: str
     eoj: EOJ
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tokyo"))
+    clock: Callable[[], datetime] | None = None
+    """The gateway's time (simulated in a simulation); wall time in ``tz`` when None."""
+
+    def _now(self) -> datetime:
+        return self.clock() if self.clock is not None else datetime.now(self.tz)
 
     async def _get(self, epcs: list[int]) -> dict[int, object]:
         """Decoded values (MRA codec); a missing EPC raises :class:`EchonetRefusedError`."""
@@ -115,7 +121,7 @@ class BatteryLink:
         got = await self._get([0xD3, 0xD8, 0xD6, 0xE2])
         return BatterySample(
             device_id=await self.device_id(),
-            timestamp=datetime.now(self.tz),
+            timestamp=self._now(),
             power_w=float(_num(got[0xD3])),
             cumulative_charged_kwh=float(_num(got[0xD8])),
             cumulative_discharged_kwh=float(_num(got[0xD6])),
@@ -171,16 +177,20 @@ def _dict_num(value: object, key: str) -> float:
 
 
 async def discover_batteries(
-    controller: EchonetController, window_s: float = 0.5, host: str | None = None
+    controller: EchonetController,
+    window_s: float = 0.5,
+    host: str | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> list[BatteryLink]:
-    """One :class:`BatteryLink` per storage battery object found (multicast, or ``host``)."""
+    """One :class:`BatteryLink` per storage battery object found (multicast, or ``host``);
+    ``clock`` is handed to every link."""
     nodes = (
         await controller.discover(window_s=window_s)
         if host is None
         else await controller.discover(host=host, window_s=window_s)
     )
     return [
-        BatteryLink(controller, n.address, eoj)
+        BatteryLink(controller, n.address, eoj, clock=clock)
         for n in nodes
         for eoj in n.instances
         if eoj.class_id == BATTERY_CLASS
