@@ -1171,8 +1171,8 @@ class ServicerStore:
         heater_source: HeaterSource | str | Sequence[str],
     ) -> int:
         """Store points of a run at ``t_s`` seconds after its start (arrays of equal length;
-        ``battery_kw`` signed, + charging: consumption positive like the heaters); a point already stored is left unchanged.
-        Returns the number of new points."""
+        ``battery_kw`` signed, + charging: consumption positive like the heaters); a point
+        already stored is left unchanged. Returns the number of new points."""
         t = np.asarray(t_s, dtype=np.float64)
         if t.ndim != 1:
             raise ValueError(f"t_s must be a 1-D array, got shape {t.shape}")
