@@ -578,6 +578,13 @@ class MakerFleet:
             baseline_shortage_steps=base.shortage_steps.copy(),
         )
 
+    def rated_inputs_kw(self) -> FloatArray:
+        """Each unit's rating (F6): its largest electric input at rated heat output over the
+        grid (N,) [kW] (the coldest slot's COP)."""
+        p = self.problem
+        out: FloatArray = (p.heat_cap_kwh / p.cop / p.slot_h).max(axis=0)
+        return out
+
     def _rated_input_kw(self, k: int) -> FloatArray:
         """Electric input at the rated heat output in slot ``k`` (N,) [kW]:
         ``heat_cap_kwh / cop / slot_h``.

@@ -140,7 +140,19 @@ class MakerCloud:
     async def register(self) -> list[str]:
         """Ensure the ven object and the resources (idempotent)."""
         ven = await self.ven.ensure_ven()
-        resources = await self.ven.ensure_resources(self.resource_names)
+        rated = self.fleet.rated_inputs_kw()
+        if self.mode == "group":
+            attrs = {
+                profile.GROUP_RESOURCE: profile.resource_attributes(
+                    float(rated.sum()), self.fleet.size
+                )
+            }
+        else:
+            attrs = {
+                name: profile.resource_attributes(float(rated[i]))
+                for i, name in enumerate(self.fleet.names)
+            }
+        resources = await self.ven.ensure_resources(self.resource_names, attrs)
         self.registered = True
         return [f"registered ven {ven.ven_name!r} ({ven.id}) with {len(resources)} resource(s)"]
 

@@ -77,6 +77,13 @@ class WaterHeaterLink:
             raise EchonetRefusedError(f"{self.address} {self.eoj} has no identification number")
         return DeviceId.from_echonet_id(edt)
 
+    async def rated_power_kw(self) -> float | None:
+        """F6 rating: the heat pump's rated power consumption, the largest of its winter,
+        in-between and summer values (0xDB–0xDD) [kW]; None if the unit gives none."""
+        got = await self.controller.get(self.address, self.eoj, [0xDB, 0xDC, 0xDD])
+        watts = [int.from_bytes(v, "big") for v in got.values() if v]
+        return max(watts) / 1000.0 if watts and max(watts) > 0 else None
+
     async def power_sample(self) -> PowerSample:
         """F5: instantaneous power and cumulative energy (measured), or an estimate."""
         got = await self.controller.get(self.address, self.eoj, [0x84, 0x85, 0xB2, 0xDC])

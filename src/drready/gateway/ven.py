@@ -123,6 +123,7 @@ class _Unit:
     link: WaterHeaterLink
     device_id: DeviceId | None = None
     plan: HeatingPlan | None = None  # the last plan read (F4)
+    rated_power_kw: float | None = None  # F6 rating (0xDB–0xDD)
 
     @property
     def label(self) -> str:
@@ -327,8 +328,12 @@ class GatewayVen:
         except (EchonetError, EchonetRefusedError, ValueError) as err:
             return _Failure(f"{unit.label}: {err}", False)
 
-    async def _identify(self, unit: _Unit) -> tuple[DeviceId, HeatingPlan]:
-        return await unit.link.device_id(), await unit.link.heating_plan()
+    async def _identify(self, unit: _Unit) -> tuple[DeviceId, HeatingPlan, float | None]:
+        return (
+            await unit.link.device_id(),
+            await unit.link.heating_plan(),
+            await unit.link.rated_power_kw(),
+        )
 
     # ------------------------------------------------------------------ F6
     async def register(self) -> list[str]:
@@ -346,7 +351,7 @@ class GatewayVen:
             elif str(got[0]) in names:
                 log.append(f"unit {unit.label}: device id {got[0]} already used by another unit")
             else:
-                unit.device_id, unit.plan = got
+                unit.device_id, unit.plan, unit.rated_power_kw = got
                 names.add(str(got[0]))
         if not self.registered:
             ven = await self.ven.ensure_ven()
@@ -354,7 +359,13 @@ class GatewayVen:
             self.registered = True
         new = [n for n in self.resource_names if n not in self._offered]
         if new:
-            await self.ven.ensure_resources(new)
+            by_name = self._by_name()
+            attrs = {
+                n: profile.resource_attributes(rated)
+                for n in new
+                if (rated := by_name[n].rated_power_kw) is not None
+            }
+            await self.ven.ensure_resources(new, attrs)
             self._offered.update(new)
             log.append(f"offered {len(new)} resource(s): {', '.join(new)}")
         return log

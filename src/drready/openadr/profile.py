@@ -78,6 +78,10 @@ UP_ENERGY = "DRREADY_UP_ENERGY"
 DOWN_ENERGY = "DRREADY_DOWN_ENERGY"
 CUM_MIN = "DRREADY_CUMULATIVE_MIN"
 CUM_MAX = "DRREADY_CUMULATIVE_MAX"
+RATED_POWER = "DRREADY_RATED_POWER_KW"
+"""Resource attribute (F6): the rated electric input of the unit, or the group's sum [kW]."""
+UNIT_COUNT = "DRREADY_UNITS"
+"""Resource attribute (F6, D6): the water heaters behind the resource (1 for a unit)."""
 DISPATCH = "DISPATCH_SETPOINT_RELATIVE"
 RESPONSE = "DRREADY_RESPONSE"
 USAGE_FORECAST = "USAGE_FORECAST"
@@ -88,6 +92,34 @@ READING = "READING"
 POTENTIAL_TYPES = (BASELINE, UP_AVAILABLE, DOWN_AVAILABLE, UP_ENERGY, DOWN_ENERGY, CUM_MIN, CUM_MAX)
 PLAN_TYPES = (RESPONSE, USAGE_FORECAST, STORED_HEAT)
 POWER_TYPES = (DEMAND, READING)
+
+
+def resource_attributes(rated_power_kw: float, n_units: int = 1) -> tuple[ValuesMap, ...]:
+    """F6 ratings of a resource as OpenADR resource attributes."""
+    if not rated_power_kw > 0 or n_units < 1:
+        raise ProfileError(
+            f"rated_power_kw must be > 0 and n_units ≥ 1, got {rated_power_kw!r}, {n_units!r}"
+        )
+    return (
+        ValuesMap(type=RATED_POWER, values=(round(float(rated_power_kw), 6),)),
+        ValuesMap(type=UNIT_COUNT, values=(int(n_units),)),
+    )
+
+
+def rating_of(attributes: Iterable[ValuesMap] | None) -> tuple[float | None, int | None]:
+    """``(rated_power_kw, n_units)`` from a resource's attributes (None where absent or not a
+    positive number)."""
+    rated: float | None = None
+    units: int | None = None
+    for a in attributes or ():
+        v = a.values[0] if a.values else None
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+            continue
+        if a.type == RATED_POWER:
+            rated = float(v)
+        elif a.type == UNIT_COUNT and float(v).is_integer():
+            units = int(v)
+    return rated, units
 
 
 class ProfileError(ValueError):

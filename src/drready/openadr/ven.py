@@ -558,13 +558,19 @@ class VenClient(OpenAdrClient):
         )
         return await self._one(Resource, "POST", "/resources", create)
 
-    async def ensure_resources(self, names: Iterable[str]) -> list[Resource]:
-        """Many resources at once: one paged listing, then a POST per missing name."""
+    async def ensure_resources(
+        self,
+        names: Iterable[str],
+        attributes: Mapping[str, Sequence[ValuesMap]] | None = None,
+    ) -> list[Resource]:
+        """Many resources at once: one paged listing, then a POST per missing name
+        (``attributes``: per name, for the ones created)."""
         existing = {r.resource_name: r for r in await self.resources()}
         out = []
         for name in names:
             if name not in existing:
-                existing[name] = await self._create_resource(name, None)
+                attrs = None if attributes is None else attributes.get(name)
+                existing[name] = await self._create_resource(name, attrs)
             out.append(existing[name])
         return out
 

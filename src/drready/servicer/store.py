@@ -874,6 +874,11 @@ class ServicerStore:
             found = self._dispatches(conn, _DISPATCH.c.id == dispatch_id)
         return found[0] if found else None
 
+    def dispatches(self) -> list[DispatchRecord]:
+        """Every dispatch, open or closed, with all its assignments, oldest first."""
+        with self._engine.connect() as conn:
+            return self._dispatches(conn, _DISPATCH.c.id.is_not(None))
+
     def open_dispatches(self) -> list[DispatchRecord]:
         """Every open dispatch with all its assignments, oldest first (restart recovery)."""
         with self._engine.connect() as conn:
