@@ -90,7 +90,7 @@ def test_plan_json_contract_and_plot(tmp_path: Path):
         (["potential", "--confidence", "1.5"], "--confidence"),
         (["plan", "--request", "sideways:10:00-12:00:1"], "--request"),
         (["plan", "--request", "up:10:00-12:00:-1"], "--request"),
-        (["demo", "--households", "0"], "--households"),
+        (["engine-demo", "--households", "0"], "--households"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_naming_the_argument(args: list[str], named: str):
@@ -112,7 +112,7 @@ def test_schema_writes_json_schemas(tmp_path: Path):
 
 
 def test_demo_prints_summary_and_writes_png(tmp_path: Path):
-    r = drready("demo", "--households", "30", "--out", str(tmp_path))
+    r = drready("engine-demo", "--households", "30", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "delivered" in r.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -257,21 +257,82 @@ def schema(
         console.print(str(path))
 
 
-@app.command()
-def demo(
+@app.command("engine-demo")
+def engine_demo(
     households: Annotated[int, typer.Option(help="Number of households, 1–100000.")] = 100,
     day: DateOpt = "2026-05-12",
     seed: Annotated[int, typer.Option(help="Random seed (reproducible runs).")] = 1,
     out: Annotated[Path, typer.Option(help="Folder for the PNG and JSON results.")] = Path(
-        "demo-output"
+        "engine-demo-output"
     ),
 ) -> None:
-    """In-process day: a fleet gets one up-DR (10–14 h) and one down-DR (17–20 h)."""
+    """The DR engine alone, in one process: a fleet's up-DR (10–14 h) and down-DR (17–20 h)."""
     from drready.sim.demo import run_demo
 
     if not 1 <= households <= 100_000:
         _fail("--households", f"must be within 1–100000, got {households}")
     run_demo(households=households, day=_parse_date(day), seed=seed, out_dir=out, console=console)
+
+
+@app.command()
+def demo(
+    units: Annotated[int, typer.Option(help="Households of the maker cloud, 1–100000.")] = 1000,
+    homes: Annotated[
+        int, typer.Option(help="ECHONET Lite homes behind the home gateway (127.0.0.2…), 1–10.")
+    ] = 5,
+    day: DateOpt = "2025-05-14",
+    seed: Annotated[int, typer.Option(help="Random seed (reproducible runs).")] = 0,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the report, settlement CSVs and databases.")
+    ] = Path("demo-output"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+    dashboard: Annotated[
+        bool, typer.Option(help="Serve the servicer's dashboard (HTTPS, loopback) while it runs.")
+    ] = True,
+    keep_serving: Annotated[
+        bool, typer.Option(help="Keep the dashboard up after the day, until Ctrl-C.")
+    ] = False,
+) -> None:
+    """One simulated day of the whole ecosystem over its real protocols (VTN, maker cloud,
+    home gateway with ECHONET Lite nodes, battery, servicer): noon up-DR, evening down-DR, an
+    hour of command following; prints the summary and writes an HTML report."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from drready.sim.day_demo import (
+        DemoSettings,
+        DemoSummary,
+        print_summary,
+        run_day_demo,
+        summary_json,
+    )
+
+    try:
+        settings = DemoSettings(
+            out_dir=out,
+            units=units,
+            homes=homes,
+            day=_parse_date(day),
+            seed=seed,
+            dashboard=dashboard,
+            keep_serving=keep_serving,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        _fail(f"--{str(first['loc'][0]).replace('_', '-')}", first["msg"])
+
+    def show(summary: DemoSummary) -> None:
+        if as_json:
+            sys.stdout.write(summary_json(summary) + "\n")
+            sys.stdout.flush()
+        else:
+            print_summary(summary, console)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_day_demo(settings, Console(stderr=True), on_summary=show))
 
 
 @app.command()

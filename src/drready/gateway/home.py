@@ -150,12 +150,10 @@ class WaterHeaterLink:
         status, accepted_wh = ext.decode_dr_response(got or bytes(5))
         if status is None:
             return DrResponse.from_amounts(request, device, 0.0, "the unit gave no response")
+        if accepted_wh >= amount_wh:  # 0xF1 counts whole Wh: all of the (rounded) amount
+            return DrResponse.from_amounts(request, device, request.amount_kwh, None)
         accepted = min(accepted_wh / 1000.0, request.amount_kwh)
-        reason = (
-            None
-            if accepted >= request.amount_kwh * (1 - 1e-6)
-            else (f"the unit accepted {accepted_wh} Wh of {amount_wh} Wh")
-        )
+        reason = f"the unit accepted {accepted_wh} Wh of {amount_wh} Wh"
         return DrResponse.from_amounts(request, device, accepted, reason)
 
     async def heating_plan(self) -> HeatingPlan:

@@ -326,10 +326,22 @@ def _device_or_group(name: str) -> DeviceId:
 # --- F2 -----------------------------------------------------------------------------------
 
 
+def _event_kw(amount_kwh: float, start: datetime, end: datetime) -> float:
+    """The kW an F2 event carries for ``amount_kwh`` over ``[start, end)`` (1e-6 kW steps)."""
+    return round(amount_kwh / ((end - start).total_seconds() / 3600), 6)
+
+
+def event_amount_kwh(amount_kwh: float, start: datetime, end: datetime) -> float:
+    """The amount a VEN reads back from the F2 event of ``amount_kwh``: the event carries kW
+    rounded to 1e-6, so BL compares answers with this, not with the amount it meant."""
+    return _event_kw(amount_kwh, start, end) * (end - start).total_seconds() / 3600
+
+
 def dr_event(program_id: str, request: DrRequest, targets: Sequence[str]) -> EventCreate:
     """F2: a DR request as an event (the request id becomes the event name)."""
-    hours = (request.end - request.start).total_seconds() / 3600
-    kw = request.amount_kwh / hours * (1 if request.direction is Direction.UP else -1)
+    kw = _event_kw(request.amount_kwh, request.start, request.end) * (
+        1 if request.direction is Direction.UP else -1
+    )
     return EventCreate(
         program_id=program_id,
         event_name=request.request_id,
@@ -338,7 +350,7 @@ def dr_event(program_id: str, request: DrRequest, targets: Sequence[str]) -> Eve
         interval_period=IntervalPeriod(
             start=request.start, duration=format_duration(request.end - request.start)
         ),
-        intervals=(Interval(id=0, payloads=(ValuesMap(type=DISPATCH, values=(round(kw, 6),)),)),),
+        intervals=(Interval(id=0, payloads=(ValuesMap(type=DISPATCH, values=(kw,)),)),),
         report_descriptors=tuple(
             ReportDescriptor(
                 payload_type=t, reading_type=ReadingType.FORECAST, units=Unit.KWH, historical=False

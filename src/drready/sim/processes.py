@@ -24,6 +24,7 @@ from typing import Self
 import httpx
 
 from drready.security.certs import CertBundle, write_bundle
+from drready.security.tls import client_ssl_context
 from drready.security.tokens import ClientRegistry
 
 __all__ = ["VtnProcess", "free_port"]
@@ -69,10 +70,15 @@ class VtnProcess:
             raise RuntimeError("the VTN has not been started")
         return self.bundle.ca_cert
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Write certificates and the registry, start the child, wait until it answers."""
+    def start(self, timeout_s: float = 30.0, *, fresh: bool = True) -> None:
+        """Write certificates and the registry, start the child, wait until it answers.
+
+        ``fresh=False`` restarts on the same port, certificates and database (what a VTN
+        restarted after a crash finds); the token-signing key is new, so tokens issued before
+        are refused and clients fetch new ones."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.bundle = write_bundle(self.work_dir / "certs", overwrite=True)
+        if fresh or self.bundle is None:
+            self.bundle = write_bundle(self.work_dir / "certs", overwrite=True)
         key = secrets.token_urlsafe(48)
         registry = ClientRegistry(signing_key=key.encode())
         for cid, role in self._roles.items():
@@ -81,18 +87,19 @@ class VtnProcess:
         registry.save(clients_file, overwrite=True)
         db = self.work_dir / "vtn.db"
         for stale in (db, db.with_name("vtn.db-wal"), db.with_name("vtn.db-shm")):
-            stale.unlink(missing_ok=True)
+            if fresh:
+                stale.unlink(missing_ok=True)
         env = {**os.environ, "DRREADY_TOKEN_KEY": key, "DRREADY_CLIENTS_FILE": str(clients_file)}
         command = [sys.executable, "-m", "drready.cli", "vtn", "serve", "--port", str(self.port)]
         command += ["--cert", str(self.bundle.server_cert), "--key", str(self.bundle.server_key)]
         command += ["--database", f"sqlite:///{db}", "--base-url", self.base_url]
         command += ["--workers", str(self._workers)]
-        log = (self.work_dir / "vtn.log").open("wb")
-        self._proc = subprocess.Popen(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.work_dir / "vtn.log").open("ab") as log:  # the child keeps its own handle
+            self._proc = subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_s
-        with httpx.Client(verify=str(self.bundle.ca_cert), timeout=2.0) as http:
+        with httpx.Client(verify=client_ssl_context(str(self.bundle.ca_cert)), timeout=2.0) as http:
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
                     raise RuntimeError(
@@ -105,6 +112,13 @@ class VtnProcess:
                     time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"the VTN did not answer within {timeout_s} s")
+
+    def kill(self) -> None:
+        """SIGKILL (a crash): no shutdown of any kind."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace_s``; idempotent."""

@@ -1,0 +1,577 @@
+"""The DR servicer's business loop over OpenADR 3.1: potential, dispatch, follow-up (U2, D3, D5).
+
+:class:`Servicer` is the aggregator's BL. Every step goes through its VTN with the
+:class:`~drready.servicer.bl.BlClient` and the drready profile (:mod:`drready.openadr.profile`),
+so the resources of both routes — home gateways (route i) and maker clouds (route ii) — are
+reached the same way; every decision and every answer is written to the servicer's store
+(:class:`~drready.servicer.store.ServicerStore`) before the next step, so a servicer killed at
+any point resumes from its database and the VTN:
+
+1. :meth:`Servicer.sync_resources` — reads the VENs and resources from the VTN into the
+   registry (route from the VEN's client id; unknown clients count as route ii), grants every
+   resource its own name as a target (so DR events targeted at it reach its VEN), marks the
+   resources that left the VTN offline.
+2. :meth:`Servicer.ask_potential` — one potential-request event for a window (no targets: every
+   VEN answers for all its resources); :meth:`Servicer.collect_potential` stores the envelopes
+   of each new report once and adds them up (:func:`drready.servicer.portfolio.aggregate`),
+   naming the resources that did not answer.
+3. :meth:`Servicer.dispatch` — a target is split over the resources that answered, within
+   their declared potential (:mod:`drready.servicer.dispatch`: HiGHS, equal utilisation as
+   the fairness rule); one DR event per resource (F2; the amounts differ, so the events do).
+   The assignments are stored *before* their events are created and each event is named after
+   its assignment, so a crash in between finds the event instead of sending a second one.
+4. :meth:`Servicer.follow_up` — reads the plan reports (F3/F4) of the events sent and records
+   each answer once; declares an event *silent* when no answer came within
+   ``response_timeout`` (and deletes it, so that a late VEN does not act on it; a late answer is
+   still stored, flagged, and not counted); marks the resources whose VEN went silent offline;
+   and when every assignment of the last round is answered, re-dispatches what is missing —
+   rejected, partial and silent amounts — to the other resources within what they have left, as
+   the next round, until it is covered, nobody has anything left or ``max_rounds`` is reached
+   (D3: no operator action).
+5. :meth:`Servicer.collect_power` — F5 power reports of the events, stored per resource
+   (a reading stored twice is stored once).
+
+Time is whatever ``clock`` says (simulated in the demo), never wall time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from drready.domain import (
+    DrRequest,
+    FlexibilityEnvelope,
+    HeatingPlan,
+    PowerSample,
+    ResponseStatus,
+)
+from drready.openadr import profile
+from drready.openadr.models import Event, Report
+from drready.openadr.ven import VtnError
+from drready.servicer.bl import BlClient
+from drready.servicer.db import AssignmentStatus, ResourceKind, ResourceState, VenRoute
+from drready.servicer.dispatch import (
+    EnergyTarget,
+    PowerTarget,
+    PriceTarget,
+    ResourcePotentials,
+    dispatch,
+    redispatch,
+)
+from drready.servicer.portfolio import AskedResource, PortfolioPotential, aggregate
+from drready.servicer.store import (
+    AssignmentRecord,
+    DispatchRecord,
+    PotentialInput,
+    ServicerStore,
+)
+
+__all__ = ["ISSUER", "Servicer", "TargetShare"]
+
+_log = logging.getLogger("drready.servicer")
+
+ISSUER = "dr-servicer"
+DispatchTarget = EnergyTarget | PowerTarget | PriceTarget
+ASSUMED_RATED_KW = 1.5
+"""Rating assumed per unit for a resource that declares none (a CO2 heat pump's electric
+input at rated output is about 1–1.5 kW)."""
+_SHORT = (AssignmentStatus.PARTIAL, AssignmentStatus.REJECTED, AssignmentStatus.SILENT)
+
+
+@dataclass(frozen=True)
+class TargetShare:
+    """A dispatch's figures: what was set out, accepted, awaited and still missing [kWh]."""
+
+    target_kwh: float
+    accepted_kwh: float
+    awaiting_kwh: float
+    rounds: int
+
+    @property
+    def shortfall_kwh(self) -> float:
+        return max(self.target_kwh - self.accepted_kwh - self.awaiting_kwh, 0.0)
+
+
+def _target_energy_kwh(target: DispatchTarget, start: datetime, end: datetime) -> float:
+    """The energy a target asks for over the window [kWh] (0 for a price target: the plan
+    decides how much is worth it)."""
+    if isinstance(target, EnergyTarget):
+        return float(target.energy_kwh)
+    if isinstance(target, PowerTarget):
+        n = round((end - start) / timedelta(minutes=30))
+        return float(target.per_slot_kw(n).sum() * 0.5)
+    return 0.0
+
+
+class Servicer:
+    """The DR servicer's BL (see the module docstring).
+
+    Parameters
+    ----------
+    bl : BlClient
+        The BL client of the servicer's VTN.
+    store : ServicerStore
+        The servicer's database (registry, dispatches, answers, readings).
+    clock : callable
+        The current instant (timezone-aware).
+    routes : mapping
+        VEN client id → ``"gateway"`` (route i) or ``"cloud"`` (route ii).
+    response_timeout : timedelta
+        How long a DR event may go unanswered before it is declared silent and re-dispatched.
+    max_rounds : int
+        Dispatch rounds per dispatch, the first included.
+    min_request_kwh : float
+        Smallest amount worth a DR request [kWh].
+    """
+
+    def __init__(
+        self,
+        bl: BlClient,
+        store: ServicerStore,
+        *,
+        clock: Callable[[], datetime],
+        routes: Mapping[str, str] | None = None,
+        response_timeout: timedelta = timedelta(minutes=5),
+        max_rounds: int = 3,
+        min_request_kwh: float = 0.01,
+    ) -> None:
+        if response_timeout <= timedelta(0):
+            raise ValueError(f"response_timeout must be > 0, got {response_timeout}")
+        if max_rounds < 1:
+            raise ValueError(f"max_rounds must be ≥ 1, got {max_rounds}")
+        if not min_request_kwh > 0:
+            raise ValueError(f"min_request_kwh must be > 0, got {min_request_kwh}")
+        self.bl = bl
+        self.store = store
+        self.registry = store.registry()
+        self.clock = clock
+        self.routes = dict(routes or {})
+        self.response_timeout = response_timeout
+        self.max_rounds = max_rounds
+        self.min_request_kwh = min_request_kwh
+        self.program_id: str | None = None
+
+    # ------------------------------------------------------------------ registry
+    async def start(self) -> str:
+        """Ensure the program exists; returns its id."""
+        program = await self.bl.ensure_program()
+        self.program_id = program.id
+        return program.id
+
+    def _program(self) -> str:
+        if self.program_id is None:
+            raise RuntimeError("call start() first")
+        return self.program_id
+
+    async def sync_resources(self) -> list[AskedResource]:
+        """Every resource on the VTN into the registry, granted its own name as a target."""
+        now = self.clock()
+        vens = {v.id: v for v in await self.bl.vens()}
+        for ven in vens.values():
+            route = VenRoute(self.routes.get(ven.client_id, "cloud"))
+            self.registry.upsert_ven(
+                ven_id=ven.id, ven_name=ven.ven_name, route=route, client_id=ven.client_id, at=now
+            )
+        seen = []
+        for res in await self.bl.all_resources():
+            if res.ven_id not in vens:
+                continue
+            await self.bl.grant_own_name(res)
+            group = res.resource_name == profile.GROUP_RESOURCE
+            rated, n_units = profile.rating_of(res.attributes)
+            if rated is None:
+                _log.warning(
+                    "resource %s declares no %s; %.1f kW per unit assumed",
+                    res.resource_name,
+                    profile.RATED_POWER,
+                    ASSUMED_RATED_KW,
+                )
+            n = n_units or 1
+            self.registry.upsert_resource(
+                resource_id=res.id,
+                ven_id=res.ven_id,
+                resource_name=res.resource_name,
+                kind=ResourceKind.GROUP if group else ResourceKind.UNIT,
+                rated_power_kw=rated if rated is not None else ASSUMED_RATED_KW * n,
+                n_units=n,
+            )
+            seen.append(res.id)
+        gone = [r.id for r in self.registry.list_resources() if r.id not in set(seen)]
+        if gone:
+            self.registry.mark_offline(gone)
+        return self.asked()
+
+    def asked(self) -> list[AskedResource]:
+        """The resources a request goes to: every resource not retired."""
+        return [
+            AskedResource(resource_name=r.resource_name, ven_name=r.ven_name, route=r.route.value)
+            for r in self.registry.list_resources()
+            if r.state is not ResourceState.RETIRED
+        ]
+
+    def _ids_by_name(self) -> dict[str, str]:
+        return {r.resource_name: r.id for r in self.registry.list_resources()}
+
+    def _names_by_id(self) -> dict[str, str]:
+        return {r.id: r.resource_name for r in self.registry.list_resources()}
+
+    # ------------------------------------------------------------------ F1
+    async def ask_potential(self, start: datetime, end: datetime) -> str:
+        """Ask every resource for its potential in ``[start, end)``; returns the event id."""
+        event = await self.bl.create_event(profile.potential_request(self._program(), start, end))
+        self.store.record_potential_request(
+            request_id=event.id, window_start=start, window_end=end, requested_at=self.clock()
+        )
+        return event.id
+
+    async def collect_potential(self, request_id: str) -> PortfolioPotential:
+        """Store the new answers once and add every answer up (missing resources named)."""
+        record = self.store.potential_request(request_id)
+        if record is None:
+            raise ValueError(f"request_id {request_id!r} is not a potential request of ours")
+        ids = self._ids_by_name()
+        for report in await self.bl.reports(request_id):
+            if report.report_name != "potential" or self.store.is_processed(report.id):
+                continue
+            try:
+                envelopes = profile.envelopes_from_report(report, computed_at=self.clock())
+            except (profile.ProfileError, ValueError) as err:
+                _log.warning("potential report %s skipped: %s", report.id, err)
+                envelopes = []
+            inputs = [
+                PotentialInput(
+                    resource_id=ids[res.resource_name],
+                    up_kwh=env.up_kwh,
+                    down_kwh=env.down_kwh,
+                    confidence=env.confidence,
+                    slots=env.model_dump(mode="json"),
+                )
+                for res, env in zip(report.resources, envelopes, strict=False)
+                if res.resource_name in ids
+            ]
+            if inputs:
+                self.store.record_potentials(
+                    request_id=request_id,
+                    potentials=inputs,
+                    report_id=report.id,
+                    received_at=self.clock(),
+                )
+            self.store.mark_processed(report_id=report.id, kind="potential")
+        return aggregate(
+            record.window_start,
+            record.window_end,
+            self.asked(),
+            self.envelopes(request_id),
+        )
+
+    def envelopes(self, request_id: str) -> dict[str, FlexibilityEnvelope]:
+        """The stored answers to a potential request, by resource name."""
+        names = self._names_by_id()
+        table = self.store.potentials(request_id)
+        return {
+            names[rid]: FlexibilityEnvelope.model_validate(slots)
+            for rid, slots in zip(table.resource_ids, table.slots, strict=True)
+            if rid in names and slots is not None
+        }
+
+    # ------------------------------------------------------------------ F2
+    def _resource_potentials(self, request_id: str) -> tuple[list[str], ResourcePotentials]:
+        envs = self.envelopes(request_id)
+        names = sorted(envs)
+        return names, ResourcePotentials.from_envelopes([envs[n] for n in names], names=names)
+
+    async def dispatch(self, label: str, target: DispatchTarget, potential_request_id: str) -> int:
+        """Split ``target`` over the resources that declared potential; send the events.
+
+        Returns the dispatch id. Nothing is sent when nobody declared potential (the dispatch
+        then shows its whole target as shortfall)."""
+        record = self.store.potential_request(potential_request_id)
+        if record is None:
+            raise ValueError(f"potential_request_id {potential_request_id!r} is unknown")
+        names, pots = self._resource_potentials(potential_request_id)
+        ids = self._ids_by_name()
+        amounts: list[tuple[str, float]] = []
+        if names:
+            plan = dispatch(pots, target, min_request_kwh=self.min_request_kwh)
+            amounts = [
+                (ids[n], round(float(kwh), 6))
+                for n, kwh in zip(names, plan.requested_kwh, strict=True)
+                if kwh >= self.min_request_kwh
+            ]
+        dispatch_id = self.store.create_dispatch(
+            label=label,
+            direction=target.direction,
+            window_start=record.window_start,
+            window_end=record.window_end,
+            target_kind=_target_kind(target),
+            target={
+                "potential_request_id": potential_request_id,
+                "energy_kwh": _target_energy_kwh(target, record.window_start, record.window_end),
+                "spec": target.model_dump(mode="json"),
+            },
+            assignments=amounts,
+            created_at=self.clock(),
+        )
+        await self.send_pending(dispatch_id)
+        return dispatch_id
+
+    async def resume(self) -> list[int]:
+        """After a restart: send what was decided but not sent, for every open dispatch;
+        returns their ids (each then goes on with :meth:`follow_up`)."""
+        await self.start()
+        open_ids = [d.id for d in self.store.open_dispatches()]
+        for dispatch_id in open_ids:
+            await self.send_pending(dispatch_id, recover=True)
+        return open_ids
+
+    async def send_pending(self, dispatch_id: int, *, recover: bool = False) -> int:
+        """Create the VTN events of the dispatch's pending assignments. With ``recover`` (after
+        a crash), an event already on the VTN under the assignment's name is taken instead of
+        sending a second one."""
+        record = self._dispatch(dispatch_id)
+        pending = [a for a in record.assignments if a.status is AssignmentStatus.PENDING]
+        if not pending:
+            return 0
+        names = self._names_by_id()
+        existing: dict[str, Event] = {}
+        if recover:
+            existing = {
+                e.event_name: e
+                for e in await self.bl.events(program_id=self._program())
+                if e.event_name
+            }
+        for a in pending:
+            event = existing.get(a.event_name)
+            if event is None:
+                request = self._request(record, a)
+                create = profile.dr_event(self._program(), request, [names[a.resource_id]])
+                event = await self.bl.create_event(create)
+            self.store.mark_assignment_sent(
+                assignment_id=a.id, event_id=event.id, sent_at=self.clock()
+            )
+        return len(pending)
+
+    def _request(
+        self, record: DispatchRecord, a: AssignmentRecord, *, wire: bool = False
+    ) -> DrRequest:
+        """The F2 request of an assignment; ``wire``: with the amount its event carries."""
+        amount = (
+            profile.event_amount_kwh(a.requested_kwh, record.window_start, record.window_end)
+            if wire
+            else a.requested_kwh
+        )
+        return DrRequest(
+            request_id=a.event_name,
+            direction=record.direction,
+            start=record.window_start,
+            end=record.window_end,
+            amount_kwh=amount,
+            issuer=ISSUER,
+            issued_at=a.sent_at or self.clock(),
+        )
+
+    def _dispatch(self, dispatch_id: int) -> DispatchRecord:
+        record = self.store.get_dispatch(dispatch_id)
+        if record is None:
+            raise ValueError(f"dispatch_id {dispatch_id!r} does not exist")
+        return record
+
+    # ------------------------------------------------------------------ F3/F4, D3
+    async def follow_up(self, dispatch_id: int) -> DispatchRecord:
+        """Record the answers that came; declare the silent; re-dispatch what is missing."""
+        record = self._dispatch(dispatch_id)
+        now = self.clock()
+        for a in record.assignments:
+            if a.event_id is None or a.status not in (
+                AssignmentStatus.SENT,
+                AssignmentStatus.SILENT,
+            ):
+                continue
+            for report in await self.bl.reports(a.event_id):
+                if report.report_name == "plan" and not self.store.is_processed(report.id):
+                    self._record_answer(record, a, report)
+        record = self._dispatch(dispatch_id)
+        silent = [
+            a
+            for a in record.assignments
+            if a.status is AssignmentStatus.SENT
+            and a.sent_at is not None
+            and now - a.sent_at >= self.response_timeout
+        ]
+        if silent:
+            self.store.mark_silent(assignment_ids=[a.id for a in silent])
+            self.registry.mark_offline([a.resource_id for a in silent])
+            for a in silent:
+                try:
+                    await self.bl.delete_event(a.event_id or "")
+                except VtnError as err:
+                    _log.warning("could not delete silent event %s: %s", a.event_id, err)
+            record = self._dispatch(dispatch_id)
+        await self._next_round(record)
+        record = self._dispatch(dispatch_id)
+        awaiting = any(
+            a.status in (AssignmentStatus.PENDING, AssignmentStatus.SENT)
+            for a in record.assignments
+        )
+        if now >= record.window_end and not awaiting:
+            self.store.close_dispatch(dispatch_id=dispatch_id)
+            record = self._dispatch(dispatch_id)
+        return record
+
+    def _record_answer(self, record: DispatchRecord, a: AssignmentRecord, report: Report) -> None:
+        try:
+            answers = profile.answers_from_report(report, self._request(record, a, wire=True))
+        except (profile.ProfileError, ValueError) as err:
+            _log.warning("plan report %s unreadable: %s", report.id, err)
+            self.store.mark_processed(report_id=report.id, kind="plan")
+            return
+        for answer in answers[:1]:
+            r = answer.response
+            self.store.record_response(
+                event_id=a.event_id or "",
+                status=r.status,
+                # the event carries kW rounded to 1e-6: never count more than was meant
+                accepted_kwh=min(r.accepted_kwh, a.requested_kwh)
+                if r.status is not ResponseStatus.REJECTED
+                else 0.0,
+                report_id=report.id,
+                responded_at=self.clock(),
+                reason=r.reason,
+            )
+            if r.status is not ResponseStatus.REJECTED:
+                self.registry.mark_active([a.resource_id], at=self.clock())
+        self.store.mark_processed(report_id=report.id, kind="plan")
+
+    def share(self, dispatch_id: int) -> TargetShare:
+        """The dispatch's target, accepted, awaited amounts and rounds so far."""
+        record = self._dispatch(dispatch_id)
+        return _share(record)
+
+    async def _next_round(self, record: DispatchRecord) -> None:
+        if not record.assignments:
+            return
+        last = max(a.round for a in record.assignments)
+        if any(
+            a.status in (AssignmentStatus.PENDING, AssignmentStatus.SENT)
+            for a in record.assignments
+        ):
+            return
+        share = _share(record)
+        if share.shortfall_kwh < self.min_request_kwh or last >= self.max_rounds:
+            return
+        request_id = str(record.target["potential_request_id"])
+        names, pots = self._resource_potentials(request_id)
+        ids = self._ids_by_name()
+        committed = {n: 0.0 for n in names}
+        excluded = {n: False for n in names}
+        by_id = {v: k for k, v in ids.items()}
+        for a in record.assignments:
+            name = by_id.get(a.resource_id)
+            if name not in committed:
+                continue
+            if not a.late:
+                committed[name] += a.accepted_kwh or 0.0
+            if a.status in _SHORT:
+                excluded[name] = True
+        offline = {
+            r.resource_name
+            for r in self.registry.list_resources()
+            if r.state is not ResourceState.ACTIVE
+        }
+        plan = redispatch(
+            pots,
+            EnergyTarget(direction=record.direction, energy_kwh=share.shortfall_kwh),
+            committed_kwh=[committed[n] for n in names],
+            excluded=np.array([excluded[n] or n in offline for n in names], dtype=bool),
+            min_request_kwh=self.min_request_kwh,
+        )
+        amounts = [
+            (ids[n], round(float(kwh), 6))
+            for n, kwh in zip(names, plan.requested_kwh, strict=True)
+            if kwh >= self.min_request_kwh
+        ]
+        if not amounts:
+            return
+        self.store.add_assignments(dispatch_id=record.id, round=last + 1, assignments=amounts)
+        await self.send_pending(record.id)
+
+    async def accepted_plans(self, dispatch_id: int) -> dict[str, HeatingPlan]:
+        """The DR-aware plans (F4) of the resources that accepted a share, by name (read back
+        from their plan reports on the VTN: the servicer keeps answers, not whole plans)."""
+        record = self._dispatch(dispatch_id)
+        names = self._names_by_id()
+        out: dict[str, HeatingPlan] = {}
+        for a in record.assignments:
+            if (
+                a.event_id is None
+                or a.late
+                or a.status
+                not in (
+                    AssignmentStatus.ACCEPTED,
+                    AssignmentStatus.PARTIAL,
+                )
+            ):
+                continue
+            for report in await self.bl.reports(a.event_id):
+                if report.report_name != "plan":
+                    continue
+                try:
+                    answers = profile.answers_from_report(
+                        report, self._request(record, a, wire=True)
+                    )
+                except (profile.ProfileError, ValueError):
+                    continue
+                for answer in answers[:1]:
+                    out[names[a.resource_id]] = answer.plan
+        return out
+
+    # ------------------------------------------------------------------ F5
+    async def collect_power(self, dispatch_id: int) -> dict[str, list[PowerSample]]:
+        """Store the new power reports of a dispatch's answered events (a reading stored twice
+        is stored once); returns the new samples by resource name."""
+        record = self._dispatch(dispatch_id)
+        names = self._names_by_id()
+        out: dict[str, list[PowerSample]] = {}
+        for a in record.assignments:
+            if a.event_id is None or a.status not in (
+                AssignmentStatus.ACCEPTED,
+                AssignmentStatus.PARTIAL,
+            ):
+                continue
+            for report in await self.bl.reports(a.event_id):
+                if report.report_name != "power" or self.store.is_processed(report.id):
+                    continue
+                samples = profile.samples_from_report(report)
+                if samples:
+                    self.store.record_power_samples(
+                        resource_id=a.resource_id, samples=samples, report_id=report.id
+                    )
+                    self.registry.mark_active([a.resource_id], at=self.clock())
+                    out.setdefault(names[a.resource_id], []).extend(samples)
+                self.store.mark_processed(report_id=report.id, kind="power")
+        return out
+
+
+def _share(record: DispatchRecord) -> TargetShare:
+    target = float(record.target.get("energy_kwh", 0.0)) if isinstance(record.target, dict) else 0.0
+    accepted = sum(
+        (a.accepted_kwh or 0.0)
+        for a in record.assignments
+        if not a.late and a.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
+    )
+    awaiting = sum(
+        a.requested_kwh
+        for a in record.assignments
+        if a.status in (AssignmentStatus.PENDING, AssignmentStatus.SENT)
+    )
+    rounds = max((a.round for a in record.assignments), default=0)
+    return TargetShare(target, accepted, awaiting, rounds)
+
+
+def _target_kind(target: DispatchTarget) -> str:
+    return target.kind

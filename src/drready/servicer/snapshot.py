@@ -1,0 +1,108 @@
+"""What the servicer's dashboard shows, built from its store and registry (U1, U2, D3, D6).
+
+:func:`build_snapshot` turns the servicer's records — the dispatches and every assignment
+(events), the registry's resources with their state and last F5 reading — plus the figures of
+the DR windows and of command following that the caller computed (potential, requested,
+accepted, delivered; the tracking series) into a
+:class:`~drready.servicer.dashboard.DashboardSnapshot`. It only reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from drready.servicer.dashboard import (
+    DashboardSnapshot,
+    EventRow,
+    ResourceRow,
+    SummaryRow,
+    TrackingPanel,
+    WindowRow,
+)
+from drready.servicer.db import AssignmentStatus
+from drready.servicer.service import Servicer
+
+__all__ = ["build_snapshot", "summary_rows"]
+
+_ANSWERED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
+
+
+def summary_rows(windows: Sequence[WindowRow]) -> tuple[SummaryRow, ...]:
+    """Totals over the windows per route (rows for ``gateway``, ``cloud`` and ``all``)."""
+    out = []
+    for route in ("gateway", "cloud", "all"):
+        rows = [w for w in windows if w.route == route]
+        if not rows:
+            continue
+        out.append(
+            SummaryRow(
+                route=route,
+                requested_kwh=sum(w.requested_kwh for w in rows),
+                accepted_kwh=sum(w.accepted_kwh for w in rows),
+                delivered_kwh=sum(w.delivered_kwh for w in rows),
+                shortages=sum(w.shortages for w in rows),
+            )
+        )
+    return tuple(out)
+
+
+def build_snapshot(
+    servicer: Servicer,
+    windows: Sequence[WindowRow],
+    tracking: TrackingPanel | None,
+    *,
+    run_state: str,
+    now: datetime,
+) -> DashboardSnapshot:
+    """The dashboard's view of ``servicer`` at ``now`` (see the module docstring)."""
+    store = servicer.store
+    resources = servicer.registry.list_resources()
+    names = {r.id: r.resource_name for r in resources}
+    events = []
+    for record in store.dispatches():
+        for a in record.assignments:
+            if a.event_id is None:
+                continue
+            answered = a.status in _ANSWERED and not a.late
+            events.append(
+                EventRow(
+                    event_id=a.event_id,
+                    label=record.label[:80],
+                    direction=record.direction,
+                    window_start=record.window_start,
+                    window_end=record.window_end,
+                    resource_name=names.get(a.resource_id, a.resource_id),
+                    round=a.round,
+                    requested_kwh=a.requested_kwh,
+                    status=a.status.value,
+                    accepted_kwh=(a.accepted_kwh or 0.0) if answered else None,
+                )
+            )
+    rows = []
+    for r in resources:
+        series = store.power_readings(
+            resource_id=r.id, start=now - timedelta(days=2), end=now + timedelta(seconds=1)
+        )
+        last_kw = float(series.power_w[-1]) / 1000.0 if len(series.timestamps) else None
+        rows.append(
+            ResourceRow(
+                resource_name=r.resource_name,
+                ven_name=r.ven_name,
+                route=r.route.value,
+                kind=r.kind.value,
+                n_units=max(r.n_units, 1),
+                state=r.state.value,
+                last_seen_at=r.last_seen_at,
+                last_power_kw=None if last_kw is None else max(last_kw, 0.0),
+            )
+        )
+    return DashboardSnapshot(
+        generated_at=now,
+        run_state="finished" if run_state == "finished" else "running",
+        summary=summary_rows(windows),
+        windows=tuple(windows),
+        events=tuple(sorted(events, key=lambda e: (e.window_start, e.round, e.resource_name))),
+        resources=tuple(rows),
+        tracking=tracking,
+    )

@@ -1,0 +1,157 @@
+"""`drready demo` as a user runs it: the issue's acceptance figures, the dashboard in Chromium,
+and every process it started stopped (U1, U2, D3, D5).
+
+One run of the default demo (1 000 units, 5 ECHONET Lite homes, a battery) with ``--json
+--keep-serving``: the summary arrives as JSON on stdout while the dashboard stays up; the test
+reads the dashboard in headless Chromium and compares its numbers with the JSON, then stops
+the demo with Ctrl-C (SIGINT) and checks that the VTN and the dashboard are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drready.servicer.settlement import read_settlement_csv
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _read_json(proc: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
+    """The JSON document the demo prints on stdout (it keeps running afterwards)."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    data, deadline = b"", time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+            if data.rstrip().endswith(b"}"):
+                try:
+                    return json.loads(data)  # type: ignore[no-any-return]
+                except json.JSONDecodeError:
+                    continue
+        elif proc.poll() is not None:
+            break
+    raise AssertionError(f"no summary within {timeout_s} s; stdout so far:\n{data.decode()}")
+
+
+def _port_open(url: str) -> bool:
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _shown(page: Any, testid: str) -> float:
+    text = page.get_by_test_id(testid).inner_text()
+    return float(text.replace("kWh", "").replace("kW", "").replace("%", "").strip())
+
+
+@pytest.mark.slow
+def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -> None:
+    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
+        pytest.skip("needs Debian's chromium: apt-get install chromium chromium-driver")
+    playwright = pytest.importorskip("playwright.sync_api")
+    out = tmp_path / "demo"
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "drready.cli",
+            "demo",
+            "--json",
+            "--keep-serving",
+            "--out",
+            str(out),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        summary = _read_json(proc, timeout_s=240)
+        wall_s = time.monotonic() - started
+        # the issue: within 3 minutes on this 2-core machine
+        assert summary["wall_time_s"] < 180 and wall_s < 200, (summary["wall_time_s"], wall_s)
+        rows = {(r["window"].split(" ")[0], r["route"]): r for r in summary["rows"]}
+        for window in ("up-DR", "down-DR"):
+            total = rows[(window, "all")]
+            assert total["requested_kwh"] > 100, total
+            # delivered ≥ 90 % of the requested energy, no DR-caused shortage
+            assert total["delivered_kwh"] >= 0.9 * total["requested_kwh"], total
+            assert all(r["dr_caused_shortages"] == 0 for r in summary["rows"])
+            routes = rows[(window, "gateway")], rows[(window, "cloud")]
+            assert sum(r["accepted_kwh"] for r in routes) == pytest.approx(
+                total["accepted_kwh"], abs=1e-2
+            )
+        assert rows[("up-DR", "gateway")]["accepted_kwh"] > 0  # route i took part
+        t = summary["tracking"]
+        assert t["minutes"] == 60
+        assert t["with_f5"]["share_within_tolerance"] >= 0.95
+        assert t["without_f5"]["share_within_tolerance"] < 0.95  # without F5 it fails
+        assert t["heaters_only"]["share_within_tolerance"] < 0.5
+        # the settlement CSVs read back
+        for tag in ("up", "down"):
+            settled = read_settlement_csv(out / f"settlement-{tag}.csv", "Asia/Tokyo")
+            assert settled.portfolio is not None
+
+        url = summary["dashboard_url"]
+        assert url and _port_open(url)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            context = browser.new_context(ignore_https_errors=True)  # the demo's own local CA
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(url)
+            page.wait_for_selector('[data-testid="summary-row"]')
+            all_rows = [r for r in summary["rows"] if r["route"] == "all"]
+            requested = sum(r["requested_kwh"] for r in all_rows)
+            delivered = sum(r["delivered_kwh"] for r in all_rows)
+            assert _shown(page, "summary-all-requested_kwh") == pytest.approx(requested, abs=0.06)
+            assert _shown(page, "summary-all-delivered_kwh") == pytest.approx(delivered, abs=0.06)
+            assert _shown(page, "tracking-share_pct") == pytest.approx(
+                100 * t["with_f5"]["share_within_tolerance"], abs=0.06
+            )
+            assert page.get_by_test_id("event-row").count() >= 6
+            assert page.get_by_test_id("resource-row").count() == 6  # FLEET + 5 homes
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            assert (tmp_path / "dashboard.png").stat().st_size > 30_000
+            assert not errors, errors
+            browser.close()
+        assert (out / "report.html").stat().st_size > 10_000
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
+    # everything it started is gone: the dashboard, the VTN child and the ECHONET Lite nodes
+    assert not _port_open(summary["dashboard_url"])
+    vtn_log = (out / "vtn" / "vtn.log").read_text()
+    assert "Uvicorn running" in vtn_log or "Application startup complete" in vtn_log
+    found = subprocess.run(
+        ["pgrep", "-f", f"--database sqlite:///{out}/vtn/vtn.db"], capture_output=True, text=True
+    )
+    assert found.stdout.strip() == "", found.stdout
+    for host in ("127.0.0.2", "127.0.0.20"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((host, 3610))  # free again: the node that held it is closed
