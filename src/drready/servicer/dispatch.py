@@ -27,19 +27,28 @@ less). The envelope bounds it:
   (re-dispatch).
 
 The other sides (``min_kw`` for up, ``cum_min`` for up, ``cum_max`` for down) hold for every
-``x ≥ 0`` because the baseline satisfies them. The LP is written in the cumulative variables
-``y[r,s] = Σ_{k≤s} x[r,k]·h`` [kWh]: the coupling becomes a bound on ``y`` and the per-slot limit
-a two-sided row ``0 ≤ y[r,s] − y[r,s−1] ≤ (x_max)·h``, so the model has ``R·S`` variables and
-``O(R·S)`` non-zeros whatever the window length (the triangular form ``Σ_{k≤s} x_k`` would need
-``R·S(S+1)/2``). The bound of ``y[r,s]`` is the largest cumulative energy the resource can reach
-by the end of slot ``s`` (a forward pass, exact because the per-slot and the prefix constraints
-form a laminar family, for which the greedy fill is optimal — Edmonds 1970), which also gives each
-resource's largest possible request up front. Matrices are built with numpy index arithmetic and
-solved by HiGHS through :func:`scipy.optimize.milp` (all variables continuous: an LP).
+``x ≥ 0`` because the baseline satisfies them. A cumulative limit also binds every earlier slot
+(the running sum never decreases), so the limits are first made non-decreasing (suffix minimum,
+capped by the declared energy), and a row is only written where it can bind: where the limit is
+below what the per-slot maxima let the prefix reach and below the next slot's limit. The
+resource's largest cumulative deviation per slot comes from a forward greedy fill — exact, since
+the per-slot and prefix constraints form a laminar family, whose polymatroid the greedy fill
+maximises (Edmonds 1970) — and gives each resource's largest possible request before any solve.
+Matrices are built with numpy index arithmetic (no loop over resources) and solved by HiGHS
+(``scipy.optimize.linprog``): interior point with crossover to a vertex for up to 20 000 slot
+variables, the interior solution beyond (crossover is the slow part there), dual simplex as a
+fallback. Variables are kW, rows kWh; results are clipped into the bounds to undo the solver's
+1e-7 feasibility tolerance, so a request never exceeds the declared amount.
+
+An **energy target** constrains nothing but each resource's total, and the totals one resource can
+take are exactly ``[0, largest_r]`` (its room is convex and contains ``x = 0``). So by default
+(``method="auto"``) it is solved on the totals alone — ``R`` variables instead of ``R·S``, the
+same answer (the tests compare both) — and the per-slot shape is the greedy fill scaled to the
+amount. Power and price targets couple the slots across resources and use the slot-level LP.
 
 Targets (shortfall slacks ``σ ≥ 0``):
 
-* :class:`EnergyTarget` ``T`` [kWh]: ``Σ_r y[r,S−1] + σ = T``.
+* :class:`EnergyTarget` ``T`` [kWh]: ``Σ_{r,s} x[r,s]·h + σ = T``.
 * :class:`PowerTarget` ``P_s`` [kW]: per slot ``Σ_r x[r,s] + σ_s = P_s``.
   Equality: never more than asked (over-delivery is paid for and not needed).
 * :class:`PriceTarget`: no amount; each kWh of deviation in slot ``s`` is worth
@@ -49,7 +58,7 @@ Targets (shortfall slacks ``σ ≥ 0``):
   to the resource per kWh. Down-DR avoids buying at ``p_s`` and pays ``κ``; up-DR buys at ``p_s``
   (income when the price is negative) and pays ``κ``. Slots with ``v_s ≤ 0`` get no deviation at
   all; the rest maximise ``Σ_{r,s} v_s·x[r,s]·h`` [yen], optionally with
-  ``Σ_r y[r,S−1] ≤ max_energy_kwh``.
+  ``Σ_{r,s} x[r,s]·h ≤ max_energy_kwh``.
 
 Two stages, solved in turn (lexicographic):
 
@@ -58,8 +67,8 @@ Two stages, solved in turn (lexicographic):
    of this stage's objective, i.e. an infinitely large penalty: a target above the portfolio's
    potential gives the best partial answer and reports the rest as the shortfall.
 2. **Fairness rule — minimise the largest utilisation**, keeping stage 1's shortfall (or value)
-   within ``1e-6 kWh + 1e-7 ×`` its scale: ``min u`` with
-   ``committed_r + y[r,S−1] ≤ u·declared_r`` for every resource used. Utilisation = (committed +
+   to a relative 1e-9 (exactly, for an energy target): ``min u`` with
+   ``committed_r + Σ_s x[r,s]·h ≤ u·declared_r`` for every resource used. Utilisation = (committed +
    requested) ÷ declared. The load is spread in proportion to the declared potential instead of
    piling onto whichever resource the solver picks first. Consequence for an energy target below
    the total potential: every resource whose envelope allows it gets the same utilisation
@@ -70,11 +79,13 @@ Two stages, solved in turn (lexicographic):
 
 Minimum request size: a DR request must carry a positive amount, and tiny ones cost a message and
 a settlement line for nothing. Resources whose largest possible request is below
-``min_request_kwh`` (default 0.01 kWh) are left out before the LP; after it, any resource assigned
-a positive amount below the minimum is left out and the LP is solved again without it, so its
-share is re-spread over the others by the same two stages (repeated until no such amount is left;
-each round removes at least one resource, so it ends). Amounts below 1e-9 kWh (solver noise) are
-set to zero without a new solve.
+``min_request_kwh`` (default 0.01 kWh) are left out before the LP; after it, the resources
+assigned a positive amount below the minimum (by more than 1e-6 kWh) are left out — the smallest
+amounts first, at most half of the resources in play per round — and the LP is solved again
+without them, so their share is re-spread over the others by the same two stages (repeated until
+no such amount is left; each round removes at least one resource, so it ends; the "half" keeps a
+round from dropping a share the remaining resources could have carried at the minimum size).
+Amounts below 1e-6 kWh (solver noise) are set to zero without a new solve.
 
 Re-dispatch (D3): :func:`redispatch` is the same LP with updated bounds — a resource's declared
 energy less what it already accepted, its per-slot and cumulative room less the committed
@@ -88,7 +99,7 @@ References
 ----------
 Huangfu, Q. and Hall, J. A. J. (2018). Parallelizing the dual revised simplex method.
 Mathematical Programming Computation 10(1), 119–142 (HiGHS, the solver behind
-``scipy.optimize.milp``).
+``scipy.optimize.linprog``).
 Edmonds, J. (1970). Submodular functions, matroids, and certain polyhedra. In Combinatorial
 Structures and their Applications, 69–87 (greedy optimality on polymatroids; the prefix and
 per-slot constraints of one resource form a laminar family, hence a polymatroid).
@@ -100,6 +111,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -110,7 +122,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from pydantic import Field, field_validator
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import OptimizeWarning, linprog
 
 from drready.domain import (
     MAX_AMOUNT_KWH,
@@ -137,7 +149,9 @@ __all__ = [
     "ResourceRequest",
     "Target",
     "commitments_from_responses",
+    "cumulative_limit_kwh",
     "dispatch",
+    "largest_cumulative_kwh",
     "redispatch",
 ]
 
@@ -147,12 +161,11 @@ BoolArray = npt.NDArray[np.bool_]
 #: Smallest amount sent as a DR request [kWh]; smaller assignments are re-spread.
 DEFAULT_MIN_REQUEST_KWH = 0.01
 #: Assignments below this are solver noise and set to zero without a new solve [kWh].
-_NOISE_KWH = 1e-9
-#: Stage 2 keeps stage 1's optimum within ``_KEEP_ABS + _KEEP_REL × scale``.
-_KEEP_ABS = 1e-6
-#: After the clean-up, amounts below this are zero [kWh] (far below any minimum request).
-_CLEAN_KWH = 1e-6
-_KEEP_REL = 1e-7
+_NOISE_KWH = 1e-6
+#: Stage 2 keeps stage 1's optimum within ``_KEEP_REL ×`` its scale (target or value).
+_KEEP_REL = 1e-9
+#: Crossover to a vertex solution up to this many slot variables (beyond: the interior one).
+_CROSSOVER_MAX_X = 20_000
 _H = SLOT_HOURS
 
 _Energy = Annotated[float, bounded_float(0.0, MAX_AMOUNT_KWH)]
@@ -272,7 +285,7 @@ def _float_array(value: Any, name: str, shape: tuple[int, ...]) -> FloatArray:
     bad = ~np.isfinite(arr)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must be finite, got {arr[where]!r} at index {where}")
+        raise ValueError(f"{name} must be finite, got {float(arr[where])!r} at index {where}")
     arr.setflags(write=False)
     return arr
 
@@ -281,7 +294,7 @@ def _require(ok: BoolArray, message: str, values: FloatArray) -> None:
     """Raise ``ValueError(message)`` with the first offending index and value when ``ok`` fails."""
     if not ok.all():
         where = tuple(int(i) for i in np.argwhere(~ok)[0])
-        raise ValueError(f"{message}, got {values[where]!r} at index {where}")
+        raise ValueError(f"{message}, got {float(values[where])!r} at index {where}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -574,172 +587,276 @@ class DispatchPlan:
 # --- the LP ----------------------------------------------------------------------------------
 
 
-def largest_cumulative_kwh(
-    slot_kwh: FloatArray, cum_kwh: FloatArray, energy_kwh: FloatArray
-) -> FloatArray:
+def largest_cumulative_kwh(slot_kwh: FloatArray, limit_kwh: FloatArray) -> FloatArray:
     """Largest cumulative deviation reachable by the end of each slot [kWh], ``(R, S)``.
 
-    ``slot_kwh`` (R, S): per-slot limit (kW × h); ``cum_kwh`` (R, S): cumulative limit;
-    ``energy_kwh`` (R,): limit on the window's total. Forward greedy fill
-    ``y_s = min(y_{s−1} + slot_s, min_{t≥s} cum_t, energy)`` — optimal for every ``s`` at once
+    ``slot_kwh`` (R, S): per-slot limit (kW × h); ``limit_kwh`` (R, S): cumulative limit, already
+    non-decreasing (:func:`cumulative_limit_kwh`). Forward greedy fill
+    ``y_s = min(y_{s−1} + slot_s, limit_s)`` — the largest value of every prefix at once
     (laminar constraints, Edmonds 1970). Loops over slots only.
     """
-    # a later cumulative limit binds earlier slots too (y never decreases)
-    suffix = np.minimum.accumulate(cum_kwh[:, ::-1], axis=1)[:, ::-1]
-    limit = np.minimum(suffix, energy_kwh[:, None])
     y = np.empty_like(slot_kwh)
     prev = np.zeros(slot_kwh.shape[0])
     for s in range(slot_kwh.shape[1]):
-        prev = np.minimum(prev + slot_kwh[:, s], limit[:, s])
+        prev = np.minimum(prev + slot_kwh[:, s], limit_kwh[:, s])
         y[:, s] = prev
     return y
 
 
-@dataclass(frozen=True)
-class _Problem:
-    """One direction's bounds for the resources in play (``A`` of them) and the target."""
+def cumulative_limit_kwh(cum_kwh: FloatArray, energy_kwh: FloatArray) -> FloatArray:
+    """Cumulative limit to the end of each slot [kWh]: ``min(min_{t≥s} cum_t, energy)``.
 
-    slot_kwh: FloatArray  # (A, S) per-slot limit × h
-    y_max_kwh: FloatArray  # (A, S) largest cumulative deviation
+    The cumulative deviation never decreases (``x ≥ 0``), so a later limit binds every earlier
+    slot too, and the window's energy limit binds them all.
+    """
+    suffix = np.minimum.accumulate(cum_kwh[:, ::-1], axis=1)[:, ::-1]
+    out: FloatArray = np.minimum(suffix, energy_kwh[:, None])
+    return out
+
+
+@dataclass(frozen=True)
+class _Room:
+    """The bounds of the ``A`` resources in play."""
+
+    slot_kw: FloatArray  # (A, S) per-slot deviation limit
+    limit_kwh: FloatArray  # (A, S) cumulative limit (non-decreasing, ≤ declared − committed)
+    y_max_kwh: FloatArray  # (A, S) largest cumulative deviation (greedy)
     declared_kwh: FloatArray  # (A,)
     committed_kwh: FloatArray  # (A,)
+
+    def take(self, idx: npt.NDArray[np.int64]) -> _Room:
+        return _Room(
+            self.slot_kw[idx],
+            self.limit_kwh[idx],
+            self.y_max_kwh[idx],
+            self.declared_kwh[idx],
+            self.committed_kwh[idx],
+        )
+
+
+@dataclass(frozen=True)
+class _Goal:
+    """The target in array form."""
+
     kind: str
-    target_kwh: float  # energy target
+    target_kwh: float  # energy target (and Σ P·h for a power target)
     power_kw: FloatArray  # (S,) power target
-    value_yen_per_kwh: FloatArray  # (S,) price target (0 where not worth it)
+    value_yen_per_kwh: FloatArray  # (S,) price target, 0 where not worth it
     max_energy_kwh: float  # price target cap (inf: none)
 
 
 @dataclass(frozen=True)
-class _Solution:
-    y_kwh: FloatArray  # (A, S)
+class _Solved:
+    x_kw: FloatArray  # (A, S)
     message: str
     n_solves: int
 
 
-def _solve_lp(
-    c: FloatArray, a: sp.csr_array, lo: FloatArray, hi: FloatArray, lb: FloatArray, ub: FloatArray
+def _linprog(
+    c: FloatArray,
+    a_ub: sp.csr_array | None,
+    b_ub: FloatArray | None,
+    a_eq: sp.csr_array | None,
+    b_eq: FloatArray | None,
+    lb: FloatArray,
+    ub: FloatArray,
+    crossover: bool,
 ) -> tuple[FloatArray, float, str]:
-    res = milp(
-        c,
-        bounds=Bounds(lb, ub),
-        constraints=LinearConstraint(a, lo, hi),
-    )
+    """One LP by HiGHS: interior point (with crossover to a vertex when asked), dual simplex as
+    the fallback should the interior point method stop short of an optimum."""
+    bounds = np.column_stack([lb, ub])
+    with warnings.catch_warnings():
+        # run_crossover is a HiGHS option scipy passes on verbatim, with a warning saying so
+        warnings.filterwarnings("ignore", message="Unrecognized options", category=OptimizeWarning)
+        res = linprog(
+            c,
+            A_ub=a_ub,
+            b_ub=b_ub,
+            A_eq=a_eq,
+            b_eq=b_eq,
+            bounds=bounds,
+            method="highs-ipm",
+            options={"run_crossover": "on" if crossover else "off"},
+        )
+    if res.status != 0:
+        res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if res.status != 0 or res.x is None:
         raise DispatchError(f"HiGHS did not reach an optimum: {res.message}")
     return np.asarray(res.x, dtype=np.float64), float(res.fun), str(res.message)
 
 
-def _solve(p: _Problem) -> _Solution:
-    """Stage 1 (deliver) and stage 2 (fairness) for the resources of ``p``."""
-    n_a, n_s = p.slot_kwh.shape
-    n_y = n_a * n_s
-    yid = np.arange(n_y).reshape(n_a, n_s)
+def _coo(
+    rows: list[npt.NDArray[Any]],
+    cols: list[npt.NDArray[Any]],
+    vals: list[FloatArray],
+    shape: tuple[int, int],
+) -> sp.csr_array:
+    return sp.csr_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
+    )
 
-    # per-slot rows, s ≥ 1: 0 ≤ y[a,s] − y[a,s−1] ≤ slot_kwh[a,s]
-    n_inc = n_a * (n_s - 1)
-    inc_rows = np.arange(n_inc)
-    rows = [inc_rows, inc_rows]
-    cols = [yid[:, 1:].ravel(), yid[:, :-1].ravel()]
-    vals = [np.ones(n_inc), -np.ones(n_inc)]
-    lo = [np.zeros(n_inc)]
-    hi = [p.slot_kwh[:, 1:].ravel()]
-    n_rows = n_inc
 
-    if p.kind == "energy":
-        n_sig, sig_weight = 1, np.ones(1)  # σ [kWh]
-        rows += [np.full(n_a, n_rows), np.array([n_rows])]
-        cols += [yid[:, -1], np.array([n_y])]
-        vals += [np.ones(n_a), np.ones(1)]
-        lo.append(np.array([p.target_kwh]))
-        hi.append(np.array([p.target_kwh]))
-        n_rows += 1
-    elif p.kind == "power":
-        n_sig, sig_weight = n_s, np.full(n_s, _H)  # σ_s [kW], weighted to kWh
-        # Σ_a (y[a,s] − y[a,s−1]) + h·σ_s = h·P_s
-        slot_of = np.broadcast_to(np.arange(n_s), (n_a, n_s))
-        rows += [n_rows + slot_of.ravel(), n_rows + slot_of[:, 1:].ravel(), n_rows + np.arange(n_s)]
-        cols += [yid.ravel(), yid[:, :-1].ravel(), n_y + np.arange(n_s)]
-        vals += [np.ones(n_y), -np.ones(n_inc), np.full(n_s, _H)]
-        lo.append(p.power_kw * _H)
-        hi.append(p.power_kw * _H)
-        n_rows += n_s
-    else:
-        n_sig, sig_weight = 0, np.zeros(0)
-        if math.isfinite(p.max_energy_kwh):
-            rows.append(np.full(n_a, n_rows))
-            cols.append(yid[:, -1])
-            vals.append(np.ones(n_a))
-            lo.append(np.array([0.0]))
-            hi.append(np.array([p.max_energy_kwh]))
-            n_rows += 1
+def _cumulative_rows(room: _Room) -> tuple[sp.csr_array, FloatArray]:
+    """The binding candidates of ``Σ_{k≤s} x[a,k]·h ≤ limit[a,s]`` as a sparse block ``(K, A·S)``.
 
-    n_var = n_y + n_sig + 1  # + u (stage 2)
-    u_col = n_var - 1
-    lb = np.zeros(n_var)
-    ub = np.concatenate([p.y_max_kwh.ravel(), np.full(n_sig, np.inf), [np.inf]])
+    Row ``(a, s)`` is left out when it cannot bind: when ``limit[a,s]`` is at least what the
+    per-slot limits let the prefix reach, or equals ``limit[a,s+1]`` (then row ``s+1`` implies
+    it, or is itself left out because it cannot bind, and then neither can row ``s``). The last
+    row also caps the window's energy at declared − committed.
+    """
+    n_a, n_s = room.slot_kw.shape
+    reach = np.cumsum(room.slot_kw, axis=1) * _H
+    lim = room.limit_kwh
+    rises = np.ones_like(lim, dtype=bool)
+    rises[:, :-1] = lim[:, :-1] < lim[:, 1:]
+    keep_a, keep_s = np.nonzero(rises & (lim < reach))
+    length = keep_s + 1  # row (a, s) holds x[a, 0..s]
+    row = np.repeat(np.arange(keep_a.size), length)
+    start = np.repeat(np.cumsum(length) - length, length)
+    k = np.arange(row.size) - start  # 0..s within each row
+    col = np.repeat(keep_a * n_s, length) + k
+    mat = sp.csr_array((np.full(row.size, _H), (row, col)), shape=(keep_a.size, n_a * n_s))
+    return mat, lim[keep_a, keep_s]
 
-    # stage 1 objective: shortfall [kWh], or −value [yen]
+
+def _solve_full(room: _Room, goal: _Goal) -> _Solved:
+    """Stage 1 (deliver) and stage 2 (fairness) on the slot-level LP of the module docstring."""
+    n_a, n_s = room.slot_kw.shape
+    n_x = n_a * n_s
+    xid = np.arange(n_x).reshape(n_a, n_s)
+    n_sig = {"energy": 1, "power": n_s}.get(goal.kind, 0)
+    u_col = n_x + n_sig
+    n_var = u_col + 1
+    crossover = n_x <= _CROSSOVER_MAX_X
+
+    cum, cum_rhs = _cumulative_rows(room)
+    ub_rows = [sp.hstack([cum, sp.csr_array((cum.shape[0], n_sig + 1))], format="csr")]
+    ub_rhs = [cum_rhs]
+    eq_rows: list[sp.csr_array] = []
+    eq_rhs: list[FloatArray] = []
     c1 = np.zeros(n_var)
-    if p.kind == "price":
-        v = p.value_yen_per_kwh
-        # Σ_s v_s (y_s − y_{s−1}) = Σ_s (v_s − v_{s+1}) y_s with v_S = 0
-        c1[:n_y] = -np.broadcast_to(v - np.append(v[1:], 0.0), (n_a, n_s)).ravel()
-    else:
-        c1[n_y : n_y + n_sig] = sig_weight
-
-    def matrix(extra_rows: int) -> sp.csr_array:
-        return sp.csr_array(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n_rows + extra_rows, n_var),
+    if goal.kind == "energy":  # Σ x·h + σ = T
+        eq_rows.append(
+            _coo(
+                [np.zeros(n_x + 1, dtype=np.int64)],
+                [np.arange(n_x + 1)],
+                [np.append(np.full(n_x, _H), 1.0)],
+                (1, n_var),
+            )
         )
+        eq_rhs.append(np.array([goal.target_kwh]))
+        c1[n_x] = 1.0
+    elif goal.kind == "power":  # Σ_a x[a,s] + σ_s = P_s
+        slot_of = np.broadcast_to(np.arange(n_s), (n_a, n_s)).ravel()
+        eq_rows.append(
+            _coo(
+                [slot_of, np.arange(n_s)],
+                [xid.ravel(), n_x + np.arange(n_s)],
+                [np.ones(n_x), np.ones(n_s)],
+                (n_s, n_var),
+            )
+        )
+        eq_rhs.append(goal.power_kw)
+        c1[n_x : n_x + n_s] = _H
+    else:  # maximise Σ v_s·x·h, optionally Σ x·h ≤ max energy
+        c1[:n_x] = -np.broadcast_to(goal.value_yen_per_kwh * _H, (n_a, n_s)).ravel()
+        if math.isfinite(goal.max_energy_kwh):
+            ub_rows.append(
+                _coo(
+                    [np.zeros(n_x, dtype=np.int64)],
+                    [np.arange(n_x)],
+                    [np.full(n_x, _H)],
+                    (1, n_var),
+                )
+            )
+            ub_rhs.append(np.array([goal.max_energy_kwh]))
 
-    # u is not in stage 1: fix it at 0 there
-    ub1 = ub.copy()
-    ub1[u_col] = 0.0
-    x1, best, message = _solve_lp(c1, matrix(0), np.concatenate(lo), np.concatenate(hi), lb, ub1)
-    solves = 1
-    if p.kind == "price":
-        delivered_any = -best > _KEEP_ABS
-    else:
-        delivered_any = float(x1[:n_y].reshape(n_a, n_s)[:, -1].sum()) > _KEEP_ABS
-    if not delivered_any:
-        return _Solution(y_kwh=np.zeros((n_a, n_s)), message=message, n_solves=solves)
+    lb = np.zeros(n_var)
+    ub = np.concatenate(
+        [
+            np.minimum(room.slot_kw, room.limit_kwh / _H).ravel(),
+            np.full(n_sig, np.inf),
+            [0.0],  # u is not in stage 1
+        ]
+    )
+    a_eq = sp.vstack(eq_rows, format="csr") if eq_rows else None
+    b_eq = np.concatenate(eq_rhs) if eq_rhs else None
+    z1, best, message = _linprog(
+        c1, sp.vstack(ub_rows, format="csr"), np.concatenate(ub_rhs), a_eq, b_eq, lb, ub, crossover
+    )
+    delivered_kwh = float(z1[:n_x].sum()) * _H
+    if delivered_kwh <= _NOISE_KWH:  # nothing to spread: all zero is the only answer
+        return _Solved(np.zeros((n_a, n_s)), message, 1)
 
-    # stage 2: min u s.t. y[a,S−1] − declared_a·u ≤ −committed_a, and stage 1 kept
-    scale = abs(best) if p.kind == "price" else p.target_kwh
-    keep = _KEEP_ABS + _KEEP_REL * scale
-    fair_rows = n_rows + np.arange(n_a)
-    rows += [fair_rows, fair_rows]
-    cols += [yid[:, -1], np.full(n_a, u_col)]
-    vals += [np.ones(n_a), -p.declared_kwh]
-    lo.append(np.full(n_a, -np.inf))
-    hi.append(-p.committed_kwh)
-    keep_row = n_rows + n_a
+    # stage 2: min u  s.t.  Σ_s x[a,s]·h − declared_a·u ≤ −committed_a, stage 1 kept
+    scale = abs(best) if goal.kind == "price" else goal.target_kwh
+    fair = _coo(
+        [np.repeat(np.arange(n_a), n_s), np.arange(n_a)],
+        [xid.ravel(), np.full(n_a, u_col)],
+        [np.full(n_x, _H), -room.declared_kwh],
+        (n_a, n_var),
+    )
     nz = np.flatnonzero(c1)
-    rows.append(np.full(nz.size, keep_row))
-    cols.append(nz)
-    vals.append(c1[nz])
-    lo.append(np.array([-np.inf]))
-    hi.append(np.array([best + keep]))
+    keep = _coo([np.zeros(nz.size, dtype=np.int64)], [nz], [c1[nz]], (1, n_var))
+    ub_rows += [fair, keep]
+    ub_rhs += [-room.committed_kwh, np.array([best + _KEEP_REL * scale])]
+    ub[u_col] = np.inf
     c2 = np.zeros(n_var)
     c2[u_col] = 1.0
-    x2, _, message = _solve_lp(c2, matrix(n_a + 1), np.concatenate(lo), np.concatenate(hi), lb, ub)
-    solves += 1
-    return _Solution(y_kwh=x2[:n_y].reshape(n_a, n_s), message=message, n_solves=solves)
+    z2, _, message = _linprog(
+        c2, sp.vstack(ub_rows, format="csr"), np.concatenate(ub_rhs), a_eq, b_eq, lb, ub, crossover
+    )
+    return _Solved(z2[:n_x].reshape(n_a, n_s), message, 2)
 
 
-def _clean(y_kwh: FloatArray, slot_kwh: FloatArray, energy_kwh: FloatArray) -> FloatArray:
-    """Per-slot deviation [kW] from the LP's cumulative solution, inside the bounds exactly."""
-    x_kwh = np.diff(y_kwh, axis=1, prepend=0.0)
+def _solve_totals(room: _Room, goal: _Goal) -> _Solved:
+    """The energy target on the resources' totals only — exact, and much smaller.
+
+    An energy target constrains nothing but each resource's total, and the totals a resource can
+    take form the interval ``[0, largest_a]`` (its room is convex and contains ``x = 0``; the
+    largest total is the greedy fill's). So stage 1 is closed-form — deliver
+    ``min(T, Σ largest)`` — and stage 2 is an LP in ``A`` totals: ``min u`` s.t.
+    ``Σ e + σ = T``, ``σ ≤ σ*``, ``e_a ≤ u·declared_a − committed_a``, ``0 ≤ e_a ≤ largest_a``.
+    The shape per slot is the greedy fill scaled by ``e_a / largest_a`` (inside the room by
+    convexity).
+    """
+    n_a, n_s = room.slot_kw.shape
+    largest = room.y_max_kwh[:, -1]
+    short = max(goal.target_kwh - float(largest.sum()), 0.0)
+    if goal.target_kwh - short <= _NOISE_KWH:
+        return _Solved(np.zeros((n_a, n_s)), "nothing to deliver", 0)
+    u_col = n_a + 1  # variables: e (A), σ, u
+    a_eq = _coo(
+        [np.zeros(n_a + 1, dtype=np.int64)], [np.arange(n_a + 1)], [np.ones(n_a + 1)], (1, n_a + 2)
+    )
+    a_ub = _coo(
+        [np.arange(n_a), np.arange(n_a)],
+        [np.arange(n_a), np.full(n_a, u_col)],
+        [np.ones(n_a), -room.declared_kwh],
+        (n_a, n_a + 2),
+    )
+    c = np.zeros(n_a + 2)
+    c[u_col] = 1.0
+    lb = np.zeros(n_a + 2)
+    ub = np.concatenate([largest, [short, np.inf]])  # stage 1 kept exactly (closed form)
+    z, _, message = _linprog(
+        c, a_ub, -room.committed_kwh, a_eq, np.array([goal.target_kwh]), lb, ub, True
+    )
+    share = np.divide(z[:n_a], largest, out=np.zeros(n_a), where=largest > 0)
+    x_kwh = np.diff(room.y_max_kwh, axis=1, prepend=0.0) * np.clip(share, 0.0, 1.0)[:, None]
+    return _Solved(x_kwh / _H, message, 1)
+
+
+def _clean(x_kw: FloatArray, slot_kw: FloatArray, limit_kwh: FloatArray) -> FloatArray:
+    """The LP's deviation inside the per-slot and energy bounds exactly [kW]."""
     # HiGHS meets bounds to its feasibility tolerance (1e-7): clip that noise back inside
-    x_kwh = np.clip(x_kwh, 0.0, slot_kwh)
-    total = x_kwh.sum(axis=1)
-    over = total > energy_kwh
-    if over.any():  # same noise on the declared energy: scale down, never ask above it
-        x_kwh[over] *= (energy_kwh[over] / total[over])[:, None]
-    out: FloatArray = x_kwh / _H
-    return out
+    x = np.clip(x_kw, 0.0, slot_kw)
+    total = x.sum(axis=1) * _H
+    cap = limit_kwh[:, -1]
+    over = total > cap
+    if over.any():  # the same noise on the energy: scale down, never ask above it
+        x[over] *= (cap[over] / total[over])[:, None]
+    return x
 
 
 def _as_vector(value: Any, pot: ResourcePotentials, name: str) -> FloatArray:
@@ -767,6 +884,23 @@ def _excluded_mask(value: Iterable[str] | BoolArray | None, pot: ResourcePotenti
     return mask
 
 
+def _goal(target: EnergyTarget | PowerTarget | PriceTarget, n_s: int) -> _Goal:
+    power_kw = np.zeros(n_s)
+    value = np.zeros(n_s)
+    target_kwh = 0.0
+    max_energy = math.inf
+    if isinstance(target, EnergyTarget):
+        target_kwh = target.energy_kwh
+    elif isinstance(target, PowerTarget):
+        power_kw = target.per_slot_kw(n_s)
+        target_kwh = float(power_kw.sum()) * _H
+    else:
+        value = np.maximum(target.value_yen_per_kwh(n_s), 0.0)  # worthless slots: value 0
+        if target.max_energy_kwh is not None:
+            max_energy = target.max_energy_kwh
+    return _Goal(target.kind, target_kwh, power_kw, value, max_energy)
+
+
 def redispatch(
     potentials: ResourcePotentials,
     target: EnergyTarget | PowerTarget | PriceTarget,
@@ -775,6 +909,7 @@ def redispatch(
     excluded: Iterable[str] | BoolArray | None = None,
     committed_kw: FloatArray | None = None,
     min_request_kwh: float = DEFAULT_MIN_REQUEST_KWH,
+    method: Literal["auto", "full"] = "auto",
 ) -> DispatchPlan:
     """Additional requests that cover ``target`` — the shortfall — on top of what is committed (D3).
 
@@ -796,7 +931,11 @@ def redispatch(
         reduced by it. Without it only the declared energy is reduced, and the unit's answer to the
         new request tells whether both fit.
     min_request_kwh : float
-        Smallest request [kWh], > 0 (module docstring: smaller ones are re-spread).
+        Smallest request [kWh], in (0, 1e6] (module docstring: smaller ones are re-spread).
+    method : "auto" or "full"
+        ``"auto"`` solves an energy target on the resources' totals (exact, see
+        the module docstring) and the others on the slot-level LP; ``"full"`` always uses the
+        slot-level LP.
 
     Returns
     -------
@@ -809,8 +948,11 @@ def redispatch(
             f"min_request_kwh must be finite and in (0, {MAX_AMOUNT_KWH:g}] kWh, "
             f"got {min_request_kwh!r}"
         )
+    if method not in ("auto", "full"):
+        raise ValueError(f"method must be 'auto' or 'full', got {method!r}")
     n_r, n_s = potentials.n_resources, potentials.n_slots
     direction = target.direction
+    goal = _goal(target, n_s)
     committed = (
         np.zeros(n_r)
         if committed_kwh is None
@@ -823,94 +965,69 @@ def redispatch(
         _require(profile >= 0, "committed_kw must be >= 0", profile)
         slot_kw = np.maximum(slot_kw - profile, 0.0)  # the room left next to the commitment
         cum_kwh = np.maximum(cum_kwh - np.cumsum(profile, axis=1) * _H, 0.0)
+    if goal.kind == "price":
+        slot_kw = np.where(goal.value_yen_per_kwh[None, :] > 0, slot_kw, 0.0)  # never for nothing
     declared = potentials.declared_kwh(direction)
-    energy_kwh = np.maximum(declared - committed, 0.0)
+    limit = cumulative_limit_kwh(cum_kwh, np.maximum(declared - committed, 0.0))
+    room = _Room(
+        slot_kw=slot_kw,
+        limit_kwh=limit,
+        y_max_kwh=largest_cumulative_kwh(slot_kw * _H, limit),
+        declared_kwh=declared,
+        committed_kwh=committed,
+    )
+    largest = room.y_max_kwh[:, -1]
+    can_take = (~out_mask) & (declared > 0) & (largest > _NOISE_KWH)
+    active = can_take & (largest >= min_request_kwh)
+    solver = _solve_totals if (method == "auto" and goal.kind == "energy") else _solve_full
 
-    power_kw = np.zeros(n_s)
-    value = np.zeros(n_s)
-    target_kwh = 0.0
-    max_energy = math.inf
-    if isinstance(target, EnergyTarget):
-        target_kwh = target.energy_kwh
-    elif isinstance(target, PowerTarget):
-        power_kw = target.per_slot_kw(n_s)
-        target_kwh = float(power_kw.sum()) * _H
-    else:
-        value = target.value_yen_per_kwh(n_s)
-        worthless = value <= 0
-        slot_kw = np.where(worthless[None, :], 0.0, slot_kw)  # never deviate for nothing
-        value = np.where(worthless, 0.0, value)
-        if target.max_energy_kwh is not None:
-            max_energy = target.max_energy_kwh
-
-    slot_kwh = slot_kw * _H
-    y_max = largest_cumulative_kwh(slot_kwh, cum_kwh, energy_kwh)
-    can_take = (~out_mask) & (declared > 0)
-    active = can_take & (y_max[:, -1] >= min_request_kwh)
-
-    y = np.zeros((n_r, n_s))
+    x_kw = np.zeros((n_r, n_s))
     message = "no resource can take a request"
     n_solves = 0
     while active.any():
         idx = np.flatnonzero(active)
-        sol = _solve(
-            _Problem(
-                slot_kwh=slot_kwh[idx],
-                y_max_kwh=y_max[idx],
-                declared_kwh=declared[idx],
-                committed_kwh=committed[idx],
-                kind=target.kind,
-                target_kwh=target_kwh,
-                power_kw=power_kw,
-                value_yen_per_kwh=value,
-                max_energy_kwh=max_energy,
-            )
-        )
+        sol = solver(room.take(idx), goal)
         message, n_solves = sol.message, n_solves + sol.n_solves
-        y[:] = 0.0
-        y[idx] = sol.y_kwh
-        amount = y[:, -1]
-        small = active & (amount > _NOISE_KWH) & (amount < min_request_kwh)
-        if not small.any():
+        x_kw[:] = 0.0
+        x_kw[idx] = _clean(sol.x_kw, slot_kw[idx], limit[idx])
+        amount = x_kw.sum(axis=1) * _H
+        noise = amount <= _NOISE_KWH
+        x_kw[noise] = 0.0
+        small = np.flatnonzero(active & ~noise & (amount < min_request_kwh - _NOISE_KWH))
+        if small.size == 0:
             break
-        active &= ~small  # leave them out and spread their share over the others
+        # leave out the smallest, at most half of those in play per round (dropping all at once
+        # could drop a share the others then no longer cover, e.g. 3 × 0.2 kWh with a minimum
+        # of 0.3 kWh: one is left out and the other two carry 0.3 kWh each)
+        n_drop = min(small.size, max(1, int(active.sum()) // 2))
+        active[small[np.argsort(amount[small], kind="stable")[:n_drop]]] = False
+    else:
+        x_kw[:] = 0.0  # every candidate fell below the minimum
 
-    x_kw = _clean(y, slot_kwh, energy_kwh)
-    x_kw[~active] = 0.0
     requested = x_kw.sum(axis=1) * _H
-    # the loop left every amount ≥ the minimum or ≤ 1e-9 kWh; clipping moved them by ≤ ~1e-7
-    noise = requested < _CLEAN_KWH
-    x_kw[noise] = 0.0
-    requested[noise] = 0.0
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(declared > 0, (committed + requested) / declared, 0.0)
+    util = np.divide(committed + requested, declared, out=np.zeros(n_r), where=declared > 0)
     delivered_kw = x_kw.sum(axis=0)
     total = float(requested.sum())
-    if isinstance(target, PowerTarget):
-        short_kw = np.maximum(power_kw - delivered_kw, 0.0)
+    if goal.kind == "power":
+        short_kw = np.maximum(goal.power_kw - delivered_kw, 0.0)
         shortfall = float(short_kw.sum()) * _H
     else:
         short_kw = np.zeros(n_s)
-        shortfall = max(target_kwh - total, 0.0) if isinstance(target, EnergyTarget) else 0.0
-    if isinstance(target, PriceTarget):
-        target_kwh = total
-    value_yen = float((delivered_kw * _H * value).sum())
-    dropped = can_take & ~active & (y_max[:, -1] > _NOISE_KWH)
+        shortfall = max(goal.target_kwh - total, 0.0) if goal.kind == "energy" else 0.0
     return DispatchPlan(
         names=potentials.names,
         direction=direction,
-        target_kind=target.kind,
+        target_kind=goal.kind,
         requested_kwh=_frozen(requested),
         deviation_kw=_frozen(x_kw),
         committed_kwh=_frozen(committed),
-        declared_kwh=_frozen(declared.copy()),
+        declared_kwh=_frozen(declared),
         utilisation=_frozen(util),
-        target_kwh=float(target_kwh),
+        target_kwh=total if goal.kind == "price" else goal.target_kwh,
         shortfall_kwh=shortfall,
         shortfall_kw=_frozen(short_kw),
-        value_yen=value_yen,
-        dropped=tuple(potentials.names[i] for i in np.flatnonzero(dropped)),
+        value_yen=float((delivered_kw * _H * goal.value_yen_per_kwh).sum()),
+        dropped=tuple(potentials.names[i] for i in np.flatnonzero(can_take & ~active)),
         solver_message=message,
         n_solves=n_solves,
         solve_time_s=time.perf_counter() - t0,
@@ -930,10 +1047,11 @@ def dispatch(
     target: EnergyTarget | PowerTarget | PriceTarget,
     *,
     min_request_kwh: float = DEFAULT_MIN_REQUEST_KWH,
+    method: Literal["auto", "full"] = "auto",
 ) -> DispatchPlan:
     """Split ``target`` across ``potentials`` (U2, D5): stage 1 delivers as much as possible,
     stage 2 minimises the largest utilisation (module docstring). Nothing committed yet."""
-    return redispatch(potentials, target, min_request_kwh=min_request_kwh)
+    return redispatch(potentials, target, min_request_kwh=min_request_kwh, method=method)
 
 
 # --- responses → re-dispatch inputs (D3) ------------------------------------------------------

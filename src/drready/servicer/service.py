@@ -301,7 +301,7 @@ class Servicer:
             amounts = [
                 (ids[n], round(float(kwh), 6))
                 for n, kwh in zip(names, plan.requested_kwh, strict=True)
-                if kwh >= self.min_request_kwh
+                if kwh > 0
             ]
         dispatch_id = self.store.create_dispatch(
             label=label,
@@ -493,7 +493,7 @@ class Servicer:
         amounts = [
             (ids[n], round(float(kwh), 6))
             for n, kwh in zip(names, plan.requested_kwh, strict=True)
-            if kwh >= self.min_request_kwh
+            if kwh > 0
         ]
         if not amounts:
             return
