@@ -646,6 +646,67 @@ echonet_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+servicer_app = typer.Typer(
+    help="DR servicer: its database and the key that seals market registration data.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(servicer_app, name="servicer")
+
+
+@servicer_app.command("db-upgrade")
+def servicer_db_upgrade(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL (sqlite:///servicer.db, postgresql+psycopg://…); default "
+            "$DRREADY_SERVICER_DATABASE_URL, else sqlite:///drready-servicer.db."
+        ),
+    ] = None,
+) -> None:
+    """Create or migrate the servicer's tables to the newest revision (idempotent)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from drready.servicer.db import database_url, make_engine
+    from drready.servicer.migrations import current_revision, head_revision, upgrade
+
+    url = database_url(database)
+    try:
+        engine = make_engine(url)
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+        engine.dispose()
+    except (SQLAlchemyError, RuntimeError, ValueError) as err:
+        _fail("--database", str(err).splitlines()[0])
+    console.print(
+        f"servicer database at revision {after} (was {before or 'empty'}; head {head_revision()})"
+    )
+
+
+@servicer_app.command("data-key")
+def servicer_data_key(
+    out: Annotated[
+        Path, typer.Option(help="Key file to write (mode 0600, outside any git work tree).")
+    ],
+    key_id: Annotated[
+        str | None, typer.Option(help="Key id for rotation (letters, digits, - _ .).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Make the AES-256 key that seals market registration data at rest; point
+    $DRREADY_SERVICER_DATA_KEY_FILE at it."""
+    from drready.servicer.crypto import write_key_file
+
+    try:
+        kid = write_key_file(out, key_id=key_id, overwrite=overwrite)
+    except FileExistsError:
+        _fail("--out", f"{out} exists (use --overwrite to replace it)")
+    except ValueError as err:
+        _fail("--out" if "work tree" in str(err) else "--key-id", str(err).splitlines()[0])
+    console.print(f"wrote key {kid} to {out}")
+
+
 gateway_app = typer.Typer(
     help="Home gateway: the water heaters of an ECHONET Lite home behind one OpenADR VEN "
     "(route i).",
