@@ -15,6 +15,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -136,6 +137,12 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
             assert not errors, errors
             browser.close()
         assert (out / "report.html").stat().st_size > 10_000
+        # market registration data: in the servicer's registry only, sealed
+        with sqlite3.connect(out / "servicer.db") as db:
+            (n_sealed,) = db.execute("SELECT count(*) FROM market_registration").fetchone()
+            columns = {row[1] for row in db.execute("PRAGMA table_info(market_registration)")}
+        assert n_sealed == 5
+        assert "supply_point_id" not in columns and "ciphertext" in columns
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ from drready.planning.tariff import Tariff, TariffPeriod
 from drready.planning.unit import UnitConfig
 from drready.servicer.baseline import BaselineConfig, EventWindow, compute_baseline
 from drready.servicer.bl import BlClient
+from drready.servicer.crypto import KeyRing
 from drready.servicer.dashboard import (
     DashboardSnapshot,
     TrackingPanel,
@@ -88,6 +90,7 @@ from drready.servicer.dashboard import TrackingStats as DashTrackingStats
 from drready.servicer.db import AssignmentStatus
 from drready.servicer.dispatch import EnergyTarget
 from drready.servicer.following import FollowingController, command_signal, tracking_stats
+from drready.servicer.registry import MarketRegistration
 from drready.servicer.service import Servicer
 from drready.servicer.settlement import settle_baseline
 from drready.servicer.snapshot import build_snapshot
@@ -191,6 +194,32 @@ def _home_units(settings: DemoSettings, clock: SimClock) -> list[SimulatedWaterH
         )
         for k in range(settings.homes)
     ]
+
+
+def _register_market_data(
+    store: ServicerStore, homes: list[SimulatedWaterHeater], seed: int
+) -> None:
+    """The servicer's market registration of each home (supply point, retailer, contract,
+    product), sealed with a key that exists only in this process for the demo's run: it lives
+    in the servicer's registry and nowhere else, and no device ever sees it."""
+    rng = np.random.default_rng(seed + 99)
+    registry = store.registry(KeyRing([("demo-run", secrets.token_bytes(32))]))
+    names = {r.resource_name: r.id for r in registry.list_resources()}
+    for unit in homes:
+        rid = names.get(str(unit.device_id))
+        if rid is None:
+            continue
+        digits = "".join(str(d) for d in rng.integers(0, 10, 20))
+        registry.set_market_registration(
+            rid,
+            MarketRegistration(
+                supply_point_id="03" + digits,  # area 03: TEPCO (Tokyo)
+                voltage_class="low",
+                retailer="demo retailer",
+                contract_power_kw=6.0,
+                product_class="tertiary_reserve_2",
+            ),
+        )
 
 
 def _tz_time(day: date, hh: int, mm: int = 0) -> datetime:
@@ -405,6 +434,7 @@ async def run_day_demo(
                 await gateway.register()
                 await servicer.start()
                 await servicer.sync_resources()
+                _register_market_data(store, homes, settings.seed)
 
                 def provide() -> DashboardSnapshot:
                     return snapshot[-1]
