@@ -39,6 +39,7 @@ from drready.servicer.bl import BlClient
 from drready.servicer.db import AssignmentStatus, ResourceState
 from drready.servicer.dispatch import EnergyTarget
 from drready.servicer.service import Servicer
+from drready.servicer.snapshot import build_snapshot
 from drready.servicer.store import ServicerStore
 from drready.sim.day_demo import FLAT_TARIFF
 from drready.sim.processes import VtnProcess
@@ -262,6 +263,16 @@ async def _duplicates(tmp_path: Path) -> None:
         n_power = w.store.counts()
         await w.servicer.collect_power(dispatch_id)
         assert w.store.counts() == n_power  # nothing new before the window
+
+        # what the dashboard shows: every event once, in local time; every resource
+        snap = build_snapshot(w.servicer, [], None, run_state="running", now=w.clock.now())
+        assert len(snap.events) == len(record.assignments)
+        assert {e.window_start.hour for e in snap.events} == {10}  # 10:00 JST, not 01:00 UTC
+        assert {e.status for e in snap.events} == {"accepted"}
+        assert len(snap.resources) == 6 and snap.run_state == "running"
+        assert sum(e.accepted_kwh or 0.0 for e in snap.events) == pytest.approx(
+            after.accepted_kwh
+        )
 
 
 def test_a_killed_servicer_and_a_crashed_vtn_lose_nothing(tmp_path: Path) -> None:

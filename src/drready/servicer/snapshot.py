@@ -57,6 +57,7 @@ def build_snapshot(
 ) -> DashboardSnapshot:
     """The dashboard's view of ``servicer`` at ``now`` (see the module docstring)."""
     store = servicer.store
+    tz = now.tzinfo  # the store keeps UTC; the page shows the servicer's local time
     resources = servicer.registry.list_resources()
     names = {r.id: r.resource_name for r in resources}
     events = []
@@ -70,8 +71,8 @@ def build_snapshot(
                     event_id=a.event_id,
                     label=record.label[:80],
                     direction=record.direction,
-                    window_start=record.window_start,
-                    window_end=record.window_end,
+                    window_start=record.window_start.astimezone(tz),
+                    window_end=record.window_end.astimezone(tz),
                     resource_name=names.get(a.resource_id, a.resource_id),
                     round=a.round,
                     requested_kwh=a.requested_kwh,
@@ -93,7 +94,7 @@ def build_snapshot(
                 kind=r.kind.value,
                 n_units=max(r.n_units, 1),
                 state=r.state.value,
-                last_seen_at=r.last_seen_at,
+                last_seen_at=None if r.last_seen_at is None else r.last_seen_at.astimezone(tz),
                 last_power_kw=None if last_kw is None else max(last_kw, 0.0),
             )
         )
