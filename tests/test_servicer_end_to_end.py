@@ -72,7 +72,9 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def world(tmp_path: Path, units: int = 30) -> AsyncIterator[World]:
+async def world(
+    tmp_path: Path, units: int = 30, store_url: str | None = None
+) -> AsyncIterator[World]:
     clock = SimClock(datetime(2025, 5, 14, 8, 0, tzinfo=TOKYO), speed=0.0)
     heaters = [
         SimulatedWaterHeater(
@@ -91,7 +93,7 @@ async def world(tmp_path: Path, units: int = 30) -> AsyncIterator[World]:
     )
     vtn = VtnProcess(tmp_path / "vtn", CLIENTS)
     await asyncio.to_thread(vtn.start)
-    store = ServicerStore.open(f"sqlite:///{tmp_path / 'servicer.db'}")
+    store = ServicerStore.open(store_url or f"sqlite:///{tmp_path / 'servicer.db'}")
     ca = str(vtn.ca_file)
     try:
         async with (
@@ -134,13 +136,14 @@ async def world(tmp_path: Path, units: int = 30) -> AsyncIterator[World]:
 
 
 def test_both_routes_potential_dispatch_and_a_silent_gateway_redispatched(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str
 ) -> None:
-    asyncio.run(_silent_gateway(tmp_path))
+    """On the servicer's SQLite file and on PostgreSQL."""
+    asyncio.run(_silent_gateway(tmp_path, db_url))
 
 
-async def _silent_gateway(tmp_path: Path) -> None:
-    async with world(tmp_path) as w:
+async def _silent_gateway(tmp_path: Path, db_url: str) -> None:
+    async with world(tmp_path, store_url=db_url) as w:
         asked = await w.servicer.sync_resources()
         assert len(asked) == 32
         routes = {a.route for a in asked}
@@ -270,9 +273,7 @@ async def _duplicates(tmp_path: Path) -> None:
         assert {e.window_start.hour for e in snap.events} == {10}  # 10:00 JST, not 01:00 UTC
         assert {e.status for e in snap.events} == {"accepted"}
         assert len(snap.resources) == 6 and snap.run_state == "running"
-        assert sum(e.accepted_kwh or 0.0 for e in snap.events) == pytest.approx(
-            after.accepted_kwh
-        )
+        assert sum(e.accepted_kwh or 0.0 for e in snap.events) == pytest.approx(after.accepted_kwh)
 
 
 def test_a_killed_servicer_and_a_crashed_vtn_lose_nothing(tmp_path: Path) -> None:

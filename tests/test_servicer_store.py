@@ -7,7 +7,6 @@ schema of the session's PostgreSQL database (``tests/conftest.py``).
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -19,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import setuptools  # type: ignore[import-untyped]
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 import drready.servicer.migrations as migrations
@@ -39,27 +37,6 @@ JST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=JST)
 SLOT_2 = timedelta(hours=1)
 REPO_SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh empty database: a SQLite file, or a new schema of the session's PostgreSQL
-    database (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'servicer.db'}"
-        return
-    base: str = request.getfixturevalue("postgres_url")
-    schema = f"s_{secrets.token_hex(6)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
