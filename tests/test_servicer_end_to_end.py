@@ -37,7 +37,7 @@ from drready.planning.problem import Fleet
 from drready.planning.unit import UnitConfig
 from drready.servicer.bl import BlClient
 from drready.servicer.db import AssignmentStatus, ResourceState
-from drready.servicer.dispatch import EnergyTarget
+from drready.servicer.dispatch import EnergyTarget, PowerTarget
 from drready.servicer.service import Servicer
 from drready.servicer.snapshot import build_snapshot
 from drready.servicer.store import ServicerStore
@@ -343,3 +343,29 @@ async def _crashes(tmp_path: Path) -> None:
         assert w.servicer.share(record.id).accepted_kwh == pytest.approx(target, abs=5e-3)
         got = await w.servicer.collect_power(record.id)
         assert len(got) == n  # every resource's power report reached the servicer
+
+
+def test_a_power_target_goes_out_as_events_and_comes_back_accepted(tmp_path: Path) -> None:
+    asyncio.run(_power_target(tmp_path))
+
+
+async def _power_target(tmp_path: Path) -> None:
+    """ "Shed/absorb X kW in every slot": the LP shapes it per slot, the events carry each
+    resource's energy over the window, the answers cover the target's energy."""
+    async with world(tmp_path, units=6) as w:
+        await w.servicer.sync_resources()
+        request_id = await w.servicer.ask_potential(START, END)
+        await w.poll()
+        pot = await w.servicer.collect_potential(request_id)
+        per_slot_kw = round(0.3 * min(np.subtract(pot.max_kw, pot.baseline_kw)), 3)
+        assert per_slot_kw > 0.1
+        dispatch_id = await w.servicer.dispatch(
+            "absorb per slot", PowerTarget(direction=Direction.UP, power_kw=per_slot_kw), request_id
+        )
+        await w.poll()
+        record = await w.servicer.follow_up(dispatch_id)
+        assert record.target_kind.value == "power"
+        share = w.servicer.share(dispatch_id)
+        assert share.target_kwh == pytest.approx(per_slot_kw * 8 * 0.5)  # 8 slots of 0.5 h
+        assert share.accepted_kwh == pytest.approx(share.target_kwh, abs=5e-3)
+        assert all(a.status is AssignmentStatus.ACCEPTED for a in record.assignments)
