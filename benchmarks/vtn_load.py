@@ -20,10 +20,14 @@ Setup, all in a temporary directory outside the repository (removed afterwards):
   connection ``synchronous`` pragma, default ``NORMAL`` like the VTN's own engine) or, with
   ``--database postgresql+psycopg://user@host/db``, a fresh schema in that database (dropped
   afterwards). Served by uvicorn over TLS in a separate process (spawn) with ``--workers``
-  (default 3: cores + 1, as ``drready vtn serve --workers`` is advised to run, so the CPUs
-  stay busy while a worker waits on an SQLite commit) worker processes; uvicorn needs an
-  import string for several workers, so the app comes from the module-level factory
-  :func:`vtn_app`, configured through environment variables. Like
+  (default 3: cores + 1, as ``drready vtn serve --workers`` is advised to run; on SQLite 2
+  and 3 workers measure the same within run-to-run noise on this 2-core machine, as no request
+  waits on I/O — reports are committed in groups, WAL checkpoints run in a background thread —
+  while on PostgreSQL every query is a blocking round trip and the extra worker keeps the CPUs
+  busy meanwhile) worker processes; uvicorn needs an import string for several workers, so
+  the app comes from the module-level factory :func:`vtn_app`, configured through environment
+  variables, which also freezes the startup heap out of the garbage collector as the
+  server's workers do (:func:`drready.openadr.vtn.server.freeze_startup_heap`). Like
   :func:`drready.openadr.vtn.server.uvicorn_config`: ``proxy_headers=False``, no ``Server``
   header; unlike it, the access log is off (``log_level=warning``).
 * **Data**: the profile's program, a ven object of ``ven-1`` targeting one unit
@@ -57,11 +61,12 @@ C / (1.1 × rate) s between an answer and its next request (wrk's Lua ``delay()`
 VENs use a VTN (polling, not hammering) and answers the latency question at the target rate
 rather than at saturation; the verdict still asks ≥ 1 000 req/s served.
 
-Options: ``--workers`` (uvicorn workers, 3), ``--clients`` (``10,100``), ``--duration`` (5 s),
-``--warmup`` (1 s), ``--database`` (SQLAlchemy URL of a PostgreSQL server; default a SQLite
-file), ``--sqlite-synchronous`` (``FULL``), ``--profile`` (one worker under cProfile,
-every thread; prints the top functions of the server) and ``--markdown`` (also print a plain
-markdown table for the README). The script exits 0 whatever the verdicts.
+Options: ``--workers`` (uvicorn workers, 3), ``--clients`` (``10,100``),
+``--duration`` (5 s), ``--warmup`` (1 s), ``--database`` (SQLAlchemy URL of a PostgreSQL
+server; default a SQLite file), ``--sqlite-synchronous`` (``NORMAL``), ``--profile`` (one
+worker under cProfile, every thread; prints the top functions of the server) and
+``--markdown`` (also print a plain markdown table for the README). The script exits 0
+whatever the verdicts.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ from drready.openadr import profile
 from drready.openadr.models import ReportResource, to_wire
 from drready.openadr.vtn import VtnSettings, create_app
 from drready.openadr.vtn.app import make_engine
+from drready.openadr.vtn.server import freeze_startup_heap
 from drready.openadr.vtn.store import create_all
 from drready.security.certs import write_bundle
 from drready.security.tls import client_ssl_context, uvicorn_ssl_kwargs
@@ -148,6 +154,7 @@ def vtn_app() -> FastAPI:
             cursor.close()
 
         event.listen(app.state.engine, "connect", set_synchronous)
+    freeze_startup_heap()  # as drready vtn serve's workers do
     return app
 
 

@@ -274,13 +274,19 @@ START_NOW = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
 
 def _on_wire(info: ValidationInfo) -> bool:
-    return isinstance(info.context, Mapping) and bool(info.context.get("wire"))
+    context = info.context
+    if type(context) is dict:  # the usual case, without the slower ABC check
+        return bool(context.get("wire"))
+    return isinstance(context, Mapping) and bool(context.get("wire"))
 
 
 def _reject_null_on_wire(value: Any, info: ValidationInfo) -> Any:
-    lenient = isinstance(info.context, Mapping) and bool(info.context.get("nulls_as_absent"))
-    if value is None and _on_wire(info) and not lenient:
-        raise ValueError("may be omitted but must not be null (the spec does not make it nullable)")
+    if value is None:  # runs for every optional field of every wire body: cheap when not None
+        lenient = isinstance(info.context, Mapping) and bool(info.context.get("nulls_as_absent"))
+        if _on_wire(info) and not lenient:
+            raise ValueError(
+                "may be omitted but must not be null (the spec does not make it nullable)"
+            )
     return value
 
 
@@ -505,8 +511,9 @@ class OadrModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _check_wire_required(cls, data: Any, info: ValidationInfo) -> Any:
-        if _on_wire(info) and isinstance(data, Mapping):
-            missing = [name for name in cls._WIRE_REQUIRED if name not in data]
+        required = cls._WIRE_REQUIRED  # empty for most models: nothing to check
+        if required and _on_wire(info) and isinstance(data, Mapping):
+            missing = [name for name in required if name not in data]
             if missing:
                 raise ValueError(f"required property missing: {', '.join(missing)}")
         return data

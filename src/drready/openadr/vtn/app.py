@@ -2,8 +2,9 @@
 body limit; D6: ven/resource grouping).
 
 :func:`create_app` builds everything from its arguments — engine, tables, routers, error
-handlers, body-size limit — so one process can hold several VTNs (tests run the same suite on
-SQLite and PostgreSQL) and nothing happens at import time.
+handlers, body-size limit, the fast paths of the two hottest requests
+(:mod:`drready.openadr.vtn.fastpath`) — so one process can hold several VTNs (tests run the
+same suite on SQLite and PostgreSQL) and nothing happens at import time.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from drready.openadr.vtn.checkpoint import AUTOCHECKPOINT_BACKSTOP_PAGES, WalCheckpointer
 from drready.openadr.vtn.deps import VerifiedTokens
 from drready.openadr.vtn.errors import install_error_handlers
+from drready.openadr.vtn.fastpath import FastPaths
 from drready.openadr.vtn.mqtt import MqttNotifier, attach_mqtt
 from drready.openadr.vtn.notify import Notifier, NullNotifier
 from drready.openadr.vtn.routes import (
@@ -33,7 +36,7 @@ from drready.openadr.vtn.routes import (
     vens,
 )
 from drready.openadr.vtn.settings import VtnSettings
-from drready.openadr.vtn.store import create_all
+from drready.openadr.vtn.store import RawStore, create_all, wire_json
 from drready.security.limits import BodySizeLimit
 from drready.security.tokens import ClientRegistry, TokenService
 
@@ -41,9 +44,13 @@ __all__ = ["create_app", "make_engine"]
 
 
 def make_engine(database_url: str) -> Engine:
-    """A SQLAlchemy engine for SQLite (thread-shared) or PostgreSQL (pre-pinged pool)."""
+    """A SQLAlchemy engine for SQLite (thread-shared) or PostgreSQL (pre-pinged pool).
+
+    JSON columns are written with :func:`~drready.openadr.vtn.store.wire_json`, so a stored
+    body is the exact text the API answers for it.
+    """
     url = make_url(database_url)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": wire_json}
     sqlite_file = False
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
@@ -53,7 +60,7 @@ def make_engine(database_url: str) -> Engine:
             sqlite_file = True
             # one connection per concurrent request: a small pool starves under load while
             # finished requests still hold their connection
-            kwargs.update(pool_size=32, max_overflow=64, pool_timeout=10)
+            kwargs.update(pool_size=32, max_overflow=64, pool_timeout=10, pool_use_lifo=True)
     else:
         kwargs["pool_pre_ping"] = True
         kwargs.update(pool_size=16, max_overflow=32, pool_timeout=10)
@@ -68,6 +75,8 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=10000")
+            # checkpoints run in WalCheckpointer's thread, not inside request commits
+            cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP_PAGES}")
             cursor.close()
 
     return engine
@@ -100,18 +109,31 @@ def create_app(
     Returns
     -------
     FastAPI
-        ``app.state`` holds ``settings``, ``registry``, ``tokens``, ``notifier``, ``engine``
-        and ``sessionmaker`` (and ``mqtt_notifier`` with MQTT); the engine is disposed, and
-        the MQTT notifier closed, when the app shuts down.
+        ``app.state`` holds ``settings``, ``registry``, ``tokens``, ``notifier``, ``engine``,
+        ``sessionmaker`` and ``raw_store`` (:class:`~drready.openadr.vtn.store.RawStore`, the
+        hot routes' statements), and ``mqtt_notifier`` with MQTT. While the app runs (its
+        lifespan), a SQLite file database gets background WAL checkpoints
+        (:class:`~drready.openadr.vtn.checkpoint.WalCheckpointer`); at shutdown they stop,
+        the engine is disposed and the MQTT notifier closed.
     """
     engine = make_engine(settings.database_url)
     create_all(engine)
+    url = engine.url
+    checkpointer = (
+        WalCheckpointer(url.database)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if checkpointer is not None:
+            checkpointer.start()
         try:
             yield
         finally:
+            if checkpointer is not None:
+                checkpointer.stop()
             mqtt: MqttNotifier | None = getattr(app.state, "mqtt_notifier", None)
             if mqtt is not None:
                 mqtt.close()
@@ -130,6 +152,7 @@ def create_app(
     app.state.verified_tokens = VerifiedTokens(tokens)
     app.state.notifier = notifier if notifier is not None else NullNotifier()
     app.state.engine = engine
+    app.state.raw_store = RawStore(engine)
     app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
     if settings.mqtt_broker_url is not None:
         attach_mqtt(app, mqtt_notifier)
@@ -138,5 +161,7 @@ def create_app(
     install_error_handlers(app)
     for module in (programs, events, reports, subscriptions, vens, resources, auth, notifiers):
         app.include_router(module.router)
+    # added first, so it runs inside the body limit (the last added middleware is the outermost)
+    app.add_middleware(FastPaths)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     return app

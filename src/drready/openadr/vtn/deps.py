@@ -12,7 +12,7 @@ checks, wire-body parsing and pagination (C1, S1).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -40,10 +40,13 @@ __all__ = [
     "get_principal",
     "get_session",
     "is_bl",
+    "json_array_response",
     "json_response",
     "parse_wire_body",
     "request_session",
     "require_scopes",
+    "scoped_principal",
+    "verify_access_token",
     "wire_body",
 ]
 
@@ -156,17 +159,42 @@ class VerifiedTokens:
 def _verify_bearer(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing bearer token (Authorization: Bearer <access token>)")
-    state = request.app.state
+    return verify_access_token(request.app.state, credentials.credentials)
+
+
+def verify_access_token(state: Any, token: str) -> Principal:
+    """The claims of an access token through the app's :class:`VerifiedTokens` cache (``state``:
+    ``app.state``); 401 :class:`ApiError` when it is invalid or expired."""
     verified: VerifiedTokens | None = getattr(state, "verified_tokens", None)
     tokens: TokenService = state.tokens
     if verified is None or verified.tokens is not tokens:
         verified = state.verified_tokens = VerifiedTokens(tokens)
     try:
-        return verified.verify(credentials.credentials)
+        return verified.verify(token)
     except TokenExpiredError:
         raise _unauthorized("access token expired", "invalid_token") from None
     except TokenError:
         raise _unauthorized("invalid access token", "invalid_token") from None
+
+
+def scoped_principal(
+    state: Any, authorization: str | None, any_of: frozenset[str]
+) -> Principal | None:
+    """The principal of an ``Authorization`` header value, if it is a valid bearer token holding
+    one of the scopes ``any_of``; ``None`` in every other case (no header, another scheme, an
+    invalid or expired token, a missing scope), for which :func:`require_scopes` answers the
+    401 or 403. Parses the header as FastAPI's ``HTTPBearer`` does."""
+    if not authorization:
+        return None
+    scheme, _, param = authorization.partition(" ")
+    credentials = param.strip()
+    if not scheme or not credentials or scheme.lower() != "bearer":
+        return None
+    try:
+        principal = verify_access_token(state, credentials)
+    except ApiError:
+        return None
+    return principal if principal.scopes & any_of else None
 
 
 async def get_principal(
@@ -219,15 +247,24 @@ async def parse_wire_body(request: Request, cls: Any) -> Any:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise ApiError(400, f"Content-Type: expected application/json, got {media!r}")
+    # A plain UTF-8 body (no BOM, no NUL: not UTF-16/32) is validated as the text it is, and
+    # when that succeeds it is the answer: pydantic accepts no JSON that json.loads refuses
+    # (the reverse exists: lone surrogate escapes). Any failure takes the full path below, so
+    # every 400 is worded as it always was.
+    plain = raw[:3] != b"\xef\xbb\xbf" and b"\x00" not in raw
+    if plain:
+        try:
+            return from_wire(cls, raw, nulls_as_absent=True)  # liberal in what we accept
+        except ValidationError:
+            pass
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ApiError(400, f"body: not valid JSON ({err})") from None
     if not isinstance(data, dict):
         raise ApiError(400, "body: must be a JSON object")
-    request.state.raw_body = data
     try:
-        return from_wire(cls, data, nulls_as_absent=True)  # liberal in what we accept
+        return from_wire(cls, raw if plain else data, nulls_as_absent=True)
     except ValidationError as err:
         raise ApiError(400, describe_validation_errors(err.errors())) from None
 
@@ -272,3 +309,11 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     answer is the same JSON FastAPI would render, without a second validation pass.
     """
     return Response(to_json(content), status_code=status_code, media_type="application/json")
+
+
+def json_array_response(items: Iterable[str], status_code: int = 200) -> Response:
+    """A JSON array of ``items``, each already JSON text in :func:`json_response`'s form (the
+    stored wire bodies, :func:`drready.openadr.vtn.store.list_wire`): the same bytes
+    :func:`json_response` sends for the decoded list, without decoding or encoding."""
+    content = ("[" + ",".join(items) + "]").encode()
+    return Response(content, status_code=status_code, media_type="application/json")

@@ -24,6 +24,7 @@ from drready.openadr.models import problem, to_wire
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "ApiError",
+    "api_error_response",
     "describe_validation_errors",
     "install_error_handlers",
     "problem_response",
@@ -58,6 +59,11 @@ def problem_response(
     )
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The answer to an :class:`ApiError` (what the app's handler sends)."""
+    return problem_response(exc.status, exc.detail, headers=exc.headers)
+
+
 def _location(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     return ".".join(parts) if parts else "body"
@@ -78,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return problem_response(exc.status, exc.detail, headers=exc.headers)
+        return api_error_response(exc)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError | ValidationError)

@@ -11,10 +11,16 @@ so the workers build their app with :func:`app_from_env` from the settings (JSON
 registry holds only secret hashes; the environment of a process is readable by its user only).
 The database schema is created once before the workers start. All state lives in the database,
 so any worker answers any request; each worker runs its own notifier (webhooks, MQTT).
+
+Each serving process calls :func:`freeze_startup_heap` once its app is built: the objects of
+the imported libraries and the app (hundreds of thousands: FastAPI, pydantic, SQLAlchemy) then
+stay out of the cyclic garbage collector, whose full collections otherwise walked them all,
+stopping the event loop ~60 ms every second or two under load (the p99 of ``POST /reports``).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -39,11 +45,30 @@ from drready.security.tokens import (
     load_registry,
 )
 
-__all__ = ["ENV_SETTINGS_JSON", "WORKERS_MAX", "app_from_env", "run", "uvicorn_config"]
+__all__ = [
+    "ENV_SETTINGS_JSON",
+    "WORKERS_MAX",
+    "app_from_env",
+    "freeze_startup_heap",
+    "run",
+    "uvicorn_config",
+]
 
 _ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 ENV_SETTINGS_JSON = "DRREADY_VTN_SETTINGS_JSON"
 WORKERS_MAX = 64
+
+
+def freeze_startup_heap() -> None:
+    """Collect garbage, then move every surviving object to the collector's permanent
+    generation (:func:`gc.freeze`): call once in a serving process, after building the app.
+
+    Later full collections then walk only the objects created since (2–3 ms instead of ~60 ms
+    measured in a VTN worker). The frozen objects are the long-lived ones (modules, the app,
+    its caches); they are still freed by reference counting, only never scanned for cycles.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def app_from_env() -> FastAPI:
@@ -53,7 +78,9 @@ def app_from_env() -> FastAPI:
         raise RuntimeError(f"{ENV_SETTINGS_JSON} is not set: start workers with vtn.server.run")
     settings = VtnSettings.model_validate_json(raw)
     registry = load_registry(env=os.environ)
-    return create_app(settings, registry, settings.token_service(registry))
+    app = create_app(settings, registry, settings.token_service(registry))
+    freeze_startup_heap()
+    return app
 
 
 def _check_host(host: str, allow_any_address: bool) -> None:
@@ -181,4 +208,5 @@ def run(
         allow_any_address=allow_any_address,
         notifier=notifier,
     )
+    freeze_startup_heap()
     uvicorn.Server(config).run()

@@ -15,12 +15,15 @@ Privacy as implemented
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,9 +47,11 @@ __all__ = [
     "conflict_guard",
     "load_owned",
     "load_targeted",
+    "notify",
     "owner_filter",
     "target_view",
     "utc_now",
+    "view_for",
 ]
 
 _log = logging.getLogger("drready.openadr.vtn")
@@ -83,6 +88,16 @@ class TargetView:
         """The object as this reader receives it (target hiding for VENs)."""
         return self.render_body(row.body)
 
+    def render_wire(self, stored: str, targets_json: str) -> str:
+        """A stored wire JSON text as this reader receives it, given the JSON text of the
+        object's ``targets`` column (:data:`~drready.openadr.vtn.store.WireRow`): the text
+        itself unless target hiding removes one of the targets, else :meth:`render_body` of
+        the decoded body, encoded as :func:`~drready.openadr.vtn.deps.json_response` does."""
+        hide_to = self.hide_to
+        if hide_to is None or hide_to.issuperset(_target_set(targets_json)):
+            return stored
+        return to_json(self.render_body(json.loads(stored))).decode()
+
     def render_body(self, stored: dict[str, Any]) -> dict[str, Any]:
         """A stored body as this reader receives it (target hiding for VENs)."""
         if self.hide_to is None or not stored.get("targets"):
@@ -97,6 +112,13 @@ class TargetView:
         return body
 
 
+@lru_cache(maxsize=4096)
+def _target_set(targets_json: str) -> frozenset[str]:
+    # objects share few distinct target lists (a unit, a group): decode each list once
+    targets: list[str] = json.loads(targets_json)
+    return frozenset(targets)
+
+
 def target_view(
     *, session: Session, principal: Principal, requested: Sequence[str] | None
 ) -> TargetView:
@@ -105,10 +127,19 @@ def target_view(
     BL: ``targets`` is a plain filter (objects having one of them). VEN: effective targets =
     requested ∩ granted; objects without targets always pass; answers are target-hidden.
     """
+    if is_bl(principal):
+        return view_for(principal, requested, frozenset())
+    granted = targets_of_vens(session=session, client_id=principal.client_id)
+    return view_for(principal, requested, granted)
+
+
+def view_for(
+    principal: Principal, requested: Sequence[str] | None, granted: frozenset[str]
+) -> TargetView:
+    """:func:`target_view` given the targets granted to the principal (ignored for BL)."""
     wanted = frozenset(requested) if requested else None
     if is_bl(principal):
         return TargetView(wanted, False, None)
-    granted = targets_of_vens(session=session, client_id=principal.client_id)
     effective = (wanted or frozenset()) & granted
     return TargetView(effective, True, effective)
 
@@ -177,6 +208,14 @@ def commit_and_notify(
     """Commit, then hand the change to the notifier (its failures are logged, not raised)."""
     with conflict_guard(session, what):
         session.commit()
+    notify(notifier=notifier, operation=operation, object_type=object_type, body=body)
+
+
+def notify(
+    *, notifier: Notifier, operation: Operation, object_type: ObjectType, body: dict[str, Any]
+) -> None:
+    """Hand a committed change to the notifier (a copy of ``body``); its failures are logged,
+    not raised."""
     try:
         notifier.publish(operation, object_type, dict(body))
     except Exception:

@@ -20,7 +20,7 @@ from drready.openadr.vtn.deps import (
     PageDep,
     Principal,
     SessionDep,
-    json_response,
+    json_array_response,
     require_scopes,
     wire_body,
 )
@@ -38,7 +38,7 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    list_bodies,
+    list_wire,
     new_object_id,
 )
 from drready.security.tokens import READ_ALL, READ_TARGETS, WRITE_PROGRAMS
@@ -70,14 +70,14 @@ async def search_all_programs(
 ) -> Response:
     """searchAllPrograms."""
     view = target_view(session=session, principal=principal, requested=targets)
-    bodies = list_bodies(
+    rows = list_wire(
         session=session,
         object_type=PROGRAM.value,
         filters=Filters(targets_any=view.targets_any, include_untargeted=view.include_untargeted),
         skip=page.skip,
         limit=page.limit,
     )
-    return json_response([view.render_body(body) for body in bodies])
+    return json_array_response(view.render_wire(body, targets) for body, targets in rows)
 
 
 @router.post("", status_code=201)

@@ -13,9 +13,8 @@ from drready.openadr.vtn.deps import (
     PageDep,
     Principal,
     SessionDep,
-    json_response,
+    json_array_response,
     parse_wire_body,
-    request_session,
     require_scopes,
     wire_body,
 )
@@ -28,19 +27,20 @@ from drready.openadr.vtn.routes._params import (
     object_id_path,
 )
 from drready.openadr.vtn.service import (
-    commit_and_notify,
     delete_and_notify,
     load_owned,
+    notify,
     owner_filter,
     update_and_notify,
     utc_now,
 )
 from drready.openadr.vtn.store import (
     Filters,
-    create_object,
+    RawStore,
     get_program_id,
-    list_bodies,
+    list_wire,
     new_object_id,
+    wire_json,
 )
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_REPORTS
 
@@ -75,7 +75,7 @@ async def search_all_reports(
     client_name: ClientNameQuery = None,
 ) -> Response:
     """searchAllReports (a VEN sees only its own reports)."""
-    bodies = list_bodies(
+    rows = list_wire(
         session=session,
         object_type=REPORT.value,
         filters=Filters(
@@ -87,14 +87,15 @@ async def search_all_reports(
         skip=page.skip,
         limit=page.limit,
     )
-    return json_response(bodies)
+    return json_array_response(body for body, _ in rows)
 
 
 @router.post("", status_code=201, response_model=dict[str, Any])
 async def create_report(request: Request, principal: Writer) -> Response:
     """createReport: ``clientID`` is the requester's (from its token)."""
-    # the hottest write route: body, notifier and session without dependencies of their own
-    # (same order and answers as Body / NotifierDep / SessionDep)
+    # the hottest write route (also called by drready.openadr.vtn.fastpath): body and notifier
+    # without dependencies of their own (same order and answers as Body / NotifierDep), the
+    # event lookup and insert in a group commit on a DBAPI connection (store.RawStore)
     body: ReportCreate = await parse_wire_body(request, ReportCreate)
     notifier: Notifier = request.app.state.notifier
     now = utc_now()
@@ -102,24 +103,23 @@ async def create_report(request: Request, principal: Writer) -> Response:
         body, object_id=new_object_id(), now=now, client_id=principal.client_id
     )
     wire = to_wire(report)
-    with request_session(request) as session:
-        create_object(
-            session=session,
+    text = wire_json(wire)  # stored as is, and answered
+    raw: RawStore = request.app.state.raw_store
+    try:
+        stored = await raw.create_report(
             object_id=report.id,
-            object_type=REPORT.value,
-            body=wire,
+            body_json=text,
             created=now,
-            **_index(session, report),
+            client_id=report.client_id,
+            name=report.client_name,
+            event_id=report.event_id,
         )
-        commit_and_notify(
-            session=session,
-            notifier=notifier,
-            operation=Operation.CREATE,
-            object_type=REPORT,
-            body=wire,
-            what="report",
-        )
-    return json_response(wire, 201)
+    except raw.integrity_error:
+        raise ApiError(409, "report exists already") from None
+    if not stored:
+        raise ApiError(409, f"eventID: no event with id {report.event_id!r}")
+    notify(notifier=notifier, operation=Operation.CREATE, object_type=REPORT, body=wire)
+    return Response(text.encode(), status_code=201, media_type="application/json")
 
 
 @router.get("/{reportID}")

@@ -23,7 +23,7 @@ from drready.openadr.vtn.deps import (
     Principal,
     SessionDep,
     is_bl,
-    json_response,
+    json_array_response,
     require_scopes,
 )
 from drready.openadr.vtn.errors import ApiError
@@ -47,7 +47,7 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    list_bodies,
+    list_wire,
     new_object_id,
 )
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_VENS
@@ -105,7 +105,7 @@ async def search_ven_resources(
     ven_id: VenIdQuery = None,
 ) -> Response:
     """searchVenResources (a VEN sees only its own resources; ``targets`` filters)."""
-    bodies = list_bodies(
+    rows = list_wire(
         session=session,
         object_type=RESOURCE.value,
         filters=Filters(
@@ -117,7 +117,7 @@ async def search_ven_resources(
         skip=page.skip,
         limit=page.limit,
     )
-    return json_response(bodies)
+    return json_array_response(body for body, _ in rows)
 
 
 @router.post("", status_code=201)

@@ -20,7 +20,7 @@ from drready.openadr.vtn.deps import (
     PageDep,
     Principal,
     SessionDep,
-    json_response,
+    json_array_response,
     require_scopes,
     wire_body,
 )
@@ -43,7 +43,7 @@ from drready.openadr.vtn.store import (
     Filters,
     create_object,
     get_object,
-    list_bodies,
+    list_wire,
     new_object_id,
 )
 from drready.openadr.vtn.webhooks import CallbackRejectedError
@@ -103,7 +103,7 @@ async def search_subscriptions(
     objects: ObjectsQuery = None,
 ) -> Response:
     """searchSubscriptions (a VEN sees only its own subscriptions)."""
-    bodies = list_bodies(
+    rows = list_wire(
         session=session,
         object_type=SUBSCRIPTION.value,
         filters=Filters(
@@ -115,7 +115,7 @@ async def search_subscriptions(
         skip=page.skip,
         limit=page.limit,
     )
-    return json_response(bodies)
+    return json_array_response(body for body, _ in rows)
 
 
 @router.post("", status_code=201)

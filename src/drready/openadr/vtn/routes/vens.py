@@ -23,7 +23,7 @@ from drready.openadr.vtn.deps import (
     Principal,
     SessionDep,
     is_bl,
-    json_response,
+    json_array_response,
     require_scopes,
 )
 from drready.openadr.vtn.routes._params import TargetsQuery, VenNameQuery, object_id_path
@@ -41,7 +41,7 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    list_bodies,
+    list_wire,
     new_object_id,
 )
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_VENS
@@ -80,7 +80,7 @@ async def search_vens(
     ven_name: VenNameQuery = None,
 ) -> Response:
     """searchVens (a VEN sees only its own ven objects; ``targets`` filters, no hiding)."""
-    bodies = list_bodies(
+    rows = list_wire(
         session=session,
         object_type=VEN.value,
         filters=Filters(
@@ -91,7 +91,7 @@ async def search_vens(
         skip=page.skip,
         limit=page.limit,
     )
-    return json_response(bodies)
+    return json_array_response(body for body, _ in rows)
 
 
 @router.post("", status_code=201)

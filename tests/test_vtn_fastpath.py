@@ -1,0 +1,290 @@
+"""The VTN's load work (issue 4; C1, S1): the fast paths of ``GET /events`` and ``POST /reports``
+answer byte for byte what FastAPI's routes answer, the reports' group commit stores each report
+once with its event's program (or refuses it alone), background WAL checkpoints move commits
+into the database file, and the fast path's query parsing accepts only plain valid forms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from drready.openadr.vtn import VtnSettings, create_app
+from drready.openadr.vtn.app import make_engine
+from drready.openadr.vtn.checkpoint import WalCheckpointer
+from drready.openadr.vtn.fastpath import FastPaths, parse_event_query
+from drready.openadr.vtn.store import (
+    Filters,
+    RawStore,
+    create_all,
+    create_object,
+    list_wire,
+    wire_json,
+)
+from drready.security.tokens import ClientRegistry
+from tests.test_vtn_api import SECRETS, database_url, fetch_token, registry  # noqa: F401
+
+EVENT_TARGETS: list[list[str] | None] = [None, ["unit-1"], ["unit-1", "unit-2"], ["unit-2"], []]
+
+
+def _without_fast_paths(app: FastAPI) -> FastAPI:
+    """The same app (same state, database, token cache) with FastAPI routing every request."""
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not FastPaths]
+    app.middleware_stack = None
+    return app
+
+
+def _seed(client: TestClient, bl: dict[str, str]) -> list[str]:
+    program = client.post("/programs", json={"programName": "p"}, headers=bl).json()
+    ven = {
+        "objectType": "BL_VEN_REQUEST",
+        "clientID": "ven-a",
+        "venName": "gateway-a",
+        "targets": ["unit-1"],
+    }
+    assert client.post("/vens", json=ven, headers=bl).status_code == 201
+    ids = []
+    for i, targets in enumerate(EVENT_TARGETS):
+        event: dict[str, Any] = {
+            "programID": program["id"],
+            "eventName": f"夕方ピーク {i}",  # non-ASCII: stored and answered as UTF-8
+            "intervalPeriod": {"start": f"2030-01-15T1{i}:00:00+09:00", "duration": "PT30M"},
+            "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [0.1, 1e-7, 3]}]}],
+        }
+        if targets is not None:
+            event["targets"] = targets
+        resp = client.post("/events", json=event, headers=bl)
+        assert resp.status_code == 201, resp.text
+        ids.append(resp.json()["id"])
+    return ids
+
+
+@pytest.fixture
+def apps(database_url: str, registry: ClientRegistry) -> Iterator[tuple[TestClient, TestClient]]:  # noqa: F811
+    """Two VTNs on one database: with fast paths, and with FastAPI routing only."""
+    settings = VtnSettings(database_url=database_url, base_url="https://vtn.test")
+    fast = create_app(settings, registry, settings.token_service(registry))
+    plain = _without_fast_paths(create_app(settings, registry, settings.token_service(registry)))
+    with (
+        TestClient(fast, base_url="https://vtn.test") as a,
+        TestClient(plain, base_url="https://vtn.test") as b,
+    ):
+        yield a, b
+
+
+def test_fast_paths_answer_byte_for_byte_as_the_routes(
+    apps: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, plain = apps
+    answered: list[bool] = []
+    original = FastPaths._search_events
+
+    async def counting(self: FastPaths, *args: Any) -> bool:
+        answered.append(await original(self, *args))
+        return answered[-1]
+
+    monkeypatch.setattr(FastPaths, "_search_events", counting)
+    tokens = {who: {"Authorization": f"Bearer {fetch_token(fast, who)}"} for who in SECRETS}
+    event_ids = _seed(fast, tokens["bl"])
+    queries: list[dict[str, Any] | None] = [
+        None,
+        {"targets": "unit-1"},
+        {"targets": ["unit-1", "unit-2"]},  # unit-2 not granted to ven-a: hidden
+        {"targets": "unit-2"},
+        {"limit": "2", "skip": "1"},
+        {"active": "true"},
+        {"active": "false", "targets": "unit-1"},
+        {"limit": "51"},  # FastAPI's 400
+        {"skip": "-1"},
+        {"active": "yes"},  # FastAPI's lenient bool
+        {"targets": ""},
+        {"programID": "not an id"},
+        {"unknown": "x"},
+    ]
+    pairs: list[tuple[httpx.Response, httpx.Response]] = []
+    for headers in (tokens["bl"], tokens["ven-a"], tokens["ven-b"], {}):
+        for params in queries:
+            a, b = (c.get("/events", params=params, headers=headers) for c in (fast, plain))
+            pairs.append((a, b))
+    report = {
+        "eventID": event_ids[1],
+        "clientName": "gateway-a",
+        "resources": [
+            {
+                "resourceName": "heater-1",
+                "intervals": [{"id": 0, "payloads": [{"type": "USAGE", "values": [0.4]}]}],
+            }
+        ],
+    }
+    bodies: list[bytes] = [
+        b"{not json",
+        b"[1, 2]",
+        json.dumps({**report, "eventID": "no-such-event"}).encode(),
+        json.dumps({**report, "clientName": 5}).encode(),
+        json.dumps({**report, "resources": None}).encode(),
+    ]
+    for headers in (tokens["ven-a"], tokens["bl"]):  # BL lacks write_reports: 403
+        for content in bodies:
+            h = {**headers, "Content-Type": "application/json"}
+            a, b = (c.post("/reports", content=content, headers=h) for c in (fast, plain))
+            pairs.append((a, b))
+    for a, b in pairs:
+        assert (a.status_code, a.headers["content-type"], a.content) == (
+            b.status_code,
+            b.headers["content-type"],
+            b.content,
+        ), a.request.url
+    statuses = {a.status_code for a, _ in pairs}
+    assert {200, 400, 401, 403, 409} <= statuses
+    assert answered.count(True) >= 20 and answered.count(False) >= 10  # both paths ran
+    # a created report: same answer apart from what the VTN provisions, stored as answered
+    created = [
+        c.post("/reports", json=report, headers=tokens["ven-a"]).json() for c in (fast, plain)
+    ]
+    for key in ("id", "createdDateTime", "modificationDateTime"):
+        assert created[0].pop(key) != created[1].pop(key)
+    assert created[0] == created[1]
+    listed = fast.get("/reports", headers=tokens["ven-a"])
+    assert len(listed.json()) == 2
+    assert listed.content == plain.get("/reports", headers=tokens["ven-a"]).content
+
+
+def _report(i: int, event_id: str, object_id: str | None = None) -> dict[str, Any]:
+    body = {"id": object_id or f"r-{i}", "eventID": event_id, "clientName": "c"}
+    return {
+        "object_id": body["id"],
+        "body_json": wire_json(body),
+        "created": datetime(2030, 1, 15, 1, 0, i, tzinfo=UTC),
+        "client_id": "ven-a",
+        "name": "c",
+        "event_id": event_id,
+    }
+
+
+def test_reports_posted_together_commit_together(database_url: str) -> None:  # noqa: F811
+    engine = make_engine(database_url)
+    create_all(engine)
+    with Session(engine) as session:
+        create_object(
+            session=session,
+            object_id="ev-1",
+            object_type="EVENT",
+            body={"id": "ev-1"},
+            created=datetime(2030, 1, 1, tzinfo=UTC),
+            program_id="prog-9",
+        )
+        session.commit()
+    raw = RawStore(engine)
+    groups: list[int] = []
+    insert = raw._insert_committed
+
+    def counting(rows: list[dict[str, Any]]) -> list[bool]:
+        groups.append(len(rows))
+        return insert(rows)
+
+    raw._insert_committed = counting  # type: ignore[method-assign]
+
+    async def post(reports: list[dict[str, Any]]) -> list[bool | BaseException]:
+        tasks = [raw.create_report(**r) for r in reports]
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    # one turn of the event loop: one transaction; the report of a missing event alone refused
+    reports = [_report(0, "ev-1"), _report(1, "no-event"), _report(2, "ev-1")]
+    assert asyncio.run(post(reports)) == [True, False, True]
+    assert groups == [3]
+    # a unique clash in a group: the group is retried report by report, only the clash fails
+    groups.clear()
+    results = asyncio.run(post([_report(3, "ev-1"), _report(4, "ev-1", object_id="r-0")]))
+    assert results[0] is True and isinstance(results[1], raw.integrity_error)
+    assert groups == [2, 1, 1]
+    with Session(engine) as session:
+        rows = list_wire(
+            session=session,
+            object_type="REPORT",
+            filters=Filters(program_id="prog-9"),  # copied from the event
+            skip=0,
+            limit=50,
+        )
+    assert rows == [(_report(i, "ev-1")["body_json"], "[]") for i in (0, 2, 3)]
+    engine.dispose()
+
+
+def test_wal_checkpointer_moves_commits_into_the_database_file(tmp_path: Path) -> None:
+    def rows_in_database_file(path: Path) -> int:
+        # immutable: reads the main file only, ignoring the WAL
+        with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
+            count: int = conn.execute("SELECT count(*) FROM oadr_object").fetchone()[0]
+        return count
+
+    for background in (False, True):
+        path = tmp_path / f"vtn-{background}.db"
+        engine = make_engine(f"sqlite:///{path}")
+        create_all(engine)
+        with sqlite3.connect(path) as conn:  # the tables into the database file
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert rows_in_database_file(path) == 0
+        checkpointer = WalCheckpointer(str(path), interval_s=0.02)
+        if background:
+            checkpointer.start()
+        with Session(engine) as session:
+            for i in range(50):
+                create_object(
+                    session=session,
+                    object_id=f"o-{i}",
+                    object_type="REPORT",
+                    body={"i": i},
+                    created=datetime(2030, 1, 1, tzinfo=UTC),
+                )
+                session.commit()
+        deadline = time.monotonic() + 5
+        while background and rows_in_database_file(path) < 50 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        checkpointer.stop()
+        # without the thread, 50 small commits stay below the backstop: all still in the WAL
+        assert rows_in_database_file(path) == (50 if background else 0)
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"", (0, 50, None, None, None)),
+        (b"skip=3&limit=007", (3, 7, None, None, None)),
+        (b"limit=0", (0, 0, None, None, None)),
+        (b"targets=a&targets=%E3%81%82", (0, 50, ("a", "あ"), None, None)),
+        (b"programID=Ab_9-x&active=false", (0, 50, None, "Ab_9-x", False)),
+        (b"active=true", (0, 50, None, None, True)),
+        (b"limit=51", None),  # over the page limit: FastAPI's 400
+        (b"skip=2147483648", None),
+        (b"skip=-1", None),
+        (b"limit=%2B5", None),  # "+5": FastAPI decides
+        (b"skip=1&skip=2", None),
+        (b"active=1", None),
+        (b"targets=", None),
+        (b"targets=" + b"x" * 129, None),
+        (b"programID=a%20b", None),
+        (b"programID=", None),
+        (b"other=1", None),
+    ],
+)
+def test_fast_path_query_parsing_accepts_only_plain_forms(
+    query: bytes, expected: tuple[Any, ...] | None
+) -> None:
+    parsed = parse_event_query(query, 50)
+    if expected is None:
+        assert parsed is None
+        return
+    assert parsed is not None
+    got = (parsed.page.skip, parsed.page.limit, parsed.targets, parsed.program_id, parsed.active)
+    assert got == expected
