@@ -924,7 +924,7 @@ def summary_table(summary: DemoSummary) -> Table:
     )
     table.add_column("window")
     table.add_column("route")
-    for col in ("asked kWh", "accepted", "delivered", "deliv/asked", "settled*", "shortages"):
+    for col in ("asked", "accepted", "deliv.", "d/asked", "settled*", "short."):
         table.add_column(col, justify="right")
     for r in summary.rows:
         ratio = r.delivered_kwh / r.requested_kwh if r.requested_kwh > 0 else float("nan")
@@ -939,8 +939,9 @@ def summary_table(summary: DemoSummary) -> Table:
             str(r.dr_caused_shortages),
         )
     table.caption = (
-        "asked: for 'all' the target sold; delivered: metered against the same households "
-        "without DR; *settled: ERAB High 4 of 5 baseline (— where none)"
+        "kWh. asked: for 'all' the target sold; deliv.: metered against the same households "
+        "without DR; *settled: ERAB High 4 of 5 baseline (— where none); short.: DR-caused "
+        "hot-water shortages"
     )
     return table
 
