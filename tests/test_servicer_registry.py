@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 
 from drready.servicer.crypto import (
@@ -47,27 +47,6 @@ T0 = datetime(2026, 7, 1, 10, 0, tzinfo=JST)
 SUPPLY_POINT = "0300111234567890123456"
 RETAILER = "Example Denryoku Retail KK"
 KEY1 = secrets.token_bytes(32)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh empty database: a SQLite file, or a new schema of the session's PostgreSQL
-    database (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'servicer.db'}"
-        return
-    base: str = request.getfixturevalue("postgres_url")
-    schema = f"r_{secrets.token_hex(6)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _ring(key_id: str = "k1") -> KeyRing:

@@ -52,7 +52,6 @@ from drready.openadr.models import (
     ReportCreate,
     ReportResource,
     ValuesMap,
-    parse_duration,
 )
 from drready.openadr.ven import VenClient, VenError, VtnError, VtnUnavailableError
 
@@ -74,17 +73,6 @@ class _Dispatch:
     end: datetime
     units: list[int]
     last_power: datetime | None = None
-
-
-def _window(event: Event) -> tuple[datetime, datetime] | None:
-    period = event.interval_period
-    if period is None or period.start is None or period.duration is None:
-        return None
-    return period.start, period.start + parse_duration(period.duration)
-
-
-def _is_dr_event(event: Event) -> bool:
-    return any(p.type == profile.DISPATCH for iv in event.intervals or () for p in iv.payloads)
 
 
 class MakerCloud:
@@ -204,7 +192,7 @@ class MakerCloud:
                 continue
             if profile.is_potential_request(event):
                 log.append(await self._guard(event, self._answer_potential(event)))
-            elif _is_dr_event(event):
+            elif profile.is_dr_event(event):
                 dr_events.append(event)
             else:
                 self._handled.add(event.id)
@@ -239,7 +227,7 @@ class MakerCloud:
         return not event.targets or profile.GROUP_RESOURCE in event.targets
 
     async def _answer_potential(self, event: Event) -> str:
-        window = _window(event)
+        window = profile.event_window(event)
         if window is None:
             raise profile.ProfileError("intervalPeriod must give the window's start and duration")
         if self.mode == "group":

@@ -155,17 +155,6 @@ class _Dispatch:
     last_power: datetime | None = None
 
 
-def _window(event: Event) -> tuple[datetime, datetime] | None:
-    period = event.interval_period
-    if period is None or period.start is None or period.duration is None:
-        return None
-    return period.start, period.start + parse_duration(period.duration)
-
-
-def _is_dr_event(event: Event) -> bool:
-    return any(p.type == profile.DISPATCH for iv in event.intervals or () for p in iv.payloads)
-
-
 def join_envelopes(parts: Sequence[FlexibilityEnvelope]) -> FlexibilityEnvelope:
     """One envelope for consecutive windows, each asked of the unit separately (F1).
 
@@ -425,7 +414,7 @@ class GatewayVen:
                 continue
             if profile.is_potential_request(event):
                 log.append(await self._guard(event, self._answer_potential(event, now)))
-            elif _is_dr_event(event):
+            elif profile.is_dr_event(event):
                 log.append(await self._guard(event, self._answer_dr(event)))
             else:
                 self._handled.add(event.id)
@@ -473,7 +462,7 @@ class GatewayVen:
         return join_envelopes(parts)
 
     async def _answer_potential(self, event: Event, now: datetime) -> str:
-        window = _window(event)
+        window = profile.event_window(event)
         if window is None:
             raise profile.ProfileError("intervalPeriod must give the window's start and duration")
         units = self._targeted(event, all_if_untargeted=True)

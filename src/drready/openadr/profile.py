@@ -181,6 +181,19 @@ def potential_request(
     )
 
 
+def event_window(event: Event) -> tuple[datetime, datetime] | None:
+    """``[start, end)`` of an event's ``intervalPeriod``, or None when it has none."""
+    period = event.interval_period
+    if period is None or period.start is None or period.duration is None:
+        return None
+    return period.start, period.start + parse_duration(period.duration)
+
+
+def is_dr_event(event: Event) -> bool:
+    """Whether ``event`` is an F2 DR event (an interval carries ``DISPATCH_SETPOINT_RELATIVE``)."""
+    return any(p.type == DISPATCH for iv in event.intervals or () for p in iv.payloads)
+
+
 def is_potential_request(event: Event) -> bool:
     """Whether ``event`` asks for potential (reportDescriptors, no payload intervals)."""
     types = {d.payload_type for d in event.report_descriptors or ()}
