@@ -34,7 +34,6 @@ In group mode the fleet's power is summed into one resource (the same shape as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from drready.openadr.models import (
     ReportResource,
     ValuesMap,
 )
-from drready.openadr.ven import VenClient, VenError, VtnError, VtnUnavailableError
+from drready.openadr.ven import VenClient, VtnError, VtnUnavailableError, poll_loop
 
 __all__ = ["TARGET_CHUNK", "MakerCloud", "Mode", "run_cloud"]
 
@@ -397,21 +396,15 @@ class MakerCloud:
         resets it. Other VEN errors (e.g. refused credentials) are logged and retried at the
         same backed-off pace; nothing here ends the loop but :meth:`stop`.
         """
-        clock = now or (lambda: datetime.now(ZoneInfo(DEFAULT_TZ)))
-        delay = interval_s
-        polls = 0
-        self._stop.clear()
-        while not self._stop.is_set() and (max_polls is None or polls < max_polls):
-            polls += 1
-            try:
-                for line in await self.poll_once(clock()):
-                    _log.info("%s", line)
-                delay = interval_s
-            except VenError as err:
-                delay = min(max(delay * 2, interval_s), max_backoff_s)
-                _log.warning("poll failed (%s); next attempt in %.0f s", err, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+        await poll_loop(
+            self.poll_once,
+            self._stop,
+            _log,
+            interval_s,
+            now=now,
+            max_backoff_s=max_backoff_s,
+            max_polls=max_polls,
+        )
 
 
 def _default_day() -> date:

@@ -64,16 +64,13 @@ ECHONET Lite EPCs 0xF0â€“0xF4, ``docs/profile-echonet-lite.md`` (0xF2: window â‰
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from drready.domain import (
-    DEFAULT_TZ,
     DeviceId,
     DrRequest,
     DrResponse,
@@ -88,7 +85,7 @@ from drready.echonet.errors import EchonetError
 from drready.gateway.home import EchonetRefusedError, HomeGateway, WaterHeaterLink
 from drready.openadr import profile
 from drready.openadr.models import Event, Report, parse_duration
-from drready.openadr.ven import VenClient, VenError, VtnError, VtnUnavailableError
+from drready.openadr.ven import VenClient, VtnError, VtnUnavailableError, poll_loop
 
 __all__ = [
     "MAX_LINK_WINDOW",
@@ -593,21 +590,15 @@ class GatewayVen:
         credentials) are logged and retried at the same backed-off pace; nothing here ends the
         loop but :meth:`stop`.
         """
-        clock = now or (lambda: datetime.now(ZoneInfo(DEFAULT_TZ)))
-        delay = interval_s
-        polls = 0
-        self._stop.clear()
-        while not self._stop.is_set() and (max_polls is None or polls < max_polls):
-            polls += 1
-            try:
-                for line in await self.poll_once(clock()):
-                    _log.info("%s", line)
-                delay = interval_s
-            except VenError as err:
-                delay = min(max(delay * 2, interval_s), max_backoff_s)
-                _log.warning("poll failed (%s); next attempt in %.0f s", err, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+        await poll_loop(
+            self.poll_once,
+            self._stop,
+            _log,
+            interval_s,
+            now=now,
+            max_backoff_s=max_backoff_s,
+            max_polls=max_polls,
+        )
 
 
 def _dispatch_of(report: Report, last_power: datetime | None) -> _Dispatch | None:

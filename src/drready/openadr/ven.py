@@ -44,11 +44,15 @@ RFC 7807 (problem details).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -87,6 +91,7 @@ __all__ = [
     "VtnError",
     "VtnProtocolError",
     "VtnUnavailableError",
+    "poll_loop",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -616,3 +621,39 @@ def _query(
         else:
             pairs.append((key, value))
     return pairs
+
+
+async def poll_loop(
+    poll_once: Callable[[datetime], Awaitable[list[str]]],
+    stop: asyncio.Event,
+    log: logging.Logger,
+    interval_s: float = 10.0,
+    *,
+    now: Callable[[], datetime] | None = None,
+    max_backoff_s: float = 300.0,
+    max_polls: int | None = None,
+) -> None:
+    """A VEN's polling loop: ``poll_once(now())`` every ``interval_s`` until ``stop`` is set
+    (or ``max_polls`` polls), each returned line logged.
+
+    ``now`` gives the current instant on the events' clock (wall time in ``Asia/Tokyo`` by
+    default; a simulated clock in a simulation). A VTN outage doubles the wait, up to
+    ``max_backoff_s``; the first successful poll resets it. Other VEN errors (e.g. refused
+    credentials) are logged and retried at the same backed-off pace; nothing ends the loop but
+    ``stop``.
+    """
+    clock = now or (lambda: datetime.now(ZoneInfo("Asia/Tokyo")))
+    delay = interval_s
+    polls = 0
+    stop.clear()
+    while not stop.is_set() and (max_polls is None or polls < max_polls):
+        polls += 1
+        try:
+            for line in await poll_once(clock()):
+                log.info("%s", line)
+            delay = interval_s
+        except VenError as err:
+            delay = min(max(delay * 2, interval_s), max_backoff_s)
+            log.warning("poll failed (%s); next attempt in %.0f s", err, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
