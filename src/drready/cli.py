@@ -412,8 +412,9 @@ def vtn_serve(
     workers: Annotated[
         int,
         typer.Option(
-            help="Worker processes, 1–64; about cores + 1 keeps the CPUs busy while a worker "
-            "waits on the database."
+            help="Worker processes, 1–64, each dealt new connections in turn; as many as CPU "
+            "cores on SQLite, about cores + 1 on PostgreSQL (keeps the CPUs busy while a worker "
+            "waits on the database)."
         ),
     ] = 1,
 ) -> None:

@@ -4,8 +4,10 @@ Plain HTTP only with ``insecure_http=True`` (it prints
 :func:`drready.security.tls.insecure_http_warning`); listening on every address (``0.0.0.0``,
 ``::``) only with ``allow_any_address=True``.
 
-Several worker processes (``workers > 1``): uvicorn starts each worker from an import string,
-so the workers build their app with :func:`app_from_env` from the settings (JSON in
+Several worker processes (``workers > 1``): :func:`drready.openadr.vtn.workers.serve` starts
+them and deals the accepted connections to them in turn (uvicorn's own ``--workers`` lets them
+race for the socket, which loads them unevenly). Each worker starts from an import string, so
+the workers build their app with :func:`app_from_env` from the settings (JSON in
 ``DRREADY_VTN_SETTINGS_JSON``) and the client registry and signing key (``DRREADY_CLIENTS_JSON``,
 ``DRREADY_TOKEN_KEY``), which :func:`run` puts in its own environment for them to inherit (the
 registry holds only secret hashes; the environment of a process is readable by its user only).
@@ -16,6 +18,10 @@ Each serving process calls :func:`freeze_startup_heap` once its app is built: th
 the imported libraries and the app (hundreds of thousands: FastAPI, pydantic, SQLAlchemy) then
 stay out of the cyclic garbage collector, whose full collections otherwise walked them all,
 stopping the event loop ~60 ms every second or two under load (the p99 of ``POST /reports``).
+
+Every server speaks uvicorn's httptools protocol through
+:class:`drready.openadr.vtn.protocol.CoalescingHttpToolsProtocol`: an answer's headers and body
+leave as one write (one TLS record, one system call) instead of two.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from sqlalchemy.engine import make_url
 
 from drready.openadr.vtn.app import create_app, make_engine
 from drready.openadr.vtn.notify import Notifier
+from drready.openadr.vtn.protocol import CoalescingHttpToolsProtocol
 from drready.openadr.vtn.settings import VtnSettings
 from drready.openadr.vtn.store import create_all
+from drready.openadr.vtn.workers import serve as serve_workers
 from drready.security.settings import SecuritySettings
 from drready.security.tls import insecure_http_warning, uvicorn_ssl_kwargs, warn_insecure_http
 from drready.security.tokens import (
@@ -132,7 +140,13 @@ def uvicorn_config(
         notifier=notifier,
     )
     return uvicorn.Config(
-        app, host=host, port=port, proxy_headers=False, server_header=False, **ssl_kwargs
+        app,
+        host=host,
+        port=port,
+        proxy_headers=False,
+        server_header=False,
+        http=CoalescingHttpToolsProtocol,
+        **ssl_kwargs,
     )
 
 
@@ -187,16 +201,19 @@ def run(
         os.environ[ENV_TOKEN_KEY] = key_text
         os.environ[ENV_TOKEN_ALG] = registry.algorithm
         os.environ.pop(ENV_CLIENTS_FILE, None)  # the JSON above is what the workers load
-        uvicorn.run(
+        config = uvicorn.Config(
             "drready.openadr.vtn.server:app_from_env",
             factory=True,
-            workers=workers,
             host=host,
             port=port,
             proxy_headers=False,
             server_header=False,
+            http=CoalescingHttpToolsProtocol,
             **ssl_kwargs,
         )
+        exit_code = serve_workers(config, workers)
+        if exit_code:
+            raise SystemExit(exit_code)
         return
     config = uvicorn_config(
         settings,
