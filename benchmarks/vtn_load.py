@@ -19,16 +19,20 @@ Setup, all in a temporary directory outside the repository (removed afterwards):
   the temporary directory, ``journal_mode=WAL``; ``--sqlite-synchronous`` sets the per-
   connection ``synchronous`` pragma, default ``NORMAL`` like the VTN's own engine) or, with
   ``--database postgresql+psycopg://user@host/db``, a fresh schema in that database (dropped
-  afterwards). Served by uvicorn over TLS in a separate process (spawn) with ``--workers``
-  (default 3: cores + 1, as ``drready vtn serve --workers`` is advised to run; on SQLite 2
-  and 3 workers measure the same within run-to-run noise on this 2-core machine, as no request
-  waits on I/O — reports are committed in groups, WAL checkpoints run in a background thread —
-  while on PostgreSQL every query is a blocking round trip and the extra worker keeps the CPUs
-  busy meanwhile) worker processes; uvicorn needs an import string for several workers, so
-  the app comes from the module-level factory :func:`vtn_app`, configured through environment
-  variables, which also freezes the startup heap out of the garbage collector as the
-  server's workers do (:func:`drready.openadr.vtn.server.freeze_startup_heap`). Like
-  :func:`drready.openadr.vtn.server.uvicorn_config`: ``proxy_headers=False``, no ``Server``
+  afterwards). Served over TLS in a separate process (spawn) as ``drready vtn serve --workers
+  N`` serves it: ``--workers`` processes (default: the machine's cores on SQLite, where no
+  request waits on I/O — reports are committed in groups, WAL checkpoints run in a background
+  thread — so a worker more than the cores only adds scheduling delay; cores + 1 on
+  PostgreSQL, where every query is a blocking round trip and the extra worker keeps the CPUs
+  busy meanwhile) started by :func:`drready.openadr.vtn.workers.serve`, which deals the
+  connections to the workers in turn, each speaking
+  :class:`drready.openadr.vtn.protocol.CoalescingHttpToolsProtocol` (an answer in one write).
+  ``--supervisor uvicorn`` and ``--protocol httptools`` measure uvicorn's own way instead (a
+  shared listening socket; headers and body written apart), for comparison. Each worker needs an
+  import string, so the app comes from the module-level factory :func:`vtn_app`, configured
+  through environment variables, which also freezes the startup heap out of the garbage
+  collector as the server's workers do (:func:`drready.openadr.vtn.server.freeze_startup_heap`).
+  Like :func:`drready.openadr.vtn.server.uvicorn_config`: ``proxy_headers=False``, no ``Server``
   header; unlike it, the access log is off (``log_level=warning``).
 * **Data**: the profile's program, a ven object of ``ven-1`` targeting one unit
   (``000005:HW0000001``), 20 DR events (:func:`drready.openadr.profile.dr_event`) targeting
@@ -61,7 +65,7 @@ C / (1.1 × rate) s between an answer and its next request (wrk's Lua ``delay()`
 VENs use a VTN (polling, not hammering) and answers the latency question at the target rate
 rather than at saturation; the verdict still asks ≥ 1 000 req/s served.
 
-Options: ``--workers`` (uvicorn workers, 3), ``--clients`` (``10,100``),
+Options: ``--workers``, ``--supervisor`` and ``--protocol`` (above), ``--clients`` (``10,100``),
 ``--duration`` (5 s), ``--warmup`` (1 s), ``--database`` (SQLAlchemy URL of a PostgreSQL
 server; default a SQLite file), ``--sqlite-synchronous`` (``NORMAL``), ``--profile`` (one
 worker under cProfile, every thread; prints the top functions of the server) and
@@ -170,7 +174,13 @@ def _profile_threads(profiles: list[cProfile.Profile]) -> None:
 
 
 def _serve(
-    env: dict[str, str], port: int, workers: int, ssl: dict[str, Any], profile_out: str | None
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    ssl: dict[str, Any],
+    profile_out: str | None,
+    supervisor: str = "drready",
+    protocol: str = "coalescing",
 ) -> None:
     os.environ.update(env)
     # multiprocessing gave this process a /dev/null stdin on a descriptor its spawned children do
@@ -180,19 +190,27 @@ def _serve(
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # "vtn_load:vtn_app" importable
     import uvicorn
 
+    from drready.openadr.vtn import workers as vtn_workers
+    from drready.openadr.vtn.protocol import CoalescingHttpToolsProtocol
+
     options: dict[str, Any] = dict(
         factory=True,
         host="127.0.0.1",
         port=port,
-        workers=workers,
         proxy_headers=False,
         server_header=False,
         access_log=False,
         log_level="warning",
+        http=CoalescingHttpToolsProtocol if protocol == "coalescing" else "httptools",
         **ssl,
     )
     if profile_out is None:
-        uvicorn.run("vtn_load:vtn_app", **options)
+        if workers > 1 and supervisor == "uvicorn":  # the shared socket, for comparison
+            uvicorn.run("vtn_load:vtn_app", workers=workers, **options)
+        elif workers > 1:  # as drready vtn serve --workers N
+            vtn_workers.serve(uvicorn.Config("vtn_load:vtn_app", **options), workers)
+        else:
+            uvicorn.Server(uvicorn.Config("vtn_load:vtn_app", **options)).run()
         return
 
     def stop(*_: Any) -> None:
@@ -204,7 +222,7 @@ def _serve(
     main = cProfile.Profile()
     main.enable()
     try:
-        uvicorn.run("vtn_load:vtn_app", **{**options, "workers": 1})
+        uvicorn.run("vtn_load:vtn_app", **options)
     finally:
         main.disable()
         stats = pstats.Stats(main)
@@ -582,7 +600,7 @@ def notes(args: argparse.Namespace, database: str, get_bytes: int) -> list[str]:
         f"Client and server share this machine's {cores} cores: the load generator ("
         + ("wrk, 2 threads, C" if args.load == "wrk" else "one process, httpx + asyncio")
         + ") competes with the uvicorn workers for CPU.",
-        f"uvicorn workers: {server}; event loop {_loop_impl()}, HTTP parser {_http_impl()}; "
+        f"VTN workers: {server}; event loop {_loop_impl()}, HTTP parser {_http_impl()}; "
         "access log off; TLS on every request (keep-alive connections, one per client).",
         f"Database: {database}.",
         f"Closed loop (rows not marked paced), {args.warmup:g} s warm-up then {args.duration:g} s "
@@ -600,9 +618,23 @@ def notes(args: argparse.Namespace, database: str, get_bytes: int) -> list[str]:
             "answer; a stall lowers the req/s, which the verdict checks, but wrk (unlike wrk2) "
             "does not count the requests a stall kept from being sent."
         )
+    if args.workers > 1 and args.supervisor == "uvicorn":
+        out.append(
+            "Workers started by uvicorn (--supervisor uvicorn): they share one listening "
+            "socket, so keep-alive connections opened in a burst can land mostly on one worker."
+        )
+    elif args.workers > 1:
+        out.append(
+            "Workers started by drready.openadr.vtn.workers (as drready vtn serve): the "
+            "supervisor accepts and deals the connections to the workers in turn."
+        )
     out.append(
-        "uvicorn's workers share one listening socket: keep-alive connections opened in a "
-        "burst can land mostly on one worker."
+        "HTTP protocol: "
+        + (
+            "drready's CoalescingHttpToolsProtocol (headers and body in one write)."
+            if args.protocol == "coalescing"
+            else "uvicorn's httptools (headers and body in two writes, two TLS records)."
+        )
     )
     return out
 
@@ -636,7 +668,26 @@ def print_profile(console: Console, path: str, top: int = 35) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--workers", type=int, default=3, help="uvicorn worker processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="VTN worker processes (default: the cores on SQLite, cores + 1 on PostgreSQL)",
+    )
+    p.add_argument(
+        "--supervisor",
+        default="drready",
+        choices=["drready", "uvicorn"],
+        help="several workers: drready's (connections dealt in turn, as drready vtn serve) or "
+        "uvicorn's own (one shared listening socket), for comparison",
+    )
+    p.add_argument(
+        "--protocol",
+        default="coalescing",
+        choices=["coalescing", "httptools"],
+        help="HTTP protocol: drready's (one write per answer, as drready vtn serve) or "
+        "uvicorn's httptools (headers and body written apart), for comparison",
+    )
     p.add_argument("--clients", default="10,100", help="comma-separated concurrent clients")
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per scenario")
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per scenario")
@@ -664,6 +715,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    if args.workers is None:
+        cores = os.cpu_count() or 1
+        args.workers = cores + 1 if args.database else cores
     if not 1 <= args.workers <= 16 or any(not 1 <= c <= 1000 for c in args.clients):
         p.error("--workers must be in [1, 16] and --clients in [1, 1000]")
     if not 0 < args.duration <= 120 or not 0 <= args.warmup <= 60:
@@ -720,7 +774,9 @@ def main(argv: list[str] | None = None) -> int:
         profile_out = str(tmp / "server.prof") if args.profile else None
         console.print(f"[dim]starting the VTN on {base_url} ({args.workers} workers)[/dim]")
         server = ctx.Process(
-            target=_serve, args=(env, port, args.workers, ssl, profile_out), daemon=False
+            target=_serve,
+            args=(env, port, args.workers, ssl, profile_out, args.supervisor, args.protocol),
+            daemon=False,
         )
         server.start()
         _wait_ready(base_url, ca_file, server)
