@@ -57,12 +57,12 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from uvicorn.config import STARTUP_FAILURE
 
 __all__ = ["READY", "serve"]
 
 logger = logging.getLogger("uvicorn.error")
 
+STARTUP_FAILURE = 3  # uvicorn's exit code of a server that could not start (sys.exit(3))
 READY = b"R"  # a worker's message on its channel once its server has started
 _CONNECTION = b"C"  # the supervisor's message carrying one accepted socket
 _TICK_S = 0.2  # how often the supervisor looks at its workers and its stop flag
