@@ -51,7 +51,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
@@ -203,7 +203,6 @@ class _Worker:
     channel: socket.socket
     ready: bool = False
     gone: bool = False  # its channel ended or failed: deal nothing more to it
-    started_at_s: float = field(default_factory=time.monotonic)
 
 
 class _Supervisor:
@@ -216,7 +215,6 @@ class _Supervisor:
         self.next_index = 0
         self.stop = threading.Event()
         self.exit_code = 0
-        self.dealt = 0
 
     # workers
 
@@ -307,7 +305,6 @@ class _Supervisor:
                     with self.lock:
                         self.retire(worker)
                     continue
-                self.dealt += 1
                 return
         finally:
             connection.close()
