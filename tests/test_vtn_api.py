@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from drready.openadr import spec
 from drready.openadr.models import ObjectType, Operation
@@ -68,25 +66,10 @@ def registry() -> ClientRegistry:
     return make_registry()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh empty database: a SQLite file, or a new schema in the session's PostgreSQL
-    database (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'vtn.db'}"
-        return
-    base: str = request.getfixturevalue("postgres_url")
-    schema = f"t_{secrets.token_hex(6)}"
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+@pytest.fixture
+def database_url(db_url: str) -> str:
+    """conftest's fresh database (SQLite file or a PostgreSQL schema), under this module's name."""
+    return db_url
 
 
 @dataclass
