@@ -1,4 +1,5 @@
-"""Dispatch benchmark: solve time of :func:`drready.servicer.dispatch.dispatch` by portfolio size.
+"""Dispatch benchmark: solve time of :func:`drready.servicer.core.dispatch.dispatch` by
+portfolio size.
 
 What it measures, for each portfolio size N (resources = single water heaters, ``Fleet.random``
 households), on the window 10:00–14:00 of ``--day`` (8 slots, Asia/Tokyo) — "absorb the solar
@@ -16,7 +17,7 @@ surplus":
 * **Power target** — up-DR of a constant ``--share`` × Σ declared / 4 h kW in every slot, on the
   slot-level LP (slots couple across resources, no shortcut).
 * **Re-dispatch** — after the energy dispatch, a random 10 % of the resources reject; the time
-  of :func:`~drready.servicer.dispatch.redispatch` covering the shortfall from the others
+  of :func:`~drready.servicer.core.dispatch.redispatch` covering the shortfall from the others
   (their declared amounts less what they accepted), and what stays short.
 
 Times are wall-clock seconds of the call (building the matrices, HiGHS, clean-up), the median
@@ -53,7 +54,7 @@ from rich.text import Text
 from drready.domain import Direction, SlotGrid
 from drready.planning.engine import FleetPlanner
 from drready.planning.problem import Fleet, build_problem, default_initial_heat_kwh, draw_forecast
-from drready.servicer.dispatch import (
+from drready.servicer.core.dispatch import (
     DispatchPlan,
     EnergyTarget,
     PowerTarget,

@@ -19,9 +19,9 @@ from typing import Any
 from drready.domain import Direction
 from drready.openadr.models import Event, EventCreate
 from drready.servicer.bl import BlClient
-from drready.servicer.dispatch import EnergyTarget
+from drready.servicer.core.dispatch import EnergyTarget
 from drready.servicer.service import Servicer
-from drready.servicer.store import ServicerStore
+from drready.servicer.storage.store import ServicerStore
 
 
 class DyingBl(BlClient):

@@ -9,9 +9,9 @@ from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from drready.cli import app
-from drready.servicer.crypto import KeyRing
-from drready.servicer.db import make_engine
-from drready.servicer.migrations import current_revision, head_revision
+from drready.servicer.storage.crypto import KeyRing
+from drready.servicer.storage.db import make_engine
+from drready.servicer.storage.migrations import current_revision, head_revision
 
 runner = CliRunner()
 

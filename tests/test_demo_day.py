@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from drready.servicer.settlement import read_settlement_csv
+from drready.servicer.core.settlement import read_settlement_csv
 
 CHROMIUM = "/usr/bin/chromium"
 

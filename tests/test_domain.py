@@ -37,7 +37,7 @@ from drready.domain import (
     is_slot_aligned,
     write_json_schemas,
 )
-from drready.domain._base import float_fields_validated
+from drready.domain.base import float_fields_validated
 
 JST = ZoneInfo("Asia/Tokyo")
 DEV = DeviceId(maker_code="000005", serial="HW0000001")

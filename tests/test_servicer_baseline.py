@@ -1,4 +1,4 @@
-"""Tests of the "High 4 of 5" baseline (drready.servicer.baseline): hand-computed cases, the
+"""Tests of the "High 4 of 5" baseline (drready.servicer.core.baseline): hand-computed cases, the
 rules one by one (DR days, day kinds, missing data, low usage, ties, the same-day adjustment),
 errors, and the vectorised code against a plain per-resource reference on random data."""
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from drready.servicer.baseline import (
+from drready.servicer.core.baseline import (
     SLOTS_PER_DAY,
     BaselineConfig,
     BaselineDataError,

@@ -33,7 +33,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from drready.servicer.dashboard import (
+from drready.servicer.web.dashboard import (
     ASSET_MEDIA_TYPES,
     DashboardSnapshot,
     EventRow,

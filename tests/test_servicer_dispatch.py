@@ -23,8 +23,8 @@ from drready.domain import (
     ResponseStatus,
 )
 from drready.domain.time import zone
-from drready.servicer import dispatch as dispatch_module
-from drready.servicer.dispatch import (
+from drready.servicer.core import dispatch as dispatch_module
+from drready.servicer.core.dispatch import (
     Commitments,
     DispatchPlan,
     EnergyTarget,

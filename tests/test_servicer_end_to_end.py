@@ -36,11 +36,11 @@ from drready.openadr.ven import VenClient, VenError
 from drready.planning.problem import Fleet
 from drready.planning.unit import UnitConfig
 from drready.servicer.bl import BlClient
-from drready.servicer.db import AssignmentStatus, ResourceState
-from drready.servicer.dispatch import EnergyTarget, PowerTarget
+from drready.servicer.core.dispatch import EnergyTarget, PowerTarget
 from drready.servicer.service import Servicer
-from drready.servicer.snapshot import build_snapshot
-from drready.servicer.store import ServicerStore
+from drready.servicer.storage.db import AssignmentStatus, ResourceState
+from drready.servicer.storage.store import ServicerStore
+from drready.servicer.web.snapshot import build_snapshot
 from drready.sim.day_demo import FLAT_TARIFF
 from drready.sim.processes import VtnProcess
 

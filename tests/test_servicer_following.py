@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from drready.device.battery import BatterySpec, integrate_battery
 from drready.domain.time import zone
-from drready.servicer.following import (
+from drready.servicer.core.following import (
     CommandSignal,
     FollowingController,
     HeaterGroup,

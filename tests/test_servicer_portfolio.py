@@ -10,7 +10,7 @@ import pytest
 
 from drready.cloud.fleet import MakerFleet
 from drready.domain import FlexibilityEnvelope
-from drready.servicer.portfolio import AskedResource, aggregate
+from drready.servicer.core.portfolio import AskedResource, aggregate
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 START = datetime(2025, 5, 14, 10, 0, tzinfo=TOKYO)

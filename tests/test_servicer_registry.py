@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 
-from drready.servicer.crypto import (
+from drready.servicer.storage.crypto import (
     ENV_DATA_KEY,
     ENV_DATA_KEY_FILE,
     DataKeyError,
@@ -30,8 +30,8 @@ from drready.servicer.crypto import (
     key_fingerprint,
     write_key_file,
 )
-from drready.servicer.db import Base, ResourceKind, ResourceState, VenRoute
-from drready.servicer.registry import (
+from drready.servicer.storage.db import Base, ResourceKind, ResourceState, VenRoute
+from drready.servicer.storage.registry import (
     DeviceFacingResource,
     DeviceFacingVen,
     MarketRegistration,
@@ -40,7 +40,7 @@ from drready.servicer.registry import (
     VoltageClass,
     normalize_supply_point_id,
 )
-from drready.servicer.store import ServicerStore
+from drready.servicer.storage.store import ServicerStore
 
 JST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=JST)

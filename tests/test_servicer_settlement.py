@@ -1,4 +1,4 @@
-"""Tests of DR settlement (drready.servicer.settlement): signs for up- and down-DR by hand, the
+"""Tests of DR settlement (drready.servicer.core.settlement): signs for up- and down-DR by hand, the
 portfolio as the sum of its resources, how requests are spread, the CSV round trip and its
 checks, the baseline-to-settlement path, and the invariant that actual = baseline delivers 0."""
 
@@ -18,8 +18,8 @@ from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
 from drready.domain import Direction, SlotGrid
-from drready.servicer.baseline import EventWindow, compute_baseline
-from drready.servicer.settlement import (
+from drready.servicer.core.baseline import EventWindow, compute_baseline
+from drready.servicer.core.settlement import (
     CSV_COLUMNS,
     ResourceSettlement,
     Settlement,

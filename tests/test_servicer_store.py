@@ -21,9 +21,9 @@ import setuptools  # type: ignore[import-untyped]
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-import drready.servicer.migrations as migrations
+import drready.servicer.storage.migrations as migrations
 from drready.domain import PowerSample
-from drready.servicer.db import (
+from drready.servicer.storage.db import (
     AssignmentStatus,
     Base,
     DispatchStatus,
@@ -31,7 +31,7 @@ from drready.servicer.db import (
     make_engine,
     table_names,
 )
-from drready.servicer.store import PotentialInput, ResponseOutcome, ServicerStore
+from drready.servicer.storage.store import PotentialInput, ResponseOutcome, ServicerStore
 
 JST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=JST)
@@ -149,8 +149,8 @@ def test_a_failed_migration_leaves_the_database_as_it_was(db_url: str) -> None:
 
 def test_migrations_ship_as_packages_without_an_ini_file() -> None:
     packages = setuptools.find_packages(str(REPO_SRC))
-    assert "drready.servicer.migrations" in packages
-    assert "drready.servicer.migrations.versions" in packages
+    assert "drready.servicer.storage.migrations" in packages
+    assert "drready.servicer.storage.migrations.versions" in packages
     location = Path(migrations.__file__).parent
     assert (location / "env.py").is_file()
     assert (location / "versions" / "0001_initial.py").is_file()
@@ -664,8 +664,8 @@ _CHILD = r"""
 import os, signal, sys
 from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
-from drready.servicer.db import WRITE_OPTION
-from drready.servicer.store import ServicerStore
+from drready.servicer.storage.db import WRITE_OPTION
+from drready.servicer.storage.store import ServicerStore
 
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 store = ServicerStore.open(sys.argv[1])

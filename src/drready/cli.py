@@ -668,8 +668,8 @@ def servicer_db_upgrade(
     """Create or migrate the servicer's tables to the newest revision (idempotent)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from drready.servicer.db import database_url, make_engine
-    from drready.servicer.migrations import current_revision, head_revision, upgrade
+    from drready.servicer.storage.db import database_url, make_engine
+    from drready.servicer.storage.migrations import current_revision, head_revision, upgrade
 
     url = database_url(database)
     try:
@@ -697,7 +697,7 @@ def servicer_data_key(
 ) -> None:
     """Make the AES-256 key that seals market registration data at rest; point
     $DRREADY_SERVICER_DATA_KEY_FILE at it."""
-    from drready.servicer.crypto import write_key_file
+    from drready.servicer.storage.crypto import write_key_file
 
     try:
         kid = write_key_file(out, key_id=key_id, overwrite=overwrite)

@@ -2,7 +2,7 @@
 
 A heat pump water heater runs on/off inside its slots (:mod:`drready.physics.duty`), so a group
 of heaters cannot follow a command minute by minute on its own; a battery next to it absorbs the
-residual (:mod:`drready.servicer.following`). :class:`SimulatedBattery` is that battery as a
+residual (:mod:`drready.servicer.core.following`). :class:`SimulatedBattery` is that battery as a
 device: a :class:`BatterySpec`, a :class:`~drready.device.clock.Clock`, a power setpoint and an
 exactly integrated store. The ECHONET Lite storage battery object (class 0x027D,
 :mod:`drready.echonet.battery`) wraps it, as the 0x026B object wraps the water heater.
@@ -60,7 +60,7 @@ from pydantic import Field, model_validator
 
 from drready.device.clock import Clock
 from drready.domain import MAX_POWER_W, DeviceId, Instant, PowerSource
-from drready.domain._base import DomainModel, NonNegativeFloat, bounded_float
+from drready.domain.base import DomainModel, NonNegativeFloat, bounded_float
 
 __all__ = [
     "MAX_BATTERY_KW",

@@ -13,7 +13,7 @@ round-trip through JSON.
 - :class:`PowerSample` — current power consumption (F5).
 """
 
-from ._base import DomainModel
+from .base import DomainModel
 from .flexibility import EnvelopeSlot, FlexibilityEnvelope
 from .ids import ECHONET_ID_LENGTH, DeviceId
 from .plan import HeatingPlan, PlanSlot

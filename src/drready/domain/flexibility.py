@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from ._base import ENERGY_TOL_KWH, POWER_TOL_KW, DomainModel, FiniteFloat, NonNegativeFloat
-from ._base import bounded_float as _bounded_float
+from .base import ENERGY_TOL_KWH, POWER_TOL_KW, DomainModel, FiniteFloat, NonNegativeFloat
+from .base import bounded_float as _bounded_float
 from .ids import DeviceId
 from .time import (
     DEFAULT_TZ,

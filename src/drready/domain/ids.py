@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ._base import DomainModel
+from .base import DomainModel
 
 __all__ = ["ECHONET_ID_LENGTH", "ECHONET_ID_PREFIX", "DeviceId"]
 

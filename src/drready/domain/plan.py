@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import Field, field_validator, model_validator
 
-from ._base import DomainModel, NonNegativeFloat, RequestId
+from .base import DomainModel, NonNegativeFloat, RequestId
 from .ids import DeviceId
 from .time import SLOT_HOURS, Instant, SlotGrid, require_slot_aligned
 

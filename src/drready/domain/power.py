@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ._base import DomainModel, NonNegativeFloat, bounded_float
+from .base import DomainModel, NonNegativeFloat, bounded_float
 from .ids import DeviceId
 from .time import Instant
 

@@ -18,7 +18,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from ._base import DomainModel, NonNegativeFloat, RequestId, ShortText, bounded_float, format_number
+from .base import DomainModel, NonNegativeFloat, RequestId, ShortText, bounded_float, format_number
 from .ids import DeviceId
 from .time import DEFAULT_TZ, Instant, count_window_slots, zone
 

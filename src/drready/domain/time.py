@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from ._base import DomainModel, format_number
+from .base import DomainModel, format_number
 
 __all__ = [
     "DEFAULT_TZ",

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from drready.security._paths import git_work_tree, write_private_file, write_public_file
+from drready.security.paths import git_work_tree, write_private_file, write_public_file
 
 __all__ = [
     "CA_MAX_DAYS",

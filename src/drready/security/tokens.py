@@ -58,7 +58,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from drready.security._paths import git_work_tree, write_private_file
+from drready.security.paths import git_work_tree, write_private_file
 
 __all__ = [
     "ALL_SCOPES",

@@ -4,8 +4,8 @@
 :class:`~drready.servicer.bl.BlClient` and the drready profile (:mod:`drready.openadr.profile`),
 so the resources of both routes — home gateways (route i) and maker clouds (route ii) — are
 reached the same way; every decision and every answer is written to the servicer's store
-(:class:`~drready.servicer.store.ServicerStore`) before the next step, so a servicer killed at
-any point resumes from its database and the VTN:
+(:class:`~drready.servicer.storage.store.ServicerStore`) before the next step, so a servicer
+killed at any point resumes from its database and the VTN:
 
 1. :meth:`Servicer.sync_resources` — reads the VENs and resources from the VTN into the
    registry (route from the VEN's client id; unknown clients count as route ii), grants every
@@ -13,10 +13,10 @@ any point resumes from its database and the VTN:
    resources that left the VTN offline.
 2. :meth:`Servicer.ask_potential` — one potential-request event for a window (no targets: every
    VEN answers for all its resources); :meth:`Servicer.collect_potential` stores the envelopes
-   of each new report once and adds them up (:func:`drready.servicer.portfolio.aggregate`),
+   of each new report once and adds them up (:func:`drready.servicer.core.portfolio.aggregate`),
    naming the resources that did not answer.
 3. :meth:`Servicer.dispatch` — a target is split over the resources that answered, within
-   their declared potential (:mod:`drready.servicer.dispatch`: HiGHS, equal utilisation as
+   their declared potential (:mod:`drready.servicer.core.dispatch`: HiGHS, equal utilisation as
    the fairness rule); one DR event per resource (F2; the amounts differ, so the events do).
    The assignments are stored *before* their events are created and each event is named after
    its assignment, so a crash in between finds the event instead of sending a second one.
@@ -54,8 +54,7 @@ from drready.openadr import profile
 from drready.openadr.models import Event, Report
 from drready.openadr.ven import VtnError
 from drready.servicer.bl import BlClient
-from drready.servicer.db import AssignmentStatus, ResourceKind, ResourceState, VenRoute
-from drready.servicer.dispatch import (
+from drready.servicer.core.dispatch import (
     EnergyTarget,
     PowerTarget,
     PriceTarget,
@@ -63,8 +62,9 @@ from drready.servicer.dispatch import (
     dispatch,
     redispatch,
 )
-from drready.servicer.portfolio import AskedResource, PortfolioPotential, aggregate
-from drready.servicer.store import (
+from drready.servicer.core.portfolio import AskedResource, PortfolioPotential, aggregate
+from drready.servicer.storage.db import AssignmentStatus, ResourceKind, ResourceState, VenRoute
+from drready.servicer.storage.store import (
     AssignmentRecord,
     DispatchRecord,
     PotentialInput,

@@ -76,25 +76,25 @@ from drready.openadr.ven import VenClient
 from drready.planning.problem import Fleet
 from drready.planning.tariff import Tariff, TariffPeriod
 from drready.planning.unit import UnitConfig
-from drready.servicer.baseline import BaselineConfig, EventWindow, compute_baseline
 from drready.servicer.bl import BlClient
-from drready.servicer.crypto import KeyRing
-from drready.servicer.dashboard import (
+from drready.servicer.core.baseline import BaselineConfig, EventWindow, compute_baseline
+from drready.servicer.core.dispatch import EnergyTarget
+from drready.servicer.core.following import FollowingController, command_signal, tracking_stats
+from drready.servicer.core.settlement import settle_baseline
+from drready.servicer.service import Servicer
+from drready.servicer.storage.crypto import KeyRing
+from drready.servicer.storage.db import AssignmentStatus
+from drready.servicer.storage.registry import MarketRegistration
+from drready.servicer.storage.store import ServicerStore
+from drready.servicer.web.dashboard import (
     DashboardSnapshot,
     TrackingPanel,
     WindowRow,
     dashboard_router,
     write_report,
 )
-from drready.servicer.dashboard import TrackingStats as DashTrackingStats
-from drready.servicer.db import AssignmentStatus
-from drready.servicer.dispatch import EnergyTarget
-from drready.servicer.following import FollowingController, command_signal, tracking_stats
-from drready.servicer.registry import MarketRegistration
-from drready.servicer.service import Servicer
-from drready.servicer.settlement import settle_baseline
-from drready.servicer.snapshot import build_snapshot
-from drready.servicer.store import ServicerStore
+from drready.servicer.web.dashboard import TrackingStats as DashTrackingStats
+from drready.servicer.web.snapshot import build_snapshot
 from drready.sim.meters import fleet_history_kwh, history_days, unit_history_kwh
 from drready.sim.processes import VtnProcess, free_port
 
@@ -574,7 +574,7 @@ async def _accepted_plans(servicer: Servicer, dispatch_id: int | None) -> list[H
 
 def _start_command(tracking: _Tracking, plans: list[HeatingPlan], seed: int) -> None:
     """The balancing-market command of the hour: the group's plan plus the offered amount ×
-    a regulation signal (:func:`drready.servicer.following.command_signal`)."""
+    a regulation signal (:func:`drready.servicer.core.following.command_signal`)."""
     starts = [tracking.start + timedelta(minutes=k) for k in range(tracking.minutes)]
     baseline = np.array([_plan_power_kw(plans, t) for t in starts])
     signal = command_signal(

@@ -13,7 +13,7 @@ meter-data service in simulations: it reads the *simulated* meters, never the de
   (``slot_history``), which cover every day it has been simulated.
 
 Everything is returned as an array (resources × days × 48 slots) [kWh] with NaN where a
-slot was not metered, the layout :func:`drready.servicer.baseline.compute_baseline` takes.
+slot was not metered, the layout :func:`drready.servicer.core.baseline.compute_baseline` takes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-/* drready DR servicer dashboard: renders a DashboardSnapshot (drready.servicer.dashboard).
+/* drready DR servicer dashboard: renders a DashboardSnapshot (drready.servicer.web.dashboard).
  *
  * Live page: fetches api/dashboard every <body data-poll-s> seconds and re-renders.
  * Report: reads the snapshot from <script type="application/json" id="dashboard-data">.

@@ -24,7 +24,7 @@ table                       one row per
 
 Instants are stored in UTC and read back as timezone-aware UTC datetimes on SQLite and
 PostgreSQL alike (:class:`UtcDateTime`); naive datetimes are refused. Every constraint and index
-has an explicit name, so the shipped migrations (``drready.servicer.migrations``) and these
+has an explicit name, so the shipped migrations (``drready.servicer.storage.migrations``) and these
 models can be compared exactly.
 
 :func:`make_engine` opens a SQLite file (WAL journal, foreign keys on, real transactions for DDL
@@ -154,7 +154,7 @@ class TargetKind(StrEnum):
 
 
 class AssignmentStatus(StrEnum):
-    """Life of an assignment (see ``drready.servicer.store`` for the transitions)."""
+    """Life of an assignment (see ``drready.servicer.storage.store`` for the transitions)."""
 
     PENDING = "pending"
     SENT = "sent"
@@ -286,7 +286,8 @@ class Resource(Base):
 
 
 class MarketRegistrationRow(Base):
-    """A resource's market registration, encrypted (``drready.servicer.crypto``); no plaintext."""
+    """A resource's market registration, encrypted (``drready.servicer.storage.crypto``); no
+    plaintext."""
 
     __tablename__ = "market_registration"
     __table_args__ = (

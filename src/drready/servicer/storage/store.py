@@ -1,8 +1,8 @@
 """The servicer's repository: every record it keeps, one transaction per operation (U1, U2, D3,
 F1, F2, F5; reliability: nothing lost across a restart, duplicate reports change nothing).
 
-:class:`ServicerStore` writes and reads the tables of :mod:`drready.servicer.db`. Each method
-commits before it returns, so a servicer killed at any instant loses at most the operation it
+:class:`ServicerStore` writes and reads the tables of :mod:`drready.servicer.storage.db`. Each
+method commits before it returns, so a servicer killed at any instant loses at most the operation it
 was in; :meth:`ServicerStore.open_dispatches` and :meth:`ServicerStore.awaiting_response` are
 what a restarted servicer resumes from.
 
@@ -67,8 +67,8 @@ from drready.domain import (
     ensure_aware,
     require_slot_aligned,
 )
-from drready.servicer.crypto import KeyRing
-from drready.servicer.db import (
+from drready.servicer.storage.crypto import KeyRing
+from drready.servicer.storage.db import (
     WRITE_OPTION,
     Assignment,
     AssignmentStatus,
@@ -91,8 +91,8 @@ from drready.servicer.db import (
     make_engine,
     utc_now,
 )
-from drready.servicer.migrations import ensure_schema
-from drready.servicer.registry import Registry
+from drready.servicer.storage.migrations import ensure_schema
+from drready.servicer.storage.registry import Registry
 
 __all__ = [
     "AssignmentRecord",
@@ -403,7 +403,7 @@ class ServicerStore:
     """Repository of the servicer's records over one SQLAlchemy engine (see module docstring).
 
     The schema must exist: :meth:`open` migrates it, or call
-    ``drready.servicer.migrations.ensure_schema(engine)`` first.
+    ``drready.servicer.storage.migrations.ensure_schema(engine)`` first.
     """
 
     def __init__(self, engine: Engine) -> None:

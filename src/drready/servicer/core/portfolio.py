@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from drready.domain import FlexibilityEnvelope, SlotGrid
-from drready.domain._base import DomainModel
+from drready.domain.base import DomainModel
 from drready.domain.time import Instant, count_window_slots
 
 __all__ = ["AskedResource", "PortfolioPotential", "RouteSubtotal", "aggregate"]

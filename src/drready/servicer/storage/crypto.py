@@ -46,7 +46,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from drready.security._paths import git_work_tree, write_private_file
+from drready.security.paths import git_work_tree, write_private_file
 
 __all__ = [
     "ENV_DATA_KEY",
@@ -187,7 +187,8 @@ class KeyRing:
         if not file_name:
             raise DataKeyError(
                 f"no servicer data key configured: set {ENV_DATA_KEY} to the base64 of 32 random "
-                f"bytes (e.g. export {ENV_DATA_KEY}=$(python -c 'from drready.servicer.crypto "
+                f"bytes (e.g. export {ENV_DATA_KEY}=$(python -c "
+                "'from drready.servicer.storage.crypto "
                 f"import generate_key; print(generate_key())')), or set {ENV_DATA_KEY_FILE} to a "
                 "mode-0600 key file outside the repository"
             )

@@ -7,10 +7,10 @@ them; alembic's configuration is built here, with ``script_location`` taken from
 - :func:`upgrade` / :func:`ensure_schema` bring a database to the newest revision (a no-op when
   it is there already). On PostgreSQL a transaction-scoped advisory lock serialises servicer
   processes that start together; on SQLite the migration runs in a ``BEGIN IMMEDIATE``
-  transaction (``drready.servicer.db.make_engine``), which does the same.
+  transaction (``drready.servicer.storage.db.make_engine``), which does the same.
 - :func:`schema_differences` lists what differs between the migrated schema and the models of
-  ``drready.servicer.db`` (alembic's ``compare_metadata``); the tests require it to be empty on
-  both backends.
+  ``drready.servicer.storage.db`` (alembic's ``compare_metadata``); the tests require it to be
+  empty on both backends.
 
 The version is kept in the table ``servicer_alembic_version`` and only the servicer's own tables
 are looked at, so the servicer may share a database with the VTN's tables.
@@ -34,7 +34,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, text
 
-from drready.servicer.db import WRITE_OPTION, Base, make_engine, table_names
+from drready.servicer.storage.db import WRITE_OPTION, Base, make_engine, table_names
 
 __all__ = [
     "VERSION_TABLE",

@@ -3,7 +3,7 @@
 For every 30-minute slot of the event window and every resource:
 
 * ``baseline_kwh`` — what the resource would have used without the event
-  (:mod:`drready.servicer.baseline`, "High 4 of 5" with same-day adjustment);
+  (:mod:`drready.servicer.core.baseline`, "High 4 of 5" with same-day adjustment);
 * ``actual_kwh`` — what it used (meter data);
 * ``delivered_kwh`` — ``baseline − actual`` for down-DR (energy not consumed), ``actual −
   baseline`` for up-DR (extra energy consumed); negative when the resource moved the wrong way;
@@ -13,7 +13,8 @@ For every 30-minute slot of the event window and every resource:
 
 The **portfolio** is the sum of its resources, slot by slot (the ratio is the ratio of the sums).
 Nothing is floored or capped here: a programme that pays nothing for negative delivery (as many
-household programmes do, see [1]_ of :mod:`~drready.servicer.baseline`) applies that rule on top.
+household programmes do, see [1]_ of :mod:`~drready.servicer.core.baseline`) applies that rule
+on top.
 
 CSV export (:meth:`Settlement.to_csv`, read back by :func:`read_settlement_csv`) — one row per
 resource per slot, then one portfolio row per slot, with this header::
@@ -45,7 +46,7 @@ import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from drready.domain import DEFAULT_TZ, SLOT, Direction, SlotGrid
-from drready.domain._base import (
+from drready.domain.base import (
     DomainModel,
     FiniteFloat,
     NonNegativeFloat,
@@ -386,7 +387,7 @@ def settle_baseline(
     requested_kwh: npt.ArrayLike,
 ) -> Settlement:
     """Settle the event whose baseline was computed by
-    :func:`~drready.servicer.baseline.compute_baseline`.
+    :func:`~drready.servicer.core.baseline.compute_baseline`.
 
     ``actual_kwh`` is the event day's meter data, shape (R, 48) (the window's slots are taken)
     or (R, n_window). Resources without a baseline (not ``ok``) are an error naming them.

@@ -135,7 +135,7 @@ from drready.domain import (
     FlexibilityEnvelope,
     ResponseStatus,
 )
-from drready.domain._base import ENERGY_TOL_KWH, POWER_TOL_KW, bounded_float
+from drready.domain.base import ENERGY_TOL_KWH, POWER_TOL_KW, bounded_float
 
 __all__ = [
     "DEFAULT_MIN_REQUEST_KWH",

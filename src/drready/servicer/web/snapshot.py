@@ -4,7 +4,7 @@
 (events), the registry's resources with their state and last F5 reading — plus the figures of
 the DR windows and of command following that the caller computed (potential, requested,
 accepted, delivered; the tracking series) into a
-:class:`~drready.servicer.dashboard.DashboardSnapshot`. It only reads.
+:class:`~drready.servicer.web.dashboard.DashboardSnapshot`. It only reads.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from drready.servicer.dashboard import (
+from drready.servicer.service import Servicer
+from drready.servicer.storage.db import AssignmentStatus
+from drready.servicer.web.dashboard import (
     DashboardSnapshot,
     EventRow,
     ResourceRow,
@@ -20,8 +22,6 @@ from drready.servicer.dashboard import (
     TrackingPanel,
     WindowRow,
 )
-from drready.servicer.db import AssignmentStatus
-from drready.servicer.service import Servicer
 
 __all__ = ["build_snapshot", "summary_rows"]
 

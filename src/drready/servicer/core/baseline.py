@@ -2,7 +2,7 @@
 
 The servicer pays and is paid for *delivered* energy: the difference between what a resource
 would have used without the DR event (the **baseline**) and what it used (see
-:mod:`drready.servicer.settlement`). This module computes that baseline from 30-minute meter
+:mod:`drready.servicer.core.settlement`). This module computes that baseline from 30-minute meter
 data, vectorised over resources, by the standard method of the Japanese ERAB guideline: on a
 weekday, of the 5 most recent eligible weekdays the 4 with the highest use in the event window
 are averaged slot by slot ("High 4 of 5"); on a Saturday, Sunday or holiday, the 2 highest of
@@ -68,7 +68,7 @@ What is implemented, rule by rule
 7. **Direction.** The guideline defines this standard baseline for down-DR; this module applies
    the same baseline to up-DR (a high baseline is the conservative choice there too: it credits
    only consumption above the typical high days). Settlement flips the sign
-   (:mod:`drready.servicer.settlement`).
+   (:mod:`drready.servicer.core.settlement`).
 
 References
 ----------
@@ -104,7 +104,7 @@ import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from drready.domain import DEFAULT_TZ, SLOT, SLOT_MINUTES, SlotGrid
-from drready.domain._base import DomainModel, ShortText, bounded_float, format_number
+from drready.domain.base import DomainModel, ShortText, bounded_float, format_number
 from drready.domain.time import require_slot_aligned, zone
 
 __all__ = [

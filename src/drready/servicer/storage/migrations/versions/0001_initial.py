@@ -1,7 +1,7 @@
 """Initial servicer schema: registry, potentials, dispatch, readings, meter slots, tracking.
 
-A frozen copy of ``drready.servicer.db`` as of revision 0001 (allowed values written out, not
-imported, so later model changes cannot rewrite history).
+A frozen copy of ``drready.servicer.storage.db`` as of revision 0001 (allowed values written out,
+not imported, so later model changes cannot rewrite history).
 
 Revision ID: 0001
 Revises: (none)

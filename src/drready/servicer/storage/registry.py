@@ -10,7 +10,7 @@ needs to register it with a market; devices and VENs never need it, and the devi
 so that it could not leak it:
 
 * it is stored only as AES-256-GCM ciphertext bound to the resource id
-  (:mod:`drready.servicer.crypto`); the table has no plaintext column;
+  (:mod:`drready.servicer.storage.crypto`); the table has no plaintext column;
 * :meth:`Registry.device_facing_view` — everything the servicer may pass towards VENs and
   devices — is read from the ``ven`` and ``resource`` tables alone, into models whose fields
   are a fixed whitelist (the tests check that no statement it runs touches
@@ -66,9 +66,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from drready.domain import MAX_POWER_W, DeviceId, ensure_aware
-from drready.domain._base import bounded_float
-from drready.servicer.crypto import KeyRing, Sealed, associated_data
-from drready.servicer.db import (
+from drready.domain.base import bounded_float
+from drready.servicer.storage.crypto import KeyRing, Sealed, associated_data
+from drready.servicer.storage.db import (
     WRITE_OPTION,
     MarketRegistrationRow,
     Resource,
@@ -328,7 +328,7 @@ class Registry:
 
     Every method runs in its own transaction. ``keys`` is needed only for market registrations;
     when ``None`` it is read from the environment (:meth:`KeyRing.from_env`) at first use.
-    The schema must exist (``drready.servicer.migrations.ensure_schema``).
+    The schema must exist (``drready.servicer.storage.migrations.ensure_schema``).
     """
 
     def __init__(self, engine: Engine, keys: KeyRing | None = None) -> None:

@@ -98,7 +98,7 @@ from pydantic import Field
 
 from drready.device.battery import BatterySpec, integrate_battery
 from drready.domain import ensure_aware
-from drready.domain._base import DomainModel, NonNegativeFloat, bounded_float
+from drready.domain.base import DomainModel, NonNegativeFloat, bounded_float
 from drready.physics.duty import duty_fraction, on_off_energy_fraction, on_off_power_kw
 
 __all__ = [

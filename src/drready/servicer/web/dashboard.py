@@ -58,7 +58,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import Field, StringConstraints, model_validator
 
 from drready.domain import DEFAULT_TZ, Direction, DomainModel, Instant
-from drready.domain._base import FiniteFloat, Fraction, NonNegativeFloat, ShortText
+from drready.domain.base import FiniteFloat, Fraction, NonNegativeFloat, ShortText
 
 __all__ = [
     "ASSET_MEDIA_TYPES",
