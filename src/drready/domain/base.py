@@ -31,10 +31,7 @@ __all__ = [
     "format_number",
 ]
 
-#: Absolute tolerance for power comparisons (min ≤ baseline ≤ max, energy = power × 0.5 h) [kW].
-POWER_TOL_KW = 1e-6
-#: Absolute tolerance for energy comparisons (cumulative bounds) [kWh].
-ENERGY_TOL_KWH = 1e-6
+from .tolerances import ENERGY_TOL_KWH, POWER_TOL_KW  # re-exported: older imports
 
 
 class DomainModel(BaseModel):
