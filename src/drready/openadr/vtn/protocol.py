@@ -14,6 +14,18 @@ on the wire are unchanged. :class:`CoalescingHttpToolsProtocol` is uvicorn's own
 class on that transport (``uvicorn.Config(http=CoalescingHttpToolsProtocol)``, the documented
 way to choose a protocol class). Flow control is untouched: the real transport still pauses and
 resumes the protocol by its own buffer.
+
+Graceful stop (issue 11: the VTN did not stop on SIGTERM while a client held an idle TLS
+keep-alive connection). On shutdown uvicorn closes each idle connection and lets a busy one
+finish its answer first, then waits until every connection is gone. Over TLS, closing sends
+``close_notify`` and asyncio (and uvloop) then wait for the peer's ``close_notify`` — up to 30 s
+(``ssl_shutdown_timeout``) — which an idle keep-alive client, not reading, never sends. So
+:meth:`CoalescingHttpToolsProtocol.shutdown` gives a closing connection
+:data:`CLOSE_NOTIFY_GRACE_S` to complete the TLS close and then aborts it (RFC 8446 §6.1 lets
+the closing side not wait for the peer's close_notify); a connection still answering a request
+is left alone until its answer is sent. The whole graceful phase is bounded by
+:data:`GRACEFUL_SHUTDOWN_S` (``uvicorn.Config.timeout_graceful_shutdown``), so a service stops
+within 10 s whatever its clients do.
 """
 
 from __future__ import annotations
@@ -23,7 +35,21 @@ from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["CoalescingHttpToolsProtocol", "CoalescingTransport"]
+__all__ = [
+    "CLOSE_NOTIFY_GRACE_S",
+    "GRACEFUL_SHUTDOWN_S",
+    "CoalescingHttpToolsProtocol",
+    "CoalescingTransport",
+]
+
+#: How long a connection closed by a server shutdown may take to finish its TLS close before it is
+#: aborted [s]. A peer that answers close_notify does so within a round trip.
+CLOSE_NOTIFY_GRACE_S = 1.0
+
+#: Longest graceful phase of a shutdown [s]: requests in flight get this long to finish, then
+#: they are cancelled (``uvicorn.Config.timeout_graceful_shutdown``); with the process's own
+#: start-up of the stop this keeps every drready service's stop under 10 s.
+GRACEFUL_SHUTDOWN_S = 7.0
 
 
 class CoalescingTransport(asyncio.Transport):
@@ -104,7 +130,26 @@ class CoalescingTransport(asyncio.Transport):
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol writing through a :class:`CoalescingTransport`."""
 
+    _lost = False
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods
         inner = cast(asyncio.Transport, transport)
         super().connection_made(CoalescingTransport(inner, self.loop))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown, with a bounded TLS close (see the module docstring)."""
+        super().shutdown()
+        self.loop.call_later(CLOSE_NOTIFY_GRACE_S, self._abort_if_stuck_closing)
+
+    def _abort_if_stuck_closing(self) -> None:
+        if self._lost:
+            return
+        if self.transport.is_closing():  # closed, but the peer never completed the TLS close
+            self.transport.abort()
+        else:  # still answering a request in flight: look again after its answer
+            self.loop.call_later(CLOSE_NOTIFY_GRACE_S, self._abort_if_stuck_closing)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -37,7 +38,7 @@ from sqlalchemy.engine import make_url
 
 from drready.openadr.vtn.app import create_app, make_engine
 from drready.openadr.vtn.notify import Notifier
-from drready.openadr.vtn.protocol import CoalescingHttpToolsProtocol
+from drready.openadr.vtn.protocol import GRACEFUL_SHUTDOWN_S, CoalescingHttpToolsProtocol
 from drready.openadr.vtn.settings import VtnSettings
 from drready.openadr.vtn.store import create_all
 from drready.openadr.vtn.workers import serve as serve_workers
@@ -146,6 +147,7 @@ def uvicorn_config(
         proxy_headers=False,
         server_header=False,
         http=CoalescingHttpToolsProtocol,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         **ssl_kwargs,
     )
 
@@ -209,6 +211,7 @@ def run(
             proxy_headers=False,
             server_header=False,
             http=CoalescingHttpToolsProtocol,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             **ssl_kwargs,
         )
         exit_code = serve_workers(config, workers)
@@ -226,4 +229,20 @@ def run(
         notifier=notifier,
     )
     freeze_startup_heap()
-    uvicorn.Server(config).run()
+    StoppingServer(config).run()
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn's server, for which SIGTERM/SIGINT is the ordinary, clean way to stop.
+
+    uvicorn (≥ 0.29) re-raises the captured signal after its graceful shutdown, so the process
+    ends "killed by SIGTERM" (exit status −15) even when every request finished; the dealt-worker
+    supervisor (:mod:`~drready.openadr.vtn.workers`) exits 0 after the same stop. Here the stop
+    a signal asked for is complete when :meth:`run` returns, and the process exits 0 as well.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
