@@ -49,7 +49,7 @@ CLOSE_NOTIFY_GRACE_S = 1.0
 #: Longest graceful phase of a shutdown [s]: requests in flight get this long to finish, then
 #: they are cancelled (``uvicorn.Config.timeout_graceful_shutdown``); with the process's own
 #: start-up of the stop this keeps every drready service's stop under 10 s.
-GRACEFUL_SHUTDOWN_S = 7.0
+GRACEFUL_SHUTDOWN_S = 7  # uvicorn takes whole seconds
 
 
 class CoalescingTransport(asyncio.Transport):
