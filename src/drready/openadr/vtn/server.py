@@ -2,7 +2,8 @@
 
 Plain HTTP only with ``insecure_http=True`` (it prints
 :func:`drready.security.tls.insecure_http_warning`); listening on every address (``0.0.0.0``,
-``::``) only with ``allow_any_address=True``.
+``::`` and every other spelling of them: :mod:`drready.security.listen`) only with
+``allow_any_address=True``.
 
 Several worker processes (``workers > 1``): :func:`drready.openadr.vtn.workers.serve` starts
 them and deals the accepted connections to them in turn (uvicorn's own ``--workers`` lets them
@@ -42,6 +43,7 @@ from drready.openadr.vtn.protocol import GRACEFUL_SHUTDOWN_S, CoalescingHttpTool
 from drready.openadr.vtn.settings import VtnSettings
 from drready.openadr.vtn.store import create_all
 from drready.openadr.vtn.workers import serve as serve_workers
+from drready.security.listen import check_listen_address
 from drready.security.settings import SecuritySettings
 from drready.security.tls import insecure_http_warning, uvicorn_ssl_kwargs, warn_insecure_http
 from drready.security.tokens import (
@@ -63,7 +65,6 @@ __all__ = [
     "uvicorn_config",
 ]
 
-_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 ENV_SETTINGS_JSON = "DRREADY_VTN_SETTINGS_JSON"
 WORKERS_MAX = 64
 
@@ -93,10 +94,8 @@ def app_from_env() -> FastAPI:
 
 
 def _check_host(host: str, allow_any_address: bool) -> None:
-    if host in _ANY_ADDRESS and not allow_any_address:
-        raise ValueError(
-            f"host: {host!r} listens on every interface; pass allow_any_address=True to do so"
-        )
+    """Refuse every spelling of "every interface" unless allowed (security.listen)."""
+    check_listen_address(host, allow_any_address=allow_any_address, field="host")
 
 
 def _ssl_kwargs(tls: SecuritySettings | None, insecure_http: bool) -> dict[str, Any]:
