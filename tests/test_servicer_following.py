@@ -1,85 +1,24 @@
-"""Command-value following (U1): signal, statistics, controller, F5 forecast, and the demo that
-F5 plus a battery follows a minute command while the plan alone and the heaters alone do not."""
+"""Command-value following (U1), the servicer's side: statistics, the battery controller and the
+F5 forecast (checked against the exact heater group of :mod:`drready.sim.following`)."""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from drready.device.battery import BatterySpec, integrate_battery
-from drready.domain.time import zone
 from drready.servicer.core.following import (
-    CommandSignal,
     FollowingController,
-    HeaterGroup,
-    command_signal,
-    compare_following,
-    example_group,
     forecast_heater_kw,
-    group_baseline_kw,
-    regulation_signal,
-    simulate_following,
     tracking_stats,
 )
+from drready.sim.following import example_group
 
-TZ = zone("Asia/Tokyo")
-START = datetime(2026, 5, 12, 13, 0, tzinfo=TZ)
 SPEC = BatterySpec(capacity_kwh=20.0, max_charge_kw=10.0, max_discharge_kw=8.0)
-
-
-# --------------------------------------------------------------------------- signal
-
-
-def test_regulation_signal_is_bounded_seeded_and_has_the_stated_statistics():
-    s = regulation_signal(60, seed=4)
-    assert s.shape == (60,) and np.all(np.abs(s) <= 1.0)
-    assert np.array_equal(s, regulation_signal(60, seed=4))
-    assert not np.array_equal(s, regulation_signal(60, seed=5))
-    # unclipped regime (σ = 0.2): mean 0, std σ, lag-1 autocorrelation exp(−60/600)
-    long = regulation_signal(200_000, sigma=0.2, seed=1)
-    assert abs(long.mean()) < 0.01  # standard error of the mean ≈ 0.2 √(2·10/200000) = 0.002
-    assert long.std() == pytest.approx(0.2, rel=0.03)
-    rho = np.corrcoef(long[:-1], long[1:])[0, 1]
-    assert rho == pytest.approx(math.exp(-0.1), abs=0.005)
-    # σ = 0.5 clips about P(|Z| > 2) ≈ 4.6 % of the steps
-    clipped = np.mean(np.abs(regulation_signal(200_000, seed=2)) == 1.0)
-    assert clipped == pytest.approx(0.0455, abs=0.006)
-
-
-def test_command_is_baseline_plus_offered_times_signal():
-    cmd = command_signal([10.0, 12.0, 11.0], 5.0, start=START, seed=3)
-    np.testing.assert_allclose(cmd.command_kw, cmd.baseline_kw + 5.0 * cmd.regulation)
-    np.testing.assert_allclose(cmd.regulation, regulation_signal(3, seed=3))
-    assert cmd.times()[2] == datetime(2026, 5, 12, 13, 2, tzinfo=TZ)
-    flat = command_signal(7.0, 2.0, start=START, n_steps=4, step_s=30.0)
-    assert flat.n_steps == 4 and np.all(flat.baseline_kw == 7.0)
-    assert flat.times()[1] == datetime(2026, 5, 12, 13, 0, 30, tzinfo=TZ)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"baseline_kw": 5.0, "offered_kw": 1.0}, "n_steps is required"),
-        ({"baseline_kw": [1.0, 2.0], "offered_kw": 0.0}, "offered_kw must be finite and > 0"),
-        ({"baseline_kw": [1.0, np.nan], "offered_kw": 1.0}, "baseline_kw must be finite"),
-        ({"baseline_kw": [1.0], "offered_kw": 1.0, "step_s": -60.0}, "step_s"),
-        ({"baseline_kw": [1.0], "offered_kw": 1.0, "n_steps": 3}, "does not match"),
-    ],
-)
-def test_bad_command_input_is_refused(kwargs: dict[str, object], match: str):
-    with pytest.raises(ValueError, match=match):
-        command_signal(start=START, **kwargs)  # type: ignore[arg-type]
-
-
-def test_command_signal_refuses_naive_start_and_out_of_band_regulation():
-    with pytest.raises(ValueError, match="start"):
-        command_signal([1.0], 1.0, start=datetime(2026, 5, 12, 13))
-    with pytest.raises(ValueError, match=r"within \[-1, 1\]"):
-        CommandSignal(START, 60.0, np.array([1.0]), 1.0, np.array([1.5]))
 
 
 # --------------------------------------------------------------------------- statistics
@@ -162,49 +101,41 @@ def test_restore_term_pulls_towards_the_middle_within_its_share_of_the_tolerance
         FollowingController(SPEC, offered_kw=1.0, restore_share_of_tolerance=1.0)
 
 
-# --------------------------------------------------------------------------- heaters
+@dataclass(frozen=True)
+class _Ratings:
+    """A battery known only by the ratings its party reported (no device code)."""
+
+    capacity_kwh: float = 20.0
+    max_charge_kw: float = 10.0
+    max_discharge_kw: float = 8.0
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    soc_min_share: float = 0.1
+    soc_max_share: float = 0.9
+
+    @property
+    def soc_min_kwh(self) -> float:
+        return self.soc_min_share * self.capacity_kwh
+
+    @property
+    def soc_max_kwh(self) -> float:
+        return self.soc_max_share * self.capacity_kwh
 
 
-def test_group_energy_is_exact_against_brute_force_and_keeps_the_plan():
-    g = example_group(30, seed=2, safeguard_share=0.3)
-    t = np.linspace(0.0, g.horizon_h, 180_001)  # 0.03 s grid for the brute-force integral
-    power = g.power_kw(t)
-    brute = np.concatenate(
-        [
-            np.zeros((g.n_heaters, 1)),
-            np.cumsum(0.5 * (power[:, 1:] + power[:, :-1]) * np.diff(t), 1),
-        ],
-        axis=1,
-    )
-    marks = np.array([0.1, 0.5, 0.77, 1.0, 1.5])
-    idx = np.searchsorted(t, marks)
-    # each on/off switch costs the trapezoid at most p · Δt / 2 ≈ 1.5 kW · 4e-6 h
-    np.testing.assert_allclose(g.energy_kwh(marks), brute[:, idx], atol=5e-5)
-    plain = example_group(30, seed=2, safeguard_share=0.0)
-    slot_means = plain.mean_power_kw([0.0, 0.5, 1.0], [0.5, 1.0, 1.5])
-    np.testing.assert_allclose(slot_means * 0.5, plain.slot_energy_kwh, atol=1e-12)
-    assert np.all(g.energy_kwh([1.5]) >= plain.energy_kwh([1.5]) - 1e-12)  # safeguards add
+def test_controller_needs_only_the_ratings_not_the_device_spec():
+    """The servicer sees a battery through the ratings reported over the protocols: any object
+    with them drives the controller exactly as the device's own BatterySpec does."""
+    plain = FollowingController(_Ratings(), offered_kw=5.0)
+    spec = FollowingController(SPEC, offered_kw=5.0)
+    planned = np.array([0.6, 0.6, 0.6])
+    for soc in (2.0, 10.0, 17.9, 18.0):
+        for cmd in (-30.0, 0.0, 4.0, 30.0):
+            assert plain.setpoint_kw(cmd, soc, planned) == spec.setpoint_kw(cmd, soc, planned)
+    # by hand: 10 kWh stored (the middle), 5 kW asked, 1.8 kW of heaters → 3.2 kW
+    assert plain.setpoint_kw(5.0, 10.0, planned) == pytest.approx(3.2)
 
 
-def test_group_refuses_bad_arrays():
-    ok = example_group(3, seed=0)
-    fields = {
-        "slot_energy_kwh": ok.slot_energy_kwh,
-        "rated_kw": ok.rated_kw,
-        "phase": ok.phase,
-        "safeguard_start_h": ok.safeguard_start_h,
-        "safeguard_duration_h": ok.safeguard_duration_h,
-    }
-    for name, bad, match in (
-        ("rated_kw", np.array([1.0, 0.0, 1.0]), "rated_kw > 0"),
-        ("phase", np.full((3, 3), 1.0), r"phase must lie in \[0, 1\)"),
-        ("slot_energy_kwh", np.full((3, 3), np.nan), "finite"),
-        ("rated_kw", np.array([1.0, 1.0]), "shape"),
-    ):
-        with pytest.raises(ValueError, match=match):
-            HeaterGroup(**{**fields, name: bad})
-    with pytest.raises(ValueError, match="n_heaters"):
-        example_group(0)
+# --------------------------------------------------------------------------- F5 forecast
 
 
 def test_forecast_knows_every_stop_and_averages_unknown_starts():
@@ -246,84 +177,3 @@ def test_expected_start_overlap_matches_monte_carlo():
     assert float(fc) / 1.2 == pytest.approx(mc, abs=0.003)
     with pytest.raises(ValueError, match="x_read <= x0 < x1"):
         forecast_heater_kw(0.1, 1.0, False, 0.0, 0.5, 0.4, 0.45)
-
-
-# --------------------------------------------------------------------------- simulation
-
-
-def _scenario(
-    n: int, offered_kw: float, seed: int
-) -> tuple[HeaterGroup, CommandSignal, BatterySpec]:
-    """N heaters, a command ±offered around their plan, a battery of 1.25 × offered kW and
-    2 h × offered kWh (C/1.6)."""
-    g = example_group(n, seed=seed)
-    cmd = command_signal(group_baseline_kw(g, 60), offered_kw, start=START, seed=1000 + seed)
-    bat = BatterySpec(
-        capacity_kwh=2.0 * offered_kw,
-        max_charge_kw=1.25 * offered_kw,
-        max_discharge_kw=1.25 * offered_kw,
-    )
-    return g, cmd, bat
-
-
-def test_simulation_bookkeeping_is_consistent():
-    g, cmd, bat = _scenario(40, 15.0, seed=3)
-    r = simulate_following(g, cmd, bat)
-    np.testing.assert_allclose(r.output_kw, r.heater_kw + r.battery_kw)
-    np.testing.assert_allclose(r.heater_kw, g.mean_power_kw(r.time_h, r.time_h + 1 / 60).sum(0))
-    for k in (0, 17, 59):  # the battery follows its own exact model step by step
-        step = integrate_battery(bat, r.soc_kwh[k], r.battery_setpoint_kw[k], 1 / 60)
-        assert r.soc_kwh[k + 1] == pytest.approx(step.soc_kwh)
-        assert r.battery_kw[k] == pytest.approx(step.net_kwh * 60)
-    assert np.all((r.soc_kwh >= bat.soc_min_kwh - 1e-9) & (r.soc_kwh <= bat.soc_max_kwh + 1e-9))
-    plan = simulate_following(g, cmd, bat, f5=False)
-    np.testing.assert_allclose(plan.heater_estimate_kw, cmd.baseline_kw)
-    alone = simulate_following(g, cmd, None)
-    assert np.all(alone.battery_kw == 0.0) and alone.soc_kwh.size == 0
-    np.testing.assert_allclose(alone.output_kw, r.heater_kw)
-    with pytest.raises(ValueError, match="longer than"):
-        simulate_following(example_group(5, n_slots=1), cmd, bat)
-    with pytest.raises(ValueError, match="estimator"):
-        simulate_following(g, cmd, bat, estimator="oracle")  # type: ignore[arg-type]
-
-
-def test_when_the_plan_is_exact_the_plan_suffices():
-    """Control: heaters that run whole slots (no on/off inside a slot, no safeguards) are
-    known from the plan, and following then works without F5 — the failure without F5 comes
-    from on/off timing, not from the controller."""
-    g = example_group(50, seed=1, safeguard_share=0.0, run_hours=(0.5, 0.5))
-    whole = HeaterGroup(
-        slot_energy_kwh=np.where(g.slot_energy_kwh > 0, g.rated_kw[:, None] * 0.5, 0.0),
-        rated_kw=g.rated_kw,
-        phase=np.zeros_like(g.phase),
-        safeguard_start_h=g.safeguard_start_h,
-        safeguard_duration_h=g.safeguard_duration_h,
-    )
-    cmd = command_signal(group_baseline_kw(whole, 60), 15.0, start=START, seed=9)
-    bat = BatterySpec(capacity_kwh=30.0, max_charge_kw=19.0, max_discharge_kw=19.0)
-    assert simulate_following(whole, cmd, bat, f5=False).stats.share_within_tolerance == 1.0
-
-
-SIZES = [(20, 12.0), (50, 18.0), (100, 25.0), (200, 35.0)]
-SEEDS = range(5)
-
-
-@pytest.mark.parametrize(("n", "offered_kw"), SIZES)
-def test_with_f5_and_a_battery_the_group_follows_without_f5_it_fails(n: int, offered_kw: float):
-    within = {"f5": [], "plan": [], "heaters": [], "last": []}
-    for seed in SEEDS:
-        g, cmd, bat = _scenario(n, offered_kw, seed)
-        c = compare_following(g, cmd, bat)
-        within["f5"].append(c.with_f5.stats.share_within_tolerance)
-        within["plan"].append(c.without_f5.stats.share_within_tolerance)
-        within["heaters"].append(c.heaters_only.stats.share_within_tolerance)
-        last = simulate_following(g, cmd, bat, estimator="last")
-        within["last"].append(last.stats.share_within_tolerance)
-        assert c.with_f5.stats.mean_abs_error_kw < 0.5 * c.without_f5.stats.mean_abs_error_kw
-    share = {k: float(np.mean(v)) for k, v in within.items()}  # minutes of 5 hours pooled
-    assert share["f5"] >= 0.95, share
-    assert min(within["f5"]) >= 0.9, within
-    assert share["plan"] <= 0.75, share  # at least 20 points below the target
-    assert share["heaters"] <= 0.3, share
-    # the raw last reading is better than the plan but short of the target
-    assert share["plan"] < share["last"] < share["f5"], share

@@ -3,7 +3,9 @@
 :class:`BatteryLink` is to an ECHONET Lite storage battery object (class 0x027D) what
 :class:`~drready.gateway.home.WaterHeaterLink` is to a water heater: it speaks frames downstream
 and answers in domain types upstream, so the command-value following controller
-(:mod:`drready.servicer.core.following`) only sees kW, kWh and a :class:`BatterySpec`.
+(:mod:`drready.servicer.core.following`) only sees kW, kWh and the battery's ratings (a
+:class:`BatterySpec`, which has the shape of its
+:class:`~drready.servicer.core.following.BatteryRatings`).
 
 Mapping
 -------

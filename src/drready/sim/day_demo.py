@@ -79,7 +79,7 @@ from drready.planning.unit import UnitConfig
 from drready.servicer.bl import BlClient
 from drready.servicer.core.baseline import BaselineConfig, EventWindow, compute_baseline
 from drready.servicer.core.dispatch import EnergyTarget
-from drready.servicer.core.following import FollowingController, command_signal, tracking_stats
+from drready.servicer.core.following import FollowingController, tracking_stats
 from drready.servicer.core.settlement import settle_baseline
 from drready.servicer.service import Servicer
 from drready.servicer.storage.crypto import KeyRing
@@ -95,6 +95,7 @@ from drready.servicer.web.dashboard import (
 )
 from drready.servicer.web.dashboard import TrackingStats as DashTrackingStats
 from drready.servicer.web.snapshot import build_snapshot
+from drready.sim.command_signal import command_signal
 from drready.sim.meters import fleet_history_kwh, history_days, unit_history_kwh
 from drready.sim.processes import VtnProcess, free_port
 
@@ -574,7 +575,7 @@ async def _accepted_plans(servicer: Servicer, dispatch_id: int | None) -> list[H
 
 def _start_command(tracking: _Tracking, plans: list[HeatingPlan], seed: int) -> None:
     """The balancing-market command of the hour: the group's plan plus the offered amount ×
-    a regulation signal (:func:`drready.servicer.core.following.command_signal`)."""
+    a regulation signal (:func:`drready.sim.command_signal.command_signal`)."""
     starts = [tracking.start + timedelta(minutes=k) for k in range(tracking.minutes)]
     baseline = np.array([_plan_power_kw(plans, t) for t in starts])
     signal = command_signal(
