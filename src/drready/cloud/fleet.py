@@ -34,11 +34,10 @@ unit, :class:`drready.device.SimulatedWaterHeater`, re-plans from its current st
 
 Instantaneous power (F5, for U1)
 --------------------------------
-The simulated meter gives each unit an electric energy per slot (the plan executed against
-sampled household use, :func:`drready.sim.execute.execute_plan`). A CO2 heat pump does not draw
-that energy as a steady slot mean: it runs at its rated input for part of the slot and is off
-for the rest (:mod:`drready.physics.duty`). The fleet therefore reports, at an instant in slot
-``k``,
+The simulated meter gives each unit an electric energy per slot (the plan executed against sampled
+household use, :func:`drready.planning.execution.execute_plan`). A CO2 heat pump does not draw that
+energy as a steady slot mean: it runs at its rated input for part of the slot and is off for the
+rest (:mod:`drready.physics.duty`). The fleet therefore reports, at an instant in slot ``k``,
 
 * the **rated electric input** of the unit in slot ``k``, ``p = heat_cap_kwh / cop / slot_h`` from
   the planning problem: the heat pump's rated heat output (``heat_cap_kwh / slot_h``, 4.5 kW for
@@ -92,6 +91,7 @@ from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, sample_step_use_l
 from drready.physics.duty import on_off_energy_kwh, on_off_power_kw
 from drready.planning.engine import FleetPlan, FleetPlanner, WindowPotential, WindowRequest
+from drready.planning.execution import Execution, execute_plan
 from drready.planning.problem import (
     Fleet,
     build_problem,
@@ -100,7 +100,6 @@ from drready.planning.problem import (
     draw_forecast,
 )
 from drready.planning.tariff import NIGHT_TOU, Tariff
-from drready.sim.execute import Execution, execute_plan
 
 __all__ = [
     "DEFAULT_MAKER_CODE",
@@ -633,9 +632,9 @@ class MakerFleet:
 
         The fleet's current plan is executed against sampled household use (seeded by ``seed``
         and the day) with the units' own safeguards (automatic and manual reheat, full tank;
-        :func:`drready.sim.execute.execute_plan`), in ``step_minutes`` steps, which gives each
-        unit's electric energy per slot. Inside the slot a unit runs at its rated electric input
-        for the share of the slot that energy needs, starting at its own phase (see
+        :func:`drready.planning.execution.execute_plan`), in ``step_minutes`` steps, which gives
+        each unit's electric energy per slot. Inside the slot a unit runs at its rated electric
+        input for the share of the slot that energy needs, starting at its own phase (see
         "Instantaneous power" in the module docstring): the sample's power [W] is that input or
         0 — not the slot mean — and its counter [kWh] is the energy used from the grid start to
         ``at``. It stands in for the meter of a real unit and is therefore marked ``MEASURED``;

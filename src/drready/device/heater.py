@@ -13,15 +13,15 @@ it follows, and the DR functions of the study group's requirements:
 * the live values and settings of ECHONET Lite class 0x026B, including the energy-shift EPCs
   0xC7–0xCF (Release I and later), mapped onto F1–F3 as described in the class docstring.
 
-Physics. Every public method first calls :meth:`~SimulatedWaterHeater.advance`, which steps
-the tank from the last simulated instant to ``clock.now()`` in ``step_minutes`` steps with the
-rules of :mod:`drready.sim.execute`: the plan's heat rate in each 30-minute slot; an automatic
-reheat at full output while the usable hot water is below the reserve; full output during a
-manual reheat (沸き増し); heat that does not fit a full tank is not produced; a draw the tank
-cannot serve is a shortage (湯切れ) and is counted. Realised use is sampled per local calendar
-day with :func:`drready.physics.draws.sample_step_use_l`, seeded by ``seed + day.toordinal()``,
-so a day's draws are the same whenever that day is simulated. Heat added, delivered, lost and
-discarded are totalled so that the energy balance can be checked
+Physics. Every public method first calls :meth:`~SimulatedWaterHeater.advance`, which steps the
+tank from the last simulated instant to ``clock.now()`` in ``step_minutes`` steps by the one tank
+step of every simulated unit, :func:`drready.physics.tank_step.tank_step`: the plan's heat rate in
+each 30-minute slot; an automatic reheat at full output while the usable hot water is below the
+reserve; full output during a manual reheat (沸き増し); heat that does not fit a full tank is not
+produced; a draw the tank cannot serve is a shortage (湯切れ) and is counted. Realised use is
+sampled per local calendar day with :func:`drready.physics.draws.sample_step_use_l`, seeded by
+``seed + day.toordinal()``, so a day's draws are the same whenever that day is simulated. Heat
+added, delivered, lost and discarded are totalled so that the energy balance can be checked
 (:meth:`~SimulatedWaterHeater.energy_balance`).
 
 Re-planning. The unit re-plans from its current slot and stored heat
@@ -63,12 +63,12 @@ from drready.domain import (
 )
 from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, sample_step_use_l
+from drready.physics.tank_step import step_retention, tank_step
 from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
 from drready.planning.engine import FleetPlanner, WindowRequest
 from drready.planning.problem import relax_problem, seasonal_boil_temp_c
 from drready.planning.tariff import NIGHT_TOU, Tariff
 from drready.planning.unit import UnitConfig, UnitPlanner
-from drready.sim.execute import SHORTAGE_TOL_KWH
 
 __all__ = [
     "ANNOUNCE_REMAINING_STEP_L",
@@ -396,34 +396,34 @@ class SimulatedWaterHeater:
             self._replan([], end=None)
 
     def _decide(self) -> None:
-        """Decide the step ``[t, t + step)`` from the state at ``t`` (execute.py's rules)."""
+        """Decide the step ``[t, t + step)`` from the state at ``t`` (:func:`tank_step`)."""
         s = int((self._t - self._plan_start).total_seconds() // 1800)
         use_l, manual = self._draw_at(self._t)
-        q = self._q
-        low = q < self._reserve_kwh
-        forced = low or manual
         planned = self._plan_heat_step[s]
-        heat = self._cap_step_kwh if forced else planned
-        a = self._a_step[s]
         draw = use_l * self._per_l
-        q_next = a * q + heat - draw
-        over = max(q_next - self._q_max, 0.0)
-        clipped = over > 0.0 and heat > 0.0
-        heat -= min(over, heat)
-        q_next = min(q_next, self._q_max)
-        miss = max(-q_next, 0.0)
+        out = tank_step(
+            self._q,
+            planned,
+            self._cap_step_kwh,
+            draw,
+            self._a_step[s],
+            self._q_max,
+            self._reserve_kwh,
+            manual,
+        )
         cop = self._cop[s]
+        heat = float(out.heat_kwh)
         self._cur = _Step(
             heat_kwh=heat,
             electric_kwh=heat / cop,
             planned_electric_kwh=planned / cop,
             draw_kwh=draw,
-            delivered_kwh=draw - miss,
-            loss_kwh=(1.0 - a) * q,
-            q_next=max(q_next, 0.0),
-            forced=forced,
-            clipped=clipped,
-            shortage=miss > SHORTAGE_TOL_KWH,
+            delivered_kwh=float(out.delivered_kwh),
+            loss_kwh=float(out.loss_kwh),
+            q_next=float(out.stored_heat_kwh),
+            forced=bool(out.forced),
+            clipped=bool(out.clipped),
+            shortage=bool(out.shortage),
         )
 
     def _draw_at(self, t: datetime) -> tuple[float, bool]:
@@ -547,7 +547,7 @@ class SimulatedWaterHeater:
         self._boil_c = float(seasonal_boil_temp_c(prob.mains_temp_c)[0])
         cop = prob.cop[:, 0]
         self._cop = [float(c) for c in cop]
-        self._a_step = [float(r) ** (1.0 / self._k) for r in prob.retention[:, 0]]
+        self._a_step = [float(a) for a in step_retention(prob.retention[:, 0], self._k)]
         self._plan_heat_step = [
             s.energy_kwh * float(c) / self._k for s, c in zip(self._plan.slots, cop, strict=True)
         ]

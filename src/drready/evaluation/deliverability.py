@@ -36,7 +36,7 @@ from drready.planning.problem import (
     draw_forecast,
     perfect_forecast,
 )
-from drready.sim.execute import execute_plan
+from drready.planning.execution import execute_plan
 
 FloatArray = npt.NDArray[np.float64]
 STEP_MINUTES = 5

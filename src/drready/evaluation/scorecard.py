@@ -69,7 +69,7 @@ from drready.planning.problem import (
     draw_forecast,
     perfect_forecast,
 )
-from drready.sim.execute import execute_plan
+from drready.planning.execution import execute_plan
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

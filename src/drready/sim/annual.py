@@ -25,7 +25,7 @@ from drready.planning.problem import (
     default_initial_heat_kwh,
     draw_forecast,
 )
-from drready.sim.execute import execute_plan
+from drready.planning.execution import execute_plan
 
 STEP_MINUTES = 5
 

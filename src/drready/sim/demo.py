@@ -33,7 +33,7 @@ from drready.planning.problem import (
     default_initial_heat_kwh,
     draw_forecast,
 )
-from drready.sim.execute import execute_plan
+from drready.planning.execution import execute_plan
 from drready.sim.plots import plot_fleet_power
 
 STEP_MINUTES = 5

@@ -1,18 +1,16 @@
-"""Execute heating plans against realised hot-water use, step by step (F3, E1).
+"""Execute heating plans against realised hot-water use, units × time (F3, F5, E1).
 
 Each unit follows its plan's heat rate inside every 30-minute slot, as an EcoCute's controller
-does, with the unit's own safeguards on top — the consumer's use always has priority:
+does, with the unit's own safeguards on top — automatic reheat below the reserve, manual
+reheat, a full tank refusing heat, a shortage (湯切れ) when a draw cannot be served. The rules
+are those of one step, :func:`drready.physics.tank_step.tank_step`, applied here to every unit
+at once, step after step (5 minutes by default); the live single unit
+(:class:`drready.device.heater.SimulatedWaterHeater`) applies the same function one step at a
+time. Shortages — the unmet heat and the number of steps with unmet use — are counted per unit
+and returned, never hidden.
 
-* **automatic reheat** (自動沸き増し): whenever the usable hot water falls below the reserve, the
-  heat pump runs at full output whatever the plan says;
-* **manual reheat** (沸き増し): when the household presses the button, full output for its
-  duration;
-* **full tank**: heat that does not fit (stored heat at ``Q_max``) is not produced.
-
-A draw that needs more heat than the tank holds is a **shortage** (湯切れ): its unmet heat and
-the number of steps with unmet use are counted per unit and returned, never hidden.
-
-Vectorised over units; the loop runs over time steps (5 minutes by default).
+Used by the maker fleet's simulated meter (:mod:`drready.cloud.fleet`, F5), the annual run and
+the demo (:mod:`drready.sim`) and the evaluation of declared potential (:mod:`drready.evaluation`).
 """
 
 from __future__ import annotations
@@ -23,14 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drready.domain.tolerances import SHORTAGE_TOL_KWH
+from drready.physics.tank_step import step_retention, tank_step
 from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
 from drready.planning.problem import PlanningProblem
 
+__all__ = ["Execution", "execute_plan"]
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-SHORTAGE_TOL_KWH = 1e-3
-"""Unmet heat below this (≈ 0.04 L at 40 °C) is float round-off, not a shortage."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,9 @@ class Execution:
 
     @property
     def has_shortage(self) -> BoolArray:
-        return self.unmet_kwh > SHORTAGE_TOL_KWH
+        """Units whose unmet heat exceeds ``SHORTAGE_TOL_KWH`` (N,)."""
+        out: BoolArray = self.unmet_kwh > SHORTAGE_TOL_KWH
+        return out
 
 
 def execute_plan(
@@ -79,13 +80,13 @@ def execute_plan(
     if manual_reheat.shape != use_l.shape:
         raise ValueError("manual_reheat must have the shape of use_l")
     k = use_l.shape[1] // t
-    per_l = _heat_per_l(problem)
-    draw_kwh = use_l.astype(np.float64) * per_l[:, None]
-    cap_step = problem.heat_cap_kwh.T / k  # (N, T)
+    heat_per_l = _heat_per_l(problem)
+    draw_kwh = use_l.astype(np.float64) * heat_per_l[:, None]
+    full_step_kwh = problem.heat_cap_kwh.T / k  # (N, T)
     retention = problem.retention.T
     cop = problem.cop.T
-    plan_step = planned_heat_kwh / k
-    reserve = reserve_l * per_l
+    plan_step_kwh = planned_heat_kwh / k
+    reserve_kwh = reserve_l * heat_per_l
     q = problem.q0_kwh.copy()
     q_max = problem.q_max_kwh
     elec = np.zeros((n, t))
@@ -96,26 +97,30 @@ def execute_plan(
     auto_steps = np.zeros(n, dtype=np.int64)
     delivered = np.zeros(n)
     for s in range(t):
-        a_step = retention[:, s] ** (1.0 / k)
+        a_step = step_retention(retention[:, s], k)
         for j in range(k):
             step = s * k + j
-            low = q < reserve
-            force = low | manual_reheat[:, step]
-            heat = np.where(force, cap_step[:, s], plan_step[:, s])
-            auto_steps += low
-            q_next = a_step * q + heat - draw_kwh[:, step]
-            over = np.maximum(q_next - q_max, 0.0)
-            heat = heat - np.minimum(over, heat)
-            q_next = np.minimum(q_next, q_max)
-            miss = np.maximum(-q_next, 0.0)
-            unmet += miss
-            short_steps += miss > SHORTAGE_TOL_KWH
-            delivered += draw_kwh[:, step] - miss
-            q = np.maximum(q_next, 0.0)
-            elec[:, s] += heat / cop[:, s]
+            out = tank_step(
+                q,
+                plan_step_kwh[:, s],
+                full_step_kwh[:, s],
+                draw_kwh[:, step],
+                a_step,
+                q_max,
+                reserve_kwh,
+                manual_reheat[:, step],
+            )
+            auto_steps += out.auto_reheat
+            unmet += out.unmet_kwh
+            short_steps += out.shortage
+            delivered += out.delivered_kwh
+            q = out.stored_heat_kwh
+            elec[:, s] += out.heat_kwh / cop[:, s]
         stored[:, s + 1] = q
     return Execution(elec, stored, unmet, short_steps, delivered, auto_steps)
 
 
 def _heat_per_l(problem: PlanningProblem) -> FloatArray:
-    return HEAT_KWH_PER_L_K * (USE_TEMP_C - problem.mains_temp_c)
+    """Heat of one litre of use at 40 °C above each unit's mains temperature (N,) [kWh/L]."""
+    out: FloatArray = HEAT_KWH_PER_L_K * (USE_TEMP_C - problem.mains_temp_c)
+    return out
