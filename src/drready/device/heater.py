@@ -11,7 +11,7 @@ it follows, and the DR functions of the study group's requirements:
 * F4 :meth:`~SimulatedWaterHeater.heating_plan`; F5 :meth:`~SimulatedWaterHeater.power_sample`
   (measured: it is the simulated unit's own meter); F6 :attr:`~SimulatedWaterHeater.device_id`;
 * the live values and settings of ECHONET Lite class 0x026B, including the energy-shift EPCs
-  0xC7–0xCF (Release I and later), mapped onto F1–F3 as described in the class docstring.
+  0xC7–0xCF (Release I and later), mapped onto F1–F3 by :mod:`drready.device.energy_shift`.
 
 Physics. Every public method first calls :meth:`~SimulatedWaterHeater.advance`, which steps the
 tank from the last simulated instant to ``clock.now()`` in ``step_minutes`` steps by the one tank
@@ -48,6 +48,20 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from drready.device.clock import Clock
+from drready.device.energy_shift import (
+    REPORT_HOURS,
+    SHIFT_WINDOW,
+    ShiftState,
+    allowed_shift_hours,
+    check_energy_shifts,
+    check_shift_number,
+    check_standard_start_hour,
+    energy_per_hour_wh,
+    expected_energy_wh,
+    shift_request,
+    shift_window,
+    target_day,
+)
 from drready.domain import (
     DEFAULT_TZ,
     SLOT,
@@ -61,6 +75,7 @@ from drready.domain import (
     PowerSource,
     SlotGrid,
 )
+from drready.domain.tolerances import ZERO_KWH
 from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, sample_step_use_l
 from drready.physics.tank_step import step_retention, tank_step
@@ -74,10 +89,6 @@ __all__ = [
     "ANNOUNCE_REMAINING_STEP_L",
     "DAYTIME_HOURS",
     "HORIZON_SLOTS",
-    "REPORT_HOURS",
-    "SHIFT_HOURS",
-    "SHIFT_WINDOW",
-    "STANDARD_START_HOURS",
     "EnergyBalance",
     "SimulatedWaterHeater",
     "SlotRecord",
@@ -86,22 +97,11 @@ __all__ = [
 HORIZON_SLOTS: Final = 96
 """Slots of a daily plan (48 h): from the standard start time it covers the whole next day's
 shift windows and, until the next daily re-plan, at least now + 24 h."""
-SHIFT_WINDOW: Final = timedelta(hours=4)
-"""Length of the heating window a daytime shift time moves heating into."""
-STANDARD_START_HOURS: Final = (20, 21, 22, 23, 24, 1)
-"""Allowed standard times to start heating, EPC 0xC8 (24 = midnight)."""
-SHIFT_HOURS: Final = {1: tuple(range(9, 18)), 2: tuple(range(10, 18))}
-"""Allowed daytime heating shift times, EPC 0xCA (shift 1) and 0xCD (shift 2) [h]; with two
-energy shifts, 17:00 is not allowed for shift 1."""
-REPORT_HOURS: Final = {1: (10, 13, 15, 17), 2: (13, 15, 17)}
-"""Shift times whose expected energy is reported: EPC 0xCB/0xCC (shift 1), 0xCE/0xCF (shift 2)."""
 DAYTIME_HOURS: Final = (7, 23)
 """``[from, to)`` local hours in which heating counts as daytime (re)heating."""
 ANNOUNCE_REMAINING_STEP_L: Final = 10
 """Change of remaining hot water [L] that makes ``remaining_hot_water_l`` announce itself."""
 _HISTORY_SLOTS = 48 * 14
-_MAX_WH_PER_HOUR = 65533  # EPC 0xCC/0xCF data range
-_MAX_WH = 4294967293  # EPC 0xCB/0xCE data range
 
 
 @dataclass(frozen=True)
@@ -212,32 +212,13 @@ class SimulatedWaterHeater:
     energy_shifts : int
         EPC 0xC9, number of daytime energy shifts the unit supports, 1 or 2.
 
-    Energy shift (ECHONET Lite 0x026B, EPC 0xC7–0xCF) mapped onto F1–F3
-    ------------------------------------------------------------------------
-    * **Target day.** The day whose shift times are still open: the day ``D`` whose standard
-      start time — ``D − 1`` at ``standard_start_hour``:00 for 20–23, ``D`` 00:00 for 24,
-      ``D`` 01:00 for 1 — is the first one still in the future. With the default 22: before
-      22:00 the next calendar day, from 22:00 on the day after it.
-    * **Shift window** for shift time ``h``: ``[D h:00, D h:00 + 4 h)``, cut at the end of the
-      plan in force if it reaches beyond it (only possible with standard times 20 and 21).
-    * **0xCB / 0xCE** :meth:`expected_energy_at_shift_wh` — for each reported hour, the unit's
-      up-DR potential (F1, ``FlexibilityEnvelope.up_kwh``) of that hour's shift window, in Wh
-      (rounded; 0 when the window is outside the plan horizon or already begun). It is a live
-      value, recomputed from the current state on every read.
-    * **0xCC / 0xCF** :meth:`energy_per_hour_at_shift_wh` — that potential divided by the hours
-      the heat pump would run to deliver it: the run time at rated heat output of the net extra heat
-      the plan that takes the whole potential adds in the window (so: the mean electric input
-      while heating in that window, Wh per hour of heating; 0 when there is no potential).
-    * **0xCA / 0xCD** :meth:`set_shift_time` — with participation on, setting shift time ``n``
-      to ``h`` is an up-DR :class:`~drready.domain.DrRequest` (F2) with id
-      ``shift<n>-<YYYYMMDD>-<hh>`` for the shift window of the target day and the amount of the
-      potential behind the reported expected energy (unrounded, at least 1 Wh); the unit
-      re-plans (F3) and returns the response. A rejected request leaves the shift time
-      cleared. Setting ``None`` clears it and withdraws its request. With participation off a
-      set is refused (``ValueError``): the unit has not agreed to shift.
-    * **Clearing (MRA).** Shift time ``n`` is cleared (``None``, 0x00) when its window begins;
-      participation (0xC7) is cleared when the last set shift time has begun. Setting
-      participation off clears both shift times and withdraws their requests.
+    Energy shift (ECHONET Lite 0x026B, EPC 0xC7–0xCF)
+    --------------------------------------------------
+    :meth:`energy_shift_participation` (0xC7), :meth:`shift_time` / :meth:`set_shift_time`
+    (0xCA/0xCD), :meth:`expected_energy_at_shift_wh` (0xCB/0xCE) and
+    :meth:`energy_per_hour_at_shift_wh` (0xCC/0xCF) follow the mapping onto F1–F3 of
+    :mod:`drready.device.energy_shift` (target day, shift windows, the request a shift time
+    makes, the MRA's clearing rules); the unit supplies the potential and re-plans.
     """
 
     def __init__(
@@ -256,13 +237,8 @@ class SimulatedWaterHeater:
     ) -> None:
         if isinstance(step_minutes, bool) or step_minutes <= 0 or 30 % step_minutes:
             raise ValueError(f"step_minutes must divide 30 (1, 5, 10, 15, 30), got {step_minutes}")
-        if standard_start_hour not in STANDARD_START_HOURS:
-            raise ValueError(
-                f"standard_start_hour must be one of {STANDARD_START_HOURS} (EPC 0xC8), "
-                f"got {standard_start_hour}"
-            )
-        if energy_shifts not in (1, 2):
-            raise ValueError(f"energy_shifts must be 1 or 2 (EPC 0xC9), got {energy_shifts}")
+        check_standard_start_hour(standard_start_hour)
+        check_energy_shifts(energy_shifts)
         self._config = config
         self._clock = clock
         self._seed = int(seed)
@@ -282,10 +258,7 @@ class SimulatedWaterHeater:
         self.on_change: Callable[[set[str]], None] | None = None
         self._automatic_heating = True
         self._daytime_reheating_permitted = True
-        self._participation = False
-        self._shift_time: dict[int, int | None] = {1: None, 2: None}
-        self._shift_start: dict[int, datetime] = {}
-        self._shift_request: dict[int, str] = {}
+        self._shift = ShiftState()
         self._active: list[_Active] = []
         self._responses: list[DrResponse] = []
         self._draws: dict[date, tuple[list[float], list[bool]]] = {}
@@ -381,14 +354,7 @@ class SimulatedWaterHeater:
         )
         t = self._t
         self._slot = _SlotAcc(t)
-        for n in (1, 2):
-            start = self._shift_start.get(n)
-            if start is not None and start <= t:
-                self._shift_time[n] = None
-                del self._shift_start[n]
-                self._shift_request.pop(n, None)
-                if not self._shift_start:
-                    self._participation = False
+        self._shift.on_slot_start(t)
         self._active = [a for a in self._active if a.request.end > t]
         local = t.astimezone(self._plan.grid.zoneinfo)
         daily = local.minute == 0 and local.hour == self._standard_start_hour % 24
@@ -510,7 +476,7 @@ class SimulatedWaterHeater:
         base: np.ndarray | None = None
         for a in self._active:
             req, acc = a.request, a.response.accepted_kwh
-            if acc <= 1e-6 or req.end <= start:
+            if acc <= ZERO_KWH or req.end <= start:
                 continue
             if req.start >= start:
                 out.append(req.model_copy(update={"amount_kwh": acc}))
@@ -525,7 +491,7 @@ class SimulatedWaterHeater:
             promised = old.window_energy_kwh(start, req.end)
             new_base = float(base[i:j].sum())
             amount = promised - new_base if req.direction is Direction.UP else new_base - promised
-            if amount > 1e-6:
+            if amount > ZERO_KWH:
                 out.append(req.model_copy(update={"start": start, "amount_kwh": amount}))
         return out
 
@@ -557,7 +523,7 @@ class SimulatedWaterHeater:
         responses = self._replan(requests, end=self._plan.grid.end)
         for req, resp in zip(requests, responses, strict=True):
             self._responses.append(resp)
-            if resp.accepted_kwh > 1e-6:
+            if resp.accepted_kwh > ZERO_KWH:
                 self._active.append(_Active(req, resp))
         self._decide()
         return responses
@@ -763,20 +729,15 @@ class SimulatedWaterHeater:
     # ------------------------------------------------------------------ energy shift
     @property
     def energy_shift_participation(self) -> bool:
-        """EPC 0xC7: whether the unit takes part in the energy shift (see the class docstring)."""
+        """EPC 0xC7: whether the unit takes part in the energy shift
+        (:mod:`drready.device.energy_shift`)."""
         self.advance()
-        return self._participation
+        return self._shift.participation
 
     @energy_shift_participation.setter
     def energy_shift_participation(self, value: bool) -> None:
         self.advance()
-        self._participation = bool(value)
-        if not value:
-            withdrawn = set(self._shift_request.values())
-            self._shift_time = {1: None, 2: None}
-            self._shift_start.clear()
-            self._shift_request.clear()
-            self._withdraw(withdrawn)
+        self._withdraw(self._shift.set_participation(bool(value)))
         self._notify()
 
     @property
@@ -789,37 +750,25 @@ class SimulatedWaterHeater:
         """EPC 0xC9: 1 or 2."""
         return self._energy_shifts
 
-    def _check_shift(self, n: int) -> None:
-        if n not in (1, 2) or n > self._energy_shifts:
-            raise ValueError(
-                f"shift number must be 1…{self._energy_shifts} "
-                f"(number_of_energy_shifts={self._energy_shifts}), got {n}"
-            )
-
     def shift_time(self, n: int) -> int | None:
         """EPC 0xCA (n=1) / 0xCD (n=2): the daytime heating shift time [h], None if cleared."""
-        self._check_shift(n)
+        check_shift_number(n, self._energy_shifts)
         self.advance()
-        return self._shift_time[n]
+        return self._shift.shift_time[n]
 
     def target_day(self) -> date:
-        """The day whose shift times are still open (see the class docstring)."""
+        """The day whose shift times are still open (:func:`energy_shift.target_day`)."""
         self.advance()
-        local = self._t.astimezone(self._plan.grid.zoneinfo)
-        h = self._standard_start_hour
-        if h == 1:
-            return local.date() + timedelta(days=0 if local.hour < 1 else 1)
-        if h == 24:
-            return local.date() + timedelta(days=1)
-        return local.date() + timedelta(days=1 if local.hour < h else 2)
+        return target_day(self._t.astimezone(self._plan.grid.zoneinfo), self._standard_start_hour)
 
     def _shift_window(self, hour: int) -> tuple[datetime, datetime] | None:
-        zi = self._plan.grid.zoneinfo
-        start = datetime.combine(self.target_day(), dtime(hour, 0), tzinfo=zi)
-        end = min(start + SHIFT_WINDOW, self._plan.grid.end)
-        if start < _floor(self._t, 30) or end <= start:
-            return None
-        return start, end
+        return shift_window(
+            self.target_day(),
+            hour,
+            self._plan.grid.zoneinfo,
+            _floor(self._t, 30),
+            self._plan.grid.end,
+        )
 
     def _shift_potential_kwh(self, hour: int) -> float:
         window = self._shift_window(hour)
@@ -829,23 +778,21 @@ class SimulatedWaterHeater:
 
     def expected_energy_at_shift_wh(self, n: int) -> dict[int, int]:
         """EPC 0xCB (n=1: 10, 13, 15, 17 h) / 0xCE (n=2: 13, 15, 17 h): up-DR potential of each
-        shift window of the target day [Wh] (see the class docstring)."""
-        self._check_shift(n)
+        shift window of the target day [Wh] (:func:`energy_shift.expected_energy_wh`)."""
+        check_shift_number(n, self._energy_shifts)
         self.advance()
-        return {
-            h: min(round(self._shift_potential_kwh(h) * 1000.0), _MAX_WH) for h in REPORT_HOURS[n]
-        }
+        return {h: expected_energy_wh(self._shift_potential_kwh(h)) for h in REPORT_HOURS[n]}
 
     def energy_per_hour_at_shift_wh(self, n: int) -> dict[int, int]:
         """EPC 0xCC / 0xCF: mean electric input while heating in each shift window [Wh/h]
-        (potential / run hours of its extra heat at rated output; 0 without potential)."""
-        self._check_shift(n)
+        (:func:`energy_shift.energy_per_hour_wh`; 0 without potential)."""
+        check_shift_number(n, self._energy_shifts)
         self.advance()
         out: dict[int, int] = {}
         for h in REPORT_HOURS[n]:
             window = self._shift_window(h)
             up = 0.0 if window is None else self.flexibility_envelope(*window).up_kwh
-            if window is None or up <= 1e-6:
+            if window is None or up <= ZERO_KWH:
                 out[h] = 0
                 continue
             planner = self._planner(self._plan.grid.end)
@@ -855,62 +802,46 @@ class SimulatedWaterHeater:
             # net extra heat in the window (heating the baseline had there and the plan moves
             # out counts against it, as it does in ``up``)
             extra = float((plan.heat_kwh[0, i:j] - fp.baseline().heat_kwh[0, i:j]).sum())
-            hours = extra / self._fleet.heat_pump.heat_output_kw
-            out[h] = 0 if hours <= 0 else min(round(up / hours * 1000.0), _MAX_WH_PER_HOUR)
+            out[h] = energy_per_hour_wh(up, extra, self._fleet.heat_pump.heat_output_kw)
         return out
 
     def set_shift_time(self, n: int, hour: int | None) -> DrResponse | None:
         """EPC 0xCA / 0xCD set: move heating into the shift window (F2→F3), or clear.
 
-        Returns the response to the DR request the shift time makes, or None when clearing.
+        Returns the response to the DR request the shift time makes
+        (:func:`energy_shift.shift_request`), or None when clearing.
 
         Raises
         ------
         ValueError
             If ``n`` or ``hour`` is out of range, or participation (0xC7) is off.
         """
-        self._check_shift(n)
+        check_shift_number(n, self._energy_shifts)
         self.advance()
         if hour is not None:
-            allowed = SHIFT_HOURS[n]
-            if n == 1 and self._energy_shifts == 2:
-                allowed = allowed[:-1]
+            allowed = allowed_shift_hours(n, self._energy_shifts)
             if hour not in allowed:
                 raise ValueError(f"shift time {n} must be one of {allowed} h or None, got {hour!r}")
-            if not self._participation:
+            if not self._shift.participation:
                 raise ValueError(
                     "energy_shift_participation is off: set it first (EPC 0xC7) before a "
                     "daytime heating shift time"
                 )
-        old = self._shift_request.pop(n, None)
-        self._shift_time[n] = None
-        self._shift_start.pop(n, None)
-        if old is not None:
-            self._withdraw({old})
+        self._withdraw(self._shift.clear(n))
         if hour is None:
             self._notify()
             return None
         day = self.target_day()
         window = self._shift_window(hour)
-        zi = self._plan.grid.zoneinfo
-        if window is None:
-            start = datetime.combine(day, dtime(hour, 0), tzinfo=zi)
+        if window is None:  # begun or beyond the plan: asked all the same, and rejected
+            start = datetime.combine(day, dtime(hour, 0), tzinfo=self._plan.grid.zoneinfo)
             window = (start, start + SHIFT_WINDOW)
-        amount = max(self._shift_potential_kwh(hour), 0.001)
-        req = DrRequest(
-            request_id=f"shift{n}-{day:%Y%m%d}-{hour:02d}",
-            direction=Direction.UP,
-            start=window[0],
-            end=window[1],
-            amount_kwh=amount,
-            issuer="echonet-energy-shift",
-            issued_at=self._clock.now(),
+        req = shift_request(
+            n, day, hour, window, self._shift_potential_kwh(hour), self._clock.now()
         )
         (resp,) = self._submit([req])
-        if resp.accepted_kwh > 1e-6:
-            self._shift_time[n] = hour
-            self._shift_start[n] = window[0]
-            self._shift_request[n] = req.request_id
+        if resp.accepted_kwh > ZERO_KWH:
+            self._shift.record(n, hour, window[0], req.request_id)
         self._notify()
         return resp
 
@@ -923,9 +854,9 @@ class SimulatedWaterHeater:
             "shortage_count": self._shortages,
             "automatic_heating": self._automatic_heating,
             "daytime_reheating_permitted": self._daytime_reheating_permitted,
-            "energy_shift_participation": self._participation,
-            "shift_time_1": self._shift_time[1],
-            "shift_time_2": self._shift_time[2],
+            "energy_shift_participation": self._shift.participation,
+            "shift_time_1": self._shift.shift_time[1],
+            "shift_time_2": self._shift.shift_time[2],
             "boil_temp_c": round(self._boil_c),
             "plan": self._plan_version,
         }
