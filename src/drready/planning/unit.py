@@ -6,15 +6,19 @@ window" with a :class:`~drready.domain.FlexibilityEnvelope`; :func:`respond_to_r
 :class:`~drready.domain.DrRequest` objects into a :class:`~drready.domain.HeatingPlan` and one
 :class:`~drready.domain.DrResponse` per request. Requests the unit cannot plan for (a window
 outside its planning horizon, a start before the planning time) are rejected with the reason,
-never dropped.
+never dropped. :class:`UnitConfig` (the household and its unit) and :class:`PlanInputs` (the
+confidence and the stored heat a plan starts from) are validated pydantic models, so every caller
+(the CLI, the device simulator, a maker's controller) gets the same ranges and messages.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 from drready.domain import (
     DeviceId,
@@ -27,6 +31,8 @@ from drready.domain import (
     PlanSlot,
     SlotGrid,
 )
+from drready.domain.base import DomainModel, bounded_float
+from drready.domain.tolerances import ENERGY_TOL_KWH, REL_TOL, ZERO_KWH
 from drready.physics.climate import TOKYO, Climate
 from drready.planning.engine import FleetPlan, FleetPlanner, WindowRequest
 from drready.planning.problem import (
@@ -38,18 +44,56 @@ from drready.planning.problem import (
 )
 from drready.planning.tariff import NIGHT_TOU, Tariff
 
+#: Household sizes the draw model has profiles for [persons] (:mod:`drready.physics.draws`).
+PERSONS_RANGE = (1, 4)
+#: Tank volumes the tank model covers [L] (common units are 370 and 460 L).
+TANK_L_RANGE = (100.0, 1000.0)
+#: Confidence levels the safety bounds are defined for (``docs/dr-potential-method.md`` §2):
+#: below 0.5 the bound would sit under the expected use; 0.999 keeps the normal quantile finite
+#: and the bounds inside the tank.
+CONFIDENCE_RANGE = (0.5, 0.999)
+#: Stored heat a tank can hold [kWh]: the largest tank (1000 L) heated from 5 °C mains to 90 °C
+#: holds ≈ 99 kWh.
+INITIAL_HEAT_KWH_RANGE = (0.0, 100.0)
 
-@dataclass(frozen=True)
-class UnitConfig:
-    """A household and its unit: the inputs a maker's controller knows."""
+
+class UnitConfig(DomainModel):
+    """A household and its unit: the inputs a maker's controller knows (F1, F3, F6).
+
+    Validated on construction, so the CLI, the device simulator and a maker's controller share
+    one set of ranges and messages naming the field, e.g.
+    ``persons must be <= 4, got 7 (allowed range: [1, 4])``.
+    """
 
     device_id: DeviceId
-    persons: int
-    tank_l: float
-    bathtub: bool = True
+    persons: Annotated[int, bounded_float(*PERSONS_RANGE)] = Field(
+        description="Household size [persons], 1–4 (the draw model's profiles)."
+    )
+    tank_l: Annotated[float, bounded_float(*TANK_L_RANGE)] = Field(
+        description="Tank volume [L], 100–1000."
+    )
+    bathtub: bool = Field(default=True, description="Whether the household fills a bathtub.")
+
+    def __init__(
+        self, device_id: DeviceId, persons: int, tank_l: float, bathtub: bool = True
+    ) -> None:
+        # positional construction, UnitConfig(device, 4, 460.0), as callers wrote it for the
+        # dataclass this model replaces
+        fields = {"device_id": device_id, "persons": persons, "tank_l": tank_l, "bathtub": bathtub}
+        super().__init__(**fields)
 
     def fleet(self) -> Fleet:
         return Fleet.single(self.persons, self.tank_l, self.bathtub)
+
+
+class PlanInputs(DomainModel):
+    """What a unit's day-ahead plan starts from besides its configuration (F1, F3): the
+    confidence of its potential and the stored heat at the planning time (``None``: a typical
+    quarter-full tank). Validated like :class:`UnitConfig`; pass the fields to
+    :meth:`UnitPlanner.day_ahead`."""
+
+    confidence: Annotated[float, bounded_float(*CONFIDENCE_RANGE)] = 0.95
+    initial_heat_kwh: Annotated[float, bounded_float(*INITIAL_HEAT_KWH_RANGE)] | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +235,7 @@ class UnitPlanner:
             acc = min(float(plan.accepted_kwh[j, 0]), req.amount_kwh)
             pot = float(plan.potential_kwh[j, 0])
             reason = None
-            if acc < req.amount_kwh * (1 - 1e-6):
+            if acc < req.amount_kwh * (1 - REL_TOL):
                 word = "up" if req.direction is Direction.UP else "down"
                 reason = (
                     f"{word}-DR potential in the window is {pot:.3f} kWh at "
@@ -201,12 +245,12 @@ class UnitPlanner:
         honoured = tuple(
             req.request_id
             for j, (_, req, _) in enumerate(planned)
-            if plan.accepted_kwh[j, 0] > 1e-6
+            if plan.accepted_kwh[j, 0] > ZERO_KWH
         )
         return PlanOutcome(
             heating_plan=self._heating_plan(plan, honoured),
             responses=[responses[k] for k in range(len(requests))],
-            shortage_slots=int((plan.stored_heat_kwh[0, 1:] < -1e-6).sum()),
+            shortage_slots=int((plan.stored_heat_kwh[0, 1:] < -ENERGY_TOL_KWH).sum()),
         )
 
     def _unplannable_reason(self, req: DrRequest) -> str | None:
