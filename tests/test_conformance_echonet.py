@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from drready.cli.conformance import echonet_conformance_command, render_report
 from drready.echonet.frame import ESV, Frame, decode_frame, encode_frame
 from drready.echonet.node import EchonetNode
 from drready.echonet.objects import EchonetObject, PropertySlot
 from drready.evaluation.conformance import Check, Report, Verdict
-from drready.evaluation.conformance_echonet import check_echonet, echonet_conformance_command
+from drready.evaluation.conformance_echonet import check_echonet
 from tests.echonet_helpers import HEATER, make_node
 
 READ_BACK = "Get 0xCA reads back 0x0D"
@@ -178,7 +179,7 @@ def test_report_json_and_render() -> None:
     assert data["counts"] == {"pass": 1, "fail": 0, "not observable": 1}
     assert data["checks"][1]["verdict"] == "not observable"
     console = Console(record=True, width=120)
-    report.render(console)
+    render_report(report, console)
     text = console.export_text()
     assert "Get 0xE1 → 01 5E" in text
     assert "1 more" in text

@@ -26,14 +26,11 @@ import httpx
 import pytest
 from rich.console import Console
 
+from drready.cli.conformance import openadr_conformance_command
 from drready.cloud.fleet import MakerFleet
 from drready.cloud.service import MakerCloud
 from drready.evaluation.conformance import Report, Verdict
-from drready.evaluation.conformance_openadr import (
-    check_openadr,
-    default_window,
-    openadr_conformance_command,
-)
+from drready.evaluation.conformance_openadr import check_openadr, default_window
 from drready.openadr.ven import VenClient
 from drready.openadr.vtn import VtnSettings, create_app
 from drready.security.certs import write_bundle

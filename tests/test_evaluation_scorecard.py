@@ -1,4 +1,8 @@
-"""The E1 DR-potential scorecard: methods, verdicts, JSON, HTML and argument checks (E1, F1)."""
+"""The E1 DR-potential scorecard: methods, verdicts, JSON, HTML and argument checks (E1, F1).
+
+The library's :class:`ScorecardSettings` names the bad field; ``drready evaluate potential``
+(:mod:`drready.cli.evaluate`) prints the scorecard and turns a bad argument into exit status 2
+naming the option."""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from rich.console import Console
+from typer.testing import CliRunner
 
+from drready.cli import app
+from drready.cli.evaluate import show_scorecard
 from drready.evaluation.methods import MethodContext, ours
 from drready.evaluation.scorecard import (
-    evaluate_potential_command,
+    ScorecardSettings,
     parse_window,
     representative_days,
+    score,
 )
 
 N = 120
@@ -41,17 +50,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, 
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     html = tmp / "report.html"
     buf = io.StringIO()
-    data = evaluate_potential_command(
-        N,
-        DAYS_PER_SEASON,
-        7,
-        True,
-        html,
-        ["ours", "naive", "fixed-margin", "tests.test_evaluation_scorecard:half_of_ours"],
-        0.3,
-        csv_path,
-        Console(file=buf, width=200),
+    settings = ScorecardSettings(
+        households=N,
+        days_per_season=DAYS_PER_SEASON,
+        seed=7,
+        methods=("ours", "naive", "fixed-margin", "tests.test_evaluation_scorecard:half_of_ours"),
+        fixed_margin=0.3,
+        csv=csv_path,
     )
+    data = show_scorecard(settings, as_json=True, html=html, console=Console(file=buf, width=200))
     return data, buf.getvalue(), html
 
 
@@ -150,9 +157,8 @@ def test_html_report_is_self_contained(run: tuple[dict[str, Any], str, Path]) ->
 
 def test_table_output_shows_targets() -> None:
     buf = io.StringIO()
-    evaluate_potential_command(
-        40, 1, 3, False, None, ["ours"], 0.3, None, Console(file=buf, width=200)
-    )
+    settings = ScorecardSettings(households=40, days_per_season=1, seed=3, methods=("ours",))
+    show_scorecard(settings, as_json=False, html=None, console=Console(file=buf, width=200))
     text = buf.getvalue()
     assert "ours" in text and "PASS" in text and "Targets" in text
 
@@ -161,42 +167,65 @@ def test_table_output_shows_targets() -> None:
     ("kwargs", "name"),
     [
         ({"households": 0}, "households"),
+        ({"households": True}, "households"),
         ({"days_per_season": 0}, "days_per_season"),
         ({"seed": -1}, "seed"),
         ({"fixed_margin": 1.0}, "fixed_margin"),
-        ({"methods": ["bogus"]}, "methods"),
-        ({"methods": []}, "methods"),
-        ({"methods": ["nope_module_xyz:f"]}, "methods"),
+        ({"confidence": 0.3}, "confidence"),
         ({"csv": Path("/nonexistent/declared.csv")}, "csv"),
-        ({"methods": ["csv"]}, "csv"),
-        ({"html": Path("/nonexistent/dir/report.html")}, "html"),
         ({"windows": ["sideways:10:00-14:00"]}, "windows"),
+        ({"windows": []}, "windows"),
     ],
 )
-def test_bad_arguments_name_the_argument(kwargs: dict[str, Any], name: str) -> None:
-    args: dict[str, Any] = {
-        "households": 10,
-        "days_per_season": 1,
-        "seed": 1,
-        "json_out": True,
-        "html": None,
-        "methods": ["ours"],
-        "fixed_margin": 0.3,
-        "csv": None,
-        "console": Console(file=io.StringIO()),
-    }
-    args.update(kwargs)
+def test_bad_settings_name_the_field(kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(ValidationError, match=name) as info:
+        ScorecardSettings(
+            **{"households": 10, "days_per_season": 1, "methods": ("ours",), **kwargs}
+        )
+    assert info.value.errors()[0]["loc"][0] == name
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"methods": ("bogus",)}, "methods"),
+        ({"methods": ()}, "methods"),
+        ({"methods": ("nope_module_xyz:f",)}, "methods"),
+        ({"methods": ("csv",)}, "csv"),
+    ],
+)
+def test_methods_that_do_not_resolve_name_the_argument(kwargs: dict[str, Any], name: str) -> None:
     with pytest.raises(ValueError, match=name):
-        evaluate_potential_command(**args)
+        score(ScorecardSettings(**{"households": 10, "days_per_season": 1, **kwargs}))
 
 
 def test_bad_csv_rows_name_csv(tmp_path: Path) -> None:
     p = tmp_path / "bad.csv"
     p.write_text("household,day,direction,declared_kwh\n999,0,up,1.0\n", encoding="utf-8")
     with pytest.raises(ValueError, match="csv"):
-        evaluate_potential_command(
-            10, 1, 1, True, None, ["ours"], 0.3, p, Console(file=io.StringIO())
-        )
+        score(ScorecardSettings(households=10, days_per_season=1, methods=("ours",), csv=p))
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--households", "0"], "--households"),
+        (["--days-per-season", "0"], "--days-per-season"),
+        (["--seed", "-1"], "--seed"),
+        (["--fixed-margin", "1.0"], "--fixed-margin"),
+        (["--method", "bogus"], "--method"),
+        (["--method", "nope_module_xyz:f"], "--method"),
+        (["--method", "csv"], "--csv"),
+        (["--csv", "/nonexistent/declared.csv"], "--csv"),
+        (["--html", "/nonexistent/dir/report.html"], "--html"),
+        (["--window", "sideways:10:00-14:00"], "--window"),
+    ],
+)
+def test_command_exits_2_naming_the_option(args: list[str], option: str) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "potential", "--households", "10", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"drready: error: {option}: "), result.output
 
 
 def test_windows_parse_and_days_spread() -> None:

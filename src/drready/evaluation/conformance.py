@@ -10,7 +10,7 @@ Verdicts: ``pass`` — the behaviour was observed and is right; ``fail`` — it 
 wrong (or a required property is missing); ``not observable`` — the device does not expose what
 the check would need (e.g. no measured power), which is not a failure of the wire protocol but is
 reported so it cannot be mistaken for a pass. :attr:`Report.exit_code` is 0 when no check
-failed, 1 otherwise.
+failed, 1 otherwise. ``drready conformance`` (:mod:`drready.cli.conformance`) prints a report.
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 __all__ = ["Check", "Report", "Verdict"]
 
@@ -50,9 +46,6 @@ class Check:
             "verdict": str(self.verdict),
             "evidence": list(self.evidence),
         }
-
-
-_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.NOT_OBSERVABLE: "yellow"}
 
 
 @dataclass
@@ -92,26 +85,3 @@ class Report:
     def to_json(self, indent: int | None = None) -> str:
         """The report as a JSON document (stable keys: target, passed, counts, checks)."""
         return json.dumps(self.as_dict(), ensure_ascii=False, indent=indent)
-
-    def render(self, console: Console, evidence_lines: int = 2) -> None:
-        """A table (requirement, check, verdict, first evidence lines) and a summary line."""
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title=f"Conformance — {self.target}", show_lines=False)
-        table.add_column("req", no_wrap=True)
-        table.add_column("check")
-        table.add_column("verdict", no_wrap=True)
-        table.add_column("evidence", overflow="fold")
-        for c in self.checks:
-            shown = c.evidence[:evidence_lines]
-            more = len(c.evidence) - len(shown)
-            ev = "\n".join(shown) + (f"\n… {more} more" if more > 0 else "")
-            table.add_row(
-                c.requirement, c.name, Text(str(c.verdict), style=_STYLE[c.verdict]), Text(ev)
-            )
-        console.print(table)
-        n = self.counts()
-        summary = ", ".join(f"{k}: {v}" for k, v in n.items())
-        style = "bold red" if self.exit_code else "bold green"
-        console.print(Text(f"{'FAIL' if self.exit_code else 'PASS'} ({summary})", style=style))

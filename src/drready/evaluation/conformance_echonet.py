@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import TYPE_CHECKING
 
 from drready.echonet.controller import EchonetController, EchonetTimeoutError
 from drready.echonet.errors import EchonetError
@@ -48,10 +47,7 @@ from drready.echonet.frame import EOJ, ESV, NODE_PROFILE, Frame, Property
 from drready.echonet.propmap import decode_property_map
 from drready.evaluation.conformance import Report, Verdict
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-__all__ = ["HEATER_EOJ", "check_echonet", "echonet_conformance_command"]
+__all__ = ["HEATER_EOJ", "check_echonet"]
 
 HEATER_EOJ = EOJ(0x02, 0x6B, 0x01)
 CANDIDATE_HOURS = (10, 13, 15, 17)
@@ -459,15 +455,3 @@ async def _check_request(
         report.add(
             "F4", "heating plan 0xF4 readable", Verdict.NOT_OBSERVABLE, ["0xF4 not advertised"]
         )
-
-
-def echonet_conformance_command(
-    address: str, interface: str, json_out: bool, console: Console
-) -> int:
-    """Run :func:`check_echonet` and print the report; exit status 0 all pass, 1 some fail."""
-    report = asyncio.run(check_echonet(address, interface=interface))
-    if json_out:
-        print(report.to_json())
-    else:
-        report.render(console)
-    return report.exit_code

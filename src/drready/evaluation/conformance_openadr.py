@@ -19,8 +19,8 @@ spec-validated models of :mod:`drready.openadr.models`, the profile with
 
 The events the checker created are deleted at the end; the program (created when missing) is
 kept, as VENs keep its id. The shared
-verdict and report types are :mod:`drready.evaluation.conformance`; the CLI entry point is
-:func:`openadr_conformance_command`.
+verdict and report types are :mod:`drready.evaluation.conformance`; ``drready conformance
+openadr`` (:mod:`drready.cli.conformance`) runs it and prints the report.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -49,10 +49,7 @@ from drready.openadr.models import ReadingType, from_wire, to_wire
 from drready.openadr.models import Report as OadrReport
 from drready.security.tls import client_ssl_context
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-__all__ = ["check_openadr", "default_window", "openadr_conformance_command"]
+__all__ = ["check_openadr", "default_window"]
 
 PASS, FAIL, NOT_OBSERVABLE = Verdict.PASS, Verdict.FAIL, Verdict.NOT_OBSERVABLE
 PAGE = 50
@@ -628,22 +625,3 @@ async def _cleanup(bl: _Client, state: _State) -> None:
     for event_id in state.events:
         with contextlib.suppress(httpx.HTTPError):
             await bl.request("DELETE", f"/events/{event_id}")
-
-
-def openadr_conformance_command(
-    vtn: str,
-    client_id: str,
-    client_secret: str,
-    ca_file: Path | None,
-    json_out: bool,
-    console: Console,
-) -> int:
-    """``drready conformance openadr``: run :func:`check_openadr`, print, return the exit code."""
-    report = asyncio.run(
-        check_openadr(vtn, client_id=client_id, client_secret=client_secret, ca_file=ca_file)
-    )
-    if json_out:
-        console.print_json(report.to_json())
-    else:
-        report.render(console)
-    return int(report.exit_code)

@@ -1,7 +1,8 @@
 """The E1 DR-potential scorecard: is each method's declared potential deliverable and not
 needlessly small? (E1, F1)
 
-``drready evaluate potential`` runs a Monte Carlo over stochastic households (1–4 persons,
+The scorecard (:func:`score` of a :class:`ScorecardSettings`; ``drready evaluate potential``,
+:mod:`drready.cli.evaluate`, prints it) runs a Monte Carlo over stochastic households (1–4 persons,
 370/460 L tanks, :meth:`Fleet.random`) on representative days of the four seasons (``n`` days
 spread evenly over each season, each with its day type from the national schedule calendar),
 and for every potential-calculation method (:mod:`drready.evaluation.methods`) and window
@@ -30,27 +31,26 @@ the loops run over days, methods and windows.
 The scorecard ends with PASS/FAIL per target (:func:`targets`): ``ours`` ≥ 95 % deliverable,
 declared ≥ 85 % of the oracle, no DR-caused shortage in every window; ``naive`` shown
 over-declaring (deliverability ≤ 85 % in the up window); ``fixed-margin`` shown under-declaring
-(declared/oracle at least 10 points below ``ours`` in every window).
+(declared/oracle at least 10 points below ``ours`` in every window). The figures come as the
+documented JSON form (:func:`scorecard_dict`); the HTML report is :mod:`drready.evaluation.report`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time as time_module
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from pydantic import BeforeValidator, Field, StrictInt, field_validator
 
 from drready.domain import Direction, SlotGrid
+from drready.domain.base import DomainModel, bounded_float
 from drready.domain.time import zone
 from drready.evaluation.deliverability import STEP_MINUTES, EvalWindow, WindowOutcome
 from drready.evaluation.methods import (
@@ -61,6 +61,7 @@ from drready.evaluation.methods import (
 )
 from drready.physics.draws import DrawVariability, day_type_for, sample_step_use_l
 from drready.planning.engine import FleetPlanner, WindowRequest
+from drready.planning.execution import execute_plan
 from drready.planning.problem import (
     Fleet,
     build_problem,
@@ -69,7 +70,7 @@ from drready.planning.problem import (
     draw_forecast,
     perfect_forecast,
 )
-from drready.planning.execution import execute_plan
+from drready.planning.unit import CONFIDENCE_RANGE
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -133,6 +134,48 @@ def _parse_hhmm(s: str) -> time:
     h, _, m = s.strip().partition(":")
     hour, minute = int(h), int(m or 0)
     return time(0) if (hour, minute) == (24, 0) else time(hour, minute)
+
+
+def _window(value: object) -> object:
+    """A window given as text (``"up:10:00-14:00"``) is parsed by :func:`parse_window`."""
+    return parse_window(value) if isinstance(value, str) else value
+
+
+class ScorecardSettings(DomainModel):
+    """The inputs of one scorecard run (:func:`score`), validated once for the command line and
+    for library callers: each error names the field and its range, e.g.
+    ``households must be <= 200000, got 300000 (allowed range: [1, 200000])``.
+
+    ``methods`` are names (``ours``, ``naive``, ``fixed-margin``, ``csv``, ``module:function``;
+    see :func:`~drready.evaluation.methods.resolve_methods`); a ``csv`` file adds the ``csv``
+    method. ``windows`` may be given as text, ``"up|down:HH:MM-HH:MM"``.
+    """
+
+    households: Annotated[StrictInt, bounded_float(1, MAX_HOUSEHOLDS)] = 1000
+    days_per_season: Annotated[StrictInt, bounded_float(1, MAX_DAYS_PER_SEASON)] = 7
+    seed: Annotated[StrictInt, bounded_float(0)] = 7
+    methods: tuple[str, ...] = ("ours", "naive", "fixed-margin")
+    fixed_margin: Annotated[float, bounded_float(0.0, 1.0, hi_open=True)] = DEFAULT_FIXED_MARGIN
+    csv: Path | None = Field(
+        default=None,
+        description="Declared values per household and day (columns household, day, "
+        "direction, declared_kwh).",
+    )
+    windows: tuple[Annotated[EvalWindow, BeforeValidator(_window)], ...] = Field(
+        default=DEFAULT_WINDOWS, min_length=1
+    )
+    confidence: Annotated[float, bounded_float(*CONFIDENCE_RANGE)] = 0.95
+
+    @field_validator("csv")
+    @classmethod
+    def _csv_is_a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"csv: no such file {value}")
+        return value
+
+    def days(self) -> list[date]:
+        """The evaluated days (:func:`representative_days`)."""
+        return [d for d, _ in representative_days(self.days_per_season)]
 
 
 @dataclass(frozen=True)
@@ -264,6 +307,36 @@ def run_scorecard(
         confidence=confidence,
         fixed_margin=fixed_margin,
         runtime_s=time_module.perf_counter() - t_start,
+    )
+
+
+def score(
+    settings: ScorecardSettings, *, on_day: Callable[[date], None] | None = None
+) -> Scorecard:
+    """Run the scorecard ``settings`` describe; ``on_day`` is called after each day (progress).
+
+    Raises
+    ------
+    ValueError
+        Naming ``methods`` or ``csv`` when a method cannot be resolved (an unknown name, a
+        ``module:function`` that does not import, a CSV row outside the evaluated fleet or days).
+    """
+    methods = resolve_methods(
+        settings.methods,
+        fixed_margin_share=settings.fixed_margin,
+        csv=settings.csv,
+        days=settings.days(),
+        n_households=settings.households,
+    )
+    return run_scorecard(
+        settings.households,
+        settings.days_per_season,
+        settings.seed,
+        methods,
+        windows=settings.windows,
+        confidence=settings.confidence,
+        fixed_margin=settings.fixed_margin,
+        on_day=on_day,
     )
 
 
@@ -474,179 +547,3 @@ def scorecard_dict(sc: Scorecard) -> dict[str, Any]:
         ],
         "passed": all(t.passed for t in tg),
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# terminal
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f} %"
-
-
-def _kwh(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}"
-
-
-def render(data: dict[str, Any], console: Console) -> None:
-    """Rich tables of a :func:`scorecard_dict` and the PASS/FAIL list."""
-    cfg = data["config"]
-    main = Table(
-        title=(
-            f"E1 DR-potential scorecard — {cfg['households']} households × "
-            f"{len(cfg['days'])} days, seed {cfg['seed']}, {data['runtime_s']:.1f} s"
-        )
-    )
-    for col in ("method", "window", "asked", "declared", "delivered", "oracle"):
-        main.add_column(col, justify="left" if col in ("method", "window") else "right")
-    for col in ("deliverable", "decl/oracle", "DR shortages"):
-        main.add_column(col, justify="right")
-    for m, per in data["results"].items():
-        for label, entry in per.items():
-            s = entry["overall"]
-            main.add_row(
-                m,
-                label,
-                str(s["asked"]),
-                _kwh(s["declared_kwh"]),
-                _kwh(s["delivered_kwh"]),
-                _kwh(s["oracle_kwh"]),
-                _pct(s["deliverability"]),
-                _pct(s["declared_over_oracle"]),
-                str(s["dr_caused_shortages"]),
-            )
-    console.print(main)
-    console.print("kWh are means per household and day; deliverable = requests ≥ 95 % delivered.")
-    for group, title in (("by_season", "season"), ("by_persons", "persons")):
-        keys = list(next(iter(next(iter(data["results"].values())).values()))[group])
-        t = Table(title=f"deliverability / declared÷oracle / DR shortages by {title}")
-        t.add_column("method")
-        t.add_column("window")
-        for key in keys:
-            t.add_column(key, justify="right")
-        for m, per in data["results"].items():
-            for label, entry in per.items():
-                cells = [
-                    f"{_pct(v['deliverability'])} / {_pct(v['declared_over_oracle'])} / "
-                    f"{v['dr_caused_shortages']}"
-                    for v in entry[group].values()
-                ]
-                t.add_row(m, label, *cells)
-        console.print(t)
-    for label, per_method in data["shiftable_share"].items():
-        seasons = [s for s in next(iter(per_method.values())) if s != "all"]
-        t = Table(title=f"shiftable share of the daily boil-up into {label} (persons 1/2/3/4)")
-        t.add_column("method")
-        for s in [*seasons, "all"]:
-            t.add_column(s, justify="right")
-        for name, per_season in per_method.items():
-            cells = [
-                " / ".join(_pct(per_season[s][p]) for p in ("1", "2", "3", "4"))
-                + f"  (all {_pct(per_season[s]['all'])})"
-                for s in [*seasons, "all"]
-            ]
-            t.add_row(name, *cells)
-        console.print(t)
-    console.print("[bold]Targets[/bold]")
-    for tg in data["targets"]:
-        verdict = "[green]PASS[/green]" if tg["passed"] else "[red]FAIL[/red]"
-        value = tg["value"]
-        shown = "nan" if value is None else f"{value:.3f}"
-        console.print(
-            f"  {verdict} {tg['method']:<13} {tg['window']:<18} {tg['name']}: "
-            f"{shown} {tg['comparison']} {tg['threshold']:.3f}"
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# command
-
-
-def evaluate_potential_command(
-    households: int,
-    days_per_season: int,
-    seed: int,
-    json_out: bool,
-    html: Path | None,
-    methods: list[str],
-    fixed_margin: float,
-    csv: Path | None,
-    console: Console,
-    *,
-    windows: list[str] | None = None,
-    confidence: float = 0.95,
-) -> dict[str, Any]:
-    """``drready evaluate potential``: run, print (table or JSON), optionally write HTML.
-
-    Returns the :func:`scorecard_dict`. Bad arguments raise ``ValueError`` naming the argument
-    (``households``, ``days_per_season``, ``seed``, ``methods``, ``fixed_margin``, ``csv``,
-    ``html``, ``windows``, ``confidence``). ``windows`` are ``"up|down:HH:MM-HH:MM"``
-    (default up 10:00–14:00, down 00:00–04:00).
-    """
-    if isinstance(households, bool) or not isinstance(households, int):
-        raise ValueError(f"households must be an integer, got {households!r}")
-    if not 1 <= households <= MAX_HOUSEHOLDS:
-        raise ValueError(f"households must be within 1–{MAX_HOUSEHOLDS}, got {households}")
-    if isinstance(days_per_season, bool) or not isinstance(days_per_season, int):
-        raise ValueError(f"days_per_season must be an integer, got {days_per_season!r}")
-    if not 1 <= days_per_season <= MAX_DAYS_PER_SEASON:
-        raise ValueError(
-            f"days_per_season must be within 1–{MAX_DAYS_PER_SEASON}, got {days_per_season}"
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer ≥ 0, got {seed!r}")
-    if not isinstance(fixed_margin, int | float) or not 0.0 <= fixed_margin < 1.0:
-        raise ValueError(f"fixed_margin must be within [0, 1), got {fixed_margin!r}")
-    if not 0.5 <= confidence <= 0.999:
-        raise ValueError(f"confidence must be within 0.5–0.999, got {confidence!r}")
-    if csv is not None and not Path(csv).is_file():
-        raise ValueError(f"csv: no such file {csv}")
-    if html is not None and not Path(html).parent.is_dir():
-        raise ValueError(f"html: directory {Path(html).parent} does not exist")
-    if not methods and csv is None:
-        raise ValueError("methods: at least one method is needed")
-    wins = DEFAULT_WINDOWS if not windows else tuple(parse_window(w) for w in windows)
-    days = [d for d, _ in representative_days(days_per_season)]
-    resolved = resolve_methods(
-        methods,
-        fixed_margin_share=float(fixed_margin),
-        csv=None if csv is None else Path(csv),
-        days=days,
-        n_households=households,
-    )
-    progress_console = Console(stderr=True) if json_out else console
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=progress_console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("days", total=len(days))
-
-        def step(day: date) -> None:
-            progress.update(task, advance=1, description=f"day {day.isoformat()}")
-
-        sc = run_scorecard(
-            households,
-            days_per_season,
-            seed,
-            resolved,
-            windows=wins,
-            confidence=confidence,
-            fixed_margin=float(fixed_margin),
-            on_day=step,
-        )
-    data = scorecard_dict(sc)
-    if html is not None:
-        from drready.evaluation.report import write_html
-
-        write_html(sc, data, Path(html))
-    if json_out:
-        console.out(json.dumps(data, ensure_ascii=False), highlight=False)
-    else:
-        render(data, console)
-        if html is not None:
-            console.print(f"HTML report: {html}")
-    return data

@@ -1,0 +1,126 @@
+"""``drready conformance echonet|openadr``: black-box conformance checks of any DR-ready ECHONET
+Lite node or OpenADR VTN, printed as a table or JSON (E1; C1, S1, F1–F6).
+
+The checks are :func:`~drready.evaluation.conformance_echonet.check_echonet` and
+:func:`~drready.evaluation.conformance_openadr.check_openadr`; their
+:class:`~drready.evaluation.conformance.Report` is rendered here (:func:`render_report`). Exit
+status 0 when no check failed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from drready.cli.common import (
+    JsonOpt,
+    client_secret,
+    console,
+    fail,
+    parse_ipv4,
+    require_http_url,
+    sub_app,
+)
+from drready.evaluation.conformance import Report, Verdict
+from drready.evaluation.conformance_echonet import check_echonet
+from drready.evaluation.conformance_openadr import check_openadr
+
+app = sub_app("E1: black-box conformance checks of any DR-ready ECHONET Lite node or OpenADR VTN.")
+
+_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.NOT_OBSERVABLE: "yellow"}
+
+
+@app.command("echonet")
+def conformance_echonet(
+    address: Annotated[str, typer.Option(help="IPv4 address of the node to probe.")],
+    interface: Annotated[str, typer.Option(help="Local IPv4 address to send from.")] = (
+        "127.0.0.1"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Probe a node over ECHONET Lite for F1–F6 (pass / fail / not observable, with evidence).
+
+    It sets and restores 0xC7/0xCA/0xF2 on the node. Exit status 1 when a check fails."""
+    parse_ipv4(address, "--address")
+    parse_ipv4(interface, "--interface")
+    try:
+        code = echonet_conformance_command(address, interface, as_json, console)
+    except OSError as err:
+        fail("--interface", str(err))
+    raise typer.Exit(code)
+
+
+@app.command("openadr")
+def conformance_openadr(
+    vtn: Annotated[str, typer.Option(help="Base URL of the VTN (https://…).")],
+    client_id: Annotated[str, typer.Option(help="The checker acts as this BL client.")],
+    ca: Annotated[
+        Path | None, typer.Option(help="CA certificate of the VTN (PEM); default the system store.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a VTN and the VENs behind it for S1 and F1–F6 as the BL (secret from
+    $DRREADY_CLIENT_SECRET). Exit status 1 when a check fails."""
+    secret = client_secret("the BL client's secret")
+    require_http_url(vtn)
+    raise typer.Exit(openadr_conformance_command(vtn, client_id, secret, ca, as_json, console))
+
+
+def echonet_conformance_command(
+    address: str, interface: str, json_out: bool, console: Console
+) -> int:
+    """Run :func:`~drready.evaluation.conformance_echonet.check_echonet` and print the report;
+    return the exit status (0 all pass, 1 some fail)."""
+    report = asyncio.run(check_echonet(address, interface=interface))
+    if json_out:
+        print(report.to_json())
+    else:
+        render_report(report, console)
+    return report.exit_code
+
+
+def openadr_conformance_command(
+    vtn: str,
+    client_id: str,
+    client_secret: str,
+    ca_file: Path | None,
+    json_out: bool,
+    console: Console,
+) -> int:
+    """Run :func:`~drready.evaluation.conformance_openadr.check_openadr` and print the report;
+    return the exit status (0 all pass, 1 some fail)."""
+    report = asyncio.run(
+        check_openadr(vtn, client_id=client_id, client_secret=client_secret, ca_file=ca_file)
+    )
+    if json_out:
+        console.print_json(report.to_json())
+    else:
+        render_report(report, console)
+    return int(report.exit_code)
+
+
+def render_report(report: Report, console: Console, evidence_lines: int = 2) -> None:
+    """A table (requirement, check, verdict, first evidence lines) and a summary line."""
+    table = Table(title=f"Conformance — {report.target}", show_lines=False)
+    table.add_column("req", no_wrap=True)
+    table.add_column("check")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("evidence", overflow="fold")
+    for c in report.checks:
+        shown = c.evidence[:evidence_lines]
+        more = len(c.evidence) - len(shown)
+        ev = "\n".join(shown) + (f"\n… {more} more" if more > 0 else "")
+        table.add_row(
+            c.requirement, c.name, Text(str(c.verdict), style=_STYLE[c.verdict]), Text(ev)
+        )
+    console.print(table)
+    n = report.counts()
+    summary = ", ".join(f"{k}: {v}" for k, v in n.items())
+    style = "bold red" if report.exit_code else "bold green"
+    console.print(Text(f"{'FAIL' if report.exit_code else 'PASS'} ({summary})", style=style))

@@ -1,0 +1,194 @@
+"""``drready evaluate potential``: the E1 DR-potential scorecard in the terminal (E1, F1).
+
+The run's inputs are the library's :class:`~drready.evaluation.scorecard.ScorecardSettings`
+(its errors name the option, :func:`drready.cli.common.fail_validation`); this module adds the
+progress bar, the tables (:func:`render`), the JSON on stdout and the HTML report file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from drready.cli.common import (
+    JsonOpt,
+    console,
+    fail,
+    first_line,
+    option_for,
+    output_file,
+    sub_app,
+    validated,
+)
+from drready.evaluation.report import write_html
+from drready.evaluation.scorecard import ScorecardSettings, score, scorecard_dict
+
+app = sub_app("E1: evaluate DR-potential methods (scorecard).")
+
+
+@app.command("potential")
+def evaluate_potential(
+    households: Annotated[int, typer.Option(help="Simulated households, 1–200000.")] = 1000,
+    days_per_season: Annotated[int, typer.Option(help="Days per season (4 seasons).")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed (reproducible runs).")] = 7,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Method to score: ours, naive, fixed-margin, csv, or module:function "
+            "(repeat); default ours, naive, fixed-margin."
+        ),
+    ] = None,
+    fixed_margin: Annotated[float, typer.Option(help="Safety margin of fixed-margin, 0–1.")] = 0.3,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="Declared values per household and day "
+            "(columns household, day, direction, "
+            "declared_kwh)."
+        ),
+    ] = None,
+    window: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Window DIR:HH:MM-HH:MM (repeat); default up:10:00-14:00 and down:00:00-04:00."
+        ),
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report with plots here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monte Carlo scorecard: declared vs delivered vs perfect-foresight potential per method."""
+    given = {"methods": method, "windows": window}  # the settings' defaults when not given
+    settings = validated(
+        ScorecardSettings,
+        households=households,
+        days_per_season=days_per_season,
+        seed=seed,
+        fixed_margin=fixed_margin,
+        csv=csv,
+        **{field: value for field, value in given.items() if value},
+    )
+    output_file(html, "--html")
+    try:
+        show_scorecard(settings, as_json=as_json, html=html, console=console)
+    except ValueError as err:  # a method that cannot be resolved: "methods: …" or "csv: …"
+        text = first_line(err)
+        fail(option_for(text.split(":", 1)[0]), text)
+
+
+def show_scorecard(
+    settings: ScorecardSettings, *, as_json: bool, html: Path | None, console: Console
+) -> dict[str, Any]:
+    """Run :func:`~drready.evaluation.scorecard.score` with a progress bar (on stderr under
+    ``as_json``), print the tables or the JSON, write the HTML report; return the
+    :func:`~drready.evaluation.scorecard.scorecard_dict`."""
+    progress_console = Console(stderr=True) if as_json else console
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("days", total=len(settings.days()))
+
+        def step(day: date) -> None:
+            progress.update(task, advance=1, description=f"day {day.isoformat()}")
+
+        sc = score(settings, on_day=step)
+    data = scorecard_dict(sc)
+    if html is not None:
+        write_html(sc, data, html)
+    if as_json:
+        console.out(json.dumps(data, ensure_ascii=False), highlight=False)
+    else:
+        render(data, console)
+        if html is not None:
+            console.print(f"HTML report: {html}")
+    return data
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _kwh(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def render(data: dict[str, Any], console: Console) -> None:
+    """Rich tables of a :func:`~drready.evaluation.scorecard.scorecard_dict` and the PASS/FAIL
+    list."""
+    cfg = data["config"]
+    main = Table(
+        title=(
+            f"E1 DR-potential scorecard — {cfg['households']} households × "
+            f"{len(cfg['days'])} days, seed {cfg['seed']}, {data['runtime_s']:.1f} s"
+        )
+    )
+    for col in ("method", "window", "asked", "declared", "delivered", "oracle"):
+        main.add_column(col, justify="left" if col in ("method", "window") else "right")
+    for col in ("deliverable", "decl/oracle", "DR shortages"):
+        main.add_column(col, justify="right")
+    for m, per in data["results"].items():
+        for label, entry in per.items():
+            s = entry["overall"]
+            main.add_row(
+                m,
+                label,
+                str(s["asked"]),
+                _kwh(s["declared_kwh"]),
+                _kwh(s["delivered_kwh"]),
+                _kwh(s["oracle_kwh"]),
+                _pct(s["deliverability"]),
+                _pct(s["declared_over_oracle"]),
+                str(s["dr_caused_shortages"]),
+            )
+    console.print(main)
+    console.print("kWh are means per household and day; deliverable = requests ≥ 95 % delivered.")
+    for group, title in (("by_season", "season"), ("by_persons", "persons")):
+        keys = list(next(iter(next(iter(data["results"].values())).values()))[group])
+        t = Table(title=f"deliverability / declared÷oracle / DR shortages by {title}")
+        t.add_column("method")
+        t.add_column("window")
+        for key in keys:
+            t.add_column(key, justify="right")
+        for m, per in data["results"].items():
+            for label, entry in per.items():
+                cells = [
+                    f"{_pct(v['deliverability'])} / {_pct(v['declared_over_oracle'])} / "
+                    f"{v['dr_caused_shortages']}"
+                    for v in entry[group].values()
+                ]
+                t.add_row(m, label, *cells)
+        console.print(t)
+    for label, per_method in data["shiftable_share"].items():
+        seasons = [s for s in next(iter(per_method.values())) if s != "all"]
+        t = Table(title=f"shiftable share of the daily boil-up into {label} (persons 1/2/3/4)")
+        t.add_column("method")
+        for s in [*seasons, "all"]:
+            t.add_column(s, justify="right")
+        for name, per_season in per_method.items():
+            cells = [
+                " / ".join(_pct(per_season[s][p]) for p in ("1", "2", "3", "4"))
+                + f"  (all {_pct(per_season[s]['all'])})"
+                for s in [*seasons, "all"]
+            ]
+            t.add_row(name, *cells)
+        console.print(t)
+    console.print("[bold]Targets[/bold]")
+    for tg in data["targets"]:
+        verdict = "[green]PASS[/green]" if tg["passed"] else "[red]FAIL[/red]"
+        value = tg["value"]
+        shown = "nan" if value is None else f"{value:.3f}"
+        console.print(
+            f"  {verdict} {tg['method']:<13} {tg['window']:<18} {tg['name']}: "
+            f"{shown} {tg['comparison']} {tg['threshold']:.3f}"
+        )
