@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from drready.domain.time import DEFAULT_TZ
 from drready.servicer.core.settlement import read_settlement_csv
 
 CHROMIUM = "/usr/bin/chromium"
@@ -109,7 +110,7 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
         assert t["heaters_only"]["share_within_tolerance"] < 0.5
         # the settlement CSVs read back
         for tag in ("up", "down"):
-            settled = read_settlement_csv(out / f"settlement-{tag}.csv", "Asia/Tokyo")
+            settled = read_settlement_csv(out / f"settlement-{tag}.csv", DEFAULT_TZ)
             assert settled.portfolio is not None
 
         url = summary["dashboard_url"]

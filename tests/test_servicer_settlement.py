@@ -1,6 +1,7 @@
 """Tests of DR settlement (drready.servicer.core.settlement): signs for up- and down-DR by hand, the
 portfolio as the sum of its resources, how requests are spread, the CSV round trip and its
-checks, the baseline-to-settlement path, and the invariant that actual = baseline delivers 0."""
+checks, the baseline-to-settlement path, an event settled from meter history by hand, and the
+invariant that actual = baseline delivers 0."""
 
 from __future__ import annotations
 
@@ -17,21 +18,23 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
-from drready.domain import Direction, SlotGrid
-from drready.servicer.core.baseline import EventWindow, compute_baseline
+from drready.domain import DEFAULT_TZ, Direction, SlotGrid
+from drready.servicer.core.baseline import BaselineConfig, EventWindow, compute_baseline
 from drready.servicer.core.settlement import (
     CSV_COLUMNS,
     ResourceSettlement,
     Settlement,
     delivered_kwh,
+    event_baseline_config,
     read_settlement_csv,
     settle,
     settle_baseline,
+    settle_event,
 )
 
 from .test_servicer_baseline import EVENT, JUNE, d, hand_case
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+TOKYO = ZoneInfo(DEFAULT_TZ)
 START = datetime(2026, 6, 10, 14, 0, tzinfo=TOKYO)
 WINDOW = SlotGrid(start=START, n_slots=2)
 
@@ -163,7 +166,7 @@ def _edit(text: str, line: int, column: str, value: str) -> str:
         (2, "delivered_kwh", "-0.75", "delivered_kwh must be baseline − actual"),
         (3, "direction", "up", "one event per file"),
         (3, "slot_start", "2026-06-10T14:00:00+09:00", "slot_end must be slot_start"),
-        (2, "slot_start", "2026-06-10T05:00:00+00:00", r"UTC offset of Asia/Tokyo"),
+        (2, "slot_start", "2026-06-10T05:00:00+00:00", rf"UTC offset of {DEFAULT_TZ}"),
         (2, "actual_kwh", "nan", "actual_kwh must be finite"),
         (2, "level", "total", "level must be 'resource' or 'portfolio'"),
         (2, "direction", "sideways", "direction must be 'up' or 'down'"),
@@ -286,6 +289,132 @@ def test_settle_from_the_hand_computed_baseline() -> None:
         settle_baseline(
             base, x[:, 9, :10], event_id="e", direction=Direction.UP, requested_kwh=[1, 1]
         )
+
+
+# -- an event settled from meter history (the servicer's daily settlement) -----------------
+
+
+def _three_resources() -> np.ndarray:
+    """hp-1 is the baseline tests' hand case; hp-2 the same history with a different event
+    day; hp-3 the same history, but DR on 2–4 June leaves it 4 eligible weekdays of 5."""
+    x = np.concatenate([hand_case(), hand_case(), hand_case()])
+    x[1, 9, 28:32] = [0.9, 0.8, 0.7, 0.6]
+    return x
+
+
+_DR_DAYS = [{d(4)}, {d(4)}, {d(2), d(3), d(4)}]
+_IDS = ["hp-1", "hp-2", "hp-3"]
+
+
+def _window(start: str, end: str) -> EventWindow:
+    day = "2026-06-10T"
+    return EventWindow.from_times(
+        datetime.fromisoformat(day + start).replace(tzinfo=TOKYO),
+        datetime.fromisoformat(day + end).replace(tzinfo=TOKYO),
+    )
+
+
+# other windows of the day → baseline per window slot of hp-1 (the adjustment window is
+# 10:00–13:00; with it Δ = +0.15 on 0.45, 0.45, 0.55, 0.55, see hand_case)
+_ADJUSTED = [0.60, 0.60, 0.70, 0.70]
+_UNADJUSTED = [0.45, 0.45, 0.55, 0.55]
+OTHER_WINDOWS = [
+    ((), _ADJUSTED),
+    ((("14:00", "16:00"),), _ADJUSTED),  # the event itself is not another window
+    ((("17:00", "20:00"),), _ADJUSTED),  # later in the day
+    ((("09:00", "10:00"),), _ADJUSTED),  # ends as the adjustment window starts
+    ((("13:00", "14:00"),), _ADJUSTED),  # starts as it ends
+    ((("12:30", "13:00"),), _UNADJUSTED),  # inside it: its deviation would enter
+    ((("11:00", "12:00"), ("17:00", "20:00")), _UNADJUSTED),
+]
+
+
+@pytest.mark.parametrize(("others", "baseline"), OTHER_WINDOWS)
+def test_settle_event_by_hand(others: tuple[tuple[str, str], ...], baseline: list[float]) -> None:
+    result = settle_event(
+        _three_resources(),
+        JUNE,
+        EVENT,
+        event_id="dr-0610",
+        direction=Direction.DOWN,
+        resource_ids=_IDS,
+        requested_kwh=[2.0, 0.4, 1.0],
+        other_windows=[_window(a, b) for a, b in others],
+        dr_days=_DR_DAYS,
+    )
+    s = result.settlement
+    assert s is not None and s.resource_ids == ("hp-1", "hp-2")  # hp-3 has no baseline
+    assert s.window == EVENT.slot_grid() and s.event_id == "dr-0610"
+    b = np.array(baseline)
+    np.testing.assert_allclose(s.resources[0].baseline_kwh, b, atol=1e-12)
+    # hp-1 used 0.05, 0.05, 0.15, 0.15 on the event day; hp-2 0.9, 0.8, 0.7, 0.6
+    np.testing.assert_allclose(
+        s.resources[0].delivered_kwh, b - [0.05, 0.05, 0.15, 0.15], atol=1e-12
+    )
+    np.testing.assert_allclose(s.resources[1].delivered_kwh, b - [0.9, 0.8, 0.7, 0.6], atol=1e-12)
+    assert s.resources[0].requested_kwh == (0.5, 0.5, 0.5, 0.5)  # 2 kWh over 4 slots
+    assert s.resources[1].requested_kwh == pytest.approx((0.1, 0.1, 0.1, 0.1))
+    # the totals the servicer reports: adjusted 2.2 and −0.4 kWh, unadjusted 1.6 and −1.0
+    assert result.total_delivered_kwh(["hp-1"]) == pytest.approx(b.sum() - 0.4)
+    assert result.total_delivered_kwh(["hp-1", "hp-2"]) == pytest.approx(2 * b.sum() - 3.4)
+    assert result.total_delivered_kwh(["hp-1", "hp-3"]) == result.total_delivered_kwh(["hp-1"])
+    assert result.total_delivered_kwh(["hp-3"]) is None
+    assert result.total_delivered_kwh([]) is None
+    assert list(result.unsettled) == ["hp-3"]
+    assert "4 eligible weekdays" in result.unsettled["hp-3"]
+    assert "need 5" in result.unsettled["hp-3"]
+    assert result.baseline.resource_ids == tuple(_IDS)  # every baseline kept for audit
+
+
+def test_settle_event_up_dr_and_nobody_settled() -> None:
+    up = settle_event(
+        _three_resources(),
+        JUNE,
+        EVENT,
+        event_id="dr-up",
+        direction=Direction.UP,
+        resource_ids=_IDS,
+        requested_kwh=[[0.25, 0.25, 0.25, 0.25], [0.0] * 4, [1.0] * 4],
+        dr_days=_DR_DAYS,
+    )
+    assert up.settlement is not None
+    # actual − baseline: hp-2 used 0.9 against 0.60 → +0.3 in the first slot
+    np.testing.assert_allclose(
+        up.settlement.resources[1].delivered_kwh, [0.3, 0.2, 0.0, -0.1], atol=1e-12
+    )
+    assert up.settlement.resources[0].requested_kwh == (0.25, 0.25, 0.25, 0.25)
+    none = settle_event(
+        _three_resources()[2:],
+        JUNE,
+        EVENT,
+        event_id="dr-none",
+        direction=Direction.DOWN,
+        resource_ids=["hp-3"],
+        requested_kwh=[1.0],
+        dr_days=[_DR_DAYS[2]],
+    )
+    assert none.settlement is None and none.total_delivered_kwh(["hp-3"]) is None
+    assert list(none.unsettled) == ["hp-3"]
+    with pytest.raises(ValueError, match=r"requested_kwh must have shape \(3,\)"):
+        settle_event(
+            _three_resources(),
+            JUNE,
+            EVENT,
+            event_id="e",
+            direction=Direction.DOWN,
+            resource_ids=_IDS,
+            requested_kwh=[1.0, 1.0],
+        )
+
+
+def test_event_baseline_config_keeps_a_config_without_adjustment() -> None:
+    plain = BaselineConfig(same_day_adjustment=False)
+    assert event_baseline_config(EVENT, plain, [_window("12:00", "13:00")]) is plain
+    shorter = BaselineConfig(adjustment_from_h_before=2.0)  # 12:00–13:00
+    assert event_baseline_config(EVENT, shorter, [_window("11:00", "12:00")]) is shorter
+    dropped = event_baseline_config(EVENT, shorter, [_window("11:00", "12:30")])
+    assert dropped.same_day_adjustment is False
+    assert dropped.model_copy(update={"same_day_adjustment": True}) == shorter
 
 
 def test_event_window_and_slot_grid_agree() -> None:

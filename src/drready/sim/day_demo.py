@@ -77,10 +77,14 @@ from drready.planning.problem import Fleet
 from drready.planning.tariff import Tariff, TariffPeriod
 from drready.planning.unit import UnitConfig
 from drready.servicer.bl import BlClient
-from drready.servicer.core.baseline import BaselineConfig, EventWindow, compute_baseline
+from drready.servicer.core.baseline import BaselineConfig, EventWindow
 from drready.servicer.core.dispatch import EnergyTarget
-from drready.servicer.core.following import FollowingController, tracking_stats
-from drready.servicer.core.settlement import settle_baseline
+from drready.servicer.core.following import (
+    DEFAULT_TOLERANCE_SHARE,
+    FollowingController,
+    tracking_stats,
+)
+from drready.servicer.core.settlement import settle_event
 from drready.servicer.service import Servicer
 from drready.servicer.storage.crypto import KeyRing
 from drready.servicer.storage.db import AssignmentStatus
@@ -655,7 +659,7 @@ def _tracking_panel(tracking: _Tracking) -> TrackingPanel | None:
     if not tracking.times:
         return None
     s = _tracking_series(tracking)
-    tol = 0.1 * tracking.offered_kw
+    tol = DEFAULT_TOLERANCE_SHARE * tracking.offered_kw
     return TrackingPanel(
         offered_kw=tracking.offered_kw,
         tolerance_kw=tol,
@@ -733,17 +737,6 @@ def _physical(
     return out
 
 
-def _config_for(w: _Window, windows: list[_Window], config: BaselineConfig) -> BaselineConfig:
-    """The baseline rules for ``w``: the same-day adjustment is left out when its window
-    overlaps another DR window of the day, which would carry that event's deviation into this
-    event's baseline (the noon up-DR into the evening down-DR's)."""
-    adj_start = w.start - timedelta(hours=config.adjustment_from_h_before)
-    adj_end = w.start - timedelta(hours=config.adjustment_to_h_before)
-    if any(o is not w and o.start < adj_end and adj_start < o.end for o in windows):
-        return config.model_copy(update={"same_day_adjustment": False})
-    return config
-
-
 def _settle(
     settings: DemoSettings,
     servicer: Servicer,
@@ -754,7 +747,8 @@ def _settle(
     twins: list[SimulatedWaterHeater],
 ) -> tuple[list[RouteRow], list[WindowRow]]:
     """The day's figures per window and route: requested, accepted, physically delivered,
-    settled by the ERAB baseline, DR-caused shortages."""
+    settled by the ERAB baseline (the servicer's :func:`settle_event` on the meter data
+    gathered here), DR-caused shortages."""
     day = settings.day
     days = history_days(day, settings.history_days)
     history = np.concatenate(
@@ -801,35 +795,28 @@ def _settle(
             if not a.late and a.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL):
                 accepted[name] = accepted.get(name, 0.0) + (a.accepted_kwh or 0.0)
         physical = _physical(w, fleet, before, homes, twins)
-        window = EventWindow.from_times(w.start, w.end)
-        config = _config_for(w, windows, base_config)
-        baseline = compute_baseline(
-            history, days, window, config=config, resource_ids=names, strict=False
+        result = settle_event(
+            history,
+            days,
+            EventWindow.from_times(w.start, w.end),
+            event_id=w.label.split(" ")[0],
+            direction=w.direction,
+            resource_ids=names,
+            requested_kwh=[accepted[n] for n in names],
+            config=base_config,
+            other_windows=[EventWindow.from_times(o.start, o.end) for o in windows],
         )
-        settled: dict[str, float] = {}
-        for r, name in enumerate(names):
-            if not baseline.ok[r] and accepted[name] > 0:
-                notes.append(
-                    f"{w.label.split(' (')[0]}: no baseline for {name}: {baseline.reason(r)}"
-                )
-        ok = [r for r in range(len(names)) if baseline.ok[r]]
-        if ok:  # settle the resources that have a baseline
-            sub = [names[r] for r in ok]
-            settlement = settle_baseline(
-                compute_baseline(
-                    history[ok], days, window, config=config, resource_ids=sub, strict=True
-                ),
-                history[ok, -1, :],
-                event_id=w.label.split(" ")[0],
-                direction=w.direction,
-                requested_kwh=[accepted[n] for n in sub],
-            )
+        for name, reason in result.unsettled.items():
+            if accepted[name] > 0:
+                notes.append(f"{w.label.split(' (')[0]}: no baseline for {name}: {reason}")
+        if result.settlement is not None:
             tag = "up" if w.direction is Direction.UP else "down"
-            settlement.to_csv(settings.out_dir / f"settlement-{tag}.csv")
-            settled = {r.resource_id: r.total_delivered_kwh for r in settlement.resources}
+            result.settlement.to_csv(settings.out_dir / f"settlement-{tag}.csv")
         envs = servicer.envelopes(w.request_id or "")
         for route in ("gateway", "cloud", "all"):
             members = [n for n in names if route == "all" or route_of[n] == route]
+            took_part = [n for n in members if accepted[n] > 0]
+            settled = result.total_delivered_kwh(took_part)
             req = w.target_kwh if route == "all" else sum(requested[n] for n in members)
             row = RouteRow(
                 window=w.label.split(" (")[0],
@@ -839,9 +826,7 @@ def _settle(
                 delivered_kwh=round(
                     sum(physical.delivered_kwh[n] for n in members if accepted[n] > 0), 3
                 ),
-                settled_kwh=round(sum(settled.get(n, 0.0) for n in members if accepted[n] > 0), 3)
-                if any(n in settled for n in members if accepted[n] > 0)
-                else None,
+                settled_kwh=None if settled is None else round(settled, 3),
                 dr_caused_shortages=sum(shortages[n] for n in members if accepted[n] > 0),
             )
             rows.append(row)

@@ -12,6 +12,13 @@ For every 30-minute slot of the event window and every resource:
 * ``delivered_ratio`` — ``delivered / requested`` (none where nothing was requested).
 
 The **portfolio** is the sum of its resources, slot by slot (the ratio is the ratio of the sums).
+
+:func:`settle_event` is the servicer's daily settlement of one event from 30-minute meter
+history: the baseline of every resource that took part
+(:func:`~drready.servicer.core.baseline.compute_baseline`; the same-day adjustment left out when
+its hours overlap another DR window of the day, which would carry that event's deviation into
+this one's baseline), then the settlement of those that have one, and the reason for each that
+has none.
 Nothing is floored or capped here: a programme that pays nothing for negative delivery (as many
 household programmes do, see [1]_ of :mod:`~drready.servicer.core.baseline`) applies that rule
 on top.
@@ -35,8 +42,9 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from os import PathLike
 from pathlib import Path
 from typing import IO, Literal
@@ -54,17 +62,21 @@ from drready.domain.base import (
     ShortText,
 )
 from drready.domain.time import zone
+from drready.domain.tolerances import ROUNDOFF
 
-from .baseline import BaselineResult
+from .baseline import BaselineConfig, BaselineResult, DrDays, EventWindow, compute_baseline
 
 __all__ = [
     "CSV_COLUMNS",
+    "EventSettlement",
     "ResourceSettlement",
     "Settlement",
     "delivered_kwh",
+    "event_baseline_config",
     "read_settlement_csv",
     "settle",
     "settle_baseline",
+    "settle_event",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -84,8 +96,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "delivered_ratio",
 )
 _PORTFOLIO_ID = "portfolio"
-#: Tolerance of the consistency checks on read (delivered vs direction, portfolio sums) [kWh].
-_TOL_KWH = 1e-9
 _MAX_ERRORS_LISTED = 5
 
 Level = Literal["resource", "portfolio"]
@@ -192,7 +202,9 @@ class Settlement(DomainModel):
                 )
             expected = delivered_kwh(self.direction, res.baseline_kwh, res.actual_kwh)
             got = np.asarray(res.delivered_kwh)
-            bad = np.abs(got - expected) > _TOL_KWH * (
+            # round-off of the difference, relative to the energies (+1 kWh: zeros compare
+            # absolutely)
+            bad = np.abs(got - expected) > ROUNDOFF * (
                 1 + np.abs(np.asarray(res.baseline_kwh)) + np.abs(np.asarray(res.actual_kwh))
             )
             if bad.any():
@@ -425,6 +437,154 @@ def settle_baseline(
     )
 
 
+# -- the daily settlement of one event from meter history ------------------------------------
+
+
+def event_baseline_config(
+    window: EventWindow, config: BaselineConfig, other_windows: Iterable[EventWindow] = ()
+) -> BaselineConfig:
+    """The baseline rules for the event ``window``: ``config``, with the same-day adjustment left
+    out when its hours overlap another DR window of the day (any of ``other_windows`` other than
+    ``window``) — that window's deviation would otherwise enter this event's baseline (a noon
+    up-DR into an evening down-DR's).
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> evening = EventWindow(day=date(2025, 5, 14), start_slot=34, end_slot=40)  # 17:00–20:00
+    >>> noon = EventWindow(day=date(2025, 5, 14), start_slot=20, end_slot=28)  # 10:00–14:00
+    >>> event_baseline_config(evening, BaselineConfig(), [noon]).same_day_adjustment
+    False
+    >>> event_baseline_config(noon, BaselineConfig(), [evening]).same_day_adjustment
+    True
+    """
+    if not config.same_day_adjustment:
+        return config
+    adj_start = window.start - timedelta(hours=config.adjustment_from_h_before)
+    adj_end = window.start - timedelta(hours=config.adjustment_to_h_before)
+    if any(o != window and o.start < adj_end and adj_start < o.end for o in other_windows):
+        return config.model_copy(update={"same_day_adjustment": False})
+    return config
+
+
+@dataclass(frozen=True)
+class EventSettlement:
+    """One DR event settled from meter history (:func:`settle_event`).
+
+    ``baseline`` holds every resource's baseline, with the audit of how it was made (rows of
+    resources without one are NaN); ``settlement`` settles those that have one (None when none
+    has).
+    """
+
+    baseline: BaselineResult
+    settlement: Settlement | None
+
+    @property
+    def unsettled(self) -> dict[str, str]:
+        """Resources that could not be settled, each with the reason it has no baseline."""
+        return {
+            rid: self.baseline.reason(r) or ""
+            for r, rid in enumerate(self.baseline.resource_ids)
+            if not self.baseline.ok[r]
+        }
+
+    def total_delivered_kwh(self, resource_ids: Iterable[str]) -> float | None:
+        """Settled delivery over the window, summed over ``resource_ids`` [kWh]; None when none
+        of them was settled (those without a baseline add nothing)."""
+        if self.settlement is None:
+            return None
+        settled = {r.resource_id: r.total_delivered_kwh for r in self.settlement.resources}
+        found = [settled[rid] for rid in resource_ids if rid in settled]
+        return sum(found) if found else None
+
+
+def settle_event(
+    meter_kwh: npt.ArrayLike,
+    days: Sequence[date],
+    window: EventWindow,
+    *,
+    event_id: str,
+    direction: Direction,
+    resource_ids: Sequence[str],
+    requested_kwh: npt.ArrayLike,
+    config: BaselineConfig | None = None,
+    other_windows: Iterable[EventWindow] = (),
+    dr_days: DrDays = (),
+) -> EventSettlement:
+    """Settle a DR event's window for the resources that took part, from 30-minute meter history.
+
+    Each resource's baseline is computed by the rules of ``config`` (adjusted by
+    :func:`event_baseline_config` for the day's ``other_windows``); the resources that have one
+    are settled against their metered use on the event day; the others are listed with the
+    reason (:attr:`EventSettlement.unsettled`), never silently dropped.
+
+    Parameters
+    ----------
+    meter_kwh : array_like, shape (R, D, 48)
+        Metered energy per resource, day and 30-minute slot [kWh]; NaN = missing. Must hold
+        the event day (its actual use is settled and feeds the same-day adjustment) and the days
+        before it.
+    days : sequence of datetime.date, length D
+        Consecutive local dates of ``meter_kwh``'s day axis.
+    window : EventWindow
+        The event window (a day in ``days``).
+    event_id : str
+        Id of the event (1–64 characters from ``[A-Za-z0-9._:-]``).
+    direction : Direction
+        UP (delivered = actual − baseline) or DOWN (delivered = baseline − actual).
+    resource_ids : sequence of str
+        The R resources that took part, unique.
+    requested_kwh : array_like, shape (R,) or (R, n_slots)
+        What each resource was dispatched and accepted for the window (spread evenly over its
+        slots) or per slot [kWh]; finite and ≥ 0.
+    config : BaselineConfig, optional
+        The baseline rules (holidays included); default: the guideline's standard baseline.
+    other_windows : iterable of EventWindow
+        The other DR windows of the event day (``window`` itself may be among them).
+    dr_days : collection of dates, sequence of collections, or bool array
+        Earlier DR days of the resources, excluded from the baseline's candidates
+        (:func:`~drready.servicer.core.baseline.compute_baseline`).
+
+    Returns
+    -------
+    EventSettlement
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, calendar, ids, window or requests (as :func:`compute_baseline` and
+        :func:`settle` raise them).
+    """
+    cfg = event_baseline_config(
+        window, config if config is not None else BaselineConfig(), other_windows
+    )
+    meter = np.asarray(meter_kwh, dtype=np.float64)
+    baseline = compute_baseline(
+        meter,
+        days,
+        window,
+        dr_days=dr_days,
+        config=cfg,
+        resource_ids=resource_ids,
+        strict=False,
+    )
+    ok = np.flatnonzero(baseline.ok)
+    requested = _requested(requested_kwh, baseline.n_resources, window.n_slots)
+    if ok.size == 0:
+        return EventSettlement(baseline=baseline, settlement=None)
+    event_day = list(baseline.days).index(window.day)
+    settlement = settle(
+        event_id=event_id,
+        direction=direction,
+        window=window.slot_grid(),
+        resource_ids=[baseline.resource_ids[r] for r in ok],
+        baseline_kwh=baseline.window_baseline_kwh[ok],
+        actual_kwh=meter[ok, event_day, window.start_slot : window.end_slot],
+        requested_kwh=requested[ok],
+    )
+    return EventSettlement(baseline=baseline, settlement=settlement)
+
+
 # -- reading the CSV --------------------------------------------------------------------------
 
 
@@ -553,8 +713,9 @@ def _read(f: IO[str], tz: str) -> Settlement:
     for k in _NUMBERS:
         want = np.asarray(getattr(sums, k))
         got_p = np.asarray(portfolio[k])
+        # round-off of a sum, relative to the sizes summed (+1 kWh: zeros compare absolutely)
         scale = 1 + np.abs(settlement.array(k)).sum(axis=0)
-        bad = np.abs(got_p - want) > _TOL_KWH * scale
+        bad = np.abs(got_p - want) > ROUNDOFF * scale
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
