@@ -6,14 +6,14 @@ from datetime import datetime
 
 from drready.device.clock import SimClock
 from drready.device.heater import SimulatedWaterHeater
-from drready.domain import DeviceId
+from drready.domain import DEFAULT_TZ, DeviceId
 from drready.domain.time import zone
 from drready.echonet.frame import CONTROLLER, EOJ, Frame, Property, encode_frame
 from drready.echonet.node import EchonetNode
 from drready.echonet.serve import water_heater_node
 from drready.planning.unit import UnitConfig
 
-TZ = zone("Asia/Tokyo")
+TZ = zone(DEFAULT_TZ)
 HEATER = EOJ(0x02, 0x6B, 0x01)
 START = datetime(2026, 5, 11, 20, 0, tzinfo=TZ)
 
@@ -25,7 +25,9 @@ def make_heater(
     start: datetime = START,
     seed: int = 3,
 ) -> SimulatedWaterHeater:
-    cfg = UnitConfig(DeviceId(maker_code="000005", serial=serial), persons, tank_l)
+    cfg = UnitConfig(
+        device_id=DeviceId(maker_code="000005", serial=serial), persons=persons, tank_l=tank_l
+    )
     # two energy shifts: the MRA makes 0xCD–0xCF required, a unit offering both is the full case
     return SimulatedWaterHeater(cfg, SimClock(start, speed=0.0), seed=seed, energy_shifts=2)
 

@@ -16,12 +16,13 @@ from drready.device.clock import SimClock
 from drready.domain import DeviceId, PowerSource
 from drready.echonet.battery import battery_node
 from drready.echonet.controller import EchonetController
+from drready.echonet.errors import EchonetRefusedError
 from drready.echonet.frame import EOJ, ESV, NODE_PROFILE, decode_frame
 from drready.echonet.mra import Access, class_spec
 from drready.echonet.propmap import decode_property_map
 from drready.echonet.values import decode_value
 from drready.gateway.battery import discover_batteries
-from drready.gateway.home import EchonetRefusedError, HomeGateway
+from drready.gateway.home import HomeGateway
 from tests.echonet_helpers import TZ, make_heater, request
 
 BATTERY = EOJ(0x02, 0x7D, 0x01)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drready.domain import Direction
+from drready.domain import Direction, ResponseStatus
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
 from drready.echonet.frame import ESV, NODE_PROFILE, decode_frame
@@ -163,10 +163,8 @@ def test_maker_specific_dr_request_potential_and_plan():
     before = _window_wh(answer(node, request(ESV.GET, [(0xF4, b"")])).properties[0].edt, start, end)
     edt = ext.DrRequestEdt(Direction.UP, start, end, ask).encode(TZ)
     assert answer(node, request(ESV.SETC, [(0xF0, edt)])).esv == ESV.SET_RES
-    status, accepted = ext.decode_dr_response(
-        answer(node, request(ESV.GET, [(0xF1, b"")])).properties[0].edt
-    )
-    assert status is not None and status.value == "accepted" and accepted == ask
+    got = ext.decode_dr_response(answer(node, request(ESV.GET, [(0xF1, b"")])).properties[0].edt)
+    assert got == ext.DrResponseEdt(ResponseStatus.ACCEPTED, ask)  # 13-byte 0xF0: no id echoed
     after = _window_wh(answer(node, request(ESV.GET, [(0xF4, b"")])).properties[0].edt, start, end)
     assert after - before == pytest.approx(ask, abs=max(20, 0.02 * ask))
 

@@ -1,4 +1,5 @@
-"""The home gateway's F1–F6 over ECHONET Lite against running device nodes (C1, D1)."""
+"""The home gateway's F1–F6 over ECHONET Lite against running device nodes (C1, D1), and the
+DR request's id from the gateway to the unit and back (F2–F4)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from datetime import datetime
 
 import pytest
 
-from drready.domain import Direction, DrRequest, PowerSource, ResponseStatus
+from drready.domain import DeviceId, Direction, DrRequest, PowerSource, ResponseStatus
+from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
+from drready.echonet.errors import EchonetError, EchonetRefusedError, ForeignAnswerError
 from drready.echonet.frame import EOJ
-from drready.gateway.home import HomeGateway, WaterHeaterLink
+from drready.gateway.home import ANSWER_ATTEMPTS, HomeGateway, WaterHeaterLink
 from tests.echonet_helpers import TZ, make_node
 
 
@@ -93,5 +96,130 @@ def test_request_the_unit_cannot_plan_is_rejected_with_a_reason():
                 assert heater.active_requests() == []
         finally:
             await node.close()
+
+    asyncio.run(run())
+
+
+class _CountingController(EchonetController):
+    """A real controller that counts the EPCs it reads."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.reads: list[int] = []
+
+    async def get(self, host: str, deoj: EOJ, epcs: list[int]) -> dict[int, bytes | None]:
+        self.reads += epcs
+        return await super().get(host, deoj, epcs)
+
+
+def test_the_servicers_request_id_travels_to_the_unit_and_back_in_the_plan():
+    async def run() -> None:
+        node, heater = make_node("127.0.0.5")
+        await node.start()
+        try:
+            async with _CountingController(interface="127.0.0.1") as ctl:
+                link = WaterHeaterLink(ctl, "127.0.0.5", EOJ(0x02, 0x6B, 0x01))
+                assert await link.device_id() == heater.device_id  # identification: 0x83 once
+                day = heater.target_day()
+                start = datetime(day.year, day.month, day.day, 10, tzinfo=TZ)
+                end = datetime(day.year, day.month, day.day, 14, tzinfo=TZ)
+                env = await link.flexibility_envelope(start, end)
+                req = DrRequest(
+                    request_id="drready-assignment-17",  # an OpenADR event name of the servicer
+                    direction=Direction.UP,
+                    start=start,
+                    end=end,
+                    amount_kwh=round(0.5 * env.up_kwh, 3),
+                    issued_at=datetime.now(TZ),
+                )
+                resp = await link.request(req)
+                assert resp.status is ResponseStatus.ACCEPTED
+                assert resp.request_id == "drready-assignment-17"
+                # the unit planned the request under the servicer's id ...
+                (active,) = heater.active_requests()
+                assert active.request_id == "drready-assignment-17"
+                assert active.amount_kwh == req.amount_kwh  # whole Wh: no loss on the way down
+                assert "drready-assignment-17" in heater.heating_plan().honours
+                # ... and the plan read over ECHONET Lite names it
+                plan = await link.heating_plan()
+                assert plan.honours == ("drready-assignment-17",)
+                assert plan.device_id == heater.device_id
+                # sent again (a retry), it is answered from memory, not planned twice
+                again = await link.request(req)
+                assert again == resp
+                assert len(heater.active_requests()) == 1 and len(heater.responses()) == 1
+                # a request the unit rejects is not honoured
+                late = req.model_copy(
+                    update={
+                        "request_id": "drready-assignment-18",
+                        "start": datetime(2026, 5, 10, 10, tzinfo=TZ),
+                        "end": datetime(2026, 5, 10, 12, tzinfo=TZ),
+                    }
+                )
+                assert (await link.request(late)).status is ResponseStatus.REJECTED
+                assert (await link.heating_plan()).honours == ("drready-assignment-17",)
+                await link.power_sample()
+                assert ctl.reads.count(0x83) == 1  # F1, F2, F4, F5 named the unit from memory
+                # the first layout (13 bytes, no id) still works: the unit names the request
+                old = ext.DrRequestEdt(Direction.DOWN, start, end, 100).encode(TZ)
+                assert (await ctl.set("127.0.0.5", EOJ(0x02, 0x6B, 0x01), {0xF0: old}))[0xF0]
+                edt = (await ctl.get("127.0.0.5", EOJ(0x02, 0x6B, 0x01), [0xF1]))[0xF1]
+                assert edt is not None and len(edt) == ext.DR_RESPONSE_SIZE
+                minted = {r.request_id for r in heater.active_requests()} - {req.request_id}
+                assert all(r.startswith("el-") for r in minted)
+        finally:
+            await node.close()
+
+    asyncio.run(run())
+
+
+class _FakeUnit:
+    """A controller stand-in answering 0xF0/0xF1 as a unit would, with another controller's
+    request slipping in between the Set and the Get ``foreign`` times."""
+
+    def __init__(self, foreign: int) -> None:
+        self.foreign = foreign
+        self.sets = 0
+
+    async def set(self, host: str, deoj: EOJ, values: dict[int, bytes]) -> dict[int, bool]:
+        self.sets += 1
+        self.last = ext.decode_dr_request(values[0xF0], TZ)
+        return {0xF0: True}
+
+    async def get(self, host: str, deoj: EOJ, epcs: list[int]) -> dict[int, bytes | None]:
+        if epcs == [0x83]:
+            return {0x83: DeviceId.parse("000005:HW0000009").to_echonet_id()}
+        rid = self.last.request_id
+        if self.foreign > 0:
+            self.foreign -= 1
+            rid = "someone-else"
+        answer = ext.DrResponseEdt(ResponseStatus.ACCEPTED, self.last.amount_wh, rid)
+        return {0xF1: answer.encode()}
+
+
+def _gw_request(request_id: str) -> DrRequest:
+    return DrRequest(
+        request_id=request_id,
+        direction=Direction.UP,
+        start=datetime(2026, 5, 12, 10, tzinfo=TZ),
+        end=datetime(2026, 5, 12, 12, tzinfo=TZ),
+        amount_kwh=1.0,
+        issued_at=datetime(2026, 5, 11, 12, tzinfo=TZ),
+    )
+
+
+def test_an_answer_naming_another_request_is_read_again_then_refused():
+    async def run() -> None:
+        unit = _FakeUnit(foreign=2)
+        link = WaterHeaterLink(unit, "192.0.2.1", EOJ(0x02, 0x6B, 0x01))  # type: ignore[arg-type]
+        resp = await link.request(_gw_request("ev-1"))
+        assert resp.status is ResponseStatus.ACCEPTED and unit.sets == 3
+        unit = _FakeUnit(foreign=ANSWER_ATTEMPTS)
+        link = WaterHeaterLink(unit, "192.0.2.1", EOJ(0x02, 0x6B, 0x01))  # type: ignore[arg-type]
+        with pytest.raises(ForeignAnswerError, match="someone-else"):
+            await link.request(_gw_request("ev-2"))
+        assert unit.sets == ANSWER_ATTEMPTS
+        assert issubclass(ForeignAnswerError, EchonetError)
+        assert issubclass(EchonetRefusedError, EchonetError)
 
     asyncio.run(run())

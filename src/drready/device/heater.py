@@ -520,13 +520,20 @@ class SimulatedWaterHeater:
         return outcome.responses[len(carried) :]
 
     def _submit(self, requests: list[DrRequest]) -> list[DrResponse]:
-        responses = self._replan(requests, end=self._plan.grid.end)
-        for req, resp in zip(requests, responses, strict=True):
-            self._responses.append(resp)
-            if resp.accepted_kwh > ZERO_KWH:
-                self._active.append(_Active(req, resp))
-        self._decide()
-        return responses
+        answers = {a.request.request_id: a.response for a in self._active}
+        fresh: dict[str, DrRequest] = {}  # first of each id not being honoured, in order
+        for req in requests:
+            if req.request_id not in answers:
+                fresh.setdefault(req.request_id, req)
+        if fresh:
+            responses = self._replan(list(fresh.values()), end=self._plan.grid.end)
+            for req, resp in zip(fresh.values(), responses, strict=True):
+                self._responses.append(resp)
+                answers[req.request_id] = resp
+                if resp.accepted_kwh > ZERO_KWH:
+                    self._active.append(_Active(req, resp))
+            self._decide()
+        return [answers[req.request_id] for req in requests]
 
     def _withdraw(self, request_ids: set[str]) -> None:
         before = len(self._active)
@@ -569,7 +576,10 @@ class SimulatedWaterHeater:
 
         Earlier accepted requests still ahead are honoured first; each new request is accepted
         up to the potential left (partial or rejected with the reason otherwise, as
-        :meth:`UnitPlanner.respond_to_requests` does).
+        :meth:`UnitPlanner.respond_to_requests` does). A request whose id the unit is already
+        honouring (accepted, window not over, not withdrawn) — or that comes twice in
+        ``requests`` — is answered with the answer it got, not planned twice, so a controller
+        may send a request again (ECHONET Lite 0xF0 carries its id).
         """
         self.advance()
         responses = self._submit(list(requests))

@@ -7,12 +7,24 @@
 * :class:`PropertyValueError` — an EDT (or a Python value to be encoded) is not a valid value of
   the property's MRA schema; it carries the offending ``epc``.
 
-All of them are :class:`ValueError` subclasses as well, so generic input validation catches them.
+These three are :class:`ValueError` subclasses as well, so generic input validation catches them.
+The peer's answers, well-formed but not what was asked for:
+
+* :class:`EchonetRefusedError` — a node refused a Set (``*_SNA``) or gave no value for a Get.
+* :class:`ForeignAnswerError` — the DR response 0xF1 names another request than the one just set
+  (another controller's Set came in between); see :mod:`drready.echonet.extension`.
 """
 
 from __future__ import annotations
 
-__all__ = ["EchonetError", "FrameError", "PropertyValueError", "UnsupportedFrameFormat"]
+__all__ = [
+    "EchonetError",
+    "EchonetRefusedError",
+    "ForeignAnswerError",
+    "FrameError",
+    "PropertyValueError",
+    "UnsupportedFrameFormat",
+]
 
 
 class EchonetError(Exception):
@@ -46,3 +58,14 @@ class PropertyValueError(EchonetError, ValueError):
             message = f"{prefix}: {message}"
         super().__init__(message)
         self.epc = epc
+
+
+class EchonetRefusedError(EchonetError, RuntimeError):
+    """The node refused a Set (answered ``SetC_SNA``) or gave no value for a Get.
+
+    Also a :class:`RuntimeError`, as it was before it joined this tree.
+    """
+
+
+class ForeignAnswerError(EchonetError):
+    """The DR response (0xF1) answers another request than the one just set (0xF0)."""

@@ -6,25 +6,38 @@ DR-ready unit must also take a requested **amount**, a **window** anywhere on th
 grid, **down**-DR, and report its **full heating plan** (F4). drready proposes these EPCs, laid
 out field by field in ``docs/profile-echonet-lite.md``; all integers are big-endian:
 
-======  =====================  ====  ========================================================
-EPC     name                   size  layout
-======  =====================  ====  ========================================================
-0xF0    DR request (set, get)  13    direction (0x01 up, 0x02 down) · window start (year u16,
-                                     month, day, hour, minute: 6 B, local time of the node) ·
-                                     window length [min] u16 (multiple of 30, ≤ 2880) ·
-                                     amount [Wh] u32 (> 0)
-0xF1    DR response (get)      5     status (0x41 accepted, 0x42 partial, 0x43 rejected, 0x00 no
-                                     request yet) · accepted amount [Wh] u32
-0xF2    potential window       8     window start (6 B as above) · window length [min] u16
-        (set, get)                   (multiple of 30, ≤ 720: at most 24 slots)
-0xF3    DR potential (get)     10+   up-DR [Wh] u32 · down-DR [Wh] u32 · confidence [%] u8 · n u8
-                               10n   · n × (baseline, least, most power [W] u16 ×3 ·
-                                     cumulative least, most energy from the window start [Wh]
-                                     u16 ×2) — the envelope of the window of 0xF2 (F1)
-0xF4    heating plan (get)     8+4n  plan start (6 B) · slot length [min] u8 (30) · n u8 ·
-                                     n × (planned energy [Wh] u16 · expected stored heat at the
-                                     slot end [Wh] u16) (F4; n ≤ 60)
-======  =====================  ====  ========================================================
+======  =====================  =====  =======================================================
+EPC     name                   size   layout
+======  =====================  =====  =======================================================
+0xF0    DR request (set, get)  13,    direction (0x01 up, 0x02 down) · window start (year u16,
+                               15–78  month, day, hour, minute: 6 B, local time of the node) ·
+                                      window length [min] u16 (multiple of 30, ≤ 2880) ·
+                                      amount [Wh] u32 (> 0) · optional request id: length u8
+                                      (1–64) · ASCII from ``[A-Za-z0-9._:-]``
+0xF1    DR response (get)      5,     status (0x41 accepted, 0x42 partial, 0x43 rejected, 0x00
+                               7–70   no request yet) · accepted amount [Wh] u32 · the request
+                                      id of the 0xF0 answered, as in 0xF0 — only when that
+                                      0xF0 carried one
+0xF2    potential window       8      window start (6 B as above) · window length [min] u16
+        (set, get)                    (multiple of 30, ≤ 720: at most 24 slots)
+0xF3    DR potential (get)     10+    up-DR [Wh] u32 · down-DR [Wh] u32 · confidence [%] u8 ·
+                               10n    n u8 · n × (baseline, least, most power [W] u16 ×3 ·
+                                      cumulative least, most energy from the window start
+                                      [Wh] u16 ×2) — the envelope of the window of 0xF2 (F1)
+0xF4    heating plan (get)     8+4n   plan start (6 B) · slot length [min] u8 (30) · n u8 ·
+                                      n × (planned energy [Wh] u16 · expected stored heat at
+                                      the slot end [Wh] u16) (F4; n ≤ 60)
+======  =====================  =====  =======================================================
+
+The request id (F2, D1) is the servicer's: a gateway sets the id of the OpenADR event it
+answers (``DrRequest.request_id``), the unit plans the request under that id — so the plan it
+honours names the servicer's event — and 0xF1 echoes it, so the gateway knows whose answer it
+reads. A 13-byte 0xF0 (no id) stays valid: the unit then names the request itself and 0xF1 keeps
+its 5-byte form, so controllers that know only the first layout read what they always read.
+
+Amounts cross this boundary once each way, as whole Wh: :func:`wh_from_kwh` going down to the
+unit, :func:`kwh_from_wh` coming back (:meth:`DrRequestEdt.from_request`,
+:meth:`DrRequestEdt.to_request`, :meth:`DrResponseEdt.from_response`).
 
 Hand-written because the MRA, by definition, does not describe maker-specific properties; the
 codec here is as strict as the MRA-driven one (every field range-checked on Set).
@@ -37,7 +50,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from drready.domain import Direction, ResponseStatus
+from pydantic import TypeAdapter, ValidationError
+
+from drready.domain import Direction, DrRequest, DrResponse, ResponseStatus
+from drready.domain.base import RequestId
 from drready.echonet.errors import PropertyValueError
 
 EPC_DR_REQUEST = 0xF0
@@ -48,6 +64,18 @@ EPC_PLAN = 0xF4
 MAX_WINDOW_MINUTES = 48 * 60
 MAX_PLAN_SLOTS = 60
 MAX_POTENTIAL_SLOTS = 24
+DR_REQUEST_SIZE = 13
+"""Size of a 0xF0 EDT without a request id [bytes]."""
+DR_RESPONSE_SIZE = 5
+"""Size of a 0xF1 EDT without a request id [bytes]."""
+MAX_REQUEST_ID_LEN = 64
+"""Longest request id 0xF0/0xF1 carry [characters] (``drready.domain.RequestId``)."""
+MAX_AMOUNT_WH = 1_000_000_000
+"""Largest amount of a 0xF0 request [Wh] (1 GWh: far above any unit, well inside u32)."""
+ECHONET_LITE_ISSUER = "echonet-lite"
+"""``DrRequest.issuer`` of the requests a unit receives over 0xF0."""
+
+_REQUEST_ID: TypeAdapter[str] = TypeAdapter(RequestId)
 
 _DIRECTION_CODE = {Direction.UP: 0x01, Direction.DOWN: 0x02}
 _STATUS_CODE = {
@@ -88,14 +116,76 @@ def _window(epc: int, edt: bytes, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, start + timedelta(minutes=minutes)
 
 
+def wh_from_kwh(energy_kwh: float) -> int:
+    """An amount [kWh] as the whole Wh the EPCs carry (rounded to the nearest)."""
+    return round(energy_kwh * 1000.0)
+
+
+def kwh_from_wh(energy_wh: int) -> float:
+    """Whole Wh from an EPC as an amount [kWh]."""
+    return energy_wh / 1000.0
+
+
+def encode_request_id(request_id: str | None) -> bytes:
+    """The optional request-id field of 0xF0/0xF1: length u8 · ASCII; empty for None."""
+    if request_id is None:
+        return b""
+    data = _REQUEST_ID.validate_python(request_id).encode("ascii")
+    return bytes([len(data)]) + data
+
+
+def decode_request_id(epc: int, field: bytes) -> str | None:
+    """Inverse of :func:`encode_request_id` (``field`` is the EDT after the fixed part)."""
+    if not field:
+        return None
+    n = field[0]
+    if not 1 <= n <= MAX_REQUEST_ID_LEN or len(field) != 1 + n:
+        raise PropertyValueError(
+            epc,
+            f"EPC 0x{epc:02X}: the request id must be a length byte (1–{MAX_REQUEST_ID_LEN}) and "
+            f"that many characters, got length {n} and {len(field) - 1} bytes",
+        )
+    try:
+        return _REQUEST_ID.validate_python(field[1:].decode("ascii"))
+    except (UnicodeDecodeError, ValidationError) as err:
+        raise PropertyValueError(
+            epc, f"EPC 0x{epc:02X}: the request id must be characters from [A-Za-z0-9._:-]"
+        ) from err
+
+
 @dataclass(frozen=True)
 class DrRequestEdt:
-    """Decoded 0xF0."""
+    """Decoded 0xF0: a DR request (F2) with its amount in whole Wh and, optionally, its id."""
 
     direction: Direction
     start: datetime
     end: datetime
     amount_wh: int
+    request_id: str | None = None
+
+    @classmethod
+    def from_request(cls, request: DrRequest) -> DrRequestEdt:
+        """The EDT of ``request`` (kWh → Wh once, at least 1 Wh), carrying its id."""
+        return cls(
+            request.direction,
+            request.start,
+            request.end,
+            max(1, wh_from_kwh(request.amount_kwh)),
+            request.request_id,
+        )
+
+    def to_request(self, default_id: str, issued_at: datetime) -> DrRequest:
+        """The request the unit plans: this EDT's id, or ``default_id`` if it carries none
+        (Wh → kWh once)."""
+        return DrRequest(
+            request_id=self.request_id or default_id,
+            direction=self.direction,
+            start=self.start,
+            end=self.end,
+            amount_kwh=kwh_from_wh(self.amount_wh),
+            issuer=ECHONET_LITE_ISSUER,
+            issued_at=issued_at,
+        )
 
     def encode(self, tz: ZoneInfo) -> bytes:
         minutes = int((self.end - self.start).total_seconds() // 60)
@@ -103,13 +193,18 @@ class DrRequestEdt:
             bytes([_DIRECTION_CODE[self.direction]])
             + encode_time(EPC_DR_REQUEST, self.start, tz)
             + struct.pack(">HI", minutes, self.amount_wh)
+            + encode_request_id(self.request_id)
         )
 
 
 def decode_dr_request(edt: bytes, tz: ZoneInfo) -> DrRequestEdt:
-    """Parse and range-check a 0xF0 EDT."""
-    if len(edt) != 13:
-        raise PropertyValueError(EPC_DR_REQUEST, f"EPC 0xF0: EDT must be 13 bytes, got {len(edt)}")
+    """Parse and range-check a 0xF0 EDT (13 bytes, or 15–78 with a request id)."""
+    if not DR_REQUEST_SIZE <= len(edt) <= DR_REQUEST_SIZE + 1 + MAX_REQUEST_ID_LEN:
+        raise PropertyValueError(
+            EPC_DR_REQUEST,
+            f"EPC 0xF0: EDT must be {DR_REQUEST_SIZE} bytes, or {DR_REQUEST_SIZE + 2}–"
+            f"{DR_REQUEST_SIZE + 1 + MAX_REQUEST_ID_LEN} with a request id, got {len(edt)}",
+        )
     codes = {v: k for k, v in _DIRECTION_CODE.items()}
     if edt[0] not in codes:
         raise PropertyValueError(
@@ -118,27 +213,54 @@ def decode_dr_request(edt: bytes, tz: ZoneInfo) -> DrRequestEdt:
         )
     start, end = _window(EPC_DR_REQUEST, edt[1:9], tz)
     (amount,) = struct.unpack(">I", edt[9:13])
-    if not 0 < amount <= 1_000_000_000:
+    if not 0 < amount <= MAX_AMOUNT_WH:
         raise PropertyValueError(
-            EPC_DR_REQUEST, f"EPC 0xF0: amount must be within 1–1000000000 Wh, got {amount}"
+            EPC_DR_REQUEST, f"EPC 0xF0: amount must be within 1–{MAX_AMOUNT_WH} Wh, got {amount}"
         )
-    return DrRequestEdt(codes[edt[0]], start, end, amount)
+    request_id = decode_request_id(EPC_DR_REQUEST, edt[DR_REQUEST_SIZE:])
+    return DrRequestEdt(codes[edt[0]], start, end, amount, request_id)
 
 
-def encode_dr_response(status: ResponseStatus | None, accepted_wh: int) -> bytes:
-    """0xF1: status byte and accepted amount."""
-    code = 0x00 if status is None else _STATUS_CODE[status]
-    return bytes([code]) + struct.pack(">I", max(0, min(accepted_wh, 0xFFFFFFFF)))
+@dataclass(frozen=True)
+class DrResponseEdt:
+    """Decoded 0xF1: the unit's answer (F2) to the last 0xF0, and the id of that request when
+    the 0xF0 carried one. ``status`` is None before any request."""
+
+    status: ResponseStatus | None
+    accepted_wh: int
+    request_id: str | None = None
+
+    @classmethod
+    def from_response(cls, response: DrResponse, request_id: str | None) -> DrResponseEdt:
+        """The EDT of ``response`` (kWh → Wh once), echoing ``request_id`` (None: the 0xF0
+        answered carried no id)."""
+        return cls(response.status, wh_from_kwh(response.accepted_kwh), request_id)
+
+    def encode(self) -> bytes:
+        code = 0x00 if self.status is None else _STATUS_CODE[self.status]
+        # clip: u32 field; the unit never accepts more than the u32 amount it was asked for
+        accepted = max(0, min(self.accepted_wh, 0xFFFFFFFF))
+        return bytes([code]) + struct.pack(">I", accepted) + encode_request_id(self.request_id)
 
 
-def decode_dr_response(edt: bytes) -> tuple[ResponseStatus | None, int]:
-    """Inverse of :func:`encode_dr_response`."""
-    if len(edt) != 5:
-        raise PropertyValueError(EPC_DR_RESPONSE, f"EPC 0xF1: EDT must be 5 bytes, got {len(edt)}")
+NO_RESPONSE = DrResponseEdt(None, 0)
+"""0xF1 before any request: status 0x00, 0 Wh."""
+
+
+def decode_dr_response(edt: bytes) -> DrResponseEdt:
+    """Parse a 0xF1 EDT (5 bytes, or 7–70 with the request id)."""
+    if not DR_RESPONSE_SIZE <= len(edt) <= DR_RESPONSE_SIZE + 1 + MAX_REQUEST_ID_LEN:
+        raise PropertyValueError(
+            EPC_DR_RESPONSE,
+            f"EPC 0xF1: EDT must be {DR_RESPONSE_SIZE} bytes, or {DR_RESPONSE_SIZE + 2}–"
+            f"{DR_RESPONSE_SIZE + 1 + MAX_REQUEST_ID_LEN} with a request id, got {len(edt)}",
+        )
     codes = {v: k for k, v in _STATUS_CODE.items()}
     if edt[0] != 0 and edt[0] not in codes:
         raise PropertyValueError(EPC_DR_RESPONSE, f"EPC 0xF1: unknown status {edt[0]:#04x}")
-    return (None if edt[0] == 0 else codes[edt[0]]), struct.unpack(">I", edt[1:])[0]
+    (accepted,) = struct.unpack(">I", edt[1:DR_RESPONSE_SIZE])
+    request_id = decode_request_id(EPC_DR_RESPONSE, edt[DR_RESPONSE_SIZE:])
+    return DrResponseEdt(None if edt[0] == 0 else codes[edt[0]], accepted, request_id)
 
 
 def encode_window(start: datetime, end: datetime, tz: ZoneInfo) -> bytes:

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drready.domain import DrRequest, DrResponse
+from drready.domain import DEFAULT_TZ, DrResponse
+from drready.domain.time import zone
 from drready.echonet import extension as ext
 from drready.echonet.errors import PropertyValueError
 from drready.echonet.frame import EOJ, NODE_PROFILE
@@ -149,7 +150,7 @@ def node_profile(maker_code: bytes, identification: bytes, instances: list[EOJ])
 def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> EchonetObject:
     """Class 0x026B backed by a live :class:`~drready.device.heater.SimulatedWaterHeater`."""
     spec = _specs(WATER_HEATER)
-    tz = ZoneInfo("Asia/Tokyo")
+    tz = zone(DEFAULT_TZ)
     obj = EchonetObject(EOJ(0x02, 0x6B, instance))
     state: dict[str, Any] = {
         "location": bytes([0x00]),
@@ -250,28 +251,21 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
         req: ext.DrRequestEdt = value
         now = heater.clock.now()
         state["requests"] = int(state.get("requests", 0)) + 1  # unique within a stopped clock
-        dr = DrRequest(
-            request_id=f"el-{now:%Y%m%d%H%M%S}-{state['requests']}-{req.direction.value}",
-            direction=req.direction,
-            start=req.start,
-            end=req.end,
-            amount_kwh=req.amount_wh / 1000.0,
-            issuer="echonet-lite",
-            issued_at=now,
-        )
-        (resp,) = heater.submit_requests([dr])
+        minted = f"el-{now:%Y%m%d%H%M%S}-{state['requests']}-{req.direction.value}"
+        (resp,) = heater.submit_requests([req.to_request(minted, now)])
         state["last_request"] = req
         state["last_response"] = resp
 
     def last_request() -> bytes:
         req = state["last_request"]
-        return bytes(13) if req is None else req.encode(tz)
+        return bytes(ext.DR_REQUEST_SIZE) if req is None else req.encode(tz)
 
     def last_response() -> bytes:
         resp: DrResponse | None = state["last_response"]
         if resp is None:
-            return ext.encode_dr_response(None, 0)
-        return ext.encode_dr_response(resp.status, round(resp.accepted_kwh * 1000))
+            return ext.NO_RESPONSE.encode()
+        # echo the id the 0xF0 carried (none for the 13-byte form: the 5-byte answer)
+        return ext.DrResponseEdt.from_response(resp, state["last_request"].request_id).encode()
 
     def set_window(value: Any) -> None:
         state["window"] = value
@@ -285,14 +279,14 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
         env = heater.flexibility_envelope(start, end)
         return ext.encode_potential(
             ext.PotentialEdt(
-                up_wh=round(env.up_kwh * 1000),
-                down_wh=round(env.down_kwh * 1000),
+                up_wh=ext.wh_from_kwh(env.up_kwh),
+                down_wh=ext.wh_from_kwh(env.down_kwh),
                 confidence=env.confidence,
                 baseline_w=tuple(round(x.baseline_kw * 1000) for x in env.slots),
                 min_w=tuple(round(x.min_kw * 1000) for x in env.slots),
                 max_w=tuple(round(x.max_kw * 1000) for x in env.slots),
-                cum_min_wh=tuple(round(x.cum_min_kwh * 1000) for x in env.slots),
-                cum_max_wh=tuple(round(x.cum_max_kwh * 1000) for x in env.slots),
+                cum_min_wh=tuple(ext.wh_from_kwh(x.cum_min_kwh) for x in env.slots),
+                cum_max_wh=tuple(ext.wh_from_kwh(x.cum_max_kwh) for x in env.slots),
             )
         )
 
@@ -306,8 +300,8 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
         ]
         return ext.encode_plan(
             slots[0].start if slots else now,
-            [round(s.energy_kwh * 1000) for s in slots],
-            [round(s.stored_heat_kwh * 1000) for s in slots],
+            [ext.wh_from_kwh(s.energy_kwh) for s in slots],
+            [ext.wh_from_kwh(s.stored_heat_kwh) for s in slots],
             tz,
         )
 

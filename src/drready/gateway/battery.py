@@ -41,10 +41,10 @@ from zoneinfo import ZoneInfo
 from drready.device.battery import BatterySample, BatterySpec
 from drready.domain import DeviceId, PowerSource
 from drready.echonet.controller import EchonetController
+from drready.echonet.errors import EchonetRefusedError
 from drready.echonet.frame import EOJ
 from drready.echonet.mra import class_spec
 from drready.echonet.values import decode_value
-from drready.gateway.home import EchonetRefusedError
 
 __all__ = ["BATTERY_CLASS", "BatteryLink", "discover_batteries"]
 

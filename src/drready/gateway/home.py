@@ -3,19 +3,25 @@
 :class:`HomeGateway` discovers ECHONET Lite nodes with an electric water heater object (class
 0x026B) and returns one :class:`WaterHeaterLink` per object. A link performs the device functions
 over ECHONET Lite and answers with the unified data model, so that whatever sits upstream (the
-OpenADR VEN of the next issue) never sees frames:
+OpenADR VEN, :mod:`drready.gateway.ven`) never sees frames:
 
-* F6 :meth:`WaterHeaterLink.device_id` ← 0x83 identification number;
+* F6 :meth:`WaterHeaterLink.device_id` ← 0x83 identification number, read when the unit is
+  identified and kept: the other calls name the unit without reading 0x83 again;
 * F5 :meth:`WaterHeaterLink.power_sample` ← 0x84/0x85 (measured); where a unit lacks them, an
   estimate from 0xB2 (heating or not) × rated power 0xDC, flagged ``ESTIMATED``;
 * F1 :meth:`WaterHeaterLink.flexibility_envelope` ← maker-specific 0xF2 (set the window) + 0xF3;
-* F2/F3 :meth:`WaterHeaterLink.request` ← 0xF0 (set the request) + 0xF1 (the answer);
-* F4 :meth:`WaterHeaterLink.heating_plan` ← 0xF4;
+* F2/F3 :meth:`WaterHeaterLink.request` ← 0xF0 (set the request, with the servicer's request id)
+  + 0xF1 (the answer, naming that id);
+* F4 :meth:`WaterHeaterLink.heating_plan` ← 0xF4, ``honours`` naming the requests this link sent
+  that the unit accepted and that are not over (0xF4 has no room for ids: an EDT is at most 255
+  bytes and 60 slots take 248);
 * the standard energy shift (0xC7 participation + 0xCA shift time, 0xCB expected energy) for
   units that only speak the standard: :meth:`WaterHeaterLink.standard_energy_shift`.
 
-The mapping is specified in ``docs/profile-echonet-lite.md``. ECHONET Lite has no transport
-security: the gateway keeps it on the home LAN and relays only these domain objects (S1).
+Amounts are converted once at this boundary: kWh → whole Wh going down, Wh → kWh coming back
+(:mod:`drready.echonet.extension`). The mapping is specified in ``docs/profile-echonet-lite.md``.
+ECHONET Lite has no transport security: the gateway keeps it on the home LAN and relays only
+these domain objects (S1).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from drready.domain import (
+    DEFAULT_TZ,
+    SLOT_HOURS,
     DeviceId,
     DrRequest,
     DrResponse,
@@ -37,15 +45,20 @@ from drready.domain import (
     PowerSource,
     SlotGrid,
 )
+from drready.domain.time import zone
+from drready.domain.tolerances import ZERO_KWH
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController, NodeInfo
+from drready.echonet.errors import EchonetRefusedError, ForeignAnswerError
 from drready.echonet.frame import EOJ
 
+__all__ = ["ANSWER_ATTEMPTS", "WATER_HEATER_CLASS", "HomeGateway", "WaterHeaterLink"]
+
 WATER_HEATER_CLASS = 0x026B
-
-
-class EchonetRefusedError(RuntimeError):
-    """The node answered a Set with SNA: it refused the value."""
+ANSWER_ATTEMPTS = 3
+"""Times :meth:`WaterHeaterLink.request` sets 0xF0 and reads 0xF1 while 0xF1 names another
+request (another controller's Set in between); the unit answers a request it already holds from
+memory, so setting it again plans nothing twice."""
 
 
 @dataclass
@@ -55,9 +68,12 @@ class WaterHeaterLink:
     controller: EchonetController
     address: str
     eoj: EOJ
-    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tokyo"))
+    tz: ZoneInfo = field(default_factory=lambda: zone(DEFAULT_TZ))
     clock: Callable[[], datetime] | None = None
     """The gateway's time (simulated in a simulation); wall time in ``tz`` when None."""
+    _device: DeviceId | None = field(default=None, init=False, repr=False)
+    _honoured: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
+    """Request id → window end of the requests the unit accepted through this link."""
 
     def _now(self) -> datetime:
         return self.clock() if self.clock is not None else datetime.now(self.tz)
@@ -71,11 +87,16 @@ class WaterHeaterLink:
             raise EchonetRefusedError(f"{self.address} {self.eoj} refused EPC 0x{epc:02X}")
 
     async def device_id(self) -> DeviceId:
-        """F6: the unit's identity, from 0x83."""
+        """F6: the unit's identity, read from 0x83 (and kept for the other calls)."""
         edt = await self._get(0x83)
         if edt is None:
             raise EchonetRefusedError(f"{self.address} {self.eoj} has no identification number")
-        return DeviceId.from_echonet_id(edt)
+        self._device = DeviceId.from_echonet_id(edt)
+        return self._device
+
+    async def _identity(self) -> DeviceId:
+        """The identity read at identification; read now if the unit was not identified yet."""
+        return self._device if self._device is not None else await self.device_id()
 
     async def rated_power_kw(self) -> float | None:
         """F6 rating: the heat pump's rated power consumption, the largest of its winter,
@@ -88,7 +109,7 @@ class WaterHeaterLink:
         """F5: instantaneous power and cumulative energy (measured), or an estimate."""
         got = await self.controller.get(self.address, self.eoj, [0x84, 0x85, 0xB2, 0xDC])
         now = self._now()
-        device = await self.device_id()
+        device = await self._identity()
         if got[0x84] is not None and got[0x85] is not None:
             return PowerSample(
                 device_id=device,
@@ -121,43 +142,61 @@ class WaterHeaterLink:
                 baseline_kw=p.baseline_w[i] / 1000.0,
                 min_kw=min(p.min_w[i], p.baseline_w[i]) / 1000.0,
                 max_kw=max(p.max_w[i], p.baseline_w[i]) / 1000.0,
-                cum_min_kwh=p.cum_min_wh[i] / 1000.0,
-                cum_max_kwh=max(p.cum_max_wh[i], p.cum_min_wh[i]) / 1000.0,
+                cum_min_kwh=ext.kwh_from_wh(p.cum_min_wh[i]),
+                cum_max_kwh=ext.kwh_from_wh(max(p.cum_max_wh[i], p.cum_min_wh[i])),
             )
             for i in range(len(starts))
         )
         return FlexibilityEnvelope(
-            device_id=await self.device_id(),
+            device_id=await self._identity(),
             computed_at=self._now(),
             window_start=start,
             window_end=end,
             confidence=p.confidence,
-            up_kwh=p.up_wh / 1000.0,
-            down_kwh=p.down_wh / 1000.0,
+            up_kwh=ext.kwh_from_wh(p.up_wh),
+            down_kwh=ext.kwh_from_wh(p.down_wh),
             slots=slots,
         )
 
     async def request(self, request: DrRequest) -> DrResponse:
-        """F2 → F3: send the request; the unit re-plans and answers (0xF1)."""
-        device = await self.device_id()
-        amount_wh = max(1, round(request.amount_kwh * 1000))
-        edt = ext.DrRequestEdt(request.direction, request.start, request.end, amount_wh)
-        try:
-            await self._set(ext.EPC_DR_REQUEST, edt.encode(self.tz))
-        except EchonetRefusedError as err:
-            return DrResponse.from_amounts(request, device, 0.0, f"refused by the unit: {err}")
-        got = await self._get(ext.EPC_DR_RESPONSE)
-        status, accepted_wh = ext.decode_dr_response(got or bytes(5))
-        if status is None:
+        """F2 → F3: send the request under its own id; the unit re-plans and answers (0xF1).
+
+        Raises
+        ------
+        ForeignAnswerError
+            0xF1 kept naming another request (see :data:`ANSWER_ATTEMPTS`).
+        """
+        device = await self._identity()
+        edt = ext.DrRequestEdt.from_request(request)
+        for _ in range(ANSWER_ATTEMPTS):
+            try:
+                await self._set(ext.EPC_DR_REQUEST, edt.encode(self.tz))
+            except EchonetRefusedError as err:
+                return DrResponse.from_amounts(request, device, 0.0, f"refused by the unit: {err}")
+            got = await self._get(ext.EPC_DR_RESPONSE)
+            answer = ext.decode_dr_response(got) if got is not None else ext.NO_RESPONSE
+            if answer.request_id in (None, request.request_id):  # None: a unit without echo
+                break
+        else:
+            raise ForeignAnswerError(
+                f"{self.address} {self.eoj}: 0xF1 answered request {answer.request_id!r}, "
+                f"not {request.request_id!r}, {ANSWER_ATTEMPTS} times"
+            )
+        if answer.status is None:
             return DrResponse.from_amounts(request, device, 0.0, "the unit gave no response")
-        if accepted_wh >= amount_wh:  # 0xF1 counts whole Wh: all of the (rounded) amount
-            return DrResponse.from_amounts(request, device, request.amount_kwh, None)
-        accepted = min(accepted_wh / 1000.0, request.amount_kwh)
-        reason = f"the unit accepted {accepted_wh} Wh of {amount_wh} Wh"
-        return DrResponse.from_amounts(request, device, accepted, reason)
+        if answer.accepted_wh >= edt.amount_wh:  # 0xF1 counts whole Wh: all of the amount
+            response = DrResponse.from_amounts(request, device, request.amount_kwh, None)
+        else:
+            accepted_kwh = min(ext.kwh_from_wh(answer.accepted_wh), request.amount_kwh)
+            reason = f"the unit accepted {answer.accepted_wh} Wh of {edt.amount_wh} Wh"
+            response = DrResponse.from_amounts(request, device, accepted_kwh, reason)
+        if response.accepted_kwh > ZERO_KWH:
+            self._honoured[request.request_id] = request.end
+        return response
 
     async def heating_plan(self) -> HeatingPlan:
-        """F4: the unit's current plan from now on (energy and stored heat per slot)."""
+        """F4: the unit's current plan from now on (energy and stored heat per slot), honouring
+        the requests the unit accepted through :meth:`request` whose window is not over."""
         edt = await self._get(ext.EPC_PLAN)
         if edt is None:
             raise EchonetRefusedError(f"{self.address} {self.eoj} gave no plan")
@@ -167,15 +206,24 @@ class WaterHeaterLink:
                 f"unexpected plan layout: {minutes}-minute slots, {len(energy_wh)}"
             )
         grid = SlotGrid(start=start, n_slots=len(energy_wh))
-        slots = tuple(
-            PlanSlot.from_power(s, energy_wh[i] / 1000.0 / grid.slot_hours, stored_wh[i] / 1000.0)
-            for i, s in enumerate(grid.starts())
-        )
+        slots = []
+        for i, s in enumerate(grid.starts()):
+            energy_kwh = ext.kwh_from_wh(energy_wh[i])
+            slots.append(
+                PlanSlot(
+                    start=s,
+                    power_kw=energy_kwh / SLOT_HOURS,
+                    energy_kwh=energy_kwh,
+                    stored_heat_kwh=ext.kwh_from_wh(stored_wh[i]),
+                )
+            )
+        self._honoured = {r: end for r, end in self._honoured.items() if end > grid.start}
         return HeatingPlan(
-            device_id=await self.device_id(),
+            device_id=await self._identity(),
             created_at=self._now(),
             grid=grid,
-            slots=slots,
+            slots=tuple(slots),
+            honours=tuple(self._honoured),
         )
 
     async def standard_energy_shift(self, hour: int) -> dict[int, int]:

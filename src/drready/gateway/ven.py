@@ -81,8 +81,8 @@ from drready.domain import (
 )
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
-from drready.echonet.errors import EchonetError
-from drready.gateway.home import EchonetRefusedError, HomeGateway, WaterHeaterLink
+from drready.echonet.errors import EchonetError, EchonetRefusedError
+from drready.gateway.home import HomeGateway, WaterHeaterLink
 from drready.openadr import profile
 from drready.openadr.models import Event, Report, parse_duration
 from drready.openadr.ven import VenClient, VtnError, VtnUnavailableError, poll_loop
