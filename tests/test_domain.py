@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from drready.cli.dr_spec import parse_dr_spec
 from drready.domain import (
     MODELS,
     DeviceId,
@@ -534,9 +535,9 @@ def test_request_rejects() -> None:
     expect_error(lambda: make_request(issued_at=datetime(2026, 5, 11)), "issued_at", "aware")
 
 
-def test_parse_cli_examples() -> None:
+def test_cli_dr_spec_examples() -> None:
     day = date(2026, 5, 12)
-    up = DrRequest.parse_cli("up:10:00-13:00:3.0", day, issued_at=ISSUED)
+    up = parse_dr_spec("up:10:00-13:00:3.0", day, issued_at=ISSUED)
     assert up == DrRequest(
         request_id="up-1000-1300",
         direction=Direction.UP,
@@ -545,18 +546,18 @@ def test_parse_cli_examples() -> None:
         amount_kwh=3.0,
         issued_at=ISSUED,
     )
-    down = DrRequest.parse_cli("down:17:00-20:00:1.5", day, request_id="d1", issued_at=ISSUED)
+    down = parse_dr_spec("down:17:00-20:00:1.5", day, request_id="d1", issued_at=ISSUED)
     assert (down.direction, down.request_id, down.n_slots, down.amount_kwh) == (
         Direction.DOWN,
         "d1",
         6,
         1.5,
     )
-    night = DrRequest.parse_cli("down:22:00-24:00:2", day)
+    night = parse_dr_spec("down:22:00-24:00:2", day)
     assert night.end == datetime(2026, 5, 13, 0, 0, tzinfo=JST)
     assert night.request_id == "down-2200-2400"
     assert night.issued_at.tzinfo is not None
-    utc = DrRequest.parse_cli("up:01:00-04:00:3", day, tz="UTC", issued_at=ISSUED)
+    utc = parse_dr_spec("up:01:00-04:00:3", day, tz="UTC", issued_at=ISSUED)
     assert utc.start == at(10)
 
 
@@ -577,9 +578,9 @@ def test_parse_cli_examples() -> None:
         ("up:10:61-11:00:3", "start time '10:61'"),
     ],
 )
-def test_parse_cli_bad_parts(spec: str, fragment: str) -> None:
+def test_cli_dr_spec_bad_parts(spec: str, fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(")) as info:
-        DrRequest.parse_cli(spec, date(2026, 5, 12))
+        parse_dr_spec(spec, date(2026, 5, 12))
     assert not isinstance(info.value, ValidationError)
 
 
@@ -590,13 +591,13 @@ def test_parse_cli_bad_parts(spec: str, fragment: str) -> None:
         ("up:13:00-10:00:3", "end must be after start"),
     ],
 )
-def test_parse_cli_rule_violations(spec: str, fragment: str) -> None:
-    expect_error(lambda: DrRequest.parse_cli(spec, date(2026, 5, 12)), fragment)
+def test_cli_dr_spec_rule_violations(spec: str, fragment: str) -> None:
+    expect_error(lambda: parse_dr_spec(spec, date(2026, 5, 12)), fragment)
 
 
-def test_parse_cli_bad_tz() -> None:
+def test_cli_dr_spec_bad_tz() -> None:
     with pytest.raises(ValueError, match="tz must be a valid IANA"):
-        DrRequest.parse_cli("up:10:00-13:00:3", date(2026, 5, 12), tz="Nowhere/City")
+        parse_dr_spec("up:10:00-13:00:3", date(2026, 5, 12), tz="Nowhere/City")
 
 
 @given(
@@ -611,7 +612,7 @@ def test_request_round_trip_property(
     end_slot = min(start_slot + length, 48)
     hm = [f"{k // 2:02d}:{30 * (k % 2):02d}" for k in (start_slot, end_slot)]
     spec = f"{direction.value}:{hm[0]}-{hm[1]}:{amount!r}"
-    req = DrRequest.parse_cli(spec, date(2026, 5, 12), issued_at=ISSUED)
+    req = parse_dr_spec(spec, date(2026, 5, 12), issued_at=ISSUED)
     assert req.n_slots == end_slot - start_slot
     assert req.amount_kwh == amount
     round_trip(req)

@@ -33,7 +33,7 @@ from drready.cli.common import (
     parse_window,
     validated,
 )
-from drready.domain import DrRequest
+from drready.cli.dr_spec import parse_dr_spec
 from drready.domain.schema import write_json_schemas
 from drready.planning.unit import PlanInputs, UnitConfig, UnitPlanner
 from drready.sim.demo import run_demo
@@ -128,7 +128,7 @@ def plan(
     for k, spec in enumerate(request or []):
         try:
             reqs.append(
-                DrRequest.parse_cli(
+                parse_dr_spec(
                     spec, d, tz=up.grid.tz, request_id=f"r{k + 1}", issued_at=up.computed_at
                 )
             )
