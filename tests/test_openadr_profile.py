@@ -6,14 +6,23 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from drready.domain import DeviceId, Direction, DrRequest, PowerSource, ResponseStatus
+from drready.domain import (
+    DEFAULT_TZ,
+    DeviceId,
+    Direction,
+    DrRequest,
+    PowerSource,
+    ResponseStatus,
+)
 from drready.domain.time import zone
+from drready.domain.tolerances import ENERGY_TOL_KWH, POWER_TOL_KW
 from drready.openadr import profile as pf
 from drready.openadr.models import Event, Report, to_wire
 from drready.openadr.spec import validate
 from drready.planning.unit import UnitConfig, UnitPlanner
 
-TZ = zone("Asia/Tokyo")
+TZ = zone(DEFAULT_TZ)
+PLAN_WINDOW_TOL_KWH = 1e-5  # 6 slots of kWh, each rounded to 1e-6 on the wire
 NOW = datetime(2026, 5, 11, 22, 0, tzinfo=TZ)
 
 
@@ -51,14 +60,14 @@ def test_potential_request_and_report_round_trip():
     back = pf.envelopes_from_report(_report(rep), computed_at=NOW)
     assert [str(e.device_id) for e in back] == ["000005:HW0000001", "000005:HW0000002"]
     for a, b in zip(back, envs, strict=True):
-        assert a.up_kwh == pytest.approx(b.up_kwh, abs=1e-6)
-        assert a.down_kwh == pytest.approx(b.down_kwh, abs=1e-6)
+        assert a.up_kwh == pytest.approx(b.up_kwh, abs=ENERGY_TOL_KWH)
+        assert a.down_kwh == pytest.approx(b.down_kwh, abs=ENERGY_TOL_KWH)
         assert a.confidence == pytest.approx(b.confidence)
         assert a.window_start == b.window_start and a.window_end == b.window_end
         for x, y in zip(a.slots, b.slots, strict=True):
-            assert x.max_kw == pytest.approx(y.max_kw, abs=1e-6)
-            assert x.min_kw == pytest.approx(y.min_kw, abs=1e-6)
-            assert x.cum_max_kwh == pytest.approx(y.cum_max_kwh, abs=1e-6)
+            assert x.max_kw == pytest.approx(y.max_kw, abs=POWER_TOL_KW)
+            assert x.min_kw == pytest.approx(y.min_kw, abs=POWER_TOL_KW)
+            assert x.cum_max_kwh == pytest.approx(y.cum_max_kwh, abs=ENERGY_TOL_KWH)
 
 
 @pytest.mark.parametrize("direction", [Direction.UP, Direction.DOWN])
@@ -98,10 +107,12 @@ def test_plan_report_answers_with_response_and_plan():
     validate("reportRequest", to_wire(rep))
     (ans,) = pf.answers_from_report(_report(rep), req)
     assert ans.response.status is ResponseStatus.PARTIAL
-    assert ans.response.accepted_kwh == pytest.approx(out.responses[0].accepted_kwh, abs=1e-6)
+    assert ans.response.accepted_kwh == pytest.approx(
+        out.responses[0].accepted_kwh, abs=ENERGY_TOL_KWH
+    )
     assert ans.response.reason and "potential" in ans.response.reason
     assert ans.plan.window_energy_kwh(req.start, req.end) == pytest.approx(
-        out.heating_plan.window_energy_kwh(req.start, req.end), abs=1e-5
+        out.heating_plan.window_energy_kwh(req.start, req.end), abs=PLAN_WINDOW_TOL_KWH
     )
 
 

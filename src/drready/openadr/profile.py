@@ -69,7 +69,22 @@ from drready.openadr.models import (
 
 PROGRAM_NAME = "DRREADY-HPWH"
 GROUP_RESOURCE = "FLEET"
+GROUP_DEVICE_ID = DeviceId(maker_code="000000", serial=GROUP_RESOURCE)
+"""The DeviceId the domain gives a fleet group resource (D6); on the wire it is named
+:data:`GROUP_RESOURCE` (:func:`group_named`)."""
 SLOT = timedelta(minutes=30)
+WIRE_DECIMALS = 6
+"""Decimals of every kW and kWh number the profile puts on the wire (1e-6 kW, 1e-6 kWh: far
+below any meter's resolution; BL compares with :func:`event_amount_kwh` because of it)."""
+
+POTENTIAL_REPORT = "potential"
+"""``reportName`` of an F1 answer."""
+PLAN_REPORT = "plan"
+"""``reportName`` of an F3/F4 answer."""
+POWER_REPORT = "power"
+"""``reportName`` of an F5 report."""
+ANSWER_REPORTS = (POTENTIAL_REPORT, PLAN_REPORT)
+"""The reports that answer an event (a VEN that finds one of its own has answered it)."""
 
 BASELINE = "BASELINE"
 UP_AVAILABLE = "UP_REGULATION_AVAILABLE"
@@ -101,7 +116,7 @@ def resource_attributes(rated_power_kw: float, n_units: int = 1) -> tuple[Values
             f"rated_power_kw must be > 0 and n_units ≥ 1, got {rated_power_kw!r}, {n_units!r}"
         )
     return (
-        ValuesMap(type=RATED_POWER, values=(round(float(rated_power_kw), 6),)),
+        ValuesMap(type=RATED_POWER, values=(round(float(rated_power_kw), WIRE_DECIMALS),)),
         ValuesMap(type=UNIT_COUNT, values=(int(n_units),)),
     )
 
@@ -120,6 +135,23 @@ def rating_of(attributes: Iterable[ValuesMap] | None) -> tuple[float | None, int
         elif a.type == UNIT_COUNT and float(v).is_integer():
             units = int(v)
     return rated, units
+
+
+def group_named(report: ReportCreate) -> ReportCreate:
+    """``report`` with the fleet group's resource (D6) under its profile name.
+
+    The domain names a group by :data:`GROUP_DEVICE_ID` (``000000:FLEET``), so the report
+    builders below name its resource that way; on the wire it is :data:`GROUP_RESOURCE`. Other
+    resources, and a report without the group, are returned unchanged.
+    """
+    group = str(GROUP_DEVICE_ID)
+    if not any(r.resource_name == group for r in report.resources):
+        return report
+    resources = tuple(
+        r.model_copy(update={"resource_name": GROUP_RESOURCE}) if r.resource_name == group else r
+        for r in report.resources
+    )
+    return report.model_copy(update={"resources": resources})
 
 
 class ProfileError(ValueError):
@@ -207,7 +239,7 @@ def _slot_intervals(
         Interval(
             id=i,
             interval_period=IntervalPeriod(start=start + i * SLOT, duration="PT30M"),
-            payloads=tuple(ValuesMap(type=t, values=(round(v, 6),)) for t, v in row),
+            payloads=tuple(ValuesMap(type=t, values=(round(v, WIRE_DECIMALS),)) for t, v in row),
         )
         for i, row in enumerate(rows)
     )
@@ -240,8 +272,8 @@ def potential_report(
                     duration=format_duration(env.window_end - env.window_start),
                 ),
                 payloads=(
-                    ValuesMap(type=UP_ENERGY, values=(round(env.up_kwh, 6),)),
-                    ValuesMap(type=DOWN_ENERGY, values=(round(env.down_kwh, 6),)),
+                    ValuesMap(type=UP_ENERGY, values=(round(env.up_kwh, WIRE_DECIMALS),)),
+                    ValuesMap(type=DOWN_ENERGY, values=(round(env.down_kwh, WIRE_DECIMALS),)),
                 ),
             )
         )
@@ -260,7 +292,7 @@ def potential_report(
     return ReportCreate(
         event_id=event.id,
         client_name=client_name,
-        report_name="potential",
+        report_name=POTENTIAL_REPORT,
         payload_descriptors=descriptors,
         resources=tuple(resources),
     )
@@ -329,7 +361,7 @@ def envelopes_from_report(
 
 def _device_or_group(name: str) -> DeviceId:
     if name == GROUP_RESOURCE:
-        return DeviceId(maker_code="000000", serial=GROUP_RESOURCE)
+        return GROUP_DEVICE_ID
     try:
         return DeviceId.parse(name)
     except ValueError as err:
@@ -341,7 +373,7 @@ def _device_or_group(name: str) -> DeviceId:
 
 def _event_kw(amount_kwh: float, start: datetime, end: datetime) -> float:
     """The kW an F2 event carries for ``amount_kwh`` over ``[start, end)`` (1e-6 kW steps)."""
-    return round(amount_kwh / ((end - start).total_seconds() / 3600), 6)
+    return round(amount_kwh / ((end - start).total_seconds() / 3600), WIRE_DECIMALS)
 
 
 def event_amount_kwh(amount_kwh: float, start: datetime, end: datetime) -> float:
@@ -374,7 +406,13 @@ def dr_event(program_id: str, request: DrRequest, targets: Sequence[str]) -> Eve
 
 
 def request_from_event(event: Event, issued_at: datetime | None = None) -> DrRequest:
-    """F2 back to domain terms; the event id keeps the request traceable."""
+    """F2 back to domain terms: the one place a VEN converts the event's kW into kWh.
+
+    The event name — the servicer's request id, set by :func:`dr_event` — becomes the
+    request id unchanged (cut to the 64 characters a request id may have, which
+    :func:`dr_event`'s names never exceed), so the units' plans name the event they honour;
+    ``issuer`` names the event id.
+    """
     if not event.intervals:
         raise ProfileError("a DR event needs an interval with a DISPATCH_SETPOINT_RELATIVE payload")
     start, end = _window_of(event)
@@ -413,7 +451,7 @@ def plan_report(event: Event, answers: Iterable[PlanAnswer], client_name: str) -
             type=RESPONSE,
             values=(
                 a.response.status.value,
-                round(a.response.accepted_kwh, 6),
+                round(a.response.accepted_kwh, WIRE_DECIMALS),
                 a.response.reason or "",
             ),
         )
@@ -431,7 +469,7 @@ def plan_report(event: Event, answers: Iterable[PlanAnswer], client_name: str) -
     return ReportCreate(
         event_id=event.id,
         client_name=client_name,
-        report_name="plan",
+        report_name=PLAN_REPORT,
         payload_descriptors=tuple(
             ReportPayloadDescriptor(
                 payload_type=t, reading_type=ReadingType.FORECAST, units=Unit.KWH
@@ -495,6 +533,33 @@ def answers_from_report(report: Report | ReportCreate, request: DrRequest) -> li
     return out
 
 
+def accepted_window(
+    report: Report | ReportCreate,
+) -> tuple[datetime, datetime, tuple[str, ...]] | None:
+    """The DR window a plan report (F3/F4) answers and the resources that accepted something.
+
+    What a VEN needs from its own plan report after a restart, to resume power reports (F5) in
+    a window still running: ``(start, end, resource names)``, or None when no resource accepted
+    anything (or the report carries no ``DRREADY_RESPONSE`` with a window).
+    """
+    window: tuple[datetime, datetime] | None = None
+    names = []
+    for res in report.resources:
+        for iv in res.intervals:
+            status = [p for p in iv.payloads if p.type == RESPONSE]
+            period = iv.interval_period
+            if not status or period is None or period.start is None or period.duration is None:
+                continue
+            window = (period.start, period.start + parse_duration(period.duration))
+            values = status[0].values
+            accepted = values[1] if len(values) == 3 else 0
+            if isinstance(accepted, int | float) and not isinstance(accepted, bool) and accepted:
+                names.append(res.resource_name)
+    if window is None or not names:
+        return None
+    return window[0], window[1], tuple(names)
+
+
 # --- F5 -----------------------------------------------------------------------------------
 
 
@@ -512,8 +577,13 @@ def power_report(event_id: str, samples: Iterable[PowerSample], client_name: str
                         id=0,
                         interval_period=IntervalPeriod(start=s.timestamp, duration="PT0S"),
                         payloads=(
-                            ValuesMap(type=DEMAND, values=(round(s.power_w / 1000, 6),)),
-                            ValuesMap(type=READING, values=(round(s.cumulative_energy_kwh, 6),)),
+                            ValuesMap(
+                                type=DEMAND, values=(round(s.power_w / 1000, WIRE_DECIMALS),)
+                            ),
+                            ValuesMap(
+                                type=READING,
+                                values=(round(s.cumulative_energy_kwh, WIRE_DECIMALS),),
+                            ),
                         ),
                     ),
                 ),
@@ -523,7 +593,7 @@ def power_report(event_id: str, samples: Iterable[PowerSample], client_name: str
     return ReportCreate(
         event_id=event_id,
         client_name=client_name,
-        report_name="power",
+        report_name=POWER_REPORT,
         payload_descriptors=(
             ReportPayloadDescriptor(payload_type=DEMAND, reading_type=reading, units=Unit.KW),
             ReportPayloadDescriptor(payload_type=READING, reading_type=reading, units=Unit.KWH),
