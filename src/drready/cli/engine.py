@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from drready.cli.common import (
@@ -36,7 +38,7 @@ from drready.cli.common import (
 from drready.cli.dr_spec import parse_dr_spec
 from drready.domain.schema import write_json_schemas
 from drready.planning.unit import PlanInputs, UnitConfig, UnitPlanner
-from drready.sim.demo import run_demo
+from drready.sim.demo import PROGRESS_STEPS, run_demo
 from drready.sim.plots import plot_unit_plan
 
 app = typer.Typer(rich_markup_mode=None)
@@ -205,4 +207,47 @@ def engine_demo(
 ) -> None:
     """The DR engine alone, in one process: a fleet's up-DR (10–14 h) and down-DR (17–20 h)."""
     check_range("--households", households, 1, 100_000)
-    run_demo(households=households, day=parse_date(day), seed=seed, out_dir=out, console=console)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("planning and simulating", total=PROGRESS_STEPS)
+        summary = run_demo(
+            households=households,
+            day=parse_date(day),
+            seed=seed,
+            out_dir=out,
+            progress=lambda: progress.advance(task),
+        )
+    print_engine_demo(summary, console)
+
+
+def print_engine_demo(summary: dict[str, Any], console: Console) -> None:
+    """The engine demo's table (kWh per window), the notes and the files written."""
+    households = summary["households"]
+    table = Table(
+        title=f"drready demo — {households} households, {summary['day']} "
+        f"(seed {summary['seed']}), kWh"
+    )
+    table.add_column("window", no_wrap=True)
+    for col in ("target", "declared", "requested", "accepted", "delivered"):
+        table.add_column(col, justify="right")
+    for r in summary["windows"]:
+        table.add_row(
+            str(r["window"]),
+            f"{r['target_kwh']:.1f}",
+            f"{r['declared_kwh']:.1f}",
+            f"{r['requested_kwh']:.1f}",
+            f"{r['accepted_kwh']:.1f}",
+            f"{r['delivered_kwh']:.1f}",
+        )
+    console.print(table)
+    for r in summary["windows"]:
+        if float(r["declared_kwh"]) < 0.01 * households:
+            console.print(
+                f"note: {r['window']}: the baseline plans almost no heating in this window, so "
+                "there is little to shed; down-DR potential lies where the baseline heats "
+                "(the night, try `drready potential --window 01:00-05:00`)."
+            )
+    console.print(
+        f"shortages (湯切れ, households): baseline {summary['shortages_baseline']}, "
+        f"with DR {summary['shortages_dr']}, caused by DR {summary['dr_caused_shortages']}"
+    )
+    console.print(f"wrote {' and '.join(summary['files'])}")

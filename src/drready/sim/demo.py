@@ -6,26 +6,28 @@ potential (F1) in two windows: absorbing solar surplus 10:00–14:00 (上げDR) 
 their potential (never above it), sends one DR request per unit (F2), each unit re-plans (F3)
 and returns its plan and response (F4). The day is then simulated with stochastic hot-water use
 for both the baseline and the DR plans, and the delivered energy and shortages are reported.
-Later issues replace these in-process calls with ECHONET Lite and OpenADR 3.1.
+``drready engine-demo`` runs it; the whole ecosystem over the real protocols is ``drready demo``
+(:mod:`drready.sim.day_demo`). This module computes and writes files; the command line prints
+(:mod:`drready.cli.engine`).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
 from drready.domain import DeviceId, Direction, DrRequest, DrResponse, SlotGrid
 from drready.domain.time import zone
+from drready.domain.tolerances import REL_TOL, ZERO_KWH
 from drready.physics.draws import day_type_for, sample_step_use_l
 from drready.planning.engine import FleetPlanner, WindowRequest
+from drready.planning.execution import execute_plan
 from drready.planning.problem import (
     Fleet,
     build_problem,
@@ -33,10 +35,12 @@ from drready.planning.problem import (
     default_initial_heat_kwh,
     draw_forecast,
 )
-from drready.planning.execution import execute_plan
 from drready.sim.plots import plot_fleet_power
 
 STEP_MINUTES = 5
+PROGRESS_STEPS = 5
+"""How often :func:`run_demo` calls its ``progress`` callback (plan, potentials, DR plan, two
+simulated days)."""
 
 
 @dataclass(frozen=True)
@@ -57,60 +61,66 @@ DEMO_WINDOWS = (
 
 
 def run_demo(
-    households: int, day: date, seed: int, out_dir: Path, console: Console | None = None
+    households: int,
+    day: date,
+    seed: int,
+    out_dir: Path,
+    progress: Callable[[], None] | None = None,
 ) -> dict[str, object]:
-    """Run the demo, print the summary table, write ``fleet_power.png`` and ``summary.json``."""
-    con = console or Console()
+    """Run the demo; write ``fleet_power.png`` and ``summary.json`` into ``out_dir``.
+
+    Returns the summary (what ``summary.json`` holds). ``progress`` is called
+    :data:`PROGRESS_STEPS` times as the work advances.
+    """
+    advance = progress or (lambda: None)
     rng = np.random.default_rng(seed)
     grid = SlotGrid.day_ahead(day, n_slots=64)
     fleet = Fleet.random(rng, households)
     ids = [DeviceId(maker_code="000000", serial=f"SIM{k:07d}") for k in range(households)]
-    with Progress(console=con, transient=True) as progress:
-        task = progress.add_task("planning and simulating", total=5)
-        q0 = default_initial_heat_kwh(fleet, grid) * rng.uniform(0.6, 1.4, households)
-        problem = build_problem(fleet, grid, q0, draw_forecast(fleet, grid))
-        planner = FleetPlanner(problem)
-        baseline = planner.baseline()
-        progress.advance(task)
+    q0 = default_initial_heat_kwh(fleet, grid) * rng.uniform(0.6, 1.4, households)
+    problem = build_problem(fleet, grid, q0, draw_forecast(fleet, grid))
+    planner = FleetPlanner(problem)
+    baseline = planner.baseline()
+    advance()
 
-        tz = zone(grid.tz)
-        windows = []
-        requests: list[WindowRequest] = []
-        declared = []
-        targets = []
-        for w in DEMO_WINDOWS:
-            s, e = grid.window_indices(
-                datetime.combine(day, w.start, tzinfo=tz), datetime.combine(day, w.end, tzinfo=tz)
-            )
-            pot = planner.potential(s, e)
-            avail = pot.up_kwh if w.direction is Direction.UP else pot.down_kwh  # F1
-            target = w.target_kwh_per_household * households
-            share = avail / avail.sum() * min(target, avail.sum()) if avail.sum() > 0 else avail
-            windows.append((w, s, e))
-            requests.append(WindowRequest(w.direction, s, e, share))
-            declared.append(avail)
-            targets.append(target)
-        progress.advance(task)
-
-        dr = planner.plan(requests)  # F2 → F3
-        progress.advance(task)
-
-        days, offset = days_covering(grid)
-        sample = sample_step_use_l(
-            rng,
-            fleet.persons,
-            [day_type_for(d) for d in days],
-            STEP_MINUTES,
-            bathtub=fleet.bathtub,
+    tz = zone(grid.tz)
+    windows = []
+    requests: list[WindowRequest] = []
+    declared = []
+    targets = []
+    for w in DEMO_WINDOWS:
+        s, e = grid.window_indices(
+            datetime.combine(day, w.start, tzinfo=tz), datetime.combine(day, w.end, tzinfo=tz)
         )
-        k = 30 // STEP_MINUTES
-        sl = slice(offset * k, (offset + grid.n_slots) * k)
-        use = sample.use_l[:, sl]
-        manual = sample.manual_reheat[:, sl]
-        base_run = execute_plan(problem, baseline.heat_kwh, use, manual, fleet.reserve_l)
-        progress.advance(task)
-        dr_run = execute_plan(problem, dr.heat_kwh, use, manual, fleet.reserve_l)
-        progress.advance(task)
+        pot = planner.potential(s, e)
+        avail = pot.up_kwh if w.direction is Direction.UP else pot.down_kwh  # F1
+        target = w.target_kwh_per_household * households
+        share = avail / avail.sum() * min(target, avail.sum()) if avail.sum() > 0 else avail
+        windows.append((w, s, e))
+        requests.append(WindowRequest(w.direction, s, e, share))
+        declared.append(avail)
+        targets.append(target)
+    advance()
+
+    dr = planner.plan(requests)  # F2 → F3
+    advance()
+
+    days, offset = days_covering(grid)
+    sample = sample_step_use_l(
+        rng,
+        fleet.persons,
+        [day_type_for(d) for d in days],
+        STEP_MINUTES,
+        bathtub=fleet.bathtub,
+    )
+    k = 30 // STEP_MINUTES
+    sl = slice(offset * k, (offset + grid.n_slots) * k)
+    use = sample.use_l[:, sl]
+    manual = sample.manual_reheat[:, sl]
+    base_run = execute_plan(problem, baseline.heat_kwh, use, manual, fleet.reserve_l)
+    advance()
+    dr_run = execute_plan(problem, dr.heat_kwh, use, manual, fleet.reserve_l)
+    advance()
 
     rows = []
     for j, (w, s, e) in enumerate(windows):
@@ -119,7 +129,7 @@ def run_demo(
         statuses: Counter[str] = Counter()
         for u in range(households):
             amount = float(requests[j].amount_kwh[u])
-            if amount <= 1e-6:
+            if amount <= ZERO_KWH:
                 statuses["not asked (no potential)"] += 1
                 continue
             req = DrRequest(
@@ -132,7 +142,7 @@ def run_demo(
                 issued_at=grid.start,
             )
             acc = min(float(dr.accepted_kwh[j, u]), amount)
-            reason = None if acc >= amount * (1 - 1e-6) else "potential used by earlier request"
+            reason = None if acc >= amount * (1 - REL_TOL) else "potential used by earlier request"
             resp = DrResponse.from_amounts(req, ids[u], acc, reason)
             statuses[resp.status.value] += 1
         rows.append(
@@ -157,31 +167,6 @@ def run_demo(
         "cost_baseline_yen": float(baseline.cost_yen.sum()),
         "cost_dr_yen": float(dr.cost_yen.sum()),
     }
-    table = Table(title=f"drready demo — {households} households, {day} (seed {seed}), kWh")
-    table.add_column("window", no_wrap=True)
-    for col in ("target", "declared", "requested", "accepted", "delivered"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(
-            str(r["window"]),
-            f"{r['target_kwh']:.1f}",
-            f"{r['declared_kwh']:.1f}",
-            f"{r['requested_kwh']:.1f}",
-            f"{r['accepted_kwh']:.1f}",
-            f"{r['delivered_kwh']:.1f}",
-        )
-    con.print(table)
-    for r in rows:
-        if float(str(r["declared_kwh"])) < 0.01 * households:
-            con.print(
-                f"note: {r['window']}: the baseline plans almost no heating in this window, so "
-                "there is little to shed; down-DR potential lies where the baseline heats "
-                "(the night, try `drready potential --window 01:00-05:00`)."
-            )
-    con.print(
-        f"shortages (湯切れ, households): baseline {summary['shortages_baseline']}, "
-        f"with DR {summary['shortages_dr']}, caused by DR {summary['dr_caused_shortages']}"
-    )
     out_dir.mkdir(parents=True, exist_ok=True)
     starts = grid.starts()
     png = plot_fleet_power(
@@ -197,5 +182,5 @@ def run_demo(
         f"{households} heat pump water heaters: fleet power vs baseline, {day}",
     )
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    con.print(f"wrote {png} and {out_dir / 'summary.json'}")
+    summary["files"] = [str(png), str(out_dir / "summary.json")]
     return summary
