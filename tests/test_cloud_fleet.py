@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from drready.cloud.fleet import GROUP_DEVICE_ID, MakerFleet
-from drready.domain import Direction, DrRequest, ResponseStatus
+from drready.domain import DEFAULT_TZ, Direction, DrRequest, ResponseStatus
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+TOKYO = ZoneInfo(DEFAULT_TZ)
 DAY = date(2025, 5, 14)
 AT = datetime(2025, 5, 14, 10, 0, tzinfo=TOKYO)
 

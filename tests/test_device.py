@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from drready.device import SimClock, SimulatedWaterHeater, SlotRecord, WallClock
-from drready.domain import SLOT, DeviceId, Direction, DrRequest, ResponseStatus
+from drready.domain import DEFAULT_TZ, SLOT, DeviceId, Direction, DrRequest, ResponseStatus
+from drready.domain.tolerances import REL_TOL
 from drready.planning.unit import UnitConfig, UnitPlanner
 
-TZ = ZoneInfo("Asia/Tokyo")
-CONFIG = UnitConfig(DeviceId.parse("000005:HW0000001"), persons=4, tank_l=370.0)
+TZ = ZoneInfo(DEFAULT_TZ)
+CONFIG = UnitConfig(device_id=DeviceId.parse("000005:HW0000001"), persons=4, tank_l=370.0)
 HEAT_OUTPUT_W = 4500.0
 
 
@@ -78,7 +79,7 @@ def test_energy_balance_over_a_day() -> None:
     b = heater.energy_balance()
     scale = b.heat_added_kwh + b.heat_delivered_kwh + b.heat_loss_kwh
     assert b.heat_added_kwh > 5.0 and b.heat_delivered_kwh > 5.0 and b.heat_loss_kwh > 0.5
-    assert abs(b.residual_kwh) <= 1e-6 * scale
+    assert abs(b.residual_kwh) <= REL_TOL * scale
     assert b.unmet_heat_kwh == 0.0 and heater.shortage_count == 0
     assert heater.now == datetime(2026, 5, 13, 12, tzinfo=TZ)
 
@@ -159,7 +160,7 @@ def test_a_simulated_week_is_fast_and_physical() -> None:
     assert heater.full_hot_water_l > CONFIG.tank_l  # hot storage mixes to more water at 40 °C
     assert min(seen_power) >= 0 and max(seen_power) <= HEAT_OUTPUT_W  # COP ≥ 1
     assert max(seen_power) > 0.5 * max(heater.rated_power_w)  # it ran in winter
-    assert abs(b.residual_kwh) <= 1e-6 * (b.heat_added_kwh + b.heat_delivered_kwh)
+    assert abs(b.residual_kwh) <= REL_TOL * (b.heat_added_kwh + b.heat_delivered_kwh)
     assert heater.shortage_count == 0
     assert heater.rated_power_w == (1077, 1002, 879)
     assert heater.tank_capacity_l == 370

@@ -16,6 +16,8 @@ from drready.echonet.frame import EOJ
 from drready.gateway.home import ANSWER_ATTEMPTS, HomeGateway, WaterHeaterLink
 from tests.echonet_helpers import TZ, make_node
 
+WH_KWH = 1e-3  # the EPCs carry whole Wh (and W): a value read back is within one of the unit's
+
 
 def test_gateway_discovers_and_performs_f1_to_f6():
     async def run() -> None:
@@ -32,7 +34,7 @@ def test_gateway_discovers_and_performs_f1_to_f6():
                 assert sample.source is PowerSource.MEASURED
                 assert sample.power_w == heater.instantaneous_power_w
                 assert sample.cumulative_energy_kwh == pytest.approx(
-                    heater.cumulative_energy_kwh, abs=1e-3
+                    heater.cumulative_energy_kwh, abs=WH_KWH
                 )
                 # F1: the envelope carried over the proposed EPCs equals the unit's own
                 day = heater.target_day()
@@ -41,12 +43,12 @@ def test_gateway_discovers_and_performs_f1_to_f6():
                 env = await link.flexibility_envelope(start, end)
                 own = heater.flexibility_envelope(start, end)
                 assert env.device_id == heater.device_id
-                assert env.up_kwh == pytest.approx(own.up_kwh, abs=1e-3)
-                assert env.down_kwh == pytest.approx(own.down_kwh, abs=1e-3)
+                assert env.up_kwh == pytest.approx(own.up_kwh, abs=WH_KWH)
+                assert env.down_kwh == pytest.approx(own.down_kwh, abs=WH_KWH)
                 assert len(env.slots) == 8
                 for a, b in zip(env.slots, own.slots, strict=True):
-                    assert a.max_kw == pytest.approx(b.max_kw, abs=1e-3)
-                    assert a.cum_max_kwh == pytest.approx(b.cum_max_kwh, abs=1e-3)
+                    assert a.max_kw == pytest.approx(b.max_kw, abs=WH_KWH)
+                    assert a.cum_max_kwh == pytest.approx(b.cum_max_kwh, abs=WH_KWH)
                 # F2 → F3: a request beyond the potential is partial, with the accepted amount
                 req = DrRequest(
                     request_id="gw-1",

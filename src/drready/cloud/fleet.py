@@ -87,6 +87,7 @@ from drready.domain import (
     PowerSource,
     SlotGrid,
 )
+from drready.domain.tolerances import REL_TOL, ZERO_KWH
 from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, sample_step_use_l
 from drready.physics.duty import on_off_energy_kwh, on_off_power_kw
@@ -117,7 +118,6 @@ DEFAULT_MAKER_CODE = "000005"
 GROUP_DEVICE_ID = DeviceId(maker_code="000000", serial="FLEET")
 """The device id the profile gives the fleet group resource (``profile.GROUP_RESOURCE``)."""
 
-_ZERO_KWH = 1e-6  # below this an amount counts as nothing (DrResponse's threshold)
 _PHASE_STREAM = 1
 """Spawn key of the random stream of the units' on/off phases: the household-use sample of the
 meter is the root stream of the same seed (spawn key ``()``), so the two are independent."""
@@ -419,7 +419,7 @@ class MakerFleet:
             k = position[id(w)]
             acc = min(float(plan.accepted_kwh[k, u]), req.amount_kwh)
             reason = None
-            if acc < req.amount_kwh * (1 - 1e-6):
+            if acc < req.amount_kwh * (1 - REL_TOL):
                 word = "up" if req.direction is Direction.UP else "down"
                 reason = (
                     f"{word}-DR potential in the window is {float(plan.potential_kwh[k, u]):.3f} "
@@ -445,15 +445,15 @@ class MakerFleet:
             _, _, pot = self._potential(request.start, request.end)
             per_unit = pot.up_kwh if request.direction is Direction.UP else pot.down_kwh
             total = float(per_unit.sum())
-            share = min(1.0, request.amount_kwh / total) if total > _ZERO_KWH else 0.0
+            share = min(1.0, request.amount_kwh / total) if total > ZERO_KWH else 0.0
             amounts = per_unit * share
             unit_requests = {
                 int(u): request.model_copy(update={"amount_kwh": float(amounts[u])})
-                for u in np.flatnonzero(amounts > _ZERO_KWH)
+                for u in np.flatnonzero(amounts > ZERO_KWH)
             }
             units = self.apply_requests(unit_requests, now)
             accepted = sum(r.accepted_kwh for r, _ in units.values())
-            if accepted < request.amount_kwh * (1 - 1e-6):
+            if accepted < request.amount_kwh * (1 - REL_TOL):
                 word = "up" if request.direction is Direction.UP else "down"
                 reason = (
                     f"{word}-DR potential of the group in the window is {total:.3f} kWh at "
@@ -478,7 +478,7 @@ class MakerFleet:
             dict.fromkeys(
                 w.request_ids[unit]
                 for w in self._windows
-                if unit in w.request_ids and w.amount_kwh[unit] > _ZERO_KWH
+                if unit in w.request_ids and w.amount_kwh[unit] > ZERO_KWH
             )
         )
         return HeatingPlan(
@@ -528,7 +528,7 @@ class MakerFleet:
                 for t in range(self.grid.n_slots)
             ),
             honours=honours,
-            cost_yen=float(self._plan.cost_yen.clip(min=0.0).sum()),
+            cost_yen=float(self._plan.cost_yen.clip(min=0.0).sum()),  # clip: round-off, as above
         )
 
     # ------------------------------------------------------------------ F5
@@ -666,4 +666,5 @@ class MakerFleet:
         metered slot energy over the slot's hours), which it matches on average over the slot.
         """
         power_w, cumulative = self._meter_at(at)
+        # clip: as in power_samples, round-off below zero is reported as zero
         return float(power_w.clip(min=0.0).sum()), float(cumulative.clip(min=0.0).sum())

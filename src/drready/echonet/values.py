@@ -64,6 +64,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drready.domain.tolerances import ROUNDOFF
 from drready.echonet.errors import PropertyValueError
 from drready.echonet.mra import PropertySpec
 
@@ -78,6 +79,9 @@ _FORMATS: dict[str, tuple[int, bool]] = {
     "uint32": (4, False),
 }
 
+_STEP_TOL = 1e-6
+"""A value this close to a whole number of the property's steps [steps] is that number: the
+float round-off of value / step, never a real difference (the EDT counts whole steps)."""
 _TIME_SIZES = {1: "%H", 2: "%H:%M", 3: "%H:%M:%S"}
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 _DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2})(?::(\d{2}))?(?::(\d{2}))?$")
@@ -127,7 +131,7 @@ def _to_physical(raw: int, mult: int | float | None) -> int | float:
     if isinstance(mult, int):
         return raw * mult
     divisor = round(1 / mult)
-    if divisor and math.isclose(1 / mult, divisor, rel_tol=1e-9):
+    if divisor and math.isclose(1 / mult, divisor, rel_tol=ROUNDOFF):
         return raw / divisor  # exact decimal: 3 / 10 == 0.3, unlike 3 * 0.1
     return raw * mult
 
@@ -143,11 +147,13 @@ def _to_raw(value: Any, mult: int | float | None, unit: str) -> int:
         return int(value)
     if isinstance(mult, float):
         divisor = round(1 / mult)
-        exact = value * divisor if math.isclose(1 / mult, divisor, rel_tol=1e-9) else value / mult
+        exact = (
+            value * divisor if math.isclose(1 / mult, divisor, rel_tol=ROUNDOFF) else value / mult
+        )
     else:
         exact = value / mult
     raw = round(exact)
-    if not math.isclose(exact, raw, rel_tol=1e-9, abs_tol=1e-6):
+    if not math.isclose(exact, raw, rel_tol=ROUNDOFF, abs_tol=_STEP_TOL):
         raise _InvalidError(f"{_fmt_num(value)} is not a multiple of {_fmt_num(mult)}{unit}")
     return int(raw)
 
@@ -464,7 +470,7 @@ def _encode(schema: Mapping[str, Any], value: Any) -> bytes:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _InvalidError(f"expected a number, got {value!r}")
         for entry in schema["enum"]:
-            if math.isclose(entry["numericValue"], value, rel_tol=1e-9):
+            if math.isclose(entry["numericValue"], value, rel_tol=ROUNDOFF):
                 return int(entry["edt"], 16).to_bytes(int(schema.get("size", 1)), "big")
         listed = ", ".join(_fmt_num(e["numericValue"]) for e in schema["enum"])
         raise _InvalidError(f"{_fmt_num(value)} is not one of {listed}")

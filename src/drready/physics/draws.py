@@ -394,6 +394,7 @@ def _within_hour_weights(step_minutes: int) -> FloatArray:
     k = 60 // step_minutes
     start = np.arange(k) * step_minutes
     uniform = np.full(k, 1.0 / k)
+    # clip: steps that start after the bath fill has ended overlap it by nothing, not less
     overlap = np.clip(np.minimum(start + step_minutes, BATH_FILL_MINUTES) - start, 0, None)
     bath = overlap / BATH_FILL_MINUTES
     return np.stack([uniform, bath])
@@ -625,7 +626,9 @@ def _kernels(w: FloatArray, jitter_prob: float, ex2: float) -> _Kernels:
     e2c = np.zeros(3 * k)
     for offset, prob in landing:
         j = r + offset
+        # clip: indices outside the hour only keep the gather in bounds; np.where zeroes them
         x = np.where((j >= 0) & (j < k), w[np.clip(j, 0, k - 1)], 0.0)
+        # clip: before the hour the cumulative weight is 0 (index 0), after it 1 (index k)
         big_g = cum_w[np.clip(j, 0, k)]
         e1s += prob * x
         e2s += prob * x * x
@@ -682,7 +685,7 @@ def _group_moments(
         boundary = np.arange(1, n_slots + 1)
         passed = boundary - 2 * k
         cum_var[passed >= 0] += (ex2 - 1.0) * done[passed[passed >= 0]]
-    # Analytically non-negative; the convolution's round-off can leave −1e-13.
+    # clip: analytically non-negative; the convolution's round-off can leave −1e-13.
     np.clip(slot_var, 0.0, None, out=slot_var)
     np.clip(cum_var, 0.0, None, out=cum_var)
     return mean, slot_var, cum_var
