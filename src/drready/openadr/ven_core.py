@@ -36,9 +36,10 @@ The rules, once for both routes:
   round. The request id the units get is the event name (``profile.request_from_event``: the
   one kW → kWh conversion of a request on the VEN side).
 * **Once only** — an event's units are asked once: an answer whose report cannot be posted
-  (VTN outage) is held and the *same* report posted on a later poll (ECHONET Lite 0xF0 carries
-  no request id: asking again would be a second request). A report the VTN refuses (4xx) skips
-  the event for good.
+  (VTN outage) is held and the *same* report posted on a later poll. Asking again would cost
+  a second round of ECHONET Lite exchanges or fleet planning, could give other figures, and a
+  unit that cannot tell a retry (a 0xF0 Set without the request id) would take it as a second
+  request. A report the VTN refuses (4xx) skips the event for good.
 * **F5** — during an answered DR window, the resources that accepted something are sampled
   and reported, at most every ``power_interval`` per event, stamped with the poll's ``now``
   (the instant on the events' clock); the window is dropped at its end, or when the VTN refuses
