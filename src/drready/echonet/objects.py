@@ -152,12 +152,7 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
     spec = _specs(WATER_HEATER)
     tz = zone(DEFAULT_TZ)
     obj = EchonetObject(EOJ(0x02, 0x6B, instance))
-    state: dict[str, Any] = {
-        "location": bytes([0x00]),
-        "window": None,
-        "last_request": None,
-        "last_response": None,
-    }
+    state = _HeaterObjectState()
 
     def on_off(flag: bool, yes: int = 0x41, no: int = 0x42) -> bytes:
         return bytes([yes if flag else no])
@@ -169,11 +164,11 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
         obj.add(PropertySlot(epc, s, get=get, set=set_, announce=announce))
 
     def set_location(value: Any) -> None:
-        state["location"] = bytes(value)
+        state.location = bytes(value)
 
     # super class
     slot(0x80, lambda: bytes([0x30]), announce=True)
-    slot(0x81, lambda: state["location"], set_location, announce=True)
+    slot(0x81, lambda: state.location, set_location, announce=True)
     slot(0x82, lambda: STANDARD_VERSION_R)
     slot(0x83, lambda: heater.device_id.to_echonet_id())
     slot(0x84, lambda: min(int(heater.instantaneous_power_w), 65533))
@@ -250,32 +245,31 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
     def submit(value: Any) -> None:
         req: ext.DrRequestEdt = value
         now = heater.clock.now()
-        state["requests"] = int(state.get("requests", 0)) + 1  # unique within a stopped clock
-        minted = f"el-{now:%Y%m%d%H%M%S}-{state['requests']}-{req.direction.value}"
+        state.requests += 1  # unique within a stopped clock
+        minted = f"el-{now:%Y%m%d%H%M%S}-{state.requests}-{req.direction.value}"
         (resp,) = heater.submit_requests([req.to_request(minted, now)])
-        state["last_request"] = req
-        state["last_response"] = resp
+        state.last_request, state.last_response = req, resp
 
     def last_request() -> bytes:
-        req = state["last_request"]
+        req = state.last_request
         return bytes(ext.DR_REQUEST_SIZE) if req is None else req.encode(tz)
 
     def last_response() -> bytes:
-        resp: DrResponse | None = state["last_response"]
-        if resp is None:
+        req, resp = state.last_request, state.last_response
+        if req is None or resp is None:
             return ext.NO_RESPONSE.encode()
         # echo the id the 0xF0 carried (none for the 13-byte form: the 5-byte answer)
-        return ext.DrResponseEdt.from_response(resp, state["last_request"].request_id).encode()
+        return ext.DrResponseEdt.from_response(resp, req.request_id).encode()
 
     def set_window(value: Any) -> None:
-        state["window"] = value
+        state.window = value
 
     def window() -> bytes:
-        w = state["window"] or _default_window(heater.clock.now(), tz)
+        w = state.window or _default_window(heater.clock.now(), tz)
         return ext.encode_window(w[0], w[1], tz)
 
     def potential() -> bytes:
-        start, end = state["window"] or _default_window(heater.clock.now(), tz)
+        start, end = state.window or _default_window(heater.clock.now(), tz)
         env = heater.flexibility_envelope(start, end)
         return ext.encode_potential(
             ext.PotentialEdt(
@@ -328,6 +322,19 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
     obj.add(PropertySlot(ext.EPC_PLAN, None, get=plan))
     _maps(obj, spec)
     return obj
+
+
+@dataclass
+class _HeaterObjectState:
+    """What the 0x026B object keeps itself (the heater keeps the rest): installation location
+    0x81, the potential window 0xF2, the last DR request 0xF0 with its answer 0xF1, and how
+    many requests came (to name those that carry no id)."""
+
+    location: bytes = b"\x00"
+    window: tuple[datetime, datetime] | None = None
+    last_request: ext.DrRequestEdt | None = None
+    last_response: DrResponse | None = None
+    requests: int = 0
 
 
 def _code(value: Any) -> int:

@@ -71,8 +71,10 @@ class WaterHeaterLink:
     tz: ZoneInfo = field(default_factory=lambda: zone(DEFAULT_TZ))
     clock: Callable[[], datetime] | None = None
     """The gateway's time (simulated in a simulation); wall time in ``tz`` when None."""
-    _device: DeviceId | None = field(default=None, init=False, repr=False)
-    _honoured: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
+    _device: DeviceId | None = field(default=None, init=False, repr=False, compare=False)
+    _honoured: dict[str, datetime] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     """Request id → window end of the requests the unit accepted through this link."""
 
     def _now(self) -> datetime:
