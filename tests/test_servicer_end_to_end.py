@@ -38,7 +38,8 @@ from drready.planning.unit import UnitConfig
 from drready.servicer.bl import BlClient
 from drready.servicer.core.dispatch import EnergyTarget, PowerTarget
 from drready.servicer.service import Servicer
-from drready.servicer.storage.db import AssignmentStatus, ResourceState
+from drready.servicer.storage.db import ResourceState
+from drready.servicer.storage.lifecycle import AssignmentStatus
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.snapshot import build_snapshot
 from drready.sim.day_demo import FLAT_TARIFF

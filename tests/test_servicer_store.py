@@ -23,15 +23,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import drready.servicer.storage.migrations as migrations
 from drready.domain import PowerSample
-from drready.servicer.storage.db import (
-    AssignmentStatus,
-    Base,
-    DispatchStatus,
-    ResourceKind,
-    make_engine,
-    table_names,
-)
-from drready.servicer.storage.store import PotentialInput, ResponseOutcome, ServicerStore
+from drready.servicer.storage.db import Base, ResourceKind, make_engine, table_names
+from drready.servicer.storage.dispatches import ResponseOutcome
+from drready.servicer.storage.lifecycle import AssignmentStatus, DispatchStatus, TransitionError
+from drready.servicer.storage.potentials import PotentialInput
+from drready.servicer.storage.store import ServicerStore
 
 JST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 7, 1, 10, 0, tzinfo=JST)
@@ -389,7 +385,7 @@ def test_assignments_rounds_are_idempotent_and_sending_is_checked(store: Service
     assert store.close_dispatch(dispatch_id=did)
     assert not store.close_dispatch(dispatch_id=did)
     assert store.open_dispatches() == []
-    with pytest.raises(ValueError, match="is closed; assignments need it open"):
+    with pytest.raises(TransitionError, match=f"dispatch {did} is closed; 'assign' needs it open"):
         store.add_assignments(dispatch_id=did, round=3, assignments=[("r0", 1.0)])
 
 

@@ -63,13 +63,11 @@ from drready.servicer.core.dispatch import (
     redispatch,
 )
 from drready.servicer.core.portfolio import AskedResource, PortfolioPotential, aggregate
-from drready.servicer.storage.db import AssignmentStatus, ResourceKind, ResourceState, VenRoute
-from drready.servicer.storage.store import (
-    AssignmentRecord,
-    DispatchRecord,
-    PotentialInput,
-    ServicerStore,
-)
+from drready.servicer.storage.db import ResourceKind, ResourceState, VenRoute
+from drready.servicer.storage.dispatches import AssignmentRecord, DispatchRecord
+from drready.servicer.storage.lifecycle import AssignmentStatus
+from drready.servicer.storage.potentials import PotentialInput
+from drready.servicer.storage.store import ServicerStore
 
 __all__ = ["ISSUER", "Servicer", "TargetShare"]
 

@@ -87,7 +87,7 @@ from drready.servicer.core.following import (
 from drready.servicer.core.settlement import settle_event
 from drready.servicer.service import Servicer
 from drready.servicer.storage.crypto import KeyRing
-from drready.servicer.storage.db import AssignmentStatus
+from drready.servicer.storage.lifecycle import AssignmentStatus
 from drready.servicer.storage.registry import MarketRegistration
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.dashboard import (

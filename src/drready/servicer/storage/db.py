@@ -22,6 +22,9 @@ table                       one row per
 ``tracking_point``          (run, instant) point of a command-following run
 ==========================  ================================================================
 
+The ``status`` columns of ``dispatch`` and ``assignment`` hold the states of
+:mod:`drready.servicer.storage.lifecycle`, whose transition tables say how they may change.
+
 Instants are stored in UTC and read back as timezone-aware UTC datetimes on SQLite and
 PostgreSQL alike (:class:`UtcDateTime`); naive datetimes are refused. Every constraint and index
 has an explicit name, so the shipped migrations (``drready.servicer.storage.migrations``) and these
@@ -37,7 +40,7 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -67,16 +70,17 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
+# The values of the ``status`` columns below; defined, with how they change, in ``lifecycle``.
+from drready.servicer.storage.lifecycle import AssignmentStatus, DispatchStatus
+
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "ENV_DATABASE_URL",
     "ID_LENGTH",
     "WRITE_OPTION",
     "Assignment",
-    "AssignmentStatus",
     "Base",
     "Dispatch",
-    "DispatchStatus",
     "HeaterSource",
     "MarketRegistrationRow",
     "MeterSlot",
@@ -93,10 +97,8 @@ __all__ = [
     "UtcDateTime",
     "Ven",
     "VenRoute",
-    "check_id",
     "database_url",
     "dialect_insert",
-    "enum_value",
     "make_engine",
     "table_names",
     "utc_now",
@@ -138,31 +140,12 @@ class ResourceState(StrEnum):
     RETIRED = "retired"
 
 
-class DispatchStatus(StrEnum):
-    """Life of a dispatch: open while its window or its answers are pending."""
-
-    OPEN = "open"
-    CLOSED = "closed"
-
-
 class TargetKind(StrEnum):
     """What a dispatch's target is: an energy over the window, a power, or a price signal."""
 
     ENERGY = "energy"
     POWER = "power"
     PRICE = "price"
-
-
-class AssignmentStatus(StrEnum):
-    """Life of an assignment (see ``drready.servicer.storage.store`` for the transitions)."""
-
-    PENDING = "pending"
-    SENT = "sent"
-    ACCEPTED = "accepted"
-    PARTIAL = "partial"
-    REJECTED = "rejected"
-    SILENT = "silent"
-    CANCELLED = "cancelled"
 
 
 class HeaterSource(StrEnum):
@@ -174,25 +157,6 @@ class HeaterSource(StrEnum):
 
 def _in(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
-
-
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def enum_value(cls: type[_E], value: _E | str, field: str) -> _E:
-    """``cls(value)``, or ``ValueError`` naming ``field`` and the allowed values."""
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(repr(v.value) for v in cls)
-        raise ValueError(f"{field} must be one of {allowed}, got {value!r}") from None
-
-
-def check_id(value: str, field: str) -> str:
-    """``value`` if it is a usable id (1–128 printable characters), else ``ValueError``."""
-    if not isinstance(value, str) or not 1 <= len(value) <= ID_LENGTH or not value.isprintable():
-        raise ValueError(f"{field} must be 1–{ID_LENGTH} printable characters, got {value!r:.80}")
-    return value
 
 
 def utc_now() -> datetime:

@@ -65,7 +65,7 @@ from sqlalchemy import Engine, Table, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from drready.domain import MAX_POWER_W, DeviceId, ensure_aware
+from drready.domain import MAX_POWER_W, DeviceId
 from drready.domain.base import bounded_float
 from drready.servicer.storage.crypto import KeyRing, Sealed, associated_data
 from drready.servicer.storage.db import (
@@ -76,11 +76,9 @@ from drready.servicer.storage.db import (
     ResourceState,
     Ven,
     VenRoute,
-    check_id,
     dialect_insert,
-    enum_value,
-    utc_now,
 )
+from drready.servicer.storage.validation import CHUNK, check_id, enum_value, instant
 
 __all__ = [
     "MAX_CONTRACT_POWER_KW",
@@ -120,8 +118,6 @@ MAX_CONTRACT_POWER_KW = 1e6
 #: Largest rated power of a resource (a unit or a group, D6) [kW], as ``MAX_POWER_W``.
 MAX_RATED_POWER_KW = MAX_POWER_W / 1000.0
 _RETAILER_MAX = 100
-#: Ids per ``IN (...)`` list (SQLite allows 32 766 bound variables per statement).
-_CHUNK = 5000
 
 
 class VoltageClass(StrEnum):
@@ -315,12 +311,8 @@ _MREG = cast(Table, MarketRegistrationRow.__table__)
 
 def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(ids))
-    for i in range(0, len(unique), _CHUNK):
-        yield unique[i : i + _CHUNK]
-
-
-def _check_instant(value: datetime | None, field: str) -> datetime:
-    return utc_now() if value is None else ensure_aware(value, field)
+    for i in range(0, len(unique), CHUNK):
+        yield unique[i : i + CHUNK]
 
 
 class Registry:
@@ -363,7 +355,7 @@ class Registry:
         route_value = enum_value(VenRoute, route, "route")
         if client_id is not None:
             check_id(client_id, "client_id")
-        created = _check_instant(at, "at")
+        created = instant(at, "at")
         values = {
             "id": ven_id,
             "ven_name": ven_name,
@@ -404,7 +396,7 @@ class Registry:
 
     def mark_ven_seen(self, ven_id: str, at: datetime | None = None) -> bool:
         """Set a VEN's ``last_seen_at`` (never moved backwards); whether it changed."""
-        seen = _check_instant(at, "at")
+        seen = instant(at, "at")
         with self._writer.begin() as conn:
             result = conn.execute(
                 update(_VEN)
@@ -545,7 +537,7 @@ class Registry:
 
     def mark_active(self, resource_ids: Sequence[str], at: datetime | None = None) -> int:
         """Mark resources active and seen at ``at`` (retired ones stay retired); rows changed."""
-        seen = _check_instant(at, "at")
+        seen = instant(at, "at")
         return self._update_state(
             resource_ids,
             {"state": ResourceState.ACTIVE.value, "last_seen_at": seen},
@@ -590,7 +582,7 @@ class Registry:
         """Store (or replace) a resource's market registration, encrypted with the primary key."""
         if not isinstance(registration, MarketRegistration):
             raise TypeError("registration must be a MarketRegistration")
-        updated = _check_instant(at, "at")
+        updated = instant(at, "at")
         sealed = self.keys.seal(
             registration.model_dump_json().encode("utf-8"), aad=associated_data(resource_id)
         )
@@ -660,7 +652,7 @@ class Registry:
 
         Needs every old key id in the ring; after it, the old keys may be dropped.
         """
-        updated = _check_instant(at, "at")
+        updated = instant(at, "at")
         primary = self.keys.primary_key_id
         moved = 0
         with self._writer.begin() as conn:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from drready.servicer.service import Servicer
-from drready.servicer.storage.db import AssignmentStatus
+from drready.servicer.storage.lifecycle import AssignmentStatus
 from drready.servicer.web.dashboard import (
     DashboardSnapshot,
     EventRow,
