@@ -30,7 +30,8 @@ import pytest
 
 from drready.cloud.fleet import GROUP_DEVICE_ID, MakerFleet
 from drready.cloud.service import MakerCloud, run_cloud
-from drready.domain import Direction, DrRequest, PowerSource, ResponseStatus
+from drready.domain import DEFAULT_TZ, Direction, DrRequest, PowerSource, ResponseStatus
+from drready.domain.tolerances import ENERGY_TOL_KWH
 from drready.openadr import profile
 from drready.openadr.models import (
     BlResourceCreate,
@@ -45,12 +46,14 @@ from drready.openadr.models import (
 from drready.openadr.ven import VenClient
 from tests.test_ven_client import VEN_ID, Bl, Vtn, serve_vtn
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+TOKYO = ZoneInfo(DEFAULT_TZ)
 DAY = date(2025, 5, 14)
 START = datetime(2025, 5, 14, 10, 0, tzinfo=TOKYO)
 END = datetime(2025, 5, 14, 14, 0, tzinfo=TOKYO)
 BEFORE = datetime(2025, 5, 14, 8, 0, tzinfo=TOKYO)  # the cloud's "now" before the window
 TOL_KWH = 1e-3  # the amounts travel as kW rounded to 1e-6 and plans as kWh to 1e-6
+SLOT_TOL = 1e-5  # a slot's kW/kWh rounded to 1e-6 on the wire; min/max rebuilt from two of them
+GROUP_TOL = 1e-4  # the group's slot figures against float sums of 100 units' (as SLOT_TOL)
 
 
 def _reports(bl: Bl, event_id: str, name: str) -> list[Report]:
@@ -118,14 +121,14 @@ async def _units_mode(vtn: Vtn, bl: Bl, fleet: MakerFleet) -> None:
         expected = {str(e.device_id): e for e in fleet.envelopes(START, END)}
         for env in envelopes:
             mine = expected[str(env.device_id)]
-            assert env.up_kwh == pytest.approx(mine.up_kwh, abs=1e-6)
-            assert env.down_kwh == pytest.approx(mine.down_kwh, abs=1e-6)
+            assert env.up_kwh == pytest.approx(mine.up_kwh, abs=ENERGY_TOL_KWH)
+            assert env.down_kwh == pytest.approx(mine.down_kwh, abs=ENERGY_TOL_KWH)
             assert env.window_start == mine.window_start and env.window_end == mine.window_end
             for got, want in zip(env.slots, mine.slots, strict=True):
-                assert got.baseline_kw == pytest.approx(want.baseline_kw, abs=1e-5)
-                assert got.min_kw == pytest.approx(want.min_kw, abs=1e-5)
-                assert got.max_kw == pytest.approx(want.max_kw, abs=1e-5)
-                assert got.cum_max_kwh == pytest.approx(want.cum_max_kwh, abs=1e-5)
+                assert got.baseline_kw == pytest.approx(want.baseline_kw, abs=SLOT_TOL)
+                assert got.min_kw == pytest.approx(want.min_kw, abs=SLOT_TOL)
+                assert got.max_kw == pytest.approx(want.max_kw, abs=SLOT_TOL)
+                assert got.cum_max_kwh == pytest.approx(want.cum_max_kwh, abs=SLOT_TOL)
         assert await cloud.poll_once(BEFORE) == []  # answered once only
         assert len(_reports(bl, ask["id"], "potential")) == 1
 
@@ -265,11 +268,13 @@ async def _group_mode(vtn: Vtn, bl: Bl, fleet: MakerFleet) -> None:
         (group_env,) = profile.envelopes_from_report(report, computed_at=BEFORE)
         assert group_env.device_id == GROUP_DEVICE_ID
         units = fleet.envelopes(START, END)
-        assert group_env.up_kwh == pytest.approx(sum(e.up_kwh for e in units), abs=1e-5)
+        assert group_env.up_kwh == pytest.approx(sum(e.up_kwh for e in units), abs=SLOT_TOL)
         for j, slot in enumerate(group_env.slots):
-            assert slot.max_kw == pytest.approx(sum(e.slots[j].max_kw for e in units), abs=1e-4)
+            assert slot.max_kw == pytest.approx(
+                sum(e.slots[j].max_kw for e in units), abs=GROUP_TOL
+            )
             assert slot.cum_max_kwh == pytest.approx(
-                sum(e.slots[j].cum_max_kwh for e in units), abs=1e-4
+                sum(e.slots[j].cum_max_kwh for e in units), abs=GROUP_TOL
             )
 
         req = _dr_request("group-up", 0.5 * group_env.up_kwh)
@@ -287,7 +292,7 @@ async def _group_mode(vtn: Vtn, bl: Bl, fleet: MakerFleet) -> None:
             [[s.energy_kwh for s in fleet.unit_plan(u).slots] for u in range(fleet.size)]
         ).sum(axis=0)
         got = np.array([s.energy_kwh for s in answer.plan.slots])
-        np.testing.assert_allclose(got, unit_energy, atol=1e-5)
+        np.testing.assert_allclose(got, unit_energy, atol=SLOT_TOL)
         # the split: in proportion to potential, never above it
         shares = [
             fleet.unit_plan(u).window_energy_kwh(START, END)

@@ -55,6 +55,7 @@ END = datetime(2026, 5, 12, 14, 0, tzinfo=TZ)
 GW_NAME = "home-gw-1"
 WH_TOL = 1e-3  # 0xF3/0xF4/0x85 carry Wh and W as integers (±0.5 Wh), OpenADR rounds to 1e-6
 PLAN_TOL_KWH = 0.01  # 8 slots of ±0.5 Wh plan energy, plus the baseline's 8 × ±0.5 Wh
+CONFIDENCE_TOL = 0.005  # the confidence travels as a whole percent (OpenADR descriptor)
 
 
 def _heater(serial: str, clock: SimClock, seed: int, persons: int = 4) -> SimulatedWaterHeater:
@@ -111,7 +112,7 @@ def _assert_envelope(got: FlexibilityEnvelope, want: FlexibilityEnvelope) -> Non
     assert (got.window_start, got.window_end) == (want.window_start, want.window_end)
     assert got.up_kwh == pytest.approx(want.up_kwh, abs=WH_TOL)
     assert got.down_kwh == pytest.approx(want.down_kwh, abs=WH_TOL)
-    assert got.confidence == pytest.approx(want.confidence, abs=0.005)
+    assert got.confidence == pytest.approx(want.confidence, abs=CONFIDENCE_TOL)
     for a, b in zip(got.slots, want.slots, strict=True):
         assert a.start == b.start
         assert a.baseline_kw == pytest.approx(b.baseline_kw, abs=WH_TOL)

@@ -26,6 +26,7 @@ import httpx
 import pytest
 import uvicorn
 
+from drready.domain import DEFAULT_TZ
 from drready.openadr import profile
 from drready.openadr.models import (
     BlResourceCreate,
@@ -48,7 +49,7 @@ from drready.security.certs import write_bundle
 from drready.security.tls import PlainHttpWarning, client_ssl_context, uvicorn_ssl_kwargs
 from drready.security.tokens import ClientRegistry
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+TOKYO = ZoneInfo(DEFAULT_TZ)
 BL_ID = "dr-servicer"
 VEN_ID = "cloud-1"
 

@@ -1,80 +1,59 @@
 """The maker cloud as one OpenADR 3.1 VEN towards the DR servicer (route ii; F1–F6, C1, D6).
 
 :class:`MakerCloud` joins a :class:`~drready.cloud.fleet.MakerFleet` and a
-:class:`~drready.openadr.ven.VenClient` through the drready profile
-(:mod:`drready.openadr.profile`):
+:class:`~drready.openadr.ven.VenClient` through the drready profile: it is a thin shell
+(:class:`~drready.openadr.ven.PollingVen`) around the VEN core both routes share
+(:class:`~drready.openadr.ven_core.VenCore`, where every decision is made — which events to
+answer, once, in which rounds, when power is due, what survives a VTN outage or a restart; see
+:mod:`drready.openadr.ven_core`). What is the cloud's own:
 
 * :meth:`MakerCloud.register` — F6: the ven object (``venName`` = the client's VEN name), and
   one resource per unit named by its DeviceId string (``mode="units"``), or one resource named
-  ``profile.GROUP_RESOURCE`` for the whole fleet (``mode="group"``, D6).
-* :meth:`MakerCloud.poll_once` — reads the program's events (asking with its resource names as
-  ``targets``, so that the VTN returns the events BL targeted at them and granted to this VEN,
-  Definition.md "Targeting") and answers each once:
+  ``profile.GROUP_RESOURCE`` for the whole fleet (``mode="group"``, D6), rated with
+  ``profile.resource_attributes``.
+* The work the core asks for, done on the fleet's arrays (:meth:`MakerCloud._work`):
 
-  - a potential-request event (F1) with ``profile.potential_report`` (the units it targets, all
-    units when it has no targets; the group envelope in group mode);
-  - a DR event (F2) targeting its resources with ``profile.plan_report`` (F3/F4): in units mode
-    all new DR events of a poll are planned together (one
-    :meth:`MakerFleet.apply_requests` call per set of events that share no unit), in group mode
-    each is split over the units by :meth:`MakerFleet.group_request`;
-  - during an answered DR event's window, ``profile.power_report`` (F5) at most every
-    ``power_interval_s``.
+  - potential (F1): :meth:`MakerFleet.envelopes` of the targeted units, or the group envelope
+    (:meth:`MakerFleet.group_envelope`) in group mode;
+  - a round of DR events that share no unit (F2–F4): one :meth:`MakerFleet.apply_requests`
+    call for the whole round, or :meth:`MakerFleet.group_request` in group mode, which splits
+    the group's request over the units;
+  - power (F5): :meth:`MakerFleet.power_samples` of the units asked, or the fleet's summed
+    power (:meth:`MakerFleet.group_power`) as the group resource's sample.
 
-  Events that do not follow the profile are logged and skipped, never retried. The events
-  answered are remembered (and, on the first poll, recovered from the VEN's own reports on the
-  VTN), so nothing is posted twice.
-* :meth:`MakerCloud.run` — the polling loop; a VTN outage (network, 5xx) backs off
-  exponentially up to ``max_backoff_s``.
+  A window or request the fleet cannot plan (``ValueError``) skips the events concerned with
+  the reason.
+* :meth:`MakerCloud.run` — the polling loop (:func:`~drready.openadr.ven.poll_loop`); a VTN
+  outage (network, 5xx) backs off exponentially up to ``max_backoff_s``.
 * :func:`run_cloud` — what ``drready cloud serve --units N --vtn URL`` runs.
 
-In group mode the fleet's power is summed into one resource (the same shape as
-``profile.power_report``).
+Amounts: a DR event's kW becomes the request's kWh once, in ``profile.request_from_event``; the
+fleet plans in kWh and the plan report carries kWh per slot — no other conversion on this path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from drready.cloud.fleet import DEFAULT_MAKER_CODE, GROUP_DEVICE_ID, MakerFleet
-from drready.domain import DEFAULT_TZ, DrRequest
+from drready.domain import DEFAULT_TZ, PowerSample, PowerSource
 from drready.openadr import profile
-from drready.openadr.models import (
-    Event,
-    Interval,
-    IntervalPeriod,
-    ReportCreate,
-    ReportResource,
-    ValuesMap,
-)
-from drready.openadr.ven import VenClient, VtnError, VtnUnavailableError, poll_loop
+from drready.openadr import ven_core as vc
+from drready.openadr.ven import TARGET_CHUNK, PollingVen, VenClient
 
 __all__ = ["TARGET_CHUNK", "MakerCloud", "Mode", "run_cloud"]
 
 _log = logging.getLogger("drready.cloud")
 
 Mode = Literal["units", "group"]
-TARGET_CHUNK = 50
-"""Resource names per events query (keeps the query string short for large fleets)."""
 
 
-@dataclass
-class _Dispatch:
-    """An answered DR event whose window gets power reports."""
-
-    event_id: str
-    start: datetime
-    end: datetime
-    units: list[int]
-    last_power: datetime | None = None
-
-
-class MakerCloud:
+class MakerCloud(PollingVen):
     """A maker's cloud server acting as one VEN for its fleet.
 
     Parameters
@@ -105,23 +84,30 @@ class MakerCloud:
             raise ValueError(f"mode must be 'units' or 'group', got {mode!r}")
         if power_interval_s <= 0:
             raise ValueError(f"power_interval_s must be > 0, got {power_interval_s}")
+        core = vc.VenCore(
+            client_name or ven.ven_name,
+            power_interval=timedelta(seconds=power_interval_s),
+            group=mode == "group",
+        )
+        super().__init__(ven, core, program_name=program_name, log=_log)
         self.fleet = fleet
-        self.ven = ven
-        self.program_name = program_name
         self.mode: Mode = mode
-        self.client_name = client_name or ven.ven_name
-        self.power_interval = timedelta(seconds=power_interval_s)
-        self.program_id: str | None = None
-        self.registered = False
-        self._handled: set[str] = set()
-        self._recovered = False
-        self._dispatches: dict[str, _Dispatch] = {}
-        self._stop = asyncio.Event()
+        self.power_interval = core.power_interval
 
     @property
     def resource_names(self) -> list[str]:
         """The resources this cloud offers."""
         return [profile.GROUP_RESOURCE] if self.mode == "group" else self.fleet.names
+
+    @property
+    def _dispatches(self) -> Mapping[str, vc.PowerWindow]:
+        """The DR windows this cloud answered since it started and still reports power in.
+
+        What this attribute held before the VEN core: windows resumed from the cloud's own
+        reports after a restart (``core.windows``, ``resumed``) are not in it.
+        ``tests/test_conformance_openadr.py`` reads it from its thread to move its clock.
+        """
+        return {k: w for k, w in self.core.windows.items() if not w.resumed}
 
     # ------------------------------------------------------------------ F6
     async def register(self) -> list[str]:
@@ -143,268 +129,62 @@ class MakerCloud:
         self.registered = True
         return [f"registered ven {ven.ven_name!r} ({ven.id}) with {len(resources)} resource(s)"]
 
-    # ------------------------------------------------------------------ polling
-    async def _program_id(self) -> str | None:
-        if self.program_id is None:
-            program = await self.ven.program_by_name(self.program_name)
-            self.program_id = None if program is None else program.id
-        return self.program_id
+    # ------------------------------------------------------------------ the core's work
+    def _units(self, names: tuple[str, ...]) -> list[int]:
+        """Unit indices of resource names (the core asks only for the names it was given)."""
+        return [u for n in names if (u := self.fleet.index_of(n)) is not None]
 
-    async def _events(self, program_id: str) -> list[Event]:
-        names = self.resource_names
-        found: dict[str, Event] = {}
-        for i in range(0, len(names), TARGET_CHUNK):
-            for ev in await self.ven.events(program_id, targets=names[i : i + TARGET_CHUNK]):
-                found.setdefault(ev.id, ev)
-        return sorted(found.values(), key=lambda e: (e.created_date_time, e.id))
-
-    async def _recover(self, program_id: str) -> list[str]:
-        """Mark the events this client already answered (a restart must not post twice)."""
-        reports = await self.ven.reports(program_id=program_id, client_name=self.client_name)
-        answered = {r.event_id for r in reports if r.report_name in ("potential", "plan")}
-        self._handled |= answered
-        self._recovered = True
-        return [f"recovered {len(answered)} answered event(s)"] if answered else []
-
-    async def poll_once(self, now: datetime) -> list[str]:
-        """Read the program's events, answer the new ones, send due power reports.
-
-        Returns a log of what was done (one line per action or skipped event).
-
-        Raises
-        ------
-        VtnUnavailableError
-            The VTN could not be reached (nothing was lost: unanswered events are answered on
-            the next poll).
-        """
-        log: list[str] = []
-        if not self.registered:
-            log += await self.register()
-        program_id = await self._program_id()
-        if program_id is None:
-            return [*log, f"program {self.program_name!r} not found on the VTN"]
-        if not self._recovered:
-            log += await self._recover(program_id)
-        dr_events: list[Event] = []
-        for event in await self._events(program_id):
-            if event.id in self._handled:
-                continue
-            if profile.is_potential_request(event):
-                log.append(await self._guard(event, self._answer_potential(event)))
-            elif profile.is_dr_event(event):
-                dr_events.append(event)
-            else:
-                self._handled.add(event.id)
-                log.append(
-                    f"event {event.id}: not a drready potential request or DR event, skipped"
-                )
-        if dr_events:
-            log += await self._answer_dr(dr_events, now)
-        log += await self._power_reports(now)
-        return log
-
-    async def _guard(self, event: Event, answer: Coroutine[Any, Any, str]) -> str:
-        """Await ``answer``; a profile violation or a VTN refusal is logged and the event
-        skipped for good; a VTN outage propagates (the event is answered on a later poll)."""
+    async def _work(self, action: vc.UnitWork) -> vc.Input:
         try:
-            line: str = await answer
-        except VtnUnavailableError:
-            raise
-        except (ValueError, VtnError) as err:  # ProfileError and ValidationError included
-            line = f"event {event.id}: skipped: {err}"
-        self._handled.add(event.id)
-        return line
+            if isinstance(action, vc.AskPotential):
+                return self._potential(action)
+            if isinstance(action, vc.ApplyRequests):
+                return self._apply(action)
+        except ValueError as err:  # a window or request the fleet cannot plan
+            return vc.WorkFailed(str(err))
+        return self._power(action)
 
-    def _targeted_units(self, event: Event) -> list[int] | None:
-        """Units mode: the targeted units (all when untargeted); None if none is ours."""
-        if not event.targets:
-            return list(range(self.fleet.size))
-        units = [u for t in event.targets if (u := self.fleet.index_of(t)) is not None]
-        return units or None
-
-    def _targets_group(self, event: Event) -> bool:
-        return not event.targets or profile.GROUP_RESOURCE in event.targets
-
-    async def _answer_potential(self, event: Event) -> str:
-        window = profile.event_window(event)
-        if window is None:
-            raise profile.ProfileError("intervalPeriod must give the window's start and duration")
+    def _potential(self, action: vc.AskPotential) -> vc.PotentialGiven:
         if self.mode == "group":
-            if not self._targets_group(event):
-                return f"event {event.id}: potential request not for {profile.GROUP_RESOURCE}"
-            envelopes = [self.fleet.group_envelope(*window)]
+            envelopes = [self.fleet.group_envelope(action.start, action.end)]
         else:
-            units = self._targeted_units(event)
-            if units is None:
-                return f"event {event.id}: potential request targets none of our units"
-            envelopes = self.fleet.envelopes(*window, units)
-        report = await self.ven.post_report(
-            self._named(profile.potential_report(event, envelopes, self.client_name))
-        )
-        return f"event {event.id}: potential report {report.id} for {len(envelopes)} resource(s)"
+            envelopes = self.fleet.envelopes(action.start, action.end, self._units(action.targets))
+        return vc.PotentialGiven(action.event_id, tuple(envelopes))
 
-    async def _answer_dr(self, events: list[Event], now: datetime) -> list[str]:
-        log = []
-        parsed: list[tuple[Event, DrRequest, list[int]]] = []
-        for event in events:
-            try:
-                request = profile.request_from_event(event, issued_at=event.created_date_time)
-            except ValueError as err:
-                self._handled.add(event.id)
-                log.append(f"event {event.id}: skipped: {err}")
-                continue
-            if self.mode == "group":
-                if not event.targets or profile.GROUP_RESOURCE not in event.targets:
-                    self._handled.add(event.id)
-                    log.append(f"event {event.id}: DR event not for {profile.GROUP_RESOURCE}")
-                    continue
-                log.append(await self._guard(event, self._answer_group(event, request, now)))
-                continue
-            units = self._targeted_units(event) if event.targets else None
-            if units is None:
-                self._handled.add(event.id)
-                log.append(f"event {event.id}: DR event without a target among our units, skipped")
-                continue
-            parsed.append((event, request, units))
-        while parsed:  # rounds of events that share no unit, each planned at once
-            batch, rest = [], []
-            busy: set[int] = set()
-            for item in parsed:
-                if busy.isdisjoint(item[2]):
-                    batch.append(item)
-                    busy.update(item[2])
-                else:
-                    rest.append(item)
-            requests = {u: req for _, req, units in batch for u in units}
-            try:
-                answers = self.fleet.apply_requests(requests, now)
-            except ValueError as err:
-                for event, _, _ in batch:
-                    self._handled.add(event.id)
-                    log.append(f"event {event.id}: skipped: {err}")
-                parsed = rest
-                continue
-            for event, request, units in batch:
-                plan_answers = [profile.PlanAnswer(*answers[u]) for u in units]
-                log.append(
-                    await self._guard(event, self._post_plan(event, request, plan_answers, units))
-                )
-            parsed = rest
-        return log
-
-    async def _post_plan(
-        self,
-        event: Event,
-        request: DrRequest,
-        answers: list[profile.PlanAnswer],
-        units: list[int],
-    ) -> str:
-        report = await self.ven.post_report(
-            self._named(profile.plan_report(event, answers, self.client_name))
-        )
-        accepted = sum(a.response.accepted_kwh for a in answers)
-        if accepted > 0:
-            self._dispatches[event.id] = _Dispatch(event.id, request.start, request.end, units)
-        return (
-            f"event {event.id}: plan report {report.id} for {len(answers)} resource(s), "
-            f"{accepted:.3f} of {request.amount_kwh * len(answers):.3f} kWh accepted"
+    def _apply(self, action: vc.ApplyRequests) -> vc.RequestsAnswered:
+        if self.mode == "group":  # one resource: every round is one event
+            answers = {}
+            for ask in action.asks:
+                outcome = self.fleet.group_request(ask.request, action.now)
+                plan = profile.PlanAnswer(outcome.response, outcome.plan)
+                answers[ask.event_id] = (vc.UnitAnswer(plan),)
+            return vc.RequestsAnswered(answers)
+        units = {ask.event_id: self._units(ask.targets) for ask in action.asks}
+        requests = {u: ask.request for ask in action.asks for u in units[ask.event_id]}
+        planned = self.fleet.apply_requests(requests, action.now)
+        return vc.RequestsAnswered(
+            {
+                event_id: tuple(vc.UnitAnswer(profile.PlanAnswer(*planned[u])) for u in idx)
+                for event_id, idx in units.items()
+            }
         )
 
-    async def _answer_group(self, event: Event, request: DrRequest, now: datetime) -> str:
-        outcome = self.fleet.group_request(request, now)
-        answers = [profile.PlanAnswer(outcome.response, outcome.plan)]
-        return await self._post_plan(event, request, answers, sorted(outcome.units))
-
-    async def _power_reports(self, now: datetime) -> list[str]:
-        log = []
-        for d in list(self._dispatches.values()):
-            if now >= d.end:
-                del self._dispatches[d.event_id]
-                continue
-            if now < d.start or (
-                d.last_power is not None and now - d.last_power < self.power_interval
-            ):
-                continue
-            try:
-                if self.mode == "group":
-                    power_w, energy_kwh = self.fleet.group_power(now)
-                    body = self._group_power_report(d.event_id, now, power_w, energy_kwh)
-                else:
-                    samples = self.fleet.power_samples(now, d.units)
-                    body = profile.power_report(d.event_id, samples, self.client_name)
-                report = await self.ven.post_report(body)
-            except VtnUnavailableError:
-                raise
-            except (ValueError, VtnError) as err:
-                log.append(f"event {d.event_id}: power report failed: {err}")
-                del self._dispatches[d.event_id]
-                continue
-            d.last_power = now
-            log.append(f"event {d.event_id}: power report {report.id} at {now.isoformat()}")
-        return log
-
-    def _group_power_report(
-        self, event_id: str, at: datetime, power_w: float, energy_kwh: float
-    ) -> ReportCreate:
-        """``profile.power_report`` for the fleet resource (see the module docstring)."""
-        shell = profile.power_report(event_id, [], self.client_name)  # descriptors: DIRECT_READ
-        resource = ReportResource(
-            resource_name=profile.GROUP_RESOURCE,
-            intervals=(
-                Interval(
-                    id=0,
-                    interval_period=IntervalPeriod(start=at, duration="PT0S"),
-                    payloads=(
-                        ValuesMap(type=profile.DEMAND, values=(round(power_w / 1000, 6),)),
-                        ValuesMap(type=profile.READING, values=(round(energy_kwh, 6),)),
-                    ),
-                ),
-            ),
-        )
-        return shell.model_copy(update={"resources": (resource,)})
-
-    @staticmethod
-    def _named(report: ReportCreate) -> ReportCreate:
-        """The fleet group's resource under its profile name (``profile.GROUP_RESOURCE``)."""
-        group = str(GROUP_DEVICE_ID)
-        if not any(r.resource_name == group for r in report.resources):
-            return report
-        resources = tuple(
-            r.model_copy(update={"resource_name": profile.GROUP_RESOURCE})
-            if r.resource_name == group
-            else r
-            for r in report.resources
-        )
-        return report.model_copy(update={"resources": resources})
-
-    # ------------------------------------------------------------------ loop
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the current poll."""
-        self._stop.set()
-
-    async def run(
-        self,
-        interval_s: float = 10.0,
-        *,
-        now: Callable[[], datetime] | None = None,
-        max_backoff_s: float = 300.0,
-        max_polls: int | None = None,
-    ) -> None:
-        """Poll every ``interval_s`` until :meth:`stop` (or ``max_polls`` polls).
-
-        A VTN outage doubles the wait, up to ``max_backoff_s``; the first successful poll
-        resets it. Other VEN errors (e.g. refused credentials) are logged and retried at the
-        same backed-off pace; nothing here ends the loop but :meth:`stop`.
-        """
-        await poll_loop(
-            self.poll_once,
-            self._stop,
-            _log,
-            interval_s,
-            now=now,
-            max_backoff_s=max_backoff_s,
-            max_polls=max_polls,
-        )
+    def _power(self, action: vc.SamplePower) -> vc.PowerSampled:
+        if self.mode == "group":
+            power_w, energy_kwh = self.fleet.group_power(action.now)
+            sample = PowerSample(
+                device_id=GROUP_DEVICE_ID,
+                timestamp=action.now,
+                power_w=power_w,
+                cumulative_energy_kwh=energy_kwh,
+                source=PowerSource.MEASURED,
+            )
+            return vc.PowerSampled({profile.GROUP_RESOURCE: sample})
+        try:
+            samples = self.fleet.power_samples(action.now, self._units(action.targets))
+        except ValueError as err:  # outside the fleet's grid: no sample this time
+            return vc.PowerSampled({}, {name: str(err) for name in action.targets})
+        return vc.PowerSampled({str(s.device_id): s for s in samples})
 
 
 def _default_day() -> date:

@@ -1,4 +1,4 @@
-"""An asynchronous OpenADR 3.1 VEN client over HTTPS (C1, S1, D6).
+"""An asynchronous OpenADR 3.1 VEN client over HTTPS, and the polling VEN around it (C1, S1, D6).
 
 :class:`VenClient` is what a maker cloud (route ii) or a home gateway (route i) uses to talk
 to the DR servicer's VTN; its base :class:`OpenAdrClient` (TLS, token, paging, errors, reading
@@ -7,6 +7,13 @@ wire models of :mod:`drready.openadr.models` (bodies built with
 :func:`~drready.openadr.models.to_wire`, answers parsed with
 :func:`~drready.openadr.models.from_wire`) and know nothing of the drready profile; the
 profile mapping is :mod:`drready.openadr.profile`.
+
+:class:`PollingVen` is the I/O half both drready VENs share: it reads the program, the VEN's
+own reports (once) and the events, hands them to a :class:`~drready.openadr.ven_core.VenCore`
+(the I/O-free half, where every decision is made), posts the reports the core asks for, and
+leaves the work on the units (fleet arrays or ECHONET Lite calls) to its subclass
+(:class:`drready.cloud.service.MakerCloud`, :class:`drready.gateway.ven.GatewayVen`).
+:func:`poll_loop` runs it.
 
 Security (S1)
 -------------
@@ -48,6 +55,7 @@ import contextlib
 import logging
 import ssl
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -57,6 +65,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from drready.domain import DEFAULT_TZ
+from drready.openadr import ven_core as vc
 from drready.openadr.models import (
     AuthError,
     ClientCredentialResponse,
@@ -83,7 +93,9 @@ from drready.security.tls import client_ssl_context, warn_insecure_http
 __all__ = [
     "PAGE_LIMIT",
     "REFRESH_AT",
+    "TARGET_CHUNK",
     "OpenAdrClient",
+    "PollingVen",
     "VenClient",
     "VenConfigError",
     "VenError",
@@ -102,6 +114,9 @@ REFRESH_AT = 0.8
 """Share of a token's ``expires_in`` after which a new token is fetched before the next call."""
 MAX_PAGES = 10_000
 """Guard against a VTN that ignores ``skip`` (the same page forever)."""
+TARGET_CHUNK = 50
+"""Resource names per events query of a :class:`PollingVen` (keeps the query string short for
+large fleets)."""
 
 Clock = Callable[[], float]
 
@@ -636,13 +651,13 @@ async def poll_loop(
     """A VEN's polling loop: ``poll_once(now())`` every ``interval_s`` until ``stop`` is set
     (or ``max_polls`` polls), each returned line logged.
 
-    ``now`` gives the current instant on the events' clock (wall time in ``Asia/Tokyo`` by
-    default; a simulated clock in a simulation). A VTN outage doubles the wait, up to
-    ``max_backoff_s``; the first successful poll resets it. Other VEN errors (e.g. refused
-    credentials) are logged and retried at the same backed-off pace; nothing ends the loop but
-    ``stop``.
+    ``now`` gives the current instant on the events' clock (wall time in
+    :data:`~drready.domain.DEFAULT_TZ` by default; a simulated clock in a simulation). A VTN
+    outage doubles the wait, up to ``max_backoff_s``; the first successful poll resets it.
+    Other VEN errors (e.g. refused credentials) are logged and retried at the same backed-off
+    pace; nothing ends the loop but ``stop``.
     """
-    clock = now or (lambda: datetime.now(ZoneInfo("Asia/Tokyo")))
+    clock = now or (lambda: datetime.now(ZoneInfo(DEFAULT_TZ)))
     delay = interval_s
     polls = 0
     stop.clear()
@@ -657,3 +672,165 @@ async def poll_loop(
             log.warning("poll failed (%s); next attempt in %.0f s", err, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+class PollingVen(ABC):
+    """A VEN that polls its VTN and lets a :class:`~drready.openadr.ven_core.VenCore` decide.
+
+    One poll (:meth:`poll_once`): register when needed (the subclass's F6), find the program,
+    read the VEN's own reports once (restart safety), read the events (asking with the
+    resource names as ``targets``, :data:`TARGET_CHUNK` at a time, Definition.md
+    "Targeting"), then run the core: each piece of work it asks for is done here (posting a
+    report) or by the subclass (:meth:`_work`: potential, DR requests, power samples on its
+    units), and the result fed back, until the core has nothing more to do. A VTN outage
+    (:class:`VtnUnavailableError`) mid-poll is told to the core (it keeps what its units
+    answered for the next poll) and propagates, so that :func:`poll_loop` backs off.
+
+    Parameters
+    ----------
+    ven : VenClient
+        The client towards the servicer's VTN.
+    core : VenCore
+        The VEN's protocol state (its ``client_name`` names the reports).
+    program_name : str
+        The servicer's DR-ready program.
+    log : logging.Logger
+        Where :meth:`run` logs.
+    """
+
+    def __init__(
+        self, ven: VenClient, core: vc.VenCore, *, program_name: str, log: logging.Logger
+    ) -> None:
+        self.ven = ven
+        self.core = core
+        self.program_name = program_name
+        self.program_id: str | None = None
+        self.registered = False
+        self._log = log
+        self._stop = asyncio.Event()
+
+    @property
+    def client_name(self) -> str:
+        """``clientName`` of the VEN's reports."""
+        return self.core.client_name
+
+    @property
+    @abstractmethod
+    def resource_names(self) -> list[str]:
+        """The resources this VEN offers now."""
+
+    @abstractmethod
+    async def register(self) -> list[str]:
+        """F6: ensure the ven object and the resources (idempotent); returns log lines."""
+
+    def _needs_register(self) -> bool:
+        """Whether :meth:`register` runs before this poll."""
+        return not self.registered
+
+    @abstractmethod
+    async def _work(self, action: vc.UnitWork) -> vc.Input:
+        """Do ``action`` on the VEN's units; its result, as the core's next input."""
+
+    # ------------------------------------------------------------------ polling
+    async def _program_id(self) -> str | None:
+        if self.program_id is None:
+            program = await self.ven.program_by_name(self.program_name)
+            self.program_id = None if program is None else program.id
+        return self.program_id
+
+    async def _events(self, program_id: str) -> list[Event]:
+        names = self.resource_names
+        found: dict[str, Event] = {}
+        for i in range(0, max(len(names), 1), TARGET_CHUNK):
+            chunk = names[i : i + TARGET_CHUNK] or None
+            for event in await self.ven.events(program_id, targets=chunk):
+                found.setdefault(event.id, event)
+        return list(found.values())
+
+    async def poll_once(self, now: datetime) -> list[str]:
+        """Read the program's events, answer the new ones, send due power reports.
+
+        ``now`` is the current instant on the events' clock. Returns a log of what was done
+        (one line per action or skipped event).
+
+        Raises
+        ------
+        VtnUnavailableError
+            The VTN could not be reached (nothing is lost: unanswered events are answered on
+            the next poll, with the answers the units already gave).
+        """
+        log: list[str] = []
+        if self._needs_register():
+            log += await self.register()
+        program_id = await self._program_id()
+        if program_id is None:
+            return [*log, f"program {self.program_name!r} not found on the VTN"]
+        if not self.core.recovered:
+            reports = await self.ven.reports(program_id=program_id, client_name=self.client_name)
+            log += await self._drive(vc.Recovered(tuple(reports), now))
+        events = await self._events(program_id)
+        log += await self._drive(vc.Polled(now, tuple(events), tuple(self.resource_names)))
+        return log
+
+    async def _drive(self, first: vc.Input) -> list[str]:
+        """Feed ``first`` to the core, do the work it asks for and feed back each result,
+        until it asks for nothing more; the log lines it gave."""
+        log: list[str] = []
+        actions = self.core.handle(first)
+        while True:
+            work: vc.UnitWork | vc.PostReport | None = None
+            for action in actions:
+                if isinstance(action, vc.Log):
+                    log.append(action.line)
+                else:
+                    work = action
+            if work is None:
+                return log
+            try:
+                result = await (
+                    self._post(work) if isinstance(work, vc.PostReport) else self._work(work)
+                )
+            except BaseException as err:  # an outage, or a bug: the core must know
+                self.core.handle(vc.Interrupted(str(err) or type(err).__name__))
+                raise
+            actions = self.core.handle(result)
+
+    async def _post(self, action: vc.PostReport) -> vc.Posted | vc.PostRefused:
+        try:
+            report = await self.ven.post_report(action.body)
+        except VtnUnavailableError:
+            raise
+        except (ValueError, VtnError) as err:  # a refusal, or a body the VTN cannot take
+            return vc.PostRefused(str(err))
+        return vc.Posted(report.id)
+
+    # ------------------------------------------------------------------ loop
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current poll."""
+        self._stop.set()
+
+    async def run(
+        self,
+        interval_s: float = 10.0,
+        *,
+        now: Callable[[], datetime] | None = None,
+        max_backoff_s: float = 300.0,
+        max_polls: int | None = None,
+    ) -> None:
+        """Poll every ``interval_s`` until :meth:`stop` (or ``max_polls`` polls).
+
+        ``now`` gives the current instant on the events' clock (wall time in
+        :data:`~drready.domain.DEFAULT_TZ` by default; a simulated clock in the demo). A VTN
+        outage doubles the wait, up to ``max_backoff_s``; the first successful poll resets it.
+        Other VEN errors (e.g. refused credentials) are logged and retried at the same
+        backed-off pace; nothing here ends the loop but :meth:`stop`.
+        """
+        await poll_loop(
+            self.poll_once,
+            self._stop,
+            self._log,
+            interval_s,
+            now=now,
+            max_backoff_s=max_backoff_s,
+            max_polls=max_polls,
+        )
