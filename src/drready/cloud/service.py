@@ -44,9 +44,9 @@ from drready.cloud.fleet import DEFAULT_MAKER_CODE, GROUP_DEVICE_ID, MakerFleet
 from drready.domain import DEFAULT_TZ, PowerSample, PowerSource
 from drready.openadr import profile
 from drready.openadr import ven_core as vc
-from drready.openadr.ven import TARGET_CHUNK, PollingVen, VenClient
+from drready.openadr.ven import PollingVen, VenClient
 
-__all__ = ["TARGET_CHUNK", "MakerCloud", "Mode", "run_cloud"]
+__all__ = ["MakerCloud", "Mode", "run_cloud"]
 
 _log = logging.getLogger("drready.cloud")
 
