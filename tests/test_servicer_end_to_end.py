@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -27,7 +26,9 @@ from drready.cloud.fleet import MakerFleet
 from drready.cloud.service import MakerCloud
 from drready.device.clock import SimClock
 from drready.device.heater import SimulatedWaterHeater
-from drready.domain import DeviceId, Direction
+from drready.domain import DEFAULT_TZ, DeviceId, Direction
+from drready.domain.time import zone
+from drready.domain.tolerances import REL_TOL
 from drready.echonet.controller import EchonetController
 from drready.echonet.serve import water_heater_node
 from drready.gateway.ven import GatewayVen, discover_links
@@ -39,16 +40,17 @@ from drready.servicer.bl import BlClient
 from drready.servicer.core.dispatch import EnergyTarget, PowerTarget
 from drready.servicer.service import Servicer
 from drready.servicer.storage.db import ResourceState
+from drready.servicer.storage.dispatches import DispatchRecord
 from drready.servicer.storage.lifecycle import AssignmentStatus
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.snapshot import build_snapshot
 from drready.sim.day_demo import FLAT_TARIFF
 from drready.sim.processes import VtnProcess
 
-TOKYO = ZoneInfo("Asia/Tokyo")
+TZ = zone(DEFAULT_TZ)
 DAY = date(2025, 5, 14)
-START = datetime(2025, 5, 14, 10, 0, tzinfo=TOKYO)
-END = datetime(2025, 5, 14, 14, 0, tzinfo=TOKYO)
+START = datetime(2025, 5, 14, 10, 0, tzinfo=TZ)
+END = datetime(2025, 5, 14, 14, 0, tzinfo=TZ)
 HOSTS = ("127.0.0.81", "127.0.0.82")
 CLIENTS = {"dr-servicer": "bl", "maker-cloud": "ven", "home-gateway": "ven"}
 ROUTES = {"maker-cloud": "cloud", "home-gateway": "gateway"}
@@ -76,7 +78,7 @@ class World:
 async def world(
     tmp_path: Path, units: int = 30, store_url: str | None = None
 ) -> AsyncIterator[World]:
-    clock = SimClock(datetime(2025, 5, 14, 8, 0, tzinfo=TOKYO), speed=0.0)
+    clock = SimClock(datetime(2025, 5, 14, 8, 0, tzinfo=TZ), speed=0.0)
     heaters = [
         SimulatedWaterHeater(
             UnitConfig(DeviceId(maker_code="000005", serial=f"HG{k:07d}"), 4, 460.0),
@@ -152,7 +154,7 @@ async def _silent_gateway(tmp_path: Path, db_url: str) -> None:
         # the ratings travelled as resource attributes (F6)
         rated = {r.resource_name: r.rated_power_kw for r in w.servicer.registry.list_resources()}
         fleet_rated = w.fleet.rated_inputs_kw()
-        assert rated[w.fleet.names[0]] == pytest.approx(fleet_rated[0], rel=1e-6)
+        assert rated[w.fleet.names[0]] == pytest.approx(fleet_rated[0], rel=REL_TOL)
         assert all(0.5 < rated[str(h.device_id)] < 3.0 for h in w.heaters)
 
         # F1 over both routes
@@ -163,7 +165,7 @@ async def _silent_gateway(tmp_path: Path, db_url: str) -> None:
         direct = {str(e.device_id): e.up_kwh for e in w.fleet.envelopes(START, END)}
         assert pot.up_kwh == pytest.approx(
             sum(direct.values()) + sum(r.up_kwh for r in pot.routes if r.route == "gateway"),
-            rel=1e-6,
+            rel=REL_TOL,
         )
         gw_up = sum(w.servicer.envelopes(request_id)[str(h.device_id)].up_kwh for h in w.heaters)
         assert gw_up > 0.5  # the homes declared potential too
@@ -228,12 +230,21 @@ async def _silent_gateway(tmp_path: Path, db_url: str) -> None:
         assert await w.servicer.collect_power(dispatch_id) == {}
 
 
-def test_duplicate_and_late_reports_are_idempotent(tmp_path: Path) -> None:
-    asyncio.run(_duplicates(tmp_path))
+def test_duplicate_and_late_reports_are_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncio.run(_duplicates(tmp_path, monkeypatch))
 
 
-async def _duplicates(tmp_path: Path) -> None:
+async def _duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with world(tmp_path, units=4) as w:
+        reads: list[int] = []
+        get_dispatch = w.store.get_dispatch
+
+        def counted(dispatch_id: int) -> DispatchRecord | None:
+            reads.append(dispatch_id)
+            return get_dispatch(dispatch_id)
+
         await w.servicer.sync_resources()
         request_id = await w.servicer.ask_potential(START, END)
         await w.poll()
@@ -246,7 +257,10 @@ async def _duplicates(tmp_path: Path) -> None:
             request_id,
         )
         await w.poll()
+        monkeypatch.setattr(w.store, "get_dispatch", counted)
         await w.servicer.follow_up(dispatch_id)
+        # the dispatch is read once, and once more after the answers changed it
+        assert reads == [dispatch_id] * 2
         before = w.servicer.share(dispatch_id)
         # the cloud posts one of its plan reports again (a retry after a lost answer)
         record = w.store.get_dispatch(dispatch_id)
@@ -260,7 +274,10 @@ async def _duplicates(tmp_path: Path) -> None:
         (report,) = [r for r in await w.servicer.bl.reports(a.event_id) if r.report_name == "plan"]
         copy = ReportCreate.model_validate(report.model_dump(exclude={"id"}, by_alias=False))
         await w.cloud.ven.post_report(copy)
+        reads.clear()
         await w.servicer.follow_up(dispatch_id)
+        assert reads == [dispatch_id]  # nothing changed: read once
+        monkeypatch.undo()
         after = w.servicer.share(dispatch_id)
         assert after.accepted_kwh == pytest.approx(before.accepted_kwh)
         assert after.rounds == before.rounds

@@ -37,13 +37,15 @@ Time is whatever ``clock`` says (simulated in the demo), never wall time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 
 from drready.domain import (
+    SLOT,
+    SLOT_HOURS,
     DrRequest,
     FlexibilityEnvelope,
     HeatingPlan,
@@ -64,9 +66,10 @@ from drready.servicer.core.dispatch import (
 )
 from drready.servicer.core.portfolio import AskedResource, PortfolioPotential, aggregate
 from drready.servicer.storage.db import ResourceKind, ResourceState, VenRoute
-from drready.servicer.storage.dispatches import AssignmentRecord, DispatchRecord
-from drready.servicer.storage.lifecycle import AssignmentStatus
+from drready.servicer.storage.dispatches import AssignmentRecord, DispatchRecord, ResponseOutcome
+from drready.servicer.storage.lifecycle import AssignmentStatus, DispatchStatus
 from drready.servicer.storage.potentials import PotentialInput
+from drready.servicer.storage.registry import ResourceRecord
 from drready.servicer.storage.store import ServicerStore
 
 __all__ = ["ISSUER", "Servicer", "TargetShare"]
@@ -78,7 +81,18 @@ DispatchTarget = EnergyTarget | PowerTarget | PriceTarget
 ASSUMED_RATED_KW = 1.5
 """Rating assumed per unit for a resource that declares none (a CO2 heat pump's electric
 input at rated output is about 1–1.5 kW)."""
+#: Requested amounts are kept to 1e-6 kWh (``ENERGY_TOL_KWH``): finer digits are solver noise.
+_AMOUNT_DECIMALS = 6
+#: Statuses of an assignment that leave part of its amount to re-dispatch.
 _SHORT = (AssignmentStatus.PARTIAL, AssignmentStatus.REJECTED, AssignmentStatus.SILENT)
+#: Statuses still waiting for an event to go out or be answered.
+_AWAITING = (AssignmentStatus.PENDING, AssignmentStatus.SENT)
+#: Statuses whose event is out and may be answered (late, for a silent one).
+_ASKED = (AssignmentStatus.SENT, AssignmentStatus.SILENT)
+#: Statuses of an answer that commits an amount.
+_COMMITTED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
+#: Outcomes of :meth:`ServicerStore.record_response` that changed the assignment.
+_CHANGED = (ResponseOutcome.RECORDED, ResponseOutcome.LATE, ResponseOutcome.REVISED)
 
 
 @dataclass(frozen=True)
@@ -101,9 +115,33 @@ def _target_energy_kwh(target: DispatchTarget, start: datetime, end: datetime) -
     if isinstance(target, EnergyTarget):
         return float(target.energy_kwh)
     if isinstance(target, PowerTarget):
-        n = round((end - start) / timedelta(minutes=30))
-        return float(target.per_slot_kw(n).sum() * 0.5)
+        n = round((end - start) / SLOT)
+        return float(target.per_slot_kw(n).sum() * SLOT_HOURS)
     return 0.0
+
+
+def _plan_answers(
+    report: Report, a: AssignmentRecord, record: DispatchRecord
+) -> list[profile.PlanAnswer]:
+    """The answers a plan report (F3/F4) gives to assignment ``a``'s event (a ``ProfileError``
+    or ``ValueError`` if it does not follow the profile).
+
+    Decoding needs two things of the event: its name (``a.event_name``: the request id an
+    accepting plan honours) and the amount it carried (``a.requested_kwh`` as kW rounded on the
+    wire over the dispatch's window, which caps what an answer may accept); the profile takes
+    them as the :class:`~drready.domain.DrRequest` the resource was answering.
+    """
+    start, end = record.window_start, record.window_end
+    answered = DrRequest(
+        request_id=a.event_name,
+        direction=record.direction,
+        start=start,
+        end=end,
+        amount_kwh=profile.event_amount_kwh(a.requested_kwh, start, end),
+        issuer=ISSUER,
+        issued_at=a.sent_at or record.created_at,
+    )
+    return profile.answers_from_report(report, answered)
 
 
 class Servicer:
@@ -206,17 +244,7 @@ class Servicer:
 
     def asked(self) -> list[AskedResource]:
         """The resources a request goes to: every resource not retired."""
-        return [
-            AskedResource(resource_name=r.resource_name, ven_name=r.ven_name, route=r.route.value)
-            for r in self.registry.list_resources()
-            if r.state is not ResourceState.RETIRED
-        ]
-
-    def _ids_by_name(self) -> dict[str, str]:
-        return {r.resource_name: r.id for r in self.registry.list_resources()}
-
-    def _names_by_id(self) -> dict[str, str]:
-        return {r.id: r.resource_name for r in self.registry.list_resources()}
+        return _asked(self.registry.list_resources())
 
     # ------------------------------------------------------------------ F1
     async def ask_potential(self, start: datetime, end: datetime) -> str:
@@ -232,7 +260,8 @@ class Servicer:
         record = self.store.potential_request(request_id)
         if record is None:
             raise ValueError(f"request_id {request_id!r} is not a potential request of ours")
-        ids = self._ids_by_name()
+        resources = self.registry.list_resources()
+        ids = {r.resource_name: r.id for r in resources}
         for report in await self.bl.reports(request_id):
             if report.report_name != "potential" or self.store.is_processed(report.id):
                 continue
@@ -263,13 +292,18 @@ class Servicer:
         return aggregate(
             record.window_start,
             record.window_end,
-            self.asked(),
-            self.envelopes(request_id),
+            _asked(resources),
+            self._envelopes(request_id, resources),
         )
 
     def envelopes(self, request_id: str) -> dict[str, FlexibilityEnvelope]:
         """The stored answers to a potential request, by resource name."""
-        names = self._names_by_id()
+        return self._envelopes(request_id, self.registry.list_resources())
+
+    def _envelopes(
+        self, request_id: str, resources: Sequence[ResourceRecord]
+    ) -> dict[str, FlexibilityEnvelope]:
+        names = _names_by_id(resources)
         table = self.store.potentials(request_id)
         return {
             names[rid]: FlexibilityEnvelope.model_validate(slots)
@@ -278,8 +312,10 @@ class Servicer:
         }
 
     # ------------------------------------------------------------------ F2
-    def _resource_potentials(self, request_id: str) -> tuple[list[str], ResourcePotentials]:
-        envs = self.envelopes(request_id)
+    def _resource_potentials(
+        self, request_id: str, resources: Sequence[ResourceRecord]
+    ) -> tuple[list[str], ResourcePotentials]:
+        envs = self._envelopes(request_id, resources)
         names = sorted(envs)
         return names, ResourcePotentials.from_envelopes([envs[n] for n in names], names=names)
 
@@ -291,13 +327,14 @@ class Servicer:
         record = self.store.potential_request(potential_request_id)
         if record is None:
             raise ValueError(f"potential_request_id {potential_request_id!r} is unknown")
-        names, pots = self._resource_potentials(potential_request_id)
-        ids = self._ids_by_name()
+        resources = self.registry.list_resources()
+        names, pots = self._resource_potentials(potential_request_id, resources)
+        ids = {r.resource_name: r.id for r in resources}
         amounts: list[tuple[str, float]] = []
         if names:
             plan = dispatch(pots, target, min_request_kwh=self.min_request_kwh)
             amounts = [
-                (ids[n], round(float(kwh), 6))
+                (ids[n], round(float(kwh), _AMOUNT_DECIMALS))
                 for n, kwh in zip(names, plan.requested_kwh, strict=True)
                 if kwh > 0
             ]
@@ -315,27 +352,35 @@ class Servicer:
             assignments=amounts,
             created_at=self.clock(),
         )
-        await self.send_pending(dispatch_id)
+        await self.send_pending(self._dispatch(dispatch_id), names=_names_by_id(resources))
         return dispatch_id
 
     async def resume(self) -> list[int]:
         """After a restart: send what was decided but not sent, for every open dispatch;
         returns their ids (each then goes on with :meth:`follow_up`)."""
         await self.start()
-        open_ids = [d.id for d in self.store.open_dispatches()]
-        for dispatch_id in open_ids:
-            await self.send_pending(dispatch_id, recover=True)
-        return open_ids
+        records = self.store.open_dispatches()
+        names = _names_by_id(self.registry.list_resources())
+        for record in records:
+            await self.send_pending(record, names=names, recover=True)
+        return [record.id for record in records]
 
-    async def send_pending(self, dispatch_id: int, *, recover: bool = False) -> int:
-        """Create the VTN events of the dispatch's pending assignments. With ``recover`` (after
-        a crash), an event already on the VTN under the assignment's name is taken instead of
-        sending a second one."""
-        record = self._dispatch(dispatch_id)
+    async def send_pending(
+        self,
+        record: DispatchRecord,
+        *,
+        names: Mapping[str, str] | None = None,
+        recover: bool = False,
+    ) -> int:
+        """Create the VTN events of the pending assignments of ``record`` (as read from the
+        store); returns how many. ``names``: resource name by id (read from the registry when
+        not given). With ``recover`` (after a crash), an event already on the VTN under the
+        assignment's name is taken instead of sending a second one."""
         pending = [a for a in record.assignments if a.status is AssignmentStatus.PENDING]
         if not pending:
             return 0
-        names = self._names_by_id()
+        if names is None:
+            names = _names_by_id(self.registry.list_resources())
         existing: dict[str, Event] = {}
         if recover:
             existing = {
@@ -354,21 +399,14 @@ class Servicer:
             )
         return len(pending)
 
-    def _request(
-        self, record: DispatchRecord, a: AssignmentRecord, *, wire: bool = False
-    ) -> DrRequest:
-        """The F2 request of an assignment; ``wire``: with the amount its event carries."""
-        amount = (
-            profile.event_amount_kwh(a.requested_kwh, record.window_start, record.window_end)
-            if wire
-            else a.requested_kwh
-        )
+    def _request(self, record: DispatchRecord, a: AssignmentRecord) -> DrRequest:
+        """The F2 request of a pending assignment, named after it (the event's name)."""
         return DrRequest(
             request_id=a.event_name,
             direction=record.direction,
             start=record.window_start,
             end=record.window_end,
-            amount_kwh=amount,
+            amount_kwh=a.requested_kwh,
             issuer=ISSUER,
             issued_at=a.sent_at or self.clock(),
         )
@@ -381,59 +419,54 @@ class Servicer:
 
     # ------------------------------------------------------------------ F3/F4, D3
     async def follow_up(self, dispatch_id: int) -> DispatchRecord:
-        """Record the answers that came; declare the silent; re-dispatch what is missing."""
+        """Record the answers that came; declare the silent; re-dispatch what is missing.
+
+        Returns the dispatch as it is afterwards. The dispatch is read once, and again only
+        after a step that changed it."""
         record = self._dispatch(dispatch_id)
         now = self.clock()
+        if await self._record_answers(record):
+            record = self._dispatch(dispatch_id)
+        if await self._declare_silent(record, now):
+            record = self._dispatch(dispatch_id)
+        if await self._next_round(record):
+            record = self._dispatch(dispatch_id)
+        awaiting = any(a.status in _AWAITING for a in record.assignments)
+        if (
+            now >= record.window_end
+            and not awaiting
+            and self.store.close_dispatch(dispatch_id=dispatch_id)
+        ):
+            record = replace(record, status=DispatchStatus.CLOSED)
+        return record
+
+    async def _record_answers(self, record: DispatchRecord) -> bool:
+        """Record the new plan reports of the events out; whether an assignment changed."""
+        changed = False
         for a in record.assignments:
-            if a.event_id is None or a.status not in (
-                AssignmentStatus.SENT,
-                AssignmentStatus.SILENT,
-            ):
+            if a.event_id is None or a.status not in _ASKED:
                 continue
             for report in await self.bl.reports(a.event_id):
                 if report.report_name == "plan" and not self.store.is_processed(report.id):
-                    self._record_answer(record, a, report)
-        record = self._dispatch(dispatch_id)
-        silent = [
-            a
-            for a in record.assignments
-            if a.status is AssignmentStatus.SENT
-            and a.sent_at is not None
-            and now - a.sent_at >= self.response_timeout
-        ]
-        if silent:
-            self.store.mark_silent(assignment_ids=[a.id for a in silent])
-            self.registry.mark_offline([a.resource_id for a in silent])
-            for a in silent:
-                try:
-                    await self.bl.delete_event(a.event_id or "")
-                except VtnError as err:
-                    _log.warning("could not delete silent event %s: %s", a.event_id, err)
-            record = self._dispatch(dispatch_id)
-        await self._next_round(record)
-        record = self._dispatch(dispatch_id)
-        awaiting = any(
-            a.status in (AssignmentStatus.PENDING, AssignmentStatus.SENT)
-            for a in record.assignments
-        )
-        if now >= record.window_end and not awaiting:
-            self.store.close_dispatch(dispatch_id=dispatch_id)
-            record = self._dispatch(dispatch_id)
-        return record
+                    changed |= self._record_answer(record, a, report)
+        return changed
 
-    def _record_answer(self, record: DispatchRecord, a: AssignmentRecord, report: Report) -> None:
+    def _record_answer(self, record: DispatchRecord, a: AssignmentRecord, report: Report) -> bool:
+        """Record the answer of one plan report to ``a``; whether ``a`` changed."""
         try:
-            answers = profile.answers_from_report(report, self._request(record, a, wire=True))
+            answers = _plan_answers(report, a, record)
         except (profile.ProfileError, ValueError) as err:
             _log.warning("plan report %s unreadable: %s", report.id, err)
             self.store.mark_processed(report_id=report.id, kind="plan")
-            return
+            return False
+        changed = False
         for answer in answers[:1]:
             r = answer.response
-            self.store.record_response(
+            outcome = self.store.record_response(
                 event_id=a.event_id or "",
                 status=r.status,
-                # the event carries kW rounded to 1e-6: never count more than was meant
+                # clip: the event carries kW rounded to 1e-6, so the decoded answer may exceed
+                # the stored amount by that rounding; never count more than was meant
                 accepted_kwh=min(r.accepted_kwh, a.requested_kwh)
                 if r.status is not ResponseStatus.REJECTED
                 else 0.0,
@@ -441,33 +474,56 @@ class Servicer:
                 responded_at=self.clock(),
                 reason=r.reason,
             )
+            changed = outcome in _CHANGED
             if r.status is not ResponseStatus.REJECTED:
                 self.registry.mark_active([a.resource_id], at=self.clock())
         self.store.mark_processed(report_id=report.id, kind="plan")
+        return changed
+
+    async def _declare_silent(self, record: DispatchRecord, now: datetime) -> bool:
+        """Declare silent the events unanswered for ``response_timeout``, mark their resources
+        offline and delete the events; whether there were any."""
+        silent = [
+            a
+            for a in record.assignments
+            if a.status is AssignmentStatus.SENT
+            and a.sent_at is not None
+            and now - a.sent_at >= self.response_timeout
+        ]
+        if not silent:
+            return False
+        self.store.mark_silent(assignment_ids=[a.id for a in silent])
+        self.registry.mark_offline([a.resource_id for a in silent])
+        for a in silent:
+            try:
+                await self.bl.delete_event(a.event_id or "")
+            except VtnError as err:
+                _log.warning("could not delete silent event %s: %s", a.event_id, err)
+        return True
 
     def share(self, dispatch_id: int) -> TargetShare:
         """The dispatch's target, accepted, awaited amounts and rounds so far."""
         record = self._dispatch(dispatch_id)
         return _share(record)
 
-    async def _next_round(self, record: DispatchRecord) -> None:
+    async def _next_round(self, record: DispatchRecord) -> bool:
+        """When every assignment is answered or silent and part of the target is missing,
+        re-dispatch it to the others as the next round and send it (D3); whether it did."""
         if not record.assignments:
-            return
+            return False
         last = max(a.round for a in record.assignments)
-        if any(
-            a.status in (AssignmentStatus.PENDING, AssignmentStatus.SENT)
-            for a in record.assignments
-        ):
-            return
+        if any(a.status in _AWAITING for a in record.assignments):
+            return False
         share = _share(record)
         if share.shortfall_kwh < self.min_request_kwh or last >= self.max_rounds:
-            return
+            return False
         request_id = str(record.target["potential_request_id"])
-        names, pots = self._resource_potentials(request_id)
-        ids = self._ids_by_name()
+        resources = self.registry.list_resources()
+        names, pots = self._resource_potentials(request_id, resources)
+        ids = {r.resource_name: r.id for r in resources}
         committed = {n: 0.0 for n in names}
         excluded = {n: False for n in names}
-        by_id = {v: k for k, v in ids.items()}
+        by_id = _names_by_id(resources)
         for a in record.assignments:
             name = by_id.get(a.resource_id)
             if name not in committed:
@@ -476,11 +532,7 @@ class Servicer:
                 committed[name] += a.accepted_kwh or 0.0
             if a.status in _SHORT:
                 excluded[name] = True
-        offline = {
-            r.resource_name
-            for r in self.registry.list_resources()
-            if r.state is not ResourceState.ACTIVE
-        }
+        offline = {r.resource_name for r in resources if r.state is not ResourceState.ACTIVE}
         plan = redispatch(
             pots,
             EnergyTarget(direction=record.direction, energy_kwh=share.shortfall_kwh),
@@ -489,39 +541,30 @@ class Servicer:
             min_request_kwh=self.min_request_kwh,
         )
         amounts = [
-            (ids[n], round(float(kwh), 6))
+            (ids[n], round(float(kwh), _AMOUNT_DECIMALS))
             for n, kwh in zip(names, plan.requested_kwh, strict=True)
             if kwh > 0
         ]
         if not amounts:
-            return
+            return False
         self.store.add_assignments(dispatch_id=record.id, round=last + 1, assignments=amounts)
-        await self.send_pending(record.id)
+        await self.send_pending(self._dispatch(record.id), names=by_id)
+        return True
 
     async def accepted_plans(self, dispatch_id: int) -> dict[str, HeatingPlan]:
         """The DR-aware plans (F4) of the resources that accepted a share, by name (read back
         from their plan reports on the VTN: the servicer keeps answers, not whole plans)."""
         record = self._dispatch(dispatch_id)
-        names = self._names_by_id()
+        names = _names_by_id(self.registry.list_resources())
         out: dict[str, HeatingPlan] = {}
         for a in record.assignments:
-            if (
-                a.event_id is None
-                or a.late
-                or a.status
-                not in (
-                    AssignmentStatus.ACCEPTED,
-                    AssignmentStatus.PARTIAL,
-                )
-            ):
+            if a.event_id is None or a.late or a.status not in _COMMITTED:
                 continue
             for report in await self.bl.reports(a.event_id):
                 if report.report_name != "plan":
                     continue
                 try:
-                    answers = profile.answers_from_report(
-                        report, self._request(record, a, wire=True)
-                    )
+                    answers = _plan_answers(report, a, record)
                 except (profile.ProfileError, ValueError):
                     continue
                 for answer in answers[:1]:
@@ -533,13 +576,10 @@ class Servicer:
         """Store the new power reports of a dispatch's answered events (a reading stored twice
         is stored once); returns the new samples by resource name."""
         record = self._dispatch(dispatch_id)
-        names = self._names_by_id()
+        names = _names_by_id(self.registry.list_resources())
         out: dict[str, list[PowerSample]] = {}
         for a in record.assignments:
-            if a.event_id is None or a.status not in (
-                AssignmentStatus.ACCEPTED,
-                AssignmentStatus.PARTIAL,
-            ):
+            if a.event_id is None or a.status not in _COMMITTED:
                 continue
             for report in await self.bl.reports(a.event_id):
                 if report.report_name != "power" or self.store.is_processed(report.id):
@@ -555,18 +595,25 @@ class Servicer:
         return out
 
 
+def _asked(resources: Sequence[ResourceRecord]) -> list[AskedResource]:
+    """The resources a request goes to: every resource not retired."""
+    return [
+        AskedResource(resource_name=r.resource_name, ven_name=r.ven_name, route=r.route.value)
+        for r in resources
+        if r.state is not ResourceState.RETIRED
+    ]
+
+
+def _names_by_id(resources: Sequence[ResourceRecord]) -> dict[str, str]:
+    return {r.id: r.resource_name for r in resources}
+
+
 def _share(record: DispatchRecord) -> TargetShare:
     target = float(record.target.get("energy_kwh", 0.0)) if isinstance(record.target, dict) else 0.0
     accepted = sum(
-        (a.accepted_kwh or 0.0)
-        for a in record.assignments
-        if not a.late and a.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
+        (a.accepted_kwh or 0.0) for a in record.assignments if not a.late and a.status in _COMMITTED
     )
-    awaiting = sum(
-        a.requested_kwh
-        for a in record.assignments
-        if a.status in (AssignmentStatus.PENDING, AssignmentStatus.SENT)
-    )
+    awaiting = sum(a.requested_kwh for a in record.assignments if a.status in _AWAITING)
     rounds = max((a.round for a in record.assignments), default=0)
     return TargetShare(target, accepted, awaiting, rounds)
 
