@@ -22,7 +22,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 import drready.servicer.storage.migrations as migrations
-from drready.domain import PowerSample
+from drready.domain import SLOT, PowerSample
 from drready.servicer.storage.db import Base, ResourceKind, make_engine, table_names
 from drready.servicer.storage.dispatches import ResponseOutcome
 from drready.servicer.storage.lifecycle import AssignmentStatus, DispatchStatus, TransitionError
@@ -506,7 +506,7 @@ def test_duplicate_power_readings_change_nothing(store: ServicerStore) -> None:
 def test_meter_slots_upsert_and_matrix(store: ServicerStore) -> None:
     _register(store, 3)
     day = datetime(2026, 7, 1, tzinfo=JST)
-    slot = timedelta(minutes=30)
+    slot = SLOT
     starts = [day, day + slot, day + 3 * slot]
     assert (
         store.upsert_meter_slots(
