@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -37,8 +38,11 @@ from drready.openadr.vtn.routes import (
 )
 from drready.openadr.vtn.settings import VtnSettings
 from drready.openadr.vtn.store import RawStore, create_all, wire_json
+from drready.security.files import create_private_file
 from drready.security.limits import BodySizeLimit
+from drready.security.throttle import TokenThrottle
 from drready.security.tokens import ClientRegistry, TokenService
+from drready.security.verify_pool import BoundedVerifier
 
 __all__ = ["create_app", "make_engine"]
 
@@ -47,7 +51,10 @@ def make_engine(database_url: str) -> Engine:
     """A SQLAlchemy engine for SQLite (thread-shared) or PostgreSQL (pre-pinged pool).
 
     JSON columns are written with :func:`~drready.openadr.vtn.store.wire_json`, so a stored
-    body is the exact text the API answers for it.
+    body is the exact text the API answers for it. A SQLite file that does not exist yet is
+    created first with mode 0600 (its missing directories 0700), so neither the database nor
+    its ``-wal``/``-shm`` files are ever readable by other users
+    (:func:`drready.security.files.create_private_file`).
     """
     url = make_url(database_url)
     kwargs: dict[str, Any] = {"json_serializer": wire_json}
@@ -58,6 +65,8 @@ def make_engine(database_url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
         else:
             sqlite_file = True
+            if not url.database.startswith("file:"):  # a plain path, not a SQLite URI
+                create_private_file(Path(url.database))
             # one connection per concurrent request: a small pool starves under load while
             # finished requests still hold their connection
             kwargs.update(pool_size=32, max_overflow=64, pool_timeout=10, pool_use_lifo=True)
@@ -111,7 +120,10 @@ def create_app(
     FastAPI
         ``app.state`` holds ``settings``, ``registry``, ``tokens``, ``notifier``, ``engine``,
         ``sessionmaker`` and ``raw_store`` (:class:`~drready.openadr.vtn.store.RawStore`, the
-        hot routes' statements), and ``mqtt_notifier`` with MQTT. While the app runs (its
+        hot routes' statements), ``token_throttle`` and ``secret_verifier`` (the token
+        endpoint's :class:`~drready.security.throttle.TokenThrottle` and
+        :class:`~drready.security.verify_pool.BoundedVerifier`), and ``mqtt_notifier`` with
+        MQTT. While the app runs (its
         lifespan), a SQLite file database gets background WAL checkpoints
         (:class:`~drready.openadr.vtn.checkpoint.WalCheckpointer`); at shutdown they stop,
         the engine is disposed and the MQTT notifier closed.
@@ -134,6 +146,7 @@ def create_app(
         finally:
             if checkpointer is not None:
                 checkpointer.stop()
+            app.state.secret_verifier.close()
             mqtt: MqttNotifier | None = getattr(app.state, "mqtt_notifier", None)
             if mqtt is not None:
                 mqtt.close()
@@ -150,6 +163,11 @@ def create_app(
     app.state.registry = registry
     app.state.tokens = tokens
     app.state.verified_tokens = VerifiedTokens(tokens)
+    throttling = settings.token_throttle
+    app.state.token_throttle = TokenThrottle(throttling)
+    app.state.secret_verifier = BoundedVerifier(
+        throttling.verify_threads, throttling.verify_queue_max, throttling.verify_nice
+    )
     app.state.notifier = notifier if notifier is not None else NullNotifier()
     app.state.engine = engine
     app.state.raw_store = RawStore(engine)

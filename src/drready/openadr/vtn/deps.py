@@ -5,13 +5,14 @@ checks, wire-body parsing and pagination (C1, S1).
 * :data:`PrincipalDep`: the verified bearer token (:class:`~drready.security.tokens.TokenClaims`);
   missing, forged or expired tokens answer 401 with ``WWW-Authenticate: Bearer`` (RFC 6750).
 * :func:`require_scopes`: 403 unless the token holds one of the operation's scopes.
-* :func:`wire_body`: the JSON body parsed with :func:`drready.openadr.models.from_wire` (strict
-  wire rules), 400 naming the field otherwise.
+* :func:`wire_body`: the JSON body parsed by :func:`drready.openadr.vtn.wirebody.parse_body`
+  (strict JSON, unknown properties ignored and logged unless ``strict_input``), 400 naming the
+  wire field otherwise.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -19,14 +20,13 @@ from typing import Annotated, Any, TypeVar
 import jwt
 from fastapi import Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
 from pydantic_core import to_json
 from sqlalchemy.orm import Session, sessionmaker
 
-from drready.openadr.models import from_wire
-from drready.openadr.vtn.errors import ApiError, describe_validation_errors
+from drready.openadr.vtn.errors import ApiError
 from drready.openadr.vtn.notify import Notifier
 from drready.openadr.vtn.settings import PAGE_LIMIT_MAX, VtnSettings
+from drready.openadr.vtn.wirebody import BodyError, parse_body
 from drready.security.tokens import TokenClaims, TokenError, TokenExpiredError, TokenService
 
 __all__ = [
@@ -52,6 +52,8 @@ __all__ = [
 
 Principal = TokenClaims
 T = TypeVar("T")
+_log = logging.getLogger("drready.openadr.vtn")
+_IGNORED_LOGGED = 20  # unknown properties named in the log line at most
 
 
 _bearer = HTTPBearer(auto_error=False, description="OAuth2 client-credentials access token")
@@ -242,31 +244,26 @@ def require_scopes(*any_of: str) -> Callable[[Request], Awaitable[Principal]]:
 
 
 async def parse_wire_body(request: Request, cls: Any) -> Any:
-    """The JSON request body parsed into ``cls`` with wire semantics (400 Problem otherwise)."""
+    """The JSON request body parsed into ``cls`` with wire semantics
+    (:func:`drready.openadr.vtn.wirebody.parse_body`: strict JSON, unknown properties dropped
+    and logged unless ``settings.strict_input``); 400 Problem naming the wire field otherwise."""
     raw = await request.body()
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media and media != "application/json" and not media.endswith("+json"):
         raise ApiError(400, f"Content-Type: expected application/json, got {media!r}")
-    # A plain UTF-8 body (no BOM, no NUL: not UTF-16/32) is validated as the text it is, and
-    # when that succeeds it is the answer: pydantic accepts no JSON that json.loads refuses
-    # (the reverse exists: lone surrogate escapes). Any failure takes the full path below, so
-    # every 400 is worded as it always was.
-    plain = raw[:3] != b"\xef\xbb\xbf" and b"\x00" not in raw
-    if plain:
-        try:
-            return from_wire(cls, raw, nulls_as_absent=True)  # liberal in what we accept
-        except ValidationError:
-            pass
+    settings: VtnSettings = request.app.state.settings
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ApiError(400, f"body: not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "body: must be a JSON object")
-    try:
-        return from_wire(cls, raw if plain else data, nulls_as_absent=True)
-    except ValidationError as err:
-        raise ApiError(400, describe_validation_errors(err.errors())) from None
+        parsed = parse_body(cls, raw, strict=settings.strict_input)
+    except BodyError as err:
+        raise ApiError(400, err.detail) from None
+    if parsed.ignored:
+        _log.info(
+            "%s %s: ignored unknown properties %s",
+            request.method,
+            request.url.path,
+            ", ".join(name[:80] for name in parsed.ignored[:_IGNORED_LOGGED]),
+        )
+    return parsed.model
 
 
 def wire_body(cls: Any) -> Callable[[Request], Awaitable[Any]]:

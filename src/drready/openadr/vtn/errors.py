@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drready.openadr.models import problem, to_wire
+from drready.openadr.vtn.wirebody import describe_errors
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -64,19 +65,12 @@ def api_error_response(exc: ApiError) -> JSONResponse:
     return problem_response(exc.status, exc.detail, headers=exc.headers)
 
 
-def _location(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc]
-    return ".".join(parts) if parts else "body"
-
-
 def describe_validation_errors(errors: Sequence[Mapping[str, Any]], *, prefix: str = "") -> str:
-    """One line per error: ``<field path>: <rule>``, joined by ``; ``."""
-    lines = []
-    for err in errors:
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        where = _location([*([prefix] if prefix else []), *err.get("loc", ())])
-        lines.append(f"{where}: {message}")
-    return "; ".join(lines)
+    """One line per error: ``<field path>: <rule>``, joined by ``; `` (discriminator errors
+    name the wire field, see :func:`drready.openadr.vtn.wirebody.describe_errors`)."""
+    if prefix:
+        errors = [{**err, "loc": (prefix, *err.get("loc", ()))} for err in errors]
+    return describe_errors(errors)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -16,10 +16,12 @@ Anything else passes through unchanged: another path, method or ``root_path``; n
 or an invalid bearer token, or one without the operation's scope (FastAPI answers the 401 or
 403); a query parameter the fast path does not know, given twice, blank, or not in the plain
 form it accepts (``skip``/``limit`` decimal digits within range, ``active`` ``true`` or
-``false``, ``programID`` matching objectID, each ``targets`` value 1–128 characters), so every
-error answer and every lenient parse stays FastAPI's. Errors the endpoint raises itself
-(:class:`~drready.openadr.vtn.errors.ApiError`: a bad report body, an unknown ``eventID``) are
-answered with the app's own problem response.
+``false``, ``programID`` matching objectID, each ``targets`` value 1–128 characters without
+U+0000), so every error answer and every lenient parse stays FastAPI's. Errors the endpoint
+raises itself (:class:`~drready.openadr.vtn.errors.ApiError`: a bad report body, an
+``eventID`` the VEN cannot see) are answered with the app's own problem response. The body of
+``POST /reports`` goes through the same parser on both paths
+(:func:`drready.openadr.vtn.deps.parse_wire_body`: strict JSON, unknown properties).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def parse_event_query(query_string: bytes, page_limit_max: int) -> EventQuery | 
     if query_string:
         for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
             if key == "targets":
-                if not 1 <= len(value) <= 128:
+                if not 1 <= len(value) <= 128 or "\x00" in value:
                     return None
                 if targets is None:
                     targets = []

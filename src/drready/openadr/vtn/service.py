@@ -10,7 +10,28 @@ Privacy as implemented
 * program and event objects: objects without targets are visible to every VEN. An object with
   targets is visible to a VEN only if the targets it requests (``targets`` query) intersected
   with the targets granted to it (its ven objects and their resources) share a target with the
-  object; the answer then lists only those targets (target hiding).
+  object; the answer then lists only those targets (target hiding). Read by id without
+  ``targets``, and as the event of a report the VEN posts or puts, the VEN requests all the
+  targets granted to it.
+
+No existence oracles between VENs
+---------------------------------
+Whatever a VEN may not see answers exactly as what does not exist: same status, same detail
+(``404 no event with id 'x'``, ``404 eventID: no event with id 'x'`` for a report on an event
+it cannot see, ``404 venID: no ven with id 'x'``, ``409 programID: no program with id 'x'``
+for a subscription to a program it cannot see), so no answer tells another VEN's object from
+a missing one.
+
+Names are the one exception a global name space forces: ``venName`` is unique per VTN
+(Definition.md "Object names") and ``resourceName`` is unique across all VENs here (stricter
+than the spec's "unique to its associated ven": the profile names a resource by its unit's
+DeviceId, which is global, and two VENs holding the same name would let one of them be granted
+the other's unit as a target). Creating or renaming to a name that is taken answers
+``409 venName 'x' exists already`` / ``409 resourceName 'x' exists already`` — the same answer
+whether the holder is the requester itself or another VEN, naming neither the holder nor its
+id. What it discloses is that the name is taken, which a global name space cannot avoid;
+names carry no secrets (DeviceIds are printed on the units), and the object itself stays
+unreadable.
 """
 
 from __future__ import annotations
@@ -43,6 +64,7 @@ from drready.openadr.vtn.store import (
 __all__ = [
     "TargetView",
     "check_unique",
+    "check_unique_name",
     "commit_and_notify",
     "conflict_guard",
     "load_owned",
@@ -168,9 +190,18 @@ def load_targeted(
     object_id: str,
     requested: Sequence[str] | None,
 ) -> tuple[StoredObject, TargetView]:
-    """A program/event the principal may read, else 404; with the view to render it."""
+    """A program/event the principal may read, else 404; with the view to render it.
+
+    A VEN reading by id without ``targets`` (the spec's ``GET /events/{eventID}`` has no such
+    parameter) reads with all the targets granted to it, as a report on the event is checked
+    (:func:`visible_event_program_id`); with ``targets``, with those it was granted.
+    """
     row = get_object(session=session, object_type=object_type.value, object_id=object_id)
-    view = target_view(session=session, principal=principal, requested=requested)
+    if is_bl(principal) or requested:
+        view = target_view(session=session, principal=principal, requested=requested)
+    else:
+        granted = targets_of_vens(session=session, client_id=principal.client_id)
+        view = view_for(principal, sorted(granted), granted)
     if row is None or (not is_bl(principal) and not view.visible(row)):
         raise ApiError(404, f"no {object_type.value.lower()} with id {object_id!r}")
     if is_bl(principal):
@@ -184,6 +215,19 @@ def check_unique(*, session: Session, unique_key: str, object_id: str | None, wh
     holder = session.scalars(stmt).first()
     if holder is not None and holder != object_id:
         raise ApiError(409, f"{what} exists already")
+
+
+def check_unique_name(
+    *, session: Session, object_type: ObjectType, name: str, object_id: str | None, what: str
+) -> None:
+    """409 if another object of ``object_type`` has the name ``name`` (its ``name`` column,
+    whichever ``unique_key`` spelling it was stored under)."""
+    stmt = select(StoredObject.id).where(
+        StoredObject.object_type == object_type.value, StoredObject.name == name
+    )
+    for holder in session.scalars(stmt):
+        if holder != object_id:
+            raise ApiError(409, f"{what} exists already")
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from drready.security.settings import MAX_BODY_MAX, MAX_BODY_MIN
+from drready.security.throttle import TokenThrottleSettings
 from drready.security.tokens import TTL_MAX_S, TTL_MIN_S, ClientRegistry, TokenService
 
 __all__ = ["PAGE_LIMIT_MAX", "VtnSettings"]
@@ -40,6 +41,14 @@ class VtnSettings(BaseModel):
         The MQTT broker the VTN publishes notifications to and announces in ``GET /notifiers``
         (``mqtts://broker.example.jp:8883``; ``mqtt://`` only for a development broker).
         ``None`` (default): the MQTT notifier binding is not offered.
+    strict_input : bool
+        Refuse request bodies with properties the VTN does not know (400 naming them).
+        ``False`` (default): they are dropped before validation, never stored, and logged in
+        one line (Definition.md "Required and optional properties" lets a VTN ignore them;
+        3.0-era clients send ``programID`` on reports).
+    token_throttle : TokenThrottleSettings
+        Rate limits and lockout of ``POST /auth/token``
+        (:class:`drready.security.throttle.TokenThrottleSettings`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,6 +59,8 @@ class VtnSettings(BaseModel):
     page_limit_max: Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_MAX
     token_ttl_s: Annotated[int, Field(ge=TTL_MIN_S, le=TTL_MAX_S)] = 300
     mqtt_broker_url: Annotated[str, Field(pattern=r"^mqtts?://[^/?#\s]+/?$")] | None = None
+    strict_input: bool = False
+    token_throttle: TokenThrottleSettings = TokenThrottleSettings()
 
     @property
     def token_url(self) -> str:

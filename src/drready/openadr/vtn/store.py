@@ -78,6 +78,7 @@ __all__ = [
     "new_object_id",
     "targets_of_vens",
     "update_object",
+    "visible_event_program_id",
     "wire_json",
 ]
 
@@ -517,12 +518,37 @@ def list_wire(
     return [(body, targets) for body, targets in result]
 
 
-_GRANTED = text(
-    "SELECT DISTINCT t.target FROM oadr_target t JOIN oadr_object o ON t.object_seq = o.seq "
+_GRANTED_FROM = (
+    "FROM oadr_target t JOIN oadr_object o ON t.object_seq = o.seq "
     "WHERE (o.object_type = 'VEN' AND o.client_id = :client) "
     "OR (o.object_type = 'RESOURCE' AND o.ven_id IN "
     "(SELECT v.id FROM oadr_object v WHERE v.object_type = 'VEN' AND v.client_id = :client))"
 )
+_GRANTED = text("SELECT DISTINCT t.target " + _GRANTED_FROM)
+
+
+_VISIBLE_EVENT = text(
+    "SELECT e.program_id FROM oadr_object e "
+    "WHERE e.object_type = 'EVENT' AND e.id = :object_id "
+    "AND (NOT EXISTS (SELECT 1 FROM oadr_target u WHERE u.object_seq = e.seq) "
+    "OR EXISTS (SELECT 1 FROM oadr_target m WHERE m.object_seq = e.seq "
+    f"AND m.target IN (SELECT t.target {_GRANTED_FROM})))"
+)
+"""``(program_id,)`` of event ``:object_id`` if client ``:client`` may see it: the event has no
+targets, or one of them is granted to the client (as ``GET /events`` with all its targets)."""
+
+
+def visible_event_program_id(
+    *, session: Session, event_id: str, client_id: str | None
+) -> tuple[str | None] | None:
+    """``(program_id,)`` of the event ``event_id`` if it exists and ``client_id`` may see it
+    (``None``: BL, sees every event), else ``None`` — one answer for both, so callers cannot
+    tell an invisible event from a missing one."""
+    if client_id is None:
+        return get_program_id(session=session, object_type="EVENT", object_id=event_id)
+    params = {"object_id": event_id, "client": client_id}
+    row = session.connection().execute(_VISIBLE_EVENT, params).one_or_none()
+    return None if row is None else (row[0],)
 
 
 def targets_of_vens(*, session: Session, client_id: str) -> frozenset[str]:
@@ -595,6 +621,7 @@ _REPORT_COLUMNS = (
 )
 
 
+_SEES_ALL = "sees_all_events"  # a pending report's flag, not a column
 _RAW_TARGETS_MAX = 16  # more requested targets (rare): the expanding statement on a session
 _RAW_SHAPES_MAX = 1024  # prepared list statements kept per engine
 
@@ -616,6 +643,7 @@ class RawStore:
         self.dialect = engine.dialect
         self.integrity_error: type[Exception] = self.dialect.loaded_dbapi.IntegrityError
         self._granted = _Prepared(_GRANTED, self.dialect)
+        self._visible_event = _Prepared(_VISIBLE_EVENT, self.dialect)
         self._program_id = _Prepared(_GET_PROGRAM_ID, self.dialect)
         insert = _OBJECTS.insert().values(
             {name: bindparam(name, type_=_OBJECTS.c[name].type) for name in _REPORT_COLUMNS}
@@ -723,10 +751,13 @@ class RawStore:
         client_id: str,
         name: str,
         event_id: str,
+        sees_all_events: bool = False,
     ) -> bool:
         """Store a report as :func:`create_object` would (``program_id``: its event's; no
         targets), ``body_json`` being :func:`wire_json` of its body; ``False``, storing
-        nothing, when there is no event ``event_id``. Returns once the report is committed.
+        nothing, when there is no event ``event_id`` that ``client_id`` may see
+        (:func:`visible_event_program_id`; every event with ``sees_all_events``, for BL).
+        Returns once the report is committed.
 
         Group commit: the reports posted during one turn of the event loop are inserted and
         committed together, in one transaction under :meth:`write_lock`, at the start of the
@@ -746,6 +777,7 @@ class RawStore:
             "body": body_json,
             "created": _naive_utc(created),
             "modified": _naive_utc(created),
+            _SEES_ALL: sees_all_events,
         }
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
@@ -786,10 +818,15 @@ class RawStore:
                 cursor = connection.cursor()
                 stored = []
                 for values in rows:
-                    lookup = {"object_type": "EVENT", "object_id": values["event_id"]}
-                    event = self._program_id.execute(cursor, lookup).fetchone()
+                    if values[_SEES_ALL]:
+                        lookup = {"object_type": "EVENT", "object_id": values["event_id"]}
+                        event = self._program_id.execute(cursor, lookup).fetchone()
+                    else:
+                        lookup = {"object_id": values["event_id"], "client": values["client_id"]}
+                        event = self._visible_event.execute(cursor, lookup).fetchone()
                     if event is not None:
-                        self._insert_report.execute(cursor, {**values, "program_id": event[0]})
+                        insert = {k: v for k, v in values.items() if k != _SEES_ALL}
+                        self._insert_report.execute(cursor, {**insert, "program_id": event[0]})
                     stored.append(event is not None)
                 cursor.close()
                 connection.commit()

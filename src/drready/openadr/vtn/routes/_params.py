@@ -10,6 +10,7 @@ from drready.openadr.models import ObjectType
 from drready.openadr.vtn.errors import ApiError
 
 __all__ = [
+    "NO_NUL_PATTERN",
     "OBJECT_ID_PATTERN",
     "ClientNameQuery",
     "EventIdQuery",
@@ -36,8 +37,14 @@ def _id_query(name: str, description: str) -> object:
     )
 
 
+NO_NUL_PATTERN = r"^[^\x00]*$"
+"""Names and targets hold no U+0000 (PostgreSQL text cannot, and no honest name does)."""
+
+
 def _name_query(name: str, description: str) -> object:
-    return Query(alias=name, min_length=1, max_length=128, description=description)
+    return Query(
+        alias=name, min_length=1, max_length=128, pattern=NO_NUL_PATTERN, description=description
+    )
 
 
 ProgramIdQuery = Annotated[
@@ -65,6 +72,8 @@ async def _targets(
     for i, target in enumerate(targets):
         if not 1 <= len(target) <= 128:
             raise ApiError(400, f"query.targets.{i}: a target has 1 to 128 characters")
+        if "\x00" in target:
+            raise ApiError(400, f"query.targets.{i}: U+0000 (NUL) is not allowed")
     return tuple(targets)
 
 

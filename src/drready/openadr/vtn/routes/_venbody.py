@@ -7,7 +7,6 @@ the ``BL_…_REQUEST`` form, which names the VEN's ``clientID``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +14,8 @@ from fastapi import Request
 
 from drready.openadr.vtn.deps import PrincipalDep, is_bl, wire_body
 from drready.openadr.vtn.errors import ApiError
+from drready.security.strict_json import JsonRefusedError
+from drready.security.strict_json import loads as strict_loads
 
 __all__ = ["role_checked_body"]
 
@@ -30,11 +31,11 @@ def role_checked_body(
         object_type: object = None
         has_targets = False
         try:
-            data = json.loads(raw)
+            data = strict_loads(raw)
             if isinstance(data, dict):
                 object_type = data.get("objectType")
                 has_targets = "targets" in data
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except JsonRefusedError:
             pass  # reported by the parser below
         if is_bl(principal):
             if object_type == ven_type:

@@ -8,24 +8,37 @@ in HTTP Basic (RFC 6749 §2.3.1, then without ``client_secret`` in the body). ``
 the client gets all its scopes. Errors carry an RFC 6749 §5.2 body that is at the same time an
 RFC 7807 problem (``error``/``error_description`` plus ``type``/``title``/``status``/``detail``),
 so it satisfies both ``authError`` and the ``problem`` the yaml names for 400 and 401.
+
+Each attempt with credentials costs a scrypt run. Before it, the endpoint asks the app's
+:class:`~drready.security.throttle.TokenThrottle` (per address and per client id: rate limits,
+a growing lockout after repeated failures): a refused attempt gets 429 with ``Retry-After``
+and costs no scrypt. The run itself happens in the app's
+:class:`~drready.security.verify_pool.BoundedVerifier` (its own low-priority thread, never the
+event loop or the shared thread pool); when that is full, 503 with ``Retry-After``. A JSON body
+is parsed as strict JSON (:mod:`drready.security.strict_json`); no field may hold U+0000.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
+import math
+import time
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from drready.openadr.models import AuthErrorCode
 from drready.openadr.vtn.deps import SettingsDep
+from drready.openadr.vtn.errors import problem_response
+from drready.security.strict_json import JsonRefusedError
+from drready.security.strict_json import loads as strict_loads
+from drready.security.throttle import TokenThrottle, address_key
 from drready.security.tokens import ClientRegistry, TokenInvalidError, TokenService
+from drready.security.verify_pool import BoundedVerifier, VerifierBusyError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -75,12 +88,16 @@ def _parse_body(raw: bytes, media: str) -> dict[str, str]:
         repeated = sorted(k for k, v in parsed.items() if len(v) > 1)
         if repeated:
             raise _bad(f"{repeated[0]}: parameter repeated")
-        return {k: v[0] for k, v in parsed.items()}
+        fields = {k: v[0] for k, v in parsed.items()}
+        for key in _FIELDS:
+            if "\x00" in fields.get(key, ""):
+                raise _bad(f"{key}: U+0000 (NUL) is not allowed")
+        return fields
     if media == "application/json":
         try:
-            data: Any = json.loads(text)
-        except json.JSONDecodeError:
-            raise _bad("body: not valid JSON") from None
+            data: Any = strict_loads(raw)
+        except JsonRefusedError as err:
+            raise _bad(str(err)) from None
         if not isinstance(data, dict):
             raise _bad("body: must be a JSON object")
         for key in _FIELDS:
@@ -103,7 +120,7 @@ def _basic(header: str | None) -> tuple[str, str] | None:
             401, AuthErrorCode.INVALID_CLIENT, "Authorization: malformed Basic credentials"
         ) from None
     client_id, sep, secret = decoded.partition(":")
-    if not sep:
+    if not sep or "\x00" in decoded:
         raise _TokenRequestError(
             401, AuthErrorCode.INVALID_CLIENT, "Authorization: malformed Basic credentials"
         )
@@ -127,6 +144,11 @@ def _credentials(fields: dict[str, str], basic: tuple[str, str] | None) -> tuple
     return client_id, secret
 
 
+def _retry_later(status: int, wait_s: float, detail: str) -> JSONResponse:
+    headers = {**_NO_STORE, "Retry-After": str(max(1, math.ceil(wait_s)))}
+    return problem_response(status, detail, headers=headers)
+
+
 @router.get("/server")
 def get_auth_server_info(settings: SettingsDep) -> dict[str, str]:
     """getAuthServerInfo: where to fetch tokens."""
@@ -138,6 +160,8 @@ async def fetch_token(request: Request) -> JSONResponse:
     """fetchToken: client credentials → access token (clientCredentialResponse)."""
     registry: ClientRegistry = request.app.state.registry
     tokens: TokenService = request.app.state.tokens
+    throttle: TokenThrottle = request.app.state.token_throttle
+    verifier: BoundedVerifier = request.app.state.secret_verifier
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         fields = _parse_body(await request.body(), media)
@@ -154,12 +178,22 @@ async def fetch_token(request: Request) -> JSONResponse:
         client_id, secret = _credentials(fields, basic)
         if len(client_id) > 4096 or len(secret) > 4096:
             raise _bad("client_id/client_secret: at most 4096 characters")
+        address = address_key(request.client.host if request.client is not None else "")
+        wait_s = throttle.admit(client_id, address, time.monotonic())
+        if wait_s > 0.0:
+            return _retry_later(
+                429, wait_s, "too many token requests from this address or for this client"
+            )
         try:
-            record = await run_in_threadpool(registry.authenticate, client_id, secret)
+            record = await verifier.run(registry.authenticate, client_id, secret)
+        except VerifierBusyError:
+            return _retry_later(503, 1.0, "too many token requests in progress")
         except TokenInvalidError:
+            throttle.record(client_id, address, success=False, now=time.monotonic())
             raise _TokenRequestError(
                 401, AuthErrorCode.INVALID_CLIENT, "invalid client credentials"
             ) from None
+        throttle.record(client_id, address, success=True, now=time.monotonic())
         requested = frozenset(fields.get("scope", "").split())
         unknown = sorted(requested - record.scopes)
         if unknown:

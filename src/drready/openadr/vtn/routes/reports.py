@@ -1,5 +1,10 @@
 """``/reports``: what VENs report to the servicer (F1 potential, F4 plan, F5 power), private to
-the reporting VEN and BL (C1; S1 object privacy)."""
+the reporting VEN and BL (C1; S1 object privacy).
+
+A VEN reports only on an event it can see (its targets granted, as ``GET /events`` with all of
+them; :func:`drready.openadr.vtn.store.visible_event_program_id`): any other ``eventID``
+answers ``404 eventID: no event with id 'x'``, the answer for an event that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from drready.openadr.vtn.deps import (
     PageDep,
     Principal,
     SessionDep,
+    is_bl,
     json_array_response,
     parse_wire_body,
     require_scopes,
@@ -37,9 +43,9 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     RawStore,
-    get_program_id,
     list_wire,
     new_object_id,
+    visible_event_program_id,
     wire_json,
 )
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_REPORTS
@@ -53,10 +59,17 @@ ReportId = Annotated[str, object_id_path("reportID")]
 REPORT = ObjectType.REPORT
 
 
-def _index(session: SessionDep, report: Report) -> dict[str, Any]:
-    event = get_program_id(session=session, object_type="EVENT", object_id=report.event_id)
+def _no_event(event_id: str) -> ApiError:
+    # the same for an event that does not exist and one the VEN cannot see
+    return ApiError(404, f"eventID: no event with id {event_id!r}")
+
+
+def _index(session: SessionDep, principal: Principal, report: Report) -> dict[str, Any]:
+    event = visible_event_program_id(
+        session=session, event_id=report.event_id, client_id=owner_filter(principal)
+    )
     if event is None:
-        raise ApiError(409, f"eventID: no event with id {report.event_id!r}")
+        raise _no_event(report.event_id)
     return {
         "client_id": report.client_id,
         "name": report.client_name,
@@ -113,11 +126,12 @@ async def create_report(request: Request, principal: Writer) -> Response:
             client_id=report.client_id,
             name=report.client_name,
             event_id=report.event_id,
+            sees_all_events=is_bl(principal),
         )
     except raw.integrity_error:
         raise ApiError(409, "report exists already") from None
     if not stored:
-        raise ApiError(409, f"eventID: no event with id {report.event_id!r}")
+        raise _no_event(report.event_id)
     notify(notifier=notifier, operation=Operation.CREATE, object_type=REPORT, body=wire)
     return Response(text.encode(), status_code=201, media_type="application/json")
 
@@ -147,7 +161,7 @@ async def update_report(
         object_type=REPORT,
         body=wire,
         modified=now,
-        index=_index(session, report),
+        index=_index(session, principal, report),
         what="report",
     )
 

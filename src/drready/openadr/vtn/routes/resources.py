@@ -1,5 +1,10 @@
 """``/resources``: the water heaters (or groups of them, D6) behind a VEN, with the targets BL
-grants them; private to the VEN's client and BL (C1; S1 object privacy)."""
+grants them; private to the VEN's client and BL (C1; S1 object privacy).
+
+``resourceName`` is unique across all VENs (409 ``resourceName 'x' exists already``, the same
+answer whoever holds the name; see :mod:`drready.openadr.vtn.service` for why and what that
+discloses): the profile names a resource by its unit's DeviceId, which is global.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from drready.openadr.vtn.routes._params import (
 )
 from drready.openadr.vtn.routes._venbody import role_checked_body
 from drready.openadr.vtn.service import (
-    check_unique,
+    check_unique_name,
     commit_and_notify,
     conflict_guard,
     delete_and_notify,
@@ -68,19 +73,21 @@ ResourceId = Annotated[str, object_id_path("resourceID")]
 RESOURCE = ObjectType.RESOURCE
 
 
-def _key(ven_id: str, name: str) -> str:
-    return f"RESOURCE:{ven_id}:{name}"
+def _key(name: str) -> str:
+    # one name space for every VEN's resources (rows of earlier versions carry
+    # RESOURCE:<venID>:<name>; check_unique_name finds them by their name column)
+    return f"RESOURCE:{name}"
 
 
-def _what(ven_id: str, name: str) -> str:
-    return f"resourceName {name!r} of ven {ven_id!r}"
+def _what(name: str) -> str:
+    return f"resourceName {name!r}"
 
 
 def _index(resource: Resource) -> dict[str, Any]:
     return {
         "client_id": resource.client_id,
         "name": resource.resource_name,
-        "unique_key": _key(resource.ven_id, resource.resource_name),
+        "unique_key": _key(resource.resource_name),
         "ven_id": resource.ven_id,
         "targets": resource.targets or (),
     }
@@ -126,12 +133,9 @@ async def create_resource(
 ) -> dict[str, Any]:
     """createResource: venID must name a ven the requester may access (else 404)."""
     _check_ven(session, principal, body.ven_id)
-    what = _what(body.ven_id, body.resource_name)
-    check_unique(
-        session=session,
-        unique_key=_key(body.ven_id, body.resource_name),
-        object_id=None,
-        what=what,
+    what = _what(body.resource_name)
+    check_unique_name(
+        session=session, object_type=RESOURCE, name=body.resource_name, object_id=None, what=what
     )
     now = utc_now()
     extra = {} if isinstance(body, BlResourceCreate) else {"client_id": principal.client_id}
@@ -182,12 +186,9 @@ async def update_ven_resource(
         session=session, principal=principal, object_type=RESOURCE, object_id=resource_id
     )
     _check_ven(session, principal, body.ven_id)
-    what = _what(body.ven_id, body.resource_name)
-    check_unique(
-        session=session,
-        unique_key=_key(body.ven_id, body.resource_name),
-        object_id=row.id,
-        what=what,
+    what = _what(body.resource_name)
+    check_unique_name(
+        session=session, object_type=RESOURCE, name=body.resource_name, object_id=row.id, what=what
     )
     now = utc_now()
     existing = from_wire(Resource, row.body)

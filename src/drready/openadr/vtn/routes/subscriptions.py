@@ -35,6 +35,7 @@ from drready.openadr.vtn.service import (
     commit_and_notify,
     delete_and_notify,
     load_owned,
+    load_targeted,
     owner_filter,
     update_and_notify,
     utc_now,
@@ -42,7 +43,6 @@ from drready.openadr.vtn.service import (
 from drready.openadr.vtn.store import (
     Filters,
     create_object,
-    get_object,
     list_wire,
     new_object_id,
 )
@@ -71,7 +71,22 @@ def _verify_callbacks(notifier: Any, subscription: Subscription) -> None:
             raise ApiError(400, f"objectOperations.{i}.callbackUrl: {err}") from err
 
 
-def _index(session: SessionDep, subscription: Subscription) -> dict[str, Any]:
+def _check_program(session: SessionDep, principal: Principal, program_id: str) -> None:
+    """409 unless the requester can see the program: the same answer for a program that does
+    not exist and one targeted elsewhere (no existence oracle)."""
+    try:
+        load_targeted(
+            session=session,
+            principal=principal,
+            object_type=ObjectType.PROGRAM,
+            object_id=program_id,
+            requested=None,
+        )
+    except ApiError:
+        raise ApiError(409, f"programID: no program with id {program_id!r}") from None
+
+
+def _index(session: SessionDep, principal: Principal, subscription: Subscription) -> dict[str, Any]:
     for i, operation in enumerate(subscription.object_operations):
         if not operation.callback_url.lower().startswith("https://"):
             raise ApiError(
@@ -80,10 +95,8 @@ def _index(session: SessionDep, subscription: Subscription) -> dict[str, Any]:
                 "(Definition.md, Security: Webhooks)",
             )
     program_id = subscription.program_id
-    if program_id is not None and (
-        get_object(session=session, object_type="PROGRAM", object_id=program_id) is None
-    ):
-        raise ApiError(409, f"programID: no program with id {program_id!r}")
+    if program_id is not None:
+        _check_program(session, principal, program_id)
     return {
         "client_id": subscription.client_id,
         "name": subscription.client_name,
@@ -135,7 +148,7 @@ def create_subscription(
         object_type=SUBSCRIPTION.value,
         body=wire,
         created=now,
-        **_index(session, subscription),
+        **_index(session, principal, subscription),
     )
     commit_and_notify(
         session=session,
@@ -182,7 +195,7 @@ def update_subscription(
         object_type=SUBSCRIPTION,
         body=wire,
         modified=now,
-        index=_index(session, subscription),
+        index=_index(session, principal, subscription),
         what="subscription",
     )
 
