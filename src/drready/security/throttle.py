@@ -12,7 +12,8 @@ with :meth:`TokenThrottle.record`:
 * **lockout**: ``failures_max`` failed attempts within ``failure_window_s`` lock the address,
   and the client id, for ``lockout_s``; each further lockout of the same key doubles the time,
   up to ``lockout_max_s``. A success clears the key's failures and strikes; so does
-  ``lockout_max_s`` without a failure.
+  ``lockout_max_s`` without a failure once the last lockout has ended (retrying right after
+  a lockout keeps the long period).
 * **keys**: the client id as sent (every id its own key, known or not, so the lockout does not
   tell known ids from unknown ones); the address as its /32 (IPv4, IPv4-mapped IPv6) or its /64
   (IPv6: one host usually holds a whole /64), see :func:`address_key`.
@@ -223,7 +224,7 @@ class TokenThrottle:
     def _failed(self, table: _Table[_Strikes], key: str, now: float) -> None:
         s = self.settings
         strikes = table.get(key) or table.put(key, _Strikes())
-        if now - strikes.last_failure >= s.lockout_max_s:
+        if now - max(strikes.last_failure, strikes.locked_until) >= s.lockout_max_s:
             strikes.strikes = 0  # quiet long enough: the next lockout starts short again
         strikes.last_failure = now
         failures = strikes.failures
