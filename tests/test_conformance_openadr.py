@@ -107,7 +107,7 @@ def _cloud(url: str, ca_file: str, units: int) -> Iterator[MakerCloud]:
             allow_insecure_http=not https,
         )
     cloud = MakerCloud(fleet, ven, power_interval_s=1)
-    clock: Callable[[], datetime] = lambda: DURING if cloud._dispatches else BEFORE  # noqa: E731
+    clock: Callable[[], datetime] = lambda: DURING if cloud.windows_answered else BEFORE  # noqa: E731
     loop = asyncio.new_event_loop()
 
     async def main() -> None:

@@ -100,13 +100,9 @@ class MakerCloud(PollingVen):
         return [profile.GROUP_RESOURCE] if self.mode == "group" else self.fleet.names
 
     @property
-    def _dispatches(self) -> Mapping[str, vc.PowerWindow]:
-        """The DR windows this cloud answered since it started and still reports power in.
-
-        What this attribute held before the VEN core: windows resumed from the cloud's own
-        reports after a restart (``core.windows``, ``resumed``) are not in it.
-        ``tests/test_conformance_openadr.py`` reads it from its thread to move its clock.
-        """
+    def windows_answered(self) -> Mapping[str, vc.PowerWindow]:
+        """The DR windows this cloud answered since it started and still reports power in, by
+        event id (windows resumed from its own reports after a restart are left out)."""
         return {k: w for k, w in self.core.windows.items() if not w.resumed}
 
     # ------------------------------------------------------------------ F6
