@@ -486,7 +486,16 @@ def _period(event: Event) -> IntervalPeriod:
 
 
 def answers_from_report(report: Report | ReportCreate, request: DrRequest) -> list[PlanAnswer]:
-    """F3/F4 back to domain terms."""
+    """F3/F4 back to domain terms, for the :class:`~drready.domain.DrRequest` answered."""
+    return plan_answers(report, request_id=request.request_id, requested_kwh=request.amount_kwh)
+
+
+def plan_answers(
+    report: Report | ReportCreate, *, request_id: str, requested_kwh: float
+) -> list[PlanAnswer]:
+    """F3/F4 back to domain terms from what the answered event carried: its request id (the
+    event name) and its amount [kWh] (the event's kW over its window,
+    :func:`event_amount_kwh`), which caps what an answer may accept."""
     out = []
     for res in report.resources:
         device = _device_or_group(res.resource_name)
@@ -502,11 +511,11 @@ def answers_from_report(report: Report | ReportCreate, request: DrRequest) -> li
         except ValueError as err:
             raise ProfileError(f"{RESPONSE}: unknown status {status!r}") from err
         response = DrResponse(
-            request_id=request.request_id,
+            request_id=request_id,
             device_id=device,
             status=status_,
-            requested_kwh=request.amount_kwh,
-            accepted_kwh=min(_number(values[1:2], RESPONSE), request.amount_kwh),
+            requested_kwh=requested_kwh,
+            accepted_kwh=min(_number(values[1:2], RESPONSE), requested_kwh),
             reason=str(reason) or None,
         )
         slots_iv = [iv for iv in res.intervals if USAGE_FORECAST in _payloads(iv)]
@@ -527,7 +536,7 @@ def answers_from_report(report: Report | ReportCreate, request: DrRequest) -> li
             created_at=report.created_date_time if isinstance(report, Report) else grid.start,
             grid=grid,
             slots=slots,
-            honours=(request.request_id,) if response.accepted_kwh > 0 else (),
+            honours=(request_id,) if response.accepted_kwh > 0 else (),
         )
         out.append(PlanAnswer(response, plan))
     return out

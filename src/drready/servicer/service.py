@@ -128,20 +128,14 @@ def _plan_answers(
 
     Decoding needs two things of the event: its name (``a.event_name``: the request id an
     accepting plan honours) and the amount it carried (``a.requested_kwh`` as kW rounded on the
-    wire over the dispatch's window, which caps what an answer may accept); the profile takes
-    them as the :class:`~drready.domain.DrRequest` the resource was answering.
+    wire over the dispatch's window, which caps what an answer may accept).
     """
     start, end = record.window_start, record.window_end
-    answered = DrRequest(
+    return profile.plan_answers(
+        report,
         request_id=a.event_name,
-        direction=record.direction,
-        start=start,
-        end=end,
-        amount_kwh=profile.event_amount_kwh(a.requested_kwh, start, end),
-        issuer=ISSUER,
-        issued_at=a.sent_at or record.created_at,
+        requested_kwh=profile.event_amount_kwh(a.requested_kwh, start, end),
     )
-    return profile.answers_from_report(report, answered)
 
 
 class Servicer:
