@@ -66,12 +66,24 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # (a raw NUL is invalid JSON, a raw surrogate invalid UTF-8)
 _ESCAPED_FAULT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 # a superset of what loads() refuses in a body that parsed: a run of more than
-# MAX_NUMBER_CHARS number characters, an exponent of three or more significant digits after a
-# digit (a finite, short literal has |exponent| < 100 + 100), the NaN/Infinity literals, and
-# the escape of U+0000
-_SUSPECT = re.compile(
-    rb"[-+.0-9eE]{%d}|[0-9][eE][-+]?0*[1-9][0-9]{2}|NaN|Infinity|\\u0000" % (MAX_NUMBER_CHARS + 1)
-)
+# MAX_NUMBER_CHARS number characters, an exponent of three or more digits after a digit (a
+# finite, short literal has |exponent| < 100 + 100), the NaN/Infinity literals, and the escape
+# of U+0000; found by translating the bytes to classes and searching substrings (C speed; a
+# regex for the same was 5x slower on a report).
+
+
+def _classes(groups: dict[bytes, str]) -> bytes:
+    """A ``bytes.translate`` table: each byte of a group → its symbol, any other → a space."""
+    table = bytearray(b" " * 256)
+    for chars, symbol in groups.items():
+        for c in chars:
+            table[c] = ord(symbol)
+    return bytes(table)
+
+
+_NUMBER_CHARS = _classes({b"-+.0123456789eE": "n"})
+_EXPONENT_CHARS = _classes({b"0123456789": "d", b"eE": "e", b"+-": "s"})
+_LONG_RUN = b"n" * (MAX_NUMBER_CHARS + 1)
 
 
 class JsonRefusedError(ValueError):
@@ -105,7 +117,12 @@ def needs_check(raw: bytes) -> bool:
     nesting depth bounded by the schema it was validated against): ``False`` means every
     number is a short, finite literal and no string holds ``\\u0000``. Lone surrogates are
     not looked for: pydantic's parser refuses them."""
-    return _SUSPECT.search(raw) is not None
+    if b"NaN" in raw or b"Infinity" in raw or b"\\u0000" in raw:
+        return True
+    if _LONG_RUN in raw.translate(_NUMBER_CHARS):
+        return True
+    exponents = raw.translate(_EXPONENT_CHARS)
+    return b"deddd" in exponents or b"desddd" in exponents
 
 
 def _too_deep(raw: bytes, max_depth: int) -> bool:
@@ -205,7 +222,7 @@ def loads(
     # the number hooks cost a Python call per number: only for bodies that may need them
     hooks: dict[str, Any] = (
         {"parse_constant": constant, "parse_int": number, "parse_float": number}
-        if _SUSPECT.search(data) is not None or max_number_chars < MAX_NUMBER_CHARS
+        if needs_check(data) or max_number_chars < MAX_NUMBER_CHARS
         else {}
     )
     try:
