@@ -621,7 +621,8 @@ _REPORT_COLUMNS = (
 )
 
 
-_SEES_ALL = "sees_all_events"  # a pending report's flag, not a column
+_PendingReport = tuple[dict[str, Any], _Prepared, dict[str, Any]]
+"""A report waiting for the group commit: its column values, the event lookup and its values."""
 _RAW_TARGETS_MAX = 16  # more requested targets (rare): the expanding statement on a session
 _RAW_SHAPES_MAX = 1024  # prepared list statements kept per engine
 
@@ -651,7 +652,7 @@ class RawStore:
         self._insert_report = _Prepared(insert, self.dialect)
         self._lists: dict[_Shape, _Prepared] = {}
         self._pending: dict[
-            asyncio.AbstractEventLoop, list[tuple[dict[str, Any], asyncio.Future[bool]]]
+            asyncio.AbstractEventLoop, list[tuple[_PendingReport, asyncio.Future[bool]]]
         ] = {}
         self._lock_path: str | None = None
         self._lock_fd: int | None = None
@@ -777,12 +778,18 @@ class RawStore:
             "body": body_json,
             "created": _naive_utc(created),
             "modified": _naive_utc(created),
-            _SEES_ALL: sees_all_events,
         }
+        # the event lookup is decided here, outside the write lock: BL sees every event, a
+        # VEN those it may see (the same answer for an invisible and a missing event)
+        pending_report: _PendingReport = (
+            (values, self._program_id, {"object_type": "EVENT", "object_id": event_id})
+            if sees_all_events
+            else (values, self._visible_event, {"object_id": event_id, "client": client_id})
+        )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         pending = self._pending.setdefault(loop, [])
-        pending.append((values, future))
+        pending.append((pending_report, future))
         if len(pending) == 1:
             loop.call_soon(self._commit_pending, loop)
         return await future
@@ -809,24 +816,18 @@ class RawStore:
             for (_, future), one in zip(batch, stored, strict=True):
                 _settle(future, one)
 
-    def _insert_committed(self, rows: list[dict[str, Any]]) -> list[bool]:
-        """Insert ``rows`` in one transaction; whether each was stored (its event exists)."""
+    def _insert_committed(self, rows: list[_PendingReport]) -> list[bool]:
+        """Insert ``rows`` in one transaction; whether each was stored (its event was found)."""
         # (one INSERT … SELECT of the event's program_id took twice as long on SQLite, which
         # materialises a SELECT from the table being inserted into)
         with self.connect() as connection, self.write_lock():
             try:
                 cursor = connection.cursor()
                 stored = []
-                for values in rows:
-                    if values[_SEES_ALL]:
-                        lookup = {"object_type": "EVENT", "object_id": values["event_id"]}
-                        event = self._program_id.execute(cursor, lookup).fetchone()
-                    else:
-                        lookup = {"object_id": values["event_id"], "client": values["client_id"]}
-                        event = self._visible_event.execute(cursor, lookup).fetchone()
+                for values, statement, lookup in rows:
+                    event = statement.execute(cursor, lookup).fetchone()
                     if event is not None:
-                        insert = {k: v for k, v in values.items() if k != _SEES_ALL}
-                        self._insert_report.execute(cursor, {**insert, "program_id": event[0]})
+                        self._insert_report.execute(cursor, {**values, "program_id": event[0]})
                     stored.append(event is not None)
                 cursor.close()
                 connection.commit()
