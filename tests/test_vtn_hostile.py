@@ -56,8 +56,10 @@ class Client:
             resp = self.client.request(method, url, headers=self.h(who), json=body, **kw)
         return resp
 
-    def ok(self, method: str, who: str, url: str, body: Any = None, status: int = 201) -> Any:
-        resp = self.send(method, who, url, body)
+    def ok(
+        self, method: str, who: str, url: str, body: Any = None, status: int = 201, **kw: Any
+    ) -> Any:
+        resp = self.send(method, who, url, body, **kw)
         assert resp.status_code == status, resp.text
         return resp.json()
 
@@ -234,6 +236,31 @@ def test_nan_in_an_event_is_400_not_null(vtn: Client) -> None:
     assert detail.startswith("intervals.0.payloads.0.values.0: NaN"), detail
     put = vtn.send("PUT", "bl", f"/events/{seeded['public']['id']}", raw)
     assert problem(put, 400).startswith("intervals.0.payloads.0.values.0: NaN")
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        {"start": "9999-12-31T23:00:00Z", "duration": "PT2H"},  # ends after year 9999
+        {"start": "2030-01-01T00:00:00Z", "duration": "P99999999999D"},  # beyond a timedelta
+        {"start": "2030-01-01T00:00:00Z", "duration": "PT99999999999999999999H"},
+        {"start": "2030-01-01T00:00:00Z", "duration": "-P999999999D"},  # before year 1
+        {"start": "0001-01-01T00:00:00+14:00", "duration": "PT1H"},  # year 0 in UTC
+    ],
+)
+def test_events_ending_beyond_the_calendar_are_open_ended_not_500(
+    vtn: Client, period: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    seeded = _seed(vtn)
+    body = {
+        "programID": seeded["program"]["id"],
+        "intervalPeriod": period,
+        "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [1]}]}],
+    }
+    created = vtn.ok("POST", "bl", "/events", body)
+    active = vtn.ok("GET", "bl", "/events", status=200, params={"active": "true"})
+    assert created["id"] in [e["id"] for e in active]  # open-ended: still active
+    _no_tracebacks(caplog)
 
 
 def test_ven_and_resource_bodies_and_queries_refuse_nul(

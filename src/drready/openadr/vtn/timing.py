@@ -3,12 +3,14 @@
 openadr3.yaml: ``active`` — "ignore events that have transpired". An event's intervals run
 back to back from the event's ``intervalPeriod.start`` unless an interval has its own
 ``intervalPeriod``; an interval without a duration inherits the event's. ``P9999Y`` is infinity
-and ``0001-01-01`` as start means 'now' (User Guide 7.3) — taken as the creation time.
+and ``0001-01-01`` as start means 'now' (User Guide 7.3) — taken as the creation time. An end
+beyond what a datetime holds (``9999-12-31T23:00:00Z`` plus two hours, ``P99999999999D``) is
+open-ended, never an error (S1: a hostile event is stored or refused, never a 500).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from drready.openadr.models import (
     START_NOW,
@@ -28,6 +30,8 @@ def _duration(text: str | None) -> timedelta | None:
         return parse_duration(text)
     except ValueError:  # years or months: no fixed length → treat as open-ended
         return None
+    except OverflowError:  # longer than a timedelta holds (~2.7 million years): open-ended
+        return None
 
 
 def _start(period: IntervalPeriod | None, created: datetime) -> datetime | None:
@@ -37,11 +41,19 @@ def _start(period: IntervalPeriod | None, created: datetime) -> datetime | None:
 
 
 def event_end(event: Event, *, created: datetime) -> datetime | None:
-    """The end of the event's last interval, or ``None`` when open-ended or unknown.
+    """The end of the event's last interval (UTC), or ``None`` when open-ended or unknown.
 
     ``None`` keeps the event in ``active=true`` answers: an event is dropped only when it
     certainly has transpired.
     """
+    try:
+        end = _end(event, created)
+        return None if end is None else end.astimezone(UTC)
+    except OverflowError:  # past year 9999 (or before year 1 in UTC): open-ended
+        return None
+
+
+def _end(event: Event, created: datetime) -> datetime | None:
     if event.duration is not None:
         return None  # intervals loop over a duration (User Guide): not modelled here
     base = event.interval_period
