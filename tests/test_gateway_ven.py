@@ -223,7 +223,8 @@ async def _whole_route(
                 assert extra == pytest.approx(req.amount_kwh, abs=PLAN_TOL_KWH)
                 own = heater.heating_plan().window_energy_kwh(START, END)
                 assert answer.plan.window_energy_kwh(START, END) == pytest.approx(own, abs=WH_TOL)
-                (active,) = heater.active_requests()  # the unit got it (0xF0 carries no id)
+                (active,) = heater.active_requests()  # the unit got it under the servicer's id
+                assert active.request_id == req.request_id
                 assert (active.direction, active.start, active.end) == (req.direction, START, END)
                 assert active.amount_kwh == pytest.approx(req.amount_kwh, abs=WH_TOL)
 

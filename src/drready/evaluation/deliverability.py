@@ -3,7 +3,7 @@
 For stochastic households over chosen days and windows, each unit declares its potential
 day-ahead (at 23:00 the evening before, at the planner's confidence), is then asked for exactly
 that amount, re-plans, and lives through the day with *realised* hot-water use (noise, timing
-jitter, manual reheats) under its own safeguards (:mod:`drready.sim.execute`). The same draws
+jitter, manual reheats) under its own safeguards (:mod:`drready.planning.execution`). The same draws
 are replayed without DR for the baseline, so that
 
 * delivered = energy in the window with DR − without (up-DR), or the reverse (down-DR);
@@ -28,6 +28,7 @@ from drready.domain import Direction, SlotGrid
 from drready.domain.time import zone
 from drready.physics.draws import DrawVariability, day_type_for, sample_step_use_l
 from drready.planning.engine import FleetPlanner, WindowRequest
+from drready.planning.execution import execute_plan
 from drready.planning.problem import (
     Fleet,
     build_problem,
@@ -36,7 +37,6 @@ from drready.planning.problem import (
     draw_forecast,
     perfect_forecast,
 )
-from drready.planning.execution import execute_plan
 
 FloatArray = npt.NDArray[np.float64]
 STEP_MINUTES = 5

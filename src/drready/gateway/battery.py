@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from drready.device.battery import BatterySample, BatterySpec
 from drready.domain import DeviceId, PowerSource
+from drready.domain.time import DEFAULT_TZ
 from drready.echonet.controller import EchonetController
 from drready.echonet.errors import EchonetRefusedError
 from drready.echonet.frame import EOJ
@@ -60,7 +61,7 @@ class BatteryLink:
     controller: EchonetController
     address: str
     eoj: EOJ
-    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tokyo"))
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TZ))
     clock: Callable[[], datetime] | None = None
     """The gateway's time (simulated in a simulation); wall time in ``tz`` when None."""
 

@@ -18,6 +18,7 @@ from drready.domain import SlotGrid
 from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, expected_step_use_l
 from drready.planning.engine import FleetPlanner
+from drready.planning.execution import execute_plan
 from drready.planning.problem import (
     Fleet,
     build_problem,
@@ -25,7 +26,6 @@ from drready.planning.problem import (
     default_initial_heat_kwh,
     draw_forecast,
 )
-from drready.planning.execution import execute_plan
 
 STEP_MINUTES = 5
 

@@ -39,27 +39,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from drready.domain import ensure_aware
+from drready.domain.checks import finite_array, positive
 from drready.servicer.core.following import DEFAULT_STEP_S
 
 __all__ = ["CommandSignal", "command_signal", "regulation_signal"]
 
 FloatArray = NDArray[np.float64]
-
-
-def _finite_array(name: str, value: ArrayLike, ndim: int | None = None) -> FloatArray:
-    arr = np.asarray(value, dtype=np.float64)
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-d array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite everywhere")
-    return arr
-
-
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return v
 
 
 def regulation_signal(
@@ -87,9 +72,9 @@ def regulation_signal(
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
-    step = _positive("step_s", step_s)
-    tau = _positive("time_constant_s", time_constant_s)
-    sig = _positive("sigma", sigma)
+    step = positive("step_s", step_s)
+    tau = positive("time_constant_s", time_constant_s)
+    sig = positive("sigma", sigma)
     rng = np.random.default_rng(seed)
     a = math.exp(-step / tau)
     eps = rng.standard_normal(n_steps)
@@ -118,10 +103,10 @@ class CommandSignal:
 
     def __post_init__(self) -> None:
         ensure_aware(self.start, "start")
-        _positive("step_s", self.step_s)
-        _positive("offered_kw", self.offered_kw)
-        base = _finite_array("baseline_kw", self.baseline_kw, ndim=1)
-        reg = _finite_array("regulation", self.regulation, ndim=1)
+        positive("step_s", self.step_s)
+        positive("offered_kw", self.offered_kw)
+        base = finite_array("baseline_kw", self.baseline_kw, ndim=1)
+        reg = finite_array("regulation", self.regulation, ndim=1)
         if base.shape != reg.shape or base.size == 0:
             raise ValueError(
                 f"baseline_kw and regulation must have the same non-zero length, got "

@@ -15,7 +15,7 @@ heat pump delivers that energy by running at its rated input (1.0–1.5 kW) for 
 and being off otherwise (:mod:`drready.physics.duty`: duty ``d = e / (p · slot_h)``, one block
 starting at an unknown phase). On top of that the unit's safeguards (the automatic reheat when
 the usable hot water falls below the reserve, a manual reheat, a full tank refusing heat, see
-:mod:`drready.sim.execute`) switch it on or off outside the plan. So from the plan alone the
+:mod:`drready.planning.execution`) switch it on or off outside the plan. So from the plan alone the
 servicer knows only the slot mean ``e / slot_h``; the group's real power differs from it by
 ``Σ pᵢ (onᵢ(t) − dᵢ)``, with a standard deviation of about ``p √(Σ dᵢ (1 − dᵢ))`` — ≈ 6 kW for
 100 heaters of 1.25 kW at d = 0.5, far beyond a ±10 % tolerance on a few-ten-kW offer. A
@@ -53,6 +53,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from drready.device.battery import BatterySpec, integrate_battery
+from drready.domain.checks import finite_array, positive
 from drready.domain.time import SLOT_HOURS
 from drready.domain.tolerances import ROUNDOFF
 from drready.physics.duty import duty_fraction, on_off_energy_fraction, on_off_power_kw
@@ -91,22 +92,6 @@ Estimator = Literal["forecast", "last"]
 """The heater power the controller uses with F5 (see :func:`simulate_following`)."""
 
 
-def _finite_array(name: str, value: ArrayLike, ndim: int | None = None) -> FloatArray:
-    arr = np.asarray(value, dtype=np.float64)
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-d array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite everywhere")
-    return arr
-
-
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return v
-
-
 # --------------------------------------------------------------------------- heater group
 
 
@@ -138,16 +123,16 @@ class HeaterGroup:
     slot_h: float = SLOT_HOURS
 
     def __post_init__(self) -> None:
-        e = _finite_array("slot_energy_kwh", self.slot_energy_kwh, ndim=2)
+        e = finite_array("slot_energy_kwh", self.slot_energy_kwh, ndim=2)
         n, s = e.shape
         if n == 0 or s == 0:
             raise ValueError(
                 f"slot_energy_kwh must have at least one heater and slot, got {e.shape}"
             )
-        p = _finite_array("rated_kw", self.rated_kw, ndim=1)
-        ph = _finite_array("phase", self.phase, ndim=2)
+        p = finite_array("rated_kw", self.rated_kw, ndim=1)
+        ph = finite_array("phase", self.phase, ndim=2)
         g0 = np.asarray(self.safeguard_start_h, dtype=np.float64)
-        g1 = _finite_array("safeguard_duration_h", self.safeguard_duration_h, ndim=1)
+        g1 = finite_array("safeguard_duration_h", self.safeguard_duration_h, ndim=1)
         if p.shape != (n,) or ph.shape != (n, s) or g0.shape != (n,) or g1.shape != (n,):
             raise ValueError(
                 f"rated_kw, safeguard_* must have shape ({n},) and phase ({n}, {s}), got "
@@ -159,7 +144,7 @@ class HeaterGroup:
             raise ValueError("phase must lie in [0, 1)")
         if np.any(np.isinf(g0)):
             raise ValueError("safeguard_start_h must be finite or NaN (none)")
-        _positive("slot_h", self.slot_h)
+        positive("slot_h", self.slot_h)
         for name, arr in (
             ("slot_energy_kwh", e),
             ("rated_kw", p),

@@ -55,6 +55,7 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import Field
 
 from drready.domain.base import DomainModel, NonNegativeFloat, bounded_float
+from drready.domain.checks import finite_array, positive
 from drready.domain.time import SLOT_HOURS
 from drready.domain.tolerances import ROUNDOFF
 from drready.physics.duty import duty_fraction, expected_block_overlap, interval_overlap
@@ -131,22 +132,6 @@ class BatteryRatings(Protocol):
         ...
 
 
-def _finite_array(name: str, value: ArrayLike, ndim: int | None = None) -> FloatArray:
-    arr = np.asarray(value, dtype=np.float64)
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-d array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite everywhere")
-    return arr
-
-
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return v
-
-
 # --------------------------------------------------------------------------- statistics
 
 
@@ -188,14 +173,14 @@ def tracking_stats(
     >>> s.mean_abs_error_kw, s.max_abs_error_kw, s.share_within_tolerance
     (0.875, 2.0, 0.75)
     """
-    cmd = _finite_array("command_kw", command_kw, ndim=1)
-    out = _finite_array("output_kw", output_kw, ndim=1)
+    cmd = finite_array("command_kw", command_kw, ndim=1)
+    out = finite_array("output_kw", output_kw, ndim=1)
     if cmd.shape != out.shape or cmd.size == 0:
         raise ValueError(
             f"command_kw and output_kw must have the same non-zero length, got {cmd.shape} and "
             f"{out.shape}"
         )
-    offered = _positive("offered_kw", offered_kw)
+    offered = positive("offered_kw", offered_kw)
     share = float(tolerance_share)
     if not math.isfinite(share) or not 0.0 < share <= 1.0:
         raise ValueError(f"tolerance_share must be in (0, 1], got {tolerance_share!r}")
@@ -251,8 +236,8 @@ class FollowingController:
         restore_share_of_tolerance: float = 0.25,
     ) -> None:
         self.spec = spec
-        self.offered_kw = _positive("offered_kw", offered_kw)
-        self.step_s = _positive("step_s", step_s)
+        self.offered_kw = positive("offered_kw", offered_kw)
+        self.step_s = positive("step_s", step_s)
         share = float(tolerance_share)
         if not math.isfinite(share) or not 0.0 < share <= 1.0:
             raise ValueError(f"tolerance_share must be in (0, 1], got {tolerance_share!r}")
@@ -267,7 +252,7 @@ class FollowingController:
                     f"{spec.soc_max_share}] (the operating window), got {soc_target_share!r}"
                 )
             self.soc_target_kwh = t * spec.capacity_kwh
-        tau_s = _positive("restore_time_constant_s", restore_time_constant_s)
+        tau_s = positive("restore_time_constant_s", restore_time_constant_s)
         self.restore_time_constant_h = tau_s / 3600.0
         r = float(restore_share_of_tolerance)
         if not math.isfinite(r) or not 0.0 <= r < 1.0:
@@ -285,7 +270,7 @@ class FollowingController:
         better :func:`forecast_heater_kw` of them; ``None`` (no F5) or NaN for a heater without
         a reading falls back to its plan.
         """
-        plan = _finite_array("planned_kw", planned_kw)
+        plan = finite_array("planned_kw", planned_kw)
         if measured_kw is None:
             return float(plan.sum())
         meas = np.asarray(measured_kw, dtype=np.float64)
