@@ -15,11 +15,9 @@ from pydantic import Field, field_validator, model_validator
 from .base import DomainModel, NonNegativeFloat, RequestId
 from .ids import DeviceId
 from .time import SLOT_HOURS, Instant, SlotGrid, require_slot_aligned
+from .tolerances import ENERGY_TOL_KWH
 
 __all__ = ["HeatingPlan", "PlanSlot"]
-
-#: Tolerance for energy = power × 0.5 h [kWh].
-_ENERGY_TOL_KWH = 1e-6
 
 
 class PlanSlot(DomainModel):
@@ -36,7 +34,7 @@ class PlanSlot(DomainModel):
     def _check(self) -> PlanSlot:
         require_slot_aligned(self.start, "start")
         expected = self.power_kw * SLOT_HOURS
-        if abs(self.energy_kwh - expected) > _ENERGY_TOL_KWH:
+        if abs(self.energy_kwh - expected) > ENERGY_TOL_KWH:
             raise ValueError(
                 f"energy_kwh must equal power_kw × 0.5 h = {expected!r} (tolerance 1e-6 kWh), "
                 f"got {self.energy_kwh!r}"

@@ -18,15 +18,12 @@ from pydantic import Field, model_validator
 from .base import DomainModel, NonNegativeFloat, RequestId, ShortText, bounded_float, format_number
 from .ids import DeviceId
 from .time import Instant, count_window_slots
+from .tolerances import REL_TOL, ZERO_KWH
 
 __all__ = ["MAX_AMOUNT_KWH", "Direction", "DrRequest", "DrResponse", "ResponseStatus"]
 
 #: Largest requested amount [kWh]; generous, so that group amounts fit too.
 MAX_AMOUNT_KWH = 1e6
-#: Relative tolerance for "accepted in full".
-_REL_TOL = 1e-6
-#: Absolute threshold under which an accepted amount counts as zero [kWh].
-_ZERO_KWH = 1e-6
 
 _Amount = Annotated[float, bounded_float(0.0, MAX_AMOUNT_KWH, lo_open=True)]
 
@@ -106,9 +103,9 @@ class DrResponse(DomainModel):
         if self.reason is not None and not self.reason.strip():
             raise ValueError("reason must not be blank when given")
         if self.status is ResponseStatus.ACCEPTED:
-            if acc < req * (1 - _REL_TOL):
+            if acc < req * (1 - REL_TOL):
                 raise ValueError(
-                    f"accepted_kwh must equal requested_kwh (relative tolerance {_REL_TOL:g}) "
+                    f"accepted_kwh must equal requested_kwh (relative tolerance {REL_TOL:g}) "
                     f"when status is 'accepted', got {acc!r} < {req!r}"
                 )
         elif self.status is ResponseStatus.REJECTED:
@@ -141,14 +138,14 @@ class DrResponse(DomainModel):
         req = request.amount_kwh
         if not math.isfinite(accepted_kwh):
             raise ValueError(f"accepted_kwh must be finite, got {accepted_kwh!r}")
-        if accepted_kwh < -_ZERO_KWH or accepted_kwh > req * (1 + _REL_TOL) + _ZERO_KWH:
+        if accepted_kwh < -ZERO_KWH or accepted_kwh > req * (1 + REL_TOL) + ZERO_KWH:
             raise ValueError(
                 f"accepted_kwh must be in [0, {format_number(req)}] (the requested amount), "
                 f"got {accepted_kwh!r}"
             )
-        if accepted_kwh >= req * (1 - _REL_TOL):
+        if accepted_kwh >= req * (1 - REL_TOL):
             status, amount = ResponseStatus.ACCEPTED, req
-        elif accepted_kwh <= _ZERO_KWH:
+        elif accepted_kwh <= ZERO_KWH:
             status, amount = ResponseStatus.REJECTED, 0.0
         else:
             status, amount = ResponseStatus.PARTIAL, accepted_kwh

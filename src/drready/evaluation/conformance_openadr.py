@@ -43,6 +43,7 @@ import jwt
 
 from drready.domain import DeviceId, Direction, DrRequest, FlexibilityEnvelope
 from drready.domain.time import DEFAULT_TZ
+from drready.domain.tolerances import ENERGY_TOL_KWH
 from drready.evaluation.conformance import Check, Report, Verdict
 from drready.openadr import profile
 from drready.openadr.models import ReadingType, from_wire, to_wire
@@ -53,7 +54,8 @@ __all__ = ["check_openadr", "default_window"]
 
 PASS, FAIL, NOT_OBSERVABLE = Verdict.PASS, Verdict.FAIL, Verdict.NOT_OBSERVABLE
 PAGE = 50
-TOL = 1e-6
+TOL = ENERGY_TOL_KWH
+"""Slack of the envelope checks [kW, kWh]: the domain's own comparison tolerance (F1)."""
 ACCEPT_TOL_KWH = 1e-5
 """Slack of accepted ≤ requested: the request travels as kW rounded to 1e-6 (F3)."""
 PLAN_TOLERANCE = 0.01
