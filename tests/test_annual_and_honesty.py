@@ -48,8 +48,8 @@ def test_shortage_is_counted_never_hidden():
 
     from drready.domain import SlotGrid
     from drready.physics.draws import day_type_for, expected_step_use_l
-    from drready.planning.problem import build_problem, days_covering, draw_forecast
     from drready.planning.execution import execute_plan
+    from drready.planning.problem import build_problem, days_covering, draw_forecast
 
     fleet = Fleet.single(1, 370.0)
     grid = SlotGrid.day_ahead(d(2026, 1, 14), n_slots=48)
