@@ -32,6 +32,12 @@ Secret hashes: scrypt (RFC 7914; N=2^14, r=8, p=1, 16-byte random salt per clien
 output), compared in constant time. An unknown client id costs the same scrypt run as a wrong
 secret and raises the same :class:`TokenInvalidError`.
 
+Scopes and roles: the VTN's are OpenADR's (:data:`OPENADR_POLICY`); another server using this
+machinery — the DR servicer's own north-bound API — passes its own :class:`ScopePolicy` (its scope
+names and the default scopes of its roles) to :class:`TokenService`, :class:`ClientRegistry` and
+:func:`load_registry`, and a different ``audience``, so that neither server accepts the other's
+tokens or scope names.
+
 Signing key: ``DRREADY_TOKEN_KEY`` (the key itself) or ``DRREADY_TOKEN_KEY_FILE`` (a file, mode
 0600, holding it); ``DRREADY_TOKEN_ALG`` = ``HS256`` (default) or ``ES256``. There is no built-in
 default key: :func:`load_registry` refuses to start without one.
@@ -68,6 +74,7 @@ __all__ = [
     "ENV_TOKEN_ALG",
     "ENV_TOKEN_KEY",
     "ENV_TOKEN_KEY_FILE",
+    "OPENADR_POLICY",
     "READ_ALL",
     "READ_BL",
     "READ_TARGETS",
@@ -84,6 +91,7 @@ __all__ = [
     "ClientRegistry",
     "Clock",
     "Role",
+    "ScopePolicy",
     "TokenClaims",
     "TokenError",
     "TokenExpiredError",
@@ -143,6 +151,32 @@ Role = Literal["bl", "ven"]
 ROLES: tuple[Role, ...] = ("bl", "ven")
 DEFAULT_SCOPES: Mapping[str, frozenset[str]] = {"bl": BL_SCOPES, "ven": VEN_SCOPES}
 
+
+@dataclass(frozen=True)
+class ScopePolicy:
+    """The scope names a token service knows and the roles it issues, each with its default
+    scopes (a registry record without ``scopes`` gets its role's)."""
+
+    scopes: frozenset[str]
+    default_scopes: Mapping[str, frozenset[str]]
+
+    def __post_init__(self) -> None:
+        if not self.default_scopes:
+            raise ValueError("default_scopes: at least one role is needed")
+        for role, granted in self.default_scopes.items():
+            unknown = sorted(granted - self.scopes)
+            if unknown:
+                raise ValueError(f"default_scopes[{role!r}]: unknown scope(s) {unknown}")
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The role names, in the order given."""
+        return tuple(self.default_scopes)
+
+
+OPENADR_POLICY = ScopePolicy(ALL_SCOPES, DEFAULT_SCOPES)
+"""The VTN's scopes (OpenADR 3.1) and roles (``bl``, ``ven``): the default everywhere here."""
+
 TTL_MIN_S = 30
 TTL_MAX_S = 3600
 ALGORITHMS = ("HS256", "ES256")
@@ -178,7 +212,8 @@ class TokenClaims:
 
     client_id: str
     scopes: frozenset[str]
-    role: Role
+    role: str
+    """One of the issuing service's roles (``"bl"`` or ``"ven"`` at the VTN)."""
     ven_id: str | None
     expires_at: int
     """POSIX epoch seconds."""
@@ -188,19 +223,24 @@ class TokenClaims:
         return scope in self.scopes
 
 
-def _check_scopes(scopes: Iterable[str], argument: str) -> frozenset[str]:
+def _check_scopes(
+    scopes: Iterable[str], argument: str, policy: ScopePolicy = OPENADR_POLICY
+) -> frozenset[str]:
     if isinstance(scopes, str):
         raise ValueError(f"{argument}: must be a list of scope names, not a string")
     result = frozenset(scopes)
-    unknown = sorted(result - ALL_SCOPES)
+    unknown = sorted(result - policy.scopes)
     if unknown:
-        raise ValueError(f"{argument}: unknown scope(s) {unknown}; known: {sorted(ALL_SCOPES)}")
+        raise ValueError(f"{argument}: unknown scope(s) {unknown}; known: {sorted(policy.scopes)}")
     return result
 
 
-def _check_role(role: object, argument: str = "role") -> Role:
-    if role not in ROLES:
-        raise ValueError(f"{argument}: must be 'bl' or 'ven', got {role!r}")
+def _check_role(role: object, argument: str = "role", policy: ScopePolicy = OPENADR_POLICY) -> str:
+    roles = policy.roles
+    if not isinstance(role, str) or role not in roles:
+        names = [repr(r) for r in roles]
+        allowed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        raise ValueError(f"{argument}: must be {allowed}, got {role!r}")
     return role
 
 
@@ -222,6 +262,8 @@ class TokenService:
         Time source [epoch s]; tests pass a fake.
     leeway_s : int
         Clock-skew allowance on ``exp``/``iat`` [s], 0–60.
+    policy : ScopePolicy
+        The scopes and roles tokens may carry (:data:`OPENADR_POLICY` for the VTN).
     """
 
     def __init__(
@@ -234,6 +276,7 @@ class TokenService:
         audience: str = "drready-vtn",
         clock: Clock = time.time,
         leeway_s: int = 0,
+        policy: ScopePolicy = OPENADR_POLICY,
     ) -> None:
         if not issuer:
             raise ValueError("issuer: must not be empty")
@@ -274,6 +317,7 @@ class TokenService:
         self.algorithm = algorithm
         self.ttl_s = ttl_s
         self.leeway_s = leeway_s
+        self.policy = policy
         self._clock = clock
 
     def now(self) -> float:
@@ -297,8 +341,8 @@ class TokenService:
         """
         if not client_id:
             raise ValueError("client_id: must not be empty")
-        checked_role = _check_role(role)
-        granted = _check_scopes(scopes, "scopes")
+        checked_role = _check_role(role, policy=self.policy)
+        granted = _check_scopes(scopes, "scopes", self.policy)
         now = int(self._clock())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -368,8 +412,8 @@ class TokenService:
         if not isinstance(scope, str) or (ven_id is not None and not isinstance(ven_id, str)):
             raise TokenInvalidError("invalid token: 'scope' or 'ven_id' malformed")
         try:
-            role = _check_role(payload.get("role"))
-            scopes = _check_scopes(scope.split(), "scope")
+            role = _check_role(payload.get("role"), policy=self.policy)
+            scopes = _check_scopes(scope.split(), "scope", self.policy)
         except ValueError as err:
             raise TokenInvalidError(f"invalid token: {err}") from err
         return TokenClaims(client_id, scopes, role, ven_id, exp)
@@ -437,7 +481,7 @@ class ClientRecord:
 
     client_id: str
     secret_hash: str
-    role: Role
+    role: str
     scopes: frozenset[str]
     ven_id: str | None = None
 
@@ -454,7 +498,9 @@ class ClientRecord:
         return data
 
 
-def _record_from_mapping(item: object, index: int) -> ClientRecord:
+def _record_from_mapping(
+    item: object, index: int, policy: ScopePolicy = OPENADR_POLICY
+) -> ClientRecord:
     where = f"clients[{index}]"
     if not isinstance(item, Mapping):
         raise ValueError(f"{where}: must be a table/object")
@@ -474,12 +520,12 @@ def _record_from_mapping(item: object, index: int) -> ClientRecord:
         _parse_hash(secret_hash)
     except ValueError as err:
         raise ValueError(f"{where}.secret_hash: {err}") from err
-    role = _check_role(item.get("role"), f"{where}.role")
+    role = _check_role(item.get("role"), f"{where}.role", policy)
     raw_scopes = item.get("scopes")
     if raw_scopes is None:
-        scopes = DEFAULT_SCOPES[role]
+        scopes = policy.default_scopes[role]
     elif isinstance(raw_scopes, list) and all(isinstance(s, str) for s in raw_scopes):
-        scopes = _check_scopes(raw_scopes, f"{where}.scopes")
+        scopes = _check_scopes(raw_scopes, f"{where}.scopes", policy)
     else:
         raise ValueError(f"{where}.scopes: must be a list of strings")
     ven_id = item.get("ven_id")
@@ -497,6 +543,8 @@ class ClientRegistry:
     signing_key : bytes or str, optional
         Token signing key (see :class:`TokenService`); needed by :meth:`token_service`.
     algorithm : {"HS256", "ES256"}
+    policy : ScopePolicy
+        The scopes and roles of its clients (:data:`OPENADR_POLICY` for the VTN).
     """
 
     def __init__(
@@ -505,7 +553,9 @@ class ClientRegistry:
         *,
         signing_key: bytes | str | None = None,
         algorithm: str = "HS256",
+        policy: ScopePolicy = OPENADR_POLICY,
     ) -> None:
+        self.policy = policy
         self._clients: dict[str, ClientRecord] = {}
         for record in clients:
             self._add(record)
@@ -541,9 +591,11 @@ class ClientRegistry:
         """Register a client; its secret is hashed at once and not kept."""
         if not client_id:
             raise ValueError("client_id: must not be empty")
-        checked_role = _check_role(role)
+        checked_role = _check_role(role, policy=self.policy)
         granted = (
-            DEFAULT_SCOPES[checked_role] if scopes is None else _check_scopes(scopes, "scopes")
+            self.policy.default_scopes[checked_role]
+            if scopes is None
+            else _check_scopes(scopes, "scopes", self.policy)
         )
         record = ClientRecord(client_id, hash_secret(client_secret), checked_role, granted, ven_id)
         self._add(record)
@@ -586,6 +638,7 @@ class ClientRegistry:
             ttl_s=ttl_s,
             audience=audience,
             clock=clock,
+            policy=self.policy,
         )
 
     def dumps(self, fmt: Literal["json", "toml"] = "toml") -> str:
@@ -648,7 +701,9 @@ def _read_signing_key(env: Mapping[str, str]) -> tuple[bytes | str, str]:
     return key, algorithm
 
 
-def _parse_clients(text: str, fmt: Literal["json", "toml"], source: str) -> list[ClientRecord]:
+def _parse_clients(
+    text: str, fmt: Literal["json", "toml"], source: str, policy: ScopePolicy = OPENADR_POLICY
+) -> list[ClientRecord]:
     try:
         doc: object = json.loads(text) if fmt == "json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
@@ -656,12 +711,17 @@ def _parse_clients(text: str, fmt: Literal["json", "toml"], source: str) -> list
     if not isinstance(doc, Mapping) or not isinstance(doc.get("clients"), list):
         raise ValueError(f"{source}: needs a top-level 'clients' list")
     try:
-        return [_record_from_mapping(item, i) for i, item in enumerate(doc["clients"])]
+        return [_record_from_mapping(item, i, policy) for i, item in enumerate(doc["clients"])]
     except ValueError as err:
         raise ValueError(f"{source}: {err}") from err
 
 
-def load_registry(path: Path | None = None, env: Mapping[str, str] = os.environ) -> ClientRegistry:
+def load_registry(
+    path: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+    *,
+    policy: ScopePolicy = OPENADR_POLICY,
+) -> ClientRegistry:
     """Load the client registry and the token signing key.
 
     Parameters
@@ -672,6 +732,8 @@ def load_registry(path: Path | None = None, env: Mapping[str, str] = os.environ)
         lie outside any git work tree.
     env : mapping
         Environment (``DRREADY_TOKEN_KEY``/``_KEY_FILE``/``_ALG``, ``DRREADY_CLIENTS_*``).
+    policy : ScopePolicy
+        The scopes and roles the records may name (:data:`OPENADR_POLICY` for the VTN).
 
     Raises
     ------
@@ -689,15 +751,16 @@ def load_registry(path: Path | None = None, env: Mapping[str, str] = os.environ)
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise ValueError(f"{ENV_CLIENTS_FILE}: cannot read {path}: {err.strerror}") from err
-        records = _parse_clients(text, "json" if path.suffix == ".json" else "toml", str(path))
+        fmt: Literal["json", "toml"] = "json" if path.suffix == ".json" else "toml"
+        records = _parse_clients(text, fmt, str(path), policy)
     elif env.get(ENV_CLIENTS_JSON):
-        records = _parse_clients(env[ENV_CLIENTS_JSON], "json", ENV_CLIENTS_JSON)
+        records = _parse_clients(env[ENV_CLIENTS_JSON], "json", ENV_CLIENTS_JSON, policy)
     else:
         raise ValueError(
             f"{ENV_CLIENTS_FILE}: no OAuth2 clients configured; point {ENV_CLIENTS_FILE} at a "
             "JSON/TOML registry outside the repository (see example_clients_file())"
         )
-    registry = ClientRegistry(records, signing_key=key, algorithm=algorithm)
+    registry = ClientRegistry(records, signing_key=key, algorithm=algorithm, policy=policy)
     registry.token_service("drready-check")  # fail now, not on the first token request
     return registry
 
