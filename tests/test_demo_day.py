@@ -4,7 +4,9 @@ and every process it started stopped (U1, U2, D3, D5).
 One run of the default demo (1 000 units, 5 ECHONET Lite homes, a battery) with ``--json
 --keep-serving``: the summary arrives as JSON on stdout while the dashboard stays up; the test
 reads the dashboard in headless Chromium and compares its numbers with the JSON, then stops
-the demo with Ctrl-C (SIGINT) and checks that the VTN and the dashboard are gone.
+the demo with Ctrl-C (SIGINT) and checks that the VTN and the dashboard are gone. Only the
+shareable results land in ``--out``; keys, credentials and databases are in the run's private
+state directory (here under the test's ``XDG_STATE_HOME``), which the summary names.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -26,6 +29,7 @@ import pytest
 
 from drready.domain.time import DEFAULT_TZ
 from drready.servicer.core.settlement import read_settlement_csv
+from drready.sim.day_demo import SHAREABLE_OUTPUTS
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -85,6 +89,7 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
     )
     try:
         summary = _read_json(proc, timeout_s=240)
@@ -138,8 +143,16 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
             assert not errors, errors
             browser.close()
         assert (out / "report.html").stat().st_size > 10_000
+        # --out holds what may be shared; the secrets are in the private state directory
+        assert sorted(p.name for p in out.iterdir()) == sorted(SHAREABLE_OUTPUTS)
+        state = Path(summary["state_dir"])
+        assert state.is_relative_to(tmp_path / "state" / "drready" / "runs"), state
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+        for secret in ("vtn/clients.toml", "vtn/certs/ca-key.pem", "vtn/vtn.db", "servicer.db"):
+            assert stat.S_IMODE((state / secret).stat().st_mode) == 0o600, secret
+        assert json.loads((out / "summary.json").read_text()) == summary
         # market registration data: in the servicer's registry only, sealed
-        with sqlite3.connect(out / "servicer.db") as db:
+        with sqlite3.connect(state / "servicer.db") as db:
             (n_sealed,) = db.execute("SELECT count(*) FROM market_registration").fetchone()
             columns = {row[1] for row in db.execute("PRAGMA table_info(market_registration)")}
         assert n_sealed == 5
@@ -154,10 +167,10 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
     assert proc.returncode == 0
     # everything it started is gone: the dashboard, the VTN child and the ECHONET Lite nodes
     assert not _port_open(summary["dashboard_url"])
-    vtn_log = (out / "vtn" / "vtn.log").read_text()
+    vtn_log = (state / "vtn" / "vtn.log").read_text()
     assert "Uvicorn running" in vtn_log or "Application startup complete" in vtn_log
     found = subprocess.run(
-        ["pgrep", "-f", f"--database sqlite:///{out}/vtn/vtn.db"], capture_output=True, text=True
+        ["pgrep", "-f", f"--database sqlite:///{state}/vtn/vtn.db"], capture_output=True, text=True
     )
     assert found.stdout.strip() == "", found.stdout
     for host in ("127.0.0.2", "127.0.0.20"):

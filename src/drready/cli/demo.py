@@ -37,8 +37,19 @@ def demo(
     day: DateOpt = "2025-05-14",
     seed: Annotated[int, typer.Option(help="Random seed (reproducible runs).")] = 0,
     out: Annotated[
-        Path, typer.Option(help="Folder for the report, settlement CSVs and databases.")
+        Path,
+        typer.Option(
+            help="Folder for what may be shared: report.html, the settlement CSVs, summary.json."
+        ),
     ] = Path("demo-output"),
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Private folder (0700, outside any git work tree) for the run's keys, "
+            "credentials, databases and logs; default a new one under "
+            "$XDG_STATE_HOME/drready/runs (~/.local/state/drready/runs)."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -61,6 +72,7 @@ def demo(
         seed=seed,
         dashboard=dashboard,
         keep_serving=keep_serving,
+        state_dir=state_dir,
     )
 
     def show(summary: DemoSummary) -> None:

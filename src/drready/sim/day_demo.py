@@ -33,6 +33,12 @@ The day (local time):
 
 Households are on a flat-rate tariff: a night-rate household heats at night and has nothing to
 shed in the evening (see ``docs/dr-potential-method.md``).
+
+Where files go: only what may be shared — ``report.html``, ``settlement-up.csv``,
+``settlement-down.csv`` and ``summary.json`` — is written to ``out_dir`` (which may lie in a
+clone of the repository). The run's keys, credentials, databases and logs go to its private
+state directory outside any git work tree (:func:`drready.sim.stack_state.new_run_dir`:
+``$XDG_STATE_HOME/drready/runs/…``), printed at the start and named in the summary.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from typing import Any
 import holidays
 import numpy as np
 import uvicorn
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -76,6 +82,7 @@ from drready.openadr.ven import VenClient
 from drready.planning.problem import Fleet
 from drready.planning.tariff import Tariff, TariffPeriod
 from drready.planning.unit import UnitConfig
+from drready.security.paths import git_work_tree
 from drready.servicer.bl import BlClient
 from drready.servicer.core.baseline import BaselineConfig, EventWindow
 from drready.servicer.core.dispatch import EnergyTarget
@@ -102,10 +109,12 @@ from drready.servicer.web.snapshot import build_snapshot
 from drready.sim.command_signal import command_signal
 from drready.sim.meters import fleet_history_kwh, history_days, unit_history_kwh
 from drready.sim.processes import VtnProcess, free_port
+from drready.sim.stack_state import new_run_dir
 
 __all__ = [
     "DEMO_DAY",
     "FLAT_TARIFF",
+    "SHAREABLE_OUTPUTS",
     "DemoSettings",
     "DemoSummary",
     "print_summary",
@@ -145,6 +154,26 @@ class DemoSettings(BaseModel):
     battery_kwh: float = Field(default=500.0, gt=0.0, le=100_000.0, description="Capacity.")
     dashboard: bool = True
     keep_serving: bool = False
+    state_dir: Path | None = Field(
+        default=None,
+        description="The run's private state directory (keys, databases, logs); default a new "
+        "one under $XDG_STATE_HOME/drready/runs.",
+    )
+
+    @field_validator("state_dir")
+    @classmethod
+    def _outside_repository(cls, value: Path | None) -> Path | None:
+        repo = None if value is None else git_work_tree(value)
+        if repo is not None:
+            raise ValueError(
+                f"{value} is inside the git work tree {repo}; keys, credentials and databases "
+                "stay outside the repository"
+            )
+        return value
+
+
+#: What the demo writes to its ``out_dir``: the shareable results, nothing secret.
+SHAREABLE_OUTPUTS = ("report.html", "settlement-up.csv", "settlement-down.csv", "summary.json")
 
 
 class RouteRow(BaseModel):
@@ -169,6 +198,7 @@ class DemoSummary(BaseModel):
     tracking: dict[str, Any] | None = None
     report_html: str | None = None
     dashboard_url: str | None = None
+    state_dir: str | None = None
     wall_time_s: float = 0.0
 
 
@@ -333,6 +363,10 @@ async def run_day_demo(
     wall0 = _monotonic()
     out = settings.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    run = new_run_dir("demo", explicit=settings.state_dir)
+    if run.fallback_reason is not None:
+        console.print(f"state directory: a temporary one ({run.fallback_reason})")
+    console.print(f"keys, credentials, databases and logs of this run: {run.path}")
     day = settings.day
     tz = zone(DEFAULT_TZ)
     first_day = day - timedelta(days=settings.history_days - 1)
@@ -374,14 +408,15 @@ async def run_day_demo(
                 unit.advance()
         progress.update(history, total=1, completed=1)
 
-        vtn = VtnProcess(out / "vtn", CLIENTS)
+        vtn = VtnProcess(run.path / "vtn", CLIENTS)
         task = progress.add_task("starting the VTN (drready vtn serve, HTTPS)", total=None)
         await asyncio.to_thread(vtn.start)
         progress.update(task, total=1, completed=1)
         ca = str(vtn.ca_file)
-        store_path = out / "servicer.db"
+        store_path = run.path / "servicer.db"
         for stale in (store_path, Path(f"{store_path}-wal"), Path(f"{store_path}-shm")):
             stale.unlink(missing_ok=True)
+        run.private_file(store_path.name)
         store = ServicerStore.open(f"sqlite:///{store_path}")
         dashboard: _DashboardServer | None = None
         nodes: list[EchonetNode] = []
@@ -535,8 +570,10 @@ async def run_day_demo(
         tracking=None if panel is None else _tracking_summary(tracking),
         report_html=str(report),
         dashboard_url=None if dashboard is None else dashboard.url,
+        state_dir=str(run.path),
         wall_time_s=round(_monotonic() - wall0, 1),
     )
+    (out / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
     if on_summary is not None:
         on_summary(summary)
     if dashboard is not None and settings.keep_serving:
@@ -965,6 +1002,8 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     if table is not None:
         console.print(table)
     console.print(f"HTML report: {summary.report_html}   ({summary.wall_time_s:.0f} s wall time)")
+    if summary.state_dir is not None:
+        console.print(f"keys, credentials, databases and logs of the run: {summary.state_dir}")
 
 
 def summary_json(summary: DemoSummary) -> str:

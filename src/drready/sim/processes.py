@@ -3,8 +3,10 @@
 :class:`VtnProcess` runs ``drready vtn serve`` as a child process over HTTPS with a fresh local
 CA (:func:`drready.security.certs.write_bundle`), a client registry holding only scrypt hashes
 (the client secrets stay in this process's memory) and a random token-signing key handed over
-in the child's environment — nothing secret is written next to the results. The child is
-stopped (SIGTERM, then SIGKILL after a grace period) when the context exits, whatever happened.
+in the child's environment. Its work directory is a run's private state directory
+(:mod:`drready.sim.stack_state`, outside any git work tree: the VTN refuses credentials inside
+one); keys, registry, database and log are created 0600. The child is stopped (SIGTERM, then
+SIGKILL after a grace period) when the context exits, whatever happened.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Self
 import httpx
 
 from drready.security.certs import CertBundle, write_bundle
+from drready.security.files import create_private_file, make_private_dirs
 from drready.security.tls import client_ssl_context
 from drready.security.tokens import ClientRegistry
 
@@ -44,7 +47,8 @@ class VtnProcess:
     Parameters
     ----------
     work_dir : Path
-        Where the certificates, the client registry (hashes only) and the VTN's SQLite file go.
+        Where the certificates, the client registry (hashes only), the VTN's SQLite file and
+        its log go: a private directory outside any git work tree.
     clients : mapping
         client id → role (``"bl"`` or ``"ven"``); a random secret is made for each
         (:attr:`secrets`).
@@ -76,7 +80,7 @@ class VtnProcess:
         ``fresh=False`` restarts on the same port, certificates and database (what a VTN
         restarted after a crash finds); the token-signing key is new, so tokens issued before
         are refused and clients fetch new ones."""
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.work_dir)
         if fresh or self.bundle is None:
             self.bundle = write_bundle(self.work_dir / "certs", overwrite=True)
         key = secrets.token_urlsafe(48)
@@ -94,7 +98,9 @@ class VtnProcess:
         command += ["--cert", str(self.bundle.server_cert), "--key", str(self.bundle.server_key)]
         command += ["--database", f"sqlite:///{db}", "--base-url", self.base_url]
         command += ["--workers", str(self._workers)]
-        with (self.work_dir / "vtn.log").open("ab") as log:  # the child keeps its own handle
+        log_file = self.work_dir / "vtn.log"
+        create_private_file(log_file)
+        with log_file.open("ab") as log:  # the child keeps its own handle
             self._proc = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
