@@ -117,12 +117,12 @@ def test_csv_round_trip_through_a_stream_and_a_file(tmp_path: Path) -> None:
     assert len(lines) == 1 + 2 * 2 + 2  # header, 2 resources × 2 slots, 2 portfolio rows
     assert lines[1] == (
         "ev-1,down,resource,hp-a,2026-06-10T14:00:00+09:00,2026-06-10T14:30:00+09:00,"
-        "1.0,0.25,0.75,0.5,1.5"
+        "1.0,0.25,0.75,0.5,,1.5"  # accepted_kwh not known: empty
     )
-    assert lines[3].endswith(",0.5,0.5,0.0,0.0,")  # hp-b slot 1: nothing requested, no ratio
+    assert lines[3].endswith(",0.5,0.5,0.0,0.0,,")  # hp-b slot 1: nothing requested, no ratio
     assert lines[-1] == (
         "ev-1,down,portfolio,,2026-06-10T14:30:00+09:00,2026-06-10T15:00:00+09:00,"
-        "1.25,1.5,-0.25,0.5,-0.5"
+        "1.25,1.5,-0.25,0.5,,-0.5"
     )
     assert read_settlement_csv(io.StringIO(text)) == s
     path = tmp_path / "settlement.csv"
@@ -130,6 +130,53 @@ def test_csv_round_trip_through_a_stream_and_a_file(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == text
     assert read_settlement_csv(path) == s
     assert read_settlement_csv(str(path)) == s
+
+
+def test_requested_and_accepted_are_separate_columns_and_round_trip() -> None:
+    """requested_kwh holds what was asked, accepted_kwh what the resource took on (the demo's
+    CSV once held accepted amounts under requested_kwh)."""
+    s = settle(
+        event_id="ev-2",
+        direction=Direction.UP,
+        window=SlotGrid(start=START, n_slots=2),
+        resource_ids=["hp-a", "hp-b"],
+        baseline_kwh=[[0.5, 0.5], [0.2, 0.2]],
+        actual_kwh=[[1.0, 0.75], [0.2, 0.45]],
+        requested_kwh=[1.0, 0.5],
+        accepted_kwh=[0.5, 0.5],
+    )
+    a, b = s.resources
+    assert a.requested_kwh == (0.5, 0.5) and a.accepted_kwh == (0.25, 0.25)
+    assert a.total_accepted_kwh == 0.5 and b.total_accepted_kwh == 0.5
+    assert s.portfolio.accepted_kwh == (0.5, 0.5) and s.portfolio.requested_kwh == (0.75, 0.75)
+    lines = s.to_csv_text().splitlines()
+    assert lines[1].endswith(",0.5,1.0,0.5,0.5,0.25,1.0")  # base, actual, dlv, req, acc, ratio
+    rows = list(csv.DictReader(io.StringIO(s.to_csv_text())))
+    assert [r["requested_kwh"] for r in rows] == ["0.5", "0.5", "0.25", "0.25", "0.75", "0.75"]
+    assert [r["accepted_kwh"] for r in rows] == ["0.25", "0.25", "0.25", "0.25", "0.5", "0.5"]
+    assert read_settlement_csv(io.StringIO(s.to_csv_text())) == s
+    with pytest.raises(ValueError, match="accepted_kwh must have shape"):
+        settle(
+            event_id="ev-2",
+            direction=Direction.UP,
+            window=SlotGrid(start=START, n_slots=2),
+            resource_ids=["hp-a"],
+            baseline_kwh=[[0.5, 0.5]],
+            actual_kwh=[[1.0, 0.75]],
+            requested_kwh=[1.0],
+            accepted_kwh=[0.5, 0.5, 0.5],
+        )
+
+
+def test_a_csv_written_before_the_accepted_column_is_still_read() -> None:
+    s = two_resources(Direction.DOWN)
+    rows = list(csv.DictReader(io.StringIO(s.to_csv_text())))
+    out = io.StringIO()
+    old = [c for c in CSV_COLUMNS if c != "accepted_kwh"]
+    writer = csv.DictWriter(out, fieldnames=old, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    assert read_settlement_csv(io.StringIO(out.getvalue())) == s
 
 
 def test_csv_round_trip_is_exact_for_random_values() -> None:

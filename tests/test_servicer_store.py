@@ -82,7 +82,7 @@ def test_migrated_schema_equals_the_models_and_upgrade_twice_is_a_no_op(db_url: 
     try:
         assert migrations.current_revision(engine) is None
         migrations.upgrade(engine)
-        assert migrations.current_revision(engine) == migrations.head_revision() == "0001"
+        assert migrations.current_revision(engine) == migrations.head_revision() == "0002"
         assert migrations.schema_differences(engine) == []
         with engine.begin() as conn:
             conn.execute(
@@ -93,16 +93,16 @@ def test_migrated_schema_equals_the_models_and_upgrade_twice_is_a_no_op(db_url: 
                 {"at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)},
             )
         migrations.upgrade(engine)  # second run: nothing to do, data kept
-        assert migrations.current_revision(engine) == "0001"
+        assert migrations.current_revision(engine) == "0002"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM processed_report")).scalar_one() == 1
         # a database from a newer drready is refused, not clobbered
         with engine.begin() as conn:
             conn.execute(text("UPDATE servicer_alembic_version SET version_num = '0099'"))
-        with pytest.raises(RuntimeError, match=r"'0099'.*ships revisions up to '0001'"):
+        with pytest.raises(RuntimeError, match=r"'0099'.*ships revisions up to '0002'"):
             migrations.upgrade(engine)
         with engine.begin() as conn:
-            conn.execute(text("UPDATE servicer_alembic_version SET version_num = '0001'"))
+            conn.execute(text("UPDATE servicer_alembic_version SET version_num = '0002'"))
         # the comparison is not blind: remove an index and it is reported
         with engine.begin() as conn:
             conn.execute(text("DROP INDEX ix_assignment_status_sent_at"))
@@ -110,6 +110,32 @@ def test_migrated_schema_equals_the_models_and_upgrade_twice_is_a_no_op(db_url: 
         assert any(
             d[0] == "add_index" and d[1].name == "ix_assignment_status_sent_at" for d in diffs
         )
+    finally:
+        engine.dispose()
+
+
+def test_a_database_at_0001_upgrades_to_0002_keeping_its_rows(db_url: str) -> None:
+    """The running service's tables (orders, schedule, settlements) arrive by migration on a
+    servicer database made by an earlier drready; its records stay."""
+    engine = make_engine(db_url)
+    try:
+        migrations.upgrade(engine, "0001")
+        assert migrations.current_revision(engine) == "0001"
+        assert "dr_order" not in inspect(engine).get_table_names()
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO processed_report (id, kind, processed_at) "
+                    "VALUES ('rep-1', 'plan', :at)"
+                ),
+                {"at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)},
+            )
+        migrations.upgrade(engine)
+        assert migrations.current_revision(engine) == "0002"
+        assert {"dr_order", "scheduler_job", "settlement"} <= set(inspect(engine).get_table_names())
+        assert migrations.schema_differences(engine) == []
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM processed_report")).scalar_one() == 1
     finally:
         engine.dispose()
 
@@ -150,10 +176,11 @@ def test_migrations_ship_as_packages_without_an_ini_file() -> None:
     location = Path(migrations.__file__).parent
     assert (location / "env.py").is_file()
     assert (location / "versions" / "0001_initial.py").is_file()
+    assert (location / "versions" / "0002_orders_schedule_settlement.py").is_file()
     assert not list(location.rglob("alembic.ini"))
     # every model table is created by the revisions (checked against the DB above) and the
     # models own exactly these tables
-    assert table_names() == set(Base.metadata.tables) and len(table_names()) == 12
+    assert table_names() == set(Base.metadata.tables) and len(table_names()) == 15
 
 
 def test_sqlite_engine_uses_wal_and_foreign_keys(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ For every 30-minute slot of the event window and every resource:
   baseline`` for up-DR (extra energy consumed); negative when the resource moved the wrong way;
 * ``requested_kwh`` — what was asked of it: given per resource for the whole window it is spread
   evenly over the window's slots; it may also be given per slot;
+* ``accepted_kwh`` — what it accepted of that (F3), in the same form; optional (unknown when a
+  settlement is made from requests alone);
 * ``delivered_ratio`` — ``delivered / requested`` (none where nothing was requested).
 
 The **portfolio** is the sum of its resources, slot by slot (the ratio is the ratio of the sums).
@@ -18,7 +20,9 @@ history: the baseline of every resource that took part
 (:func:`~drready.servicer.core.baseline.compute_baseline`; the same-day adjustment left out when
 its hours overlap another DR window of the day, which would carry that event's deviation into
 this one's baseline), then the settlement of those that have one, and the reason for each that
-has none.
+has none. Only the resources that *took part* are passed to it: the servicer settles the
+resources that accepted the event (a resource that refused delivers nothing it was paid for,
+and crediting it with its own load shifts for other events would pay it for them).
 Nothing is floored or capped here: a programme that pays nothing for negative delivery (as many
 household programmes do, see [1]_ of :mod:`~drready.servicer.core.baseline`) applies that rule
 on top.
@@ -27,14 +31,16 @@ CSV export (:meth:`Settlement.to_csv`, read back by :func:`read_settlement_csv`)
 resource per slot, then one portfolio row per slot, with this header::
 
     event_id,direction,level,resource_id,slot_start,slot_end,baseline_kwh,actual_kwh,
-    delivered_kwh,requested_kwh,delivered_ratio
+    delivered_kwh,requested_kwh,accepted_kwh,delivered_ratio
 
 ``level`` is ``resource`` or ``portfolio`` (whose ``resource_id`` is empty); ``direction`` is
 ``up`` or ``down``; slot times are ISO 8601 with the UTC offset (``2026-06-10T14:00:00+09:00``);
-energies are kWh written with the shortest repr that round-trips exactly; ``delivered_ratio`` is
-empty where ``requested_kwh`` is 0. The reader checks the header, that each resource covers the
-window's consecutive slots, that ``delivered`` matches the direction and that the portfolio rows
-are the sums, and returns a :class:`Settlement` equal to the one written.
+energies are kWh written with the shortest repr that round-trips exactly; ``accepted_kwh`` is
+empty where it is not known; ``delivered_ratio`` is empty where ``requested_kwh`` is 0. The
+reader also takes files written before the ``accepted_kwh`` column existed. It checks the
+header, that each resource covers the window's consecutive slots, that ``delivered`` matches the
+direction and that the portfolio rows are the sums, and returns a :class:`Settlement` equal to
+the one written.
 """
 
 from __future__ import annotations
@@ -93,8 +99,11 @@ CSV_COLUMNS: tuple[str, ...] = (
     "actual_kwh",
     "delivered_kwh",
     "requested_kwh",
+    "accepted_kwh",
     "delivered_ratio",
 )
+#: The columns of files written before ``accepted_kwh`` existed (read, never written).
+_CSV_COLUMNS_V1: tuple[str, ...] = tuple(c for c in CSV_COLUMNS if c != "accepted_kwh")
 _PORTFOLIO_ID = "portfolio"
 _MAX_ERRORS_LISTED = 5
 
@@ -130,13 +139,19 @@ class ResourceSettlement(DomainModel):
     actual_kwh: tuple[FiniteFloat, ...] = Field(description="Metered use per slot [kWh].")
     delivered_kwh: tuple[FiniteFloat, ...] = Field(description="Delivered per slot [kWh].")
     requested_kwh: tuple[NonNegativeFloat, ...] = Field(description="Requested per slot [kWh].")
+    accepted_kwh: tuple[NonNegativeFloat, ...] | None = Field(
+        default=None, description="Accepted per slot [kWh]; None when not known."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ResourceSettlement:
         n = len(self.baseline_kwh)
         if n == 0:
             raise ValueError(f"resource {self.resource_id!r}: at least one slot is needed")
-        for name in ("actual_kwh", "delivered_kwh", "requested_kwh"):
+        names = ["actual_kwh", "delivered_kwh", "requested_kwh"]
+        if self.accepted_kwh is not None:
+            names.append("accepted_kwh")
+        for name in names:
             if len(getattr(self, name)) != n:
                 raise ValueError(
                     f"resource {self.resource_id!r}: {name} must have one value per slot ({n}), "
@@ -170,6 +185,11 @@ class ResourceSettlement(DomainModel):
     def total_requested_kwh(self) -> float:
         """Requested over the window [kWh]."""
         return math.fsum(self.requested_kwh)
+
+    @property
+    def total_accepted_kwh(self) -> float | None:
+        """Accepted over the window [kWh]; None when not known."""
+        return None if self.accepted_kwh is None else math.fsum(self.accepted_kwh)
 
     @property
     def total_delivered_ratio(self) -> float | None:
@@ -241,7 +261,15 @@ class Settlement(DomainModel):
             name: tuple(float(v) for v in self.array(name).sum(axis=0))
             for name in ("baseline_kwh", "actual_kwh", "delivered_kwh", "requested_kwh")
         }
-        return ResourceSettlement(resource_id=_PORTFOLIO_ID, **sums)
+        accepted = None
+        if all(r.accepted_kwh is not None for r in self.resources):
+            accepted = tuple(
+                float(v)
+                for v in np.array([r.accepted_kwh for r in self.resources], dtype=np.float64).sum(
+                    axis=0
+                )
+            )
+        return ResourceSettlement(resource_id=_PORTFOLIO_ID, accepted_kwh=accepted, **sums)
 
     def rows(self) -> Iterator[dict[str, str]]:
         """The CSV rows (as written by :meth:`to_csv`), resources first, then the portfolio."""
@@ -251,6 +279,7 @@ class Settlement(DomainModel):
         groups.append(("portfolio", self.portfolio))
         for level, res in groups:
             ratios = res.delivered_ratio
+            accepted = res.accepted_kwh
             for k, (start, end) in enumerate(zip(starts, ends, strict=True)):
                 ratio = ratios[k]
                 yield {
@@ -264,6 +293,7 @@ class Settlement(DomainModel):
                     "actual_kwh": repr(res.actual_kwh[k]),
                     "delivered_kwh": repr(res.delivered_kwh[k]),
                     "requested_kwh": repr(res.requested_kwh[k]),
+                    "accepted_kwh": "" if accepted is None else repr(accepted[k]),
                     "delivered_ratio": "" if ratio is None else repr(ratio),
                 }
 
@@ -299,7 +329,9 @@ def _as_2d(value: npt.ArrayLike, name: str, n_res: int, n_slots: int) -> FloatAr
     return arr
 
 
-def _requested(value: npt.ArrayLike, n_res: int, n_slots: int) -> FloatArray:
+def _requested(
+    value: npt.ArrayLike, n_res: int, n_slots: int, name: str = "requested_kwh"
+) -> FloatArray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.shape == (n_res,):
         per_slot = np.repeat(arr[:, None] / n_slots, n_slots, axis=1)
@@ -307,11 +339,11 @@ def _requested(value: npt.ArrayLike, n_res: int, n_slots: int) -> FloatArray:
         per_slot = arr
     else:
         raise ValueError(
-            f"requested_kwh must have shape ({n_res},) (per resource for the window, spread "
+            f"{name} must have shape ({n_res},) (per resource for the window, spread "
             f"evenly over its {n_slots} slots) or ({n_res}, {n_slots}) (per slot), got {arr.shape}"
         )
     if not np.isfinite(per_slot).all() or (per_slot < 0).any():
-        raise ValueError("requested_kwh must be finite and >= 0")
+        raise ValueError(f"{name} must be finite and >= 0")
     return per_slot
 
 
@@ -337,6 +369,7 @@ def settle(
     baseline_kwh: npt.ArrayLike,
     actual_kwh: npt.ArrayLike,
     requested_kwh: npt.ArrayLike,
+    accepted_kwh: npt.ArrayLike | None = None,
 ) -> Settlement:
     """Settle an event from per-slot baseline and actual energy of R resources.
 
@@ -355,6 +388,9 @@ def settle(
     requested_kwh : array_like, shape (R,) or (R, n_slots)
         Requested energy per resource for the window (spread evenly over the slots) or per slot
         [kWh]; finite and ≥ 0.
+    accepted_kwh : array_like, shape (R,) or (R, n_slots), optional
+        What each resource accepted of its request, in the same form [kWh]; not known when
+        omitted (an empty CSV column).
 
     Returns
     -------
@@ -376,6 +412,7 @@ def settle(
     _check_finite(base, "baseline_kwh", ids, starts)
     _check_finite(act, "actual_kwh", ids, starts)
     req = _requested(requested_kwh, n_res, n_slots)
+    acc = None if accepted_kwh is None else _requested(accepted_kwh, n_res, n_slots, "accepted_kwh")
     dlv = delivered_kwh(direction, base, act)
     resources = tuple(
         ResourceSettlement(
@@ -384,6 +421,7 @@ def settle(
             actual_kwh=tuple(act[r].tolist()),
             delivered_kwh=tuple(dlv[r].tolist()),
             requested_kwh=tuple(req[r].tolist()),
+            accepted_kwh=None if acc is None else tuple(acc[r].tolist()),
         )
         for r in range(n_res)
     )
@@ -507,6 +545,7 @@ def settle_event(
     direction: Direction,
     resource_ids: Sequence[str],
     requested_kwh: npt.ArrayLike,
+    accepted_kwh: npt.ArrayLike | None = None,
     config: BaselineConfig | None = None,
     other_windows: Iterable[EventWindow] = (),
     dr_days: DrDays = (),
@@ -533,10 +572,12 @@ def settle_event(
     direction : Direction
         UP (delivered = actual − baseline) or DOWN (delivered = baseline − actual).
     resource_ids : sequence of str
-        The R resources that took part, unique.
+        The R resources that took part (those that accepted the event), unique.
     requested_kwh : array_like, shape (R,) or (R, n_slots)
-        What each resource was dispatched and accepted for the window (spread evenly over its
-        slots) or per slot [kWh]; finite and ≥ 0.
+        What each resource was asked for the window (spread evenly over its slots) or per slot
+        [kWh]; finite and ≥ 0.
+    accepted_kwh : array_like, shape (R,) or (R, n_slots), optional
+        What each resource accepted of that, in the same form [kWh].
     config : BaselineConfig, optional
         The baseline rules (holidays included); default: the guideline's standard baseline.
     other_windows : iterable of EventWindow
@@ -570,6 +611,11 @@ def settle_event(
     )
     ok = np.flatnonzero(baseline.ok)
     requested = _requested(requested_kwh, baseline.n_resources, window.n_slots)
+    accepted = (
+        None
+        if accepted_kwh is None
+        else _requested(accepted_kwh, baseline.n_resources, window.n_slots, "accepted_kwh")
+    )
     if ok.size == 0:
         return EventSettlement(baseline=baseline, settlement=None)
     event_day = list(baseline.days).index(window.day)
@@ -581,6 +627,7 @@ def settle_event(
         baseline_kwh=baseline.window_baseline_kwh[ok],
         actual_kwh=meter[ok, event_day, window.start_slot : window.end_slot],
         requested_kwh=requested[ok],
+        accepted_kwh=None if accepted is None else accepted[ok],
     )
     return EventSettlement(baseline=baseline, settlement=settlement)
 
@@ -630,11 +677,13 @@ def read_settlement_csv(src: str | PathLike[str] | IO[str], tz: str = DEFAULT_TZ
 def _read(f: IO[str], tz: str) -> Settlement:
     zi = zone(tz)
     reader = csv.DictReader(f)
-    if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+    header = tuple(reader.fieldnames or ())
+    if header not in (CSV_COLUMNS, _CSV_COLUMNS_V1):
         raise ValueError(
-            f"the settlement CSV header must be {','.join(CSV_COLUMNS)}, "
-            f"got {','.join(reader.fieldnames or ())}"
+            f"the settlement CSV header must be {','.join(CSV_COLUMNS)}, got {','.join(header)}"
         )
+    accepted_rows: dict[str, list[float | None]] = {}
+    accepted_portfolio: list[float | None] = []
     event_id: str | None = None
     direction: Direction | None = None
     series: dict[str, dict[str, list[float]]] = {}
@@ -666,6 +715,8 @@ def _read(f: IO[str], tz: str) -> Settlement:
                 f"{tz} at that time; pass the zone the file was written in as tz"
             )
         values = {k: _float(row[k], k, line) for k in _NUMBERS}
+        accepted_text = row.get("accepted_kwh") or ""
+        accepted_value = _float(accepted_text, "accepted_kwh", line) if accepted_text else None
         ratio_text = row["delivered_ratio"]
         if ratio_text:
             _float(ratio_text, "delivered_ratio", line)
@@ -674,12 +725,14 @@ def _read(f: IO[str], tz: str) -> Settlement:
             rid = row["resource_id"]
             store = series.setdefault(rid, {k: [] for k in _NUMBERS})
             slot_lists.setdefault(rid, []).append(start)
+            accepted_rows.setdefault(rid, []).append(accepted_value)
             for k, v in values.items():
                 store[k].append(v)
         elif level == "portfolio":
             if row["resource_id"]:
                 raise ValueError(f"line {line}: portfolio rows have an empty resource_id")
             portfolio_starts.append(start)
+            accepted_portfolio.append(accepted_value)
             for k, v in values.items():
                 portfolio[k].append(v)
         else:
@@ -701,7 +754,11 @@ def _read(f: IO[str], tz: str) -> Settlement:
         direction=direction,
         window=window,
         resources=tuple(
-            ResourceSettlement(resource_id=rid, **{k: tuple(v) for k, v in s.items()})
+            ResourceSettlement(
+                resource_id=rid,
+                accepted_kwh=_all_or_none(accepted_rows[rid], f"resource {rid!r}"),
+                **{k: tuple(v) for k, v in s.items()},
+            )
             for rid, s in series.items()
         ),
     )
@@ -710,6 +767,7 @@ def _read(f: IO[str], tz: str) -> Settlement:
             f"the portfolio rows must cover the window's {len(expected)} slots in order"
         )
     sums = settlement.portfolio
+    _all_or_none(accepted_portfolio, "the portfolio")
     for k in _NUMBERS:
         want = np.asarray(getattr(sums, k))
         got_p = np.asarray(portfolio[k])
@@ -723,6 +781,15 @@ def _read(f: IO[str], tz: str) -> Settlement:
                 f"({float(want[i])!r}), got {float(got_p[i])!r}"
             )
     return settlement
+
+
+def _all_or_none(values: Sequence[float | None], whose: str) -> tuple[float, ...] | None:
+    """A column of one resource's rows: every value, or none (empty everywhere)."""
+    if all(v is None for v in values):
+        return None
+    if any(v is None for v in values):
+        raise ValueError(f"accepted_kwh of {whose} must be given in every slot or in none")
+    return tuple(v for v in values if v is not None)
 
 
 _NUMBERS: tuple[Literal["baseline_kwh", "actual_kwh", "delivered_kwh", "requested_kwh"], ...] = (

@@ -20,9 +20,13 @@ table                       one row per
 ``processed_report``        VTN report already processed (idempotent report handling)
 ``tracking_run``            command-following run (U1)
 ``tracking_point``          (run, instant) point of a command-following run
+``dr_order``                order of the north-bound API (a direction, a window, an amount),
+                            its idempotency key, status and the dispatch it became (U2)
+``scheduler_job``           job of the service's schedule: its last due instant and outcome
+``settlement``              dispatch settled from meter data: the result (JSON) and its CSV
 ==========================  ================================================================
 
-The ``status`` columns of ``dispatch`` and ``assignment`` hold the states of
+The ``status`` columns of ``dispatch``, ``assignment`` and ``dr_order`` hold the states of
 :mod:`drready.servicer.storage.lifecycle`, whose transition tables say how they may change.
 
 Instants are stored in UTC and read back as timezone-aware UTC datetimes on SQLite and
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +51,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Double,
@@ -71,7 +76,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 # The values of the ``status`` columns below; defined, with how they change, in ``lifecycle``.
-from drready.servicer.storage.lifecycle import AssignmentStatus, DispatchStatus
+from drready.servicer.storage.lifecycle import AssignmentStatus, DispatchStatus, OrderStatus
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -84,6 +89,7 @@ __all__ = [
     "HeaterSource",
     "MarketRegistrationRow",
     "MeterSlot",
+    "Order",
     "Potential",
     "PotentialRequest",
     "PowerReading",
@@ -91,6 +97,8 @@ __all__ = [
     "Resource",
     "ResourceKind",
     "ResourceState",
+    "SchedulerJob",
+    "SettlementRow",
     "TargetKind",
     "TrackingPoint",
     "TrackingRun",
@@ -460,6 +468,84 @@ class TrackingPoint(Base):
     output_kw: Mapped[float] = mapped_column(Double)
     soc_kwh: Mapped[float] = mapped_column(Double)
     heater_source: Mapped[str] = mapped_column(String(16))
+
+
+class Order(Base):
+    """An order of the north-bound API: what to deliver, its status, the dispatch it became."""
+
+    __tablename__ = "dr_order"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_dr_order"),
+        UniqueConstraint(
+            "client_id", "idempotency_key", name="uq_dr_order_client_id_idempotency_key"
+        ),
+        CheckConstraint("direction IN ('up', 'down')", name="ck_dr_order_direction"),
+        CheckConstraint(_in("status", OrderStatus), name="ck_dr_order_status"),
+        CheckConstraint("target_kwh >= 0", name="ck_dr_order_target_kwh"),
+        Index("ix_dr_order_status", "status"),
+        Index("ix_dr_order_window_start", "window_start"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36))
+    client_id: Mapped[str] = mapped_column(_ID)
+    idempotency_key: Mapped[str | None] = mapped_column(_ID)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(8))
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    energy_kwh: Mapped[float | None] = mapped_column(Double)
+    power_kw: Mapped[Any] = mapped_column(JSON, nullable=True)
+    target_kwh: Mapped[float] = mapped_column(Double)
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    potential_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey(
+            "potential_request.id", name="fk_dr_order_potential_request_id_potential_request"
+        )
+    )
+    potential_asked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    dispatch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dispatch.id", name="fk_dr_order_dispatch_id_dispatch")
+    )
+    figures: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SchedulerJob(Base):
+    """A job of the service's schedule: the due instant it last ran for, and how it went."""
+
+    __tablename__ = "scheduler_job"
+    __table_args__ = (PrimaryKeyConstraint("name", name="pk_scheduler_job"),)
+
+    name: Mapped[str] = mapped_column(String(64))
+    last_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    runs: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SettlementRow(Base):
+    """A dispatch settled from 30-minute meter data (U2): the result and its CSV."""
+
+    __tablename__ = "settlement"
+    __table_args__ = (
+        PrimaryKeyConstraint("dispatch_id", name="pk_settlement"),
+        Index("ix_settlement_event_day", "event_day"),
+    )
+
+    dispatch_id: Mapped[int] = mapped_column(
+        ForeignKey("dispatch.id", name="fk_settlement_dispatch_id_dispatch", ondelete="CASCADE")
+    )
+    event_day: Mapped[date] = mapped_column(Date)
+    """Local date of the event window."""
+    settled_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    result: Mapped[Any] = mapped_column(JSON)
+    csv: Mapped[str] = mapped_column(Text)
 
 
 def table_names() -> frozenset[str]:

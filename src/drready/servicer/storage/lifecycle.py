@@ -1,5 +1,5 @@
-"""The life of an assignment and of a dispatch, as transition tables (F2, D3; reliability: a
-status changes only along an edge drawn here).
+"""The life of an assignment, of a dispatch and of an order, as transition tables (F2, D3, U2;
+reliability: a status changes only along an edge drawn here).
 
 An *assignment* is one resource's share of a dispatch in one round (F2); a *dispatch* is the
 portfolio's answer to a target. Their statuses are stored in the ``assignment`` and
@@ -29,6 +29,28 @@ the next status is the answer's)::
 
 Dispatch: ``open ──assign──► open`` (a round of assignments is added), ``open ──close──►
 closed``; a closed dispatch takes no new round.
+
+Order — what a client of the servicer's north-bound API asked for (a direction, a window, an
+amount), stored in ``dr_order`` and changed only by :mod:`drready.servicer.storage.orders`. The
+main line, then the side edges::
+
+    requested ─ask─► collecting ─dispatch─► dispatched ─start─► delivering ─end─► delivered
+                                                                                   │ settle
+                                                                                   ▼
+                                                                                settled
+    collecting ─nothing─► rejected          dispatched ─accept─► accepted ─start─► delivering
+    requested, collecting ─expire─► expired  dispatched ─refuse─► rejected
+    accepted ─refuse─► rejected ─accept─► accepted    accepted, rejected ─redispatch─► dispatched
+
+* ``ask``: the servicer asked the resources for their potential in the order's window (F1).
+* ``dispatch``: the order's target was split over the resources that declared potential and
+  their DR events sent (F2); ``nothing``: no resource declared any, nothing was sent.
+* ``accept`` / ``refuse``: no answer is awaited any more and something / nothing was accepted
+  (a revised answer may move an order between the two); ``redispatch``: a new round of events
+  went out for the shortfall (D3) and its answers are awaited.
+* ``start``: the window began with something accepted; ``end``: the window is over and the
+  dispatch closed; ``settle``: the day's settlement covered it (U2).
+* ``expire``: nothing was dispatched by the order's deadline (or its window's start).
 """
 
 from __future__ import annotations
@@ -45,10 +67,13 @@ __all__ = [
     "ANSWER_EVENTS",
     "ASSIGNMENT_LIFE",
     "DISPATCH_LIFE",
+    "ORDER_LIFE",
     "AssignmentEvent",
     "AssignmentStatus",
     "DispatchEvent",
     "DispatchStatus",
+    "OrderEvent",
+    "OrderStatus",
     "TransitionError",
     "TransitionTable",
 ]
@@ -94,6 +119,44 @@ class DispatchEvent(StrEnum):
     ASSIGN = "assign"
     """A round of assignments is added."""
     CLOSE = "close"
+
+
+class OrderStatus(StrEnum):
+    """Status of an order of the north-bound API (stored in ``dr_order.status``)."""
+
+    REQUESTED = "requested"
+    """Received and stored; nothing asked yet."""
+    COLLECTING = "collecting"
+    """The resources were asked for their potential in the window."""
+    DISPATCHED = "dispatched"
+    """DR events are out; answers are awaited."""
+    ACCEPTED = "accepted"
+    """No answer is awaited; something was accepted."""
+    REJECTED = "rejected"
+    """No answer is awaited and nothing was accepted (or nobody declared potential)."""
+    DELIVERING = "delivering"
+    """The window is running with something accepted."""
+    DELIVERED = "delivered"
+    """The window is over and the dispatch closed."""
+    SETTLED = "settled"
+    """The day's settlement covered it."""
+    EXPIRED = "expired"
+    """Nothing was dispatched by the deadline."""
+
+
+class OrderEvent(StrEnum):
+    """What happens to an order."""
+
+    ASK = "ask"
+    DISPATCH = "dispatch"
+    NOTHING = "nothing"
+    ACCEPT = "accept"
+    REFUSE = "refuse"
+    REDISPATCH = "redispatch"
+    START = "start"
+    END = "end"
+    SETTLE = "settle"
+    EXPIRE = "expire"
 
 
 _S = TypeVar("_S", bound=StrEnum)
@@ -193,6 +256,40 @@ DISPATCH_LIFE: TransitionTable[DispatchStatus, DispatchEvent] = TransitionTable(
                 DispatchEvent.CLOSE: DispatchStatus.CLOSED,
             },
             DispatchStatus.CLOSED: {},
+        }
+    ),
+)
+
+_O = OrderStatus
+_OE = OrderEvent
+
+#: The order's life (see the module docstring for the picture).
+ORDER_LIFE: TransitionTable[OrderStatus, OrderEvent] = TransitionTable(
+    name="order",
+    initial=_O.REQUESTED,
+    table=_frozen(
+        {
+            _O.REQUESTED: {_OE.ASK: _O.COLLECTING, _OE.EXPIRE: _O.EXPIRED},
+            _O.COLLECTING: {
+                _OE.DISPATCH: _O.DISPATCHED,
+                _OE.NOTHING: _O.REJECTED,
+                _OE.EXPIRE: _O.EXPIRED,
+            },
+            _O.DISPATCHED: {
+                _OE.ACCEPT: _O.ACCEPTED,
+                _OE.REFUSE: _O.REJECTED,
+                _OE.START: _O.DELIVERING,
+            },
+            _O.ACCEPTED: {
+                _OE.REFUSE: _O.REJECTED,
+                _OE.REDISPATCH: _O.DISPATCHED,
+                _OE.START: _O.DELIVERING,
+            },
+            _O.REJECTED: {_OE.ACCEPT: _O.ACCEPTED, _OE.REDISPATCH: _O.DISPATCHED},
+            _O.DELIVERING: {_OE.END: _O.DELIVERED},
+            _O.DELIVERED: {_OE.SETTLE: _O.SETTLED},
+            _O.SETTLED: {},
+            _O.EXPIRED: {},
         }
     ),
 )

@@ -121,6 +121,42 @@ class PotentialStore:
             return None
         return PotentialRequestRecord(row.id, row.window_start, row.window_end, row.requested_at)
 
+    def latest_request(
+        self, *, window_start: datetime, window_end: datetime
+    ) -> PotentialRequestRecord | None:
+        """The most recent potential request for exactly ``[window_start, window_end)``, or
+        ``None``."""
+        check_window(window_start, window_end)
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(_POTENTIAL_REQUEST)
+                .where(_POTENTIAL_REQUEST.c.window_start == window_start)
+                .where(_POTENTIAL_REQUEST.c.window_end == window_end)
+                .order_by(_POTENTIAL_REQUEST.c.requested_at.desc(), _POTENTIAL_REQUEST.c.id)
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return PotentialRequestRecord(row.id, row.window_start, row.window_end, row.requested_at)
+
+    def open_requests(
+        self, *, window_end_after: datetime, requested_after: datetime
+    ) -> list[PotentialRequestRecord]:
+        """The potential requests whose window ends after ``window_end_after``, asked after
+        ``requested_after`` (those answers may still come), oldest first."""
+        instant(window_end_after, "window_end_after")
+        instant(requested_after, "requested_after")
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(_POTENTIAL_REQUEST)
+                .where(_POTENTIAL_REQUEST.c.window_end > window_end_after)
+                .where(_POTENTIAL_REQUEST.c.requested_at > requested_after)
+                .order_by(_POTENTIAL_REQUEST.c.requested_at, _POTENTIAL_REQUEST.c.id)
+            ).all()
+        return [
+            PotentialRequestRecord(r.id, r.window_start, r.window_end, r.requested_at) for r in rows
+        ]
+
     def record(
         self,
         *,

@@ -18,7 +18,7 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, delete, select
 
 from drready.domain import (
     DEFAULT_TZ,
@@ -269,3 +269,14 @@ class ReadingStore:
                     (r[2] for r in rows), dtype=np.float64, count=len(rows)
                 )
         return MeterSlotMatrix(resource_ids=tuple(ids), slot_starts=slot_starts, energy_kwh=energy)
+
+    # ------------------------------------------------------------------ housekeeping
+    def prune(self, *, meter_before: datetime, power_before: datetime) -> tuple[int, int]:
+        """Delete the meter slots starting before ``meter_before`` and the power readings taken
+        before ``power_before``; returns how many of each."""
+        ensure_aware(meter_before, "meter_before")
+        ensure_aware(power_before, "power_before")
+        with self._writer.begin() as conn:
+            meter = conn.execute(delete(_METER).where(_METER.c.slot_start < meter_before))
+            power = conn.execute(delete(_POWER).where(_POWER.c.timestamp < power_before))
+        return int(meter.rowcount), int(power.rowcount)

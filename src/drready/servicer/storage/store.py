@@ -18,6 +18,13 @@ tracking (``tracking_run``, ``tracking_point``)
                                  :mod:`drready.servicer.storage.tracking`
 processed reports (``processed_report``)
                                  :mod:`drready.servicer.storage.reports`
+orders of the north-bound API (``dr_order``)
+                                 :mod:`drready.servicer.storage.orders`, their life in
+                                 :mod:`drready.servicer.storage.lifecycle`
+the schedule's jobs (``scheduler_job``)
+                                 :mod:`drready.servicer.storage.jobs`
+settled dispatches (``settlement``)
+                                 :mod:`drready.servicer.storage.settlements`
 VENs, resources, market registrations
                                  :mod:`drready.servicer.storage.registry` (:meth:`registry`)
 ===============================  ==========================================================
@@ -38,6 +45,8 @@ Idempotency (a report may be polled, delivered or processed more than once):
 * :meth:`~ServicerStore.upsert_meter_slots`: a slot is replaced only if its value changed.
 * :meth:`~ServicerStore.add_assignments`: the same (resource, round) of a dispatch again
   returns the existing assignment.
+* :meth:`~ServicerStore.create_order`: the same idempotency key and body again returns the
+  stored order; :meth:`~ServicerStore.save_settlement`: a dispatch is settled once.
 
 Assignment statuses change only along the transition table of
 :mod:`drready.servicer.storage.lifecycle` (late, revised and ignored answers:
@@ -49,14 +58,14 @@ per element); datetimes come back timezone-aware in UTC.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import numpy.typing as npt
 from sqlalchemy import Engine, func, select
 
-from drready.domain import Direction, PowerSample, ResponseStatus
+from drready.domain import DEFAULT_TZ, Direction, PowerSample, ResponseStatus
 from drready.servicer.storage.crypto import KeyRing
 from drready.servicer.storage.db import Base, HeaterSource, TargetKind, make_engine
 from drready.servicer.storage.dispatches import (
@@ -65,7 +74,10 @@ from drready.servicer.storage.dispatches import (
     DispatchStore,
     ResponseOutcome,
 )
+from drready.servicer.storage.jobs import JobRecord, JobStore
+from drready.servicer.storage.lifecycle import OrderEvent, OrderStatus
 from drready.servicer.storage.migrations import ensure_schema
+from drready.servicer.storage.orders import OrderRecord, OrderStore
 from drready.servicer.storage.potentials import (
     PotentialInput,
     PotentialRequestRecord,
@@ -75,6 +87,7 @@ from drready.servicer.storage.potentials import (
 from drready.servicer.storage.readings import MeterSlotMatrix, PowerSeries, ReadingStore
 from drready.servicer.storage.registry import Registry
 from drready.servicer.storage.reports import ProcessedReports
+from drready.servicer.storage.settlements import SettlementRecord, SettlementStore
 from drready.servicer.storage.tracking import TrackingRunRecord, TrackingSeries, TrackingStore
 
 __all__ = ["ServicerStore"]
@@ -94,6 +107,9 @@ class ServicerStore:
         self._readings = ReadingStore(engine)
         self._tracking = TrackingStore(engine)
         self._reports = ProcessedReports(engine)
+        self._orders = OrderStore(engine)
+        self._jobs = JobStore(engine)
+        self._settlements = SettlementStore(engine)
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True) -> ServicerStore:
@@ -157,6 +173,24 @@ class ServicerStore:
             potentials=potentials,
             report_id=report_id,
             received_at=received_at,
+        )
+
+    def latest_potential_request(
+        self, *, window_start: datetime, window_end: datetime
+    ) -> PotentialRequestRecord | None:
+        """The most recent potential request for exactly this window, or ``None``
+        (:meth:`PotentialStore.latest_request
+        <drready.servicer.storage.potentials.PotentialStore.latest_request>`)."""
+        return self._potentials.latest_request(window_start=window_start, window_end=window_end)
+
+    def open_potential_requests(
+        self, *, window_end_after: datetime, requested_after: datetime
+    ) -> list[PotentialRequestRecord]:
+        """Potential requests whose answers may still come, oldest first
+        (:meth:`PotentialStore.open_requests
+        <drready.servicer.storage.potentials.PotentialStore.open_requests>`)."""
+        return self._potentials.open_requests(
+            window_end_after=window_end_after, requested_after=requested_after
         )
 
     def potentials(self, request_id: str) -> PotentialTable:
@@ -357,6 +391,161 @@ class ServicerStore:
         (:meth:`ReadingStore.meter_slots
         <drready.servicer.storage.readings.ReadingStore.meter_slots>`)."""
         return self._readings.meter_slots(resource_ids=resource_ids, start=start, end=end)
+
+    def prune_readings(self, *, meter_before: datetime, power_before: datetime) -> tuple[int, int]:
+        """Delete meter slots and power readings older than the instants given; how many of
+        each (:meth:`ReadingStore.prune
+        <drready.servicer.storage.readings.ReadingStore.prune>`)."""
+        return self._readings.prune(meter_before=meter_before, power_before=power_before)
+
+    # ------------------------------------------------------------------ orders (U2)
+    def create_order(
+        self,
+        *,
+        order_id: str,
+        client_id: str,
+        idempotency_key: str | None,
+        request_hash: str,
+        direction: Direction | str,
+        window_start: datetime,
+        window_end: datetime,
+        energy_kwh: float | None,
+        power_kw: Sequence[float] | None,
+        target_kwh: float,
+        deadline: datetime | None,
+        created_at: datetime | None = None,
+    ) -> tuple[OrderRecord, bool]:
+        """Store a new order, or return the one stored under the same idempotency key and body;
+        whether it is new (:meth:`OrderStore.create
+        <drready.servicer.storage.orders.OrderStore.create>`)."""
+        return self._orders.create(
+            order_id=order_id,
+            client_id=client_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            direction=direction,
+            window_start=window_start,
+            window_end=window_end,
+            energy_kwh=energy_kwh,
+            power_kw=power_kw,
+            target_kwh=target_kwh,
+            deadline=deadline,
+            created_at=created_at,
+        )
+
+    def order(self, order_id: str) -> OrderRecord | None:
+        """The order with this id, or ``None`` (:meth:`OrderStore.get
+        <drready.servicer.storage.orders.OrderStore.get>`)."""
+        return self._orders.get(order_id)
+
+    def order_by_dispatch(self, dispatch_id: int) -> OrderRecord | None:
+        """The order that became this dispatch, or ``None`` (:meth:`OrderStore.by_dispatch
+        <drready.servicer.storage.orders.OrderStore.by_dispatch>`)."""
+        return self._orders.by_dispatch(dispatch_id)
+
+    def list_orders(
+        self,
+        *,
+        status: OrderStatus | str | None = None,
+        day: date | None = None,
+        tz: str = DEFAULT_TZ,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[OrderRecord]:
+        """Orders, newest window first, filtered by status and local day
+        (:meth:`OrderStore.find <drready.servicer.storage.orders.OrderStore.find>`)."""
+        return self._orders.find(status=status, day=day, tz=tz, limit=limit, offset=offset)
+
+    def orders_in_progress(self, *, now: datetime) -> list[OrderRecord]:
+        """The orders the service still works on (:meth:`OrderStore.in_progress
+        <drready.servicer.storage.orders.OrderStore.in_progress>`)."""
+        return self._orders.in_progress(now=now)
+
+    def apply_order_event(
+        self,
+        *,
+        order_id: str,
+        event: OrderEvent,
+        at: datetime | None = None,
+        reason: str | None = None,
+        potential_request_id: str | None = None,
+        dispatch_id: int | None = None,
+    ) -> OrderRecord:
+        """Move an order along the order transition table (:meth:`OrderStore.apply
+        <drready.servicer.storage.orders.OrderStore.apply>`)."""
+        return self._orders.apply(
+            order_id=order_id,
+            event=event,
+            at=at,
+            reason=reason,
+            potential_request_id=potential_request_id,
+            dispatch_id=dispatch_id,
+        )
+
+    def set_order_figures(self, *, order_id: str, figures: Any, at: datetime | None = None) -> bool:
+        """Store the figures last computed for an order (:meth:`OrderStore.set_figures
+        <drready.servicer.storage.orders.OrderStore.set_figures>`)."""
+        return self._orders.set_figures(order_id=order_id, figures=figures, at=at)
+
+    def order_counts(self) -> dict[OrderStatus, int]:
+        """Orders per status (:meth:`OrderStore.counts
+        <drready.servicer.storage.orders.OrderStore.counts>`)."""
+        return self._orders.counts()
+
+    # ------------------------------------------------------------------ schedule, settlements
+    def record_job_run(
+        self,
+        *,
+        name: str,
+        due_at: datetime,
+        attempted_at: datetime,
+        ok: bool,
+        error: str | None = None,
+    ) -> JobRecord:
+        """Record a run of a scheduled job (:meth:`JobStore.record
+        <drready.servicer.storage.jobs.JobStore.record>`)."""
+        return self._jobs.record(
+            name=name, due_at=due_at, attempted_at=attempted_at, ok=ok, error=error
+        )
+
+    def job_records(self) -> Mapping[str, JobRecord]:
+        """Every scheduled job's record, by name (:meth:`JobStore.all
+        <drready.servicer.storage.jobs.JobStore.all>`)."""
+        return self._jobs.all()
+
+    def save_settlement(
+        self,
+        *,
+        dispatch_id: int,
+        event_day: date,
+        result: Any,
+        csv: str,
+        settled_at: datetime | None = None,
+    ) -> bool:
+        """Store a dispatch's settlement once (:meth:`SettlementStore.save
+        <drready.servicer.storage.settlements.SettlementStore.save>`)."""
+        return self._settlements.save(
+            dispatch_id=dispatch_id,
+            event_day=event_day,
+            result=result,
+            csv=csv,
+            settled_at=settled_at,
+        )
+
+    def settlement(self, dispatch_id: int) -> SettlementRecord | None:
+        """A dispatch's settlement, or ``None`` (:meth:`SettlementStore.get
+        <drready.servicer.storage.settlements.SettlementStore.get>`)."""
+        return self._settlements.get(dispatch_id)
+
+    def settlements_of_day(self, day: date) -> list[SettlementRecord]:
+        """The settlements of a local day's dispatches (:meth:`SettlementStore.of_day
+        <drready.servicer.storage.settlements.SettlementStore.of_day>`)."""
+        return self._settlements.of_day(day)
+
+    def settled_dispatch_ids(self) -> frozenset[int]:
+        """The dispatches settled so far (:meth:`SettlementStore.settled_ids
+        <drready.servicer.storage.settlements.SettlementStore.settled_ids>`)."""
+        return self._settlements.settled_ids()
 
     # ------------------------------------------------------------------ U1 tracking
     def create_tracking_run(
