@@ -90,7 +90,7 @@ def test_make_demo_works_from_a_fresh_clone(tmp_path: Path) -> None:
     out = clone / "demo-output"
     assert sorted(p.name for p in out.iterdir()) == sorted(SHAREABLE_OUTPUTS)
     summary = json.loads((out / "summary.json").read_text())
-    rows = {(r["window"], r["route"]): r for r in summary["rows"]}
+    rows = {(r["window"].split(" ")[0], r["route"]): r for r in summary["rows"]}
     for window in ("up-DR", "down-DR"):
         total = rows[(window, "all")]
         assert total["requested_kwh"] > 100, total
