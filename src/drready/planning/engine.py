@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drready.domain import Direction
+from drready.domain.tolerances import ENERGY_TOL_KWH, ROUNDOFF
 from drready.planning.fast import (
     Paths,
     StaircaseBounds,
@@ -46,6 +47,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 FEASIBILITY_TOL_KWH = 1e-6
+_NO_GAP_KWH = 1e-12
+"""Below this the current and the extreme plan do the same in the window [kWh]: no mix to
+weigh (a pure float round-off guard on a difference of two window sums)."""
 
 
 @dataclass(frozen=True)
@@ -242,12 +246,16 @@ class FleetPlanner:
                 s,
                 e,
                 self._weight,
-                min_kwh=target_e - 1e-9 if up else None,
-                max_kwh=None if up else target_e + 1e-9,
+                # ROUNDOFF: aim a hair inside the target so summing the slots cannot land
+                # on the wrong side of it by float round-off alone
+                min_kwh=target_e - ROUNDOFF if up else None,
+                max_kwh=None if up else target_e + ROUNDOFF,
             )
             y_new, bad = self._solve(b, tgt)
             win_e = self._window_electric(y_new, s, e)
-            bad |= (win_e < target_e - 1e-6) if up else (win_e > target_e + 1e-6)
+            bad |= (
+                (win_e < target_e - ENERGY_TOL_KWH) if up else (win_e > target_e + ENERGY_TOL_KWH)
+            )
             if bad.any():
                 # where it fails: pin the window to the mix of the current plan and the extreme
                 # plan that hits the target (a convex mix of safe plans is safe) and
@@ -258,8 +266,8 @@ class FleetPlanner:
                     (target_e - now_e)[idx],
                     gap,
                     out=np.zeros(idx.size),
-                    where=np.abs(gap) > 1e-12,
-                ).clip(0.0, 1.0)
+                    where=np.abs(gap) > _NO_GAP_KWH,  # no gap: stay on the plan
+                ).clip(0.0, 1.0)  # clip: a mix weight; round-off may put it a hair outside
                 mix = (1.0 - beta) * y[:, idx] + beta * extreme[:, idx]
                 b_sub = b.take(idx).with_fixed(s, e, mix[s:e])
                 y_sub, bad_sub = self._solve(b_sub)

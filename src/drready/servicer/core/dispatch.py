@@ -843,6 +843,7 @@ def _solve_totals(room: _Room, goal: _Goal) -> _Solved:
         c, a_ub, -room.committed_kwh, a_eq, np.array([goal.target_kwh]), lb, ub, True
     )
     share = np.divide(z[:n_a], largest, out=np.zeros(n_a), where=largest > 0)
+    # clip: the LP meets its bounds to HiGHS's feasibility tolerance; a share is a fraction
     x_kwh = np.diff(room.y_max_kwh, axis=1, prepend=0.0) * np.clip(share, 0.0, 1.0)[:, None]
     return _Solved(x_kwh / _H, message, 1)
 
