@@ -7,7 +7,10 @@ What it measures:
   on a ``SimClock`` with ``speed=0``, so the heater's physics does not run during the
   measurement — simulated time stands still) listens on ``127.0.0.2:3610`` in this process's
   asyncio loop. The load generator is *not* our asyncio controller: it is a plain non-blocking
-  UDP socket bound to ``127.0.0.1`` in a separate process (``multiprocessing``, spawn). It sends
+  UDP socket bound to ``127.0.0.250:3610`` in a separate process (``multiprocessing``, spawn):
+  port 3610, because a node answers to port 3610 of the requester (the ECHONET Lite port rule,
+  :mod:`drready.echonet.transport`), and an address of its own, so that no controller of
+  another process on 127.0.0.1 takes its answers. It sends
   Get frames for one property with distinct TIDs as fast as it can while keeping at most
   ``--window`` (64) requests in flight; a request unanswered after 0.2 s is counted as lost and
   frees its slot. After a 0.5 s warm-up it counts, for ``--duration`` (3 s), the Get_Res frames
@@ -82,7 +85,7 @@ HEATER = EOJ(0x02, 0x6B, 0x01)
 START = datetime(2026, 5, 11, 20, 0, tzinfo=TZ)
 
 NODE_ADDRESS = "127.0.0.2"
-LOADGEN_ADDRESS = "127.0.0.1"
+LOADGEN_ADDRESS = "127.0.0.250"  # receives the answers on port 3610
 LIGHT_EPC = 0x80  # operation status: a constant
 HEAVY_EPC = 0xE1  # remaining hot water: goes through the heater model
 DEFAULT_RATE_PER_S = 20_000.0  # EchonetNode's default per-source limit
@@ -134,7 +137,7 @@ def load_generator(
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        sock.bind((LOADGEN_ADDRESS, 0))
+        sock.bind((LOADGEN_ADDRESS, ECHONET_PORT))  # the node answers to port 3610
         sock.setblocking(False)
         template = get_frame(epc)
         frames = [template[:2] + t.to_bytes(2, "big") + template[4:] for t in range(0x10000)]
@@ -498,9 +501,9 @@ def notes(duration_s: float, window: int) -> list[str]:
     return [
         f"Get runs: node on {NODE_ADDRESS}:{ECHONET_PORT} (asyncio, this process; heater on a "
         "SimClock with speed 0, so its physics does not run); load generator = plain "
-        f"non-blocking UDP socket on {LOADGEN_ADDRESS} in a spawned process, {window} requests "
-        f"in flight, {duration_s:g} s measured after {WARMUP_S:g} s warm-up, lost = unanswered "
-        f"after {REQUEST_TIMEOUT_S:g} s.",
+        f"non-blocking UDP socket on {LOADGEN_ADDRESS}:{ECHONET_PORT} in a spawned process, "
+        f"{window} requests in flight, {duration_s:g} s measured after {WARMUP_S:g} s warm-up, "
+        f"lost = unanswered after {REQUEST_TIMEOUT_S:g} s.",
         "Discovery: nodes in the same process and event loop as the controller (their work is "
         f"serialised with the controller's, which can only slow the scan); W = smallest of "
         f"{', '.join(f'{w:g}' for w in WINDOWS_S)} s finding every node {TRIES}× in a row.",

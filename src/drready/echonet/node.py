@@ -10,19 +10,23 @@ Two layers, as the style guide asks:
   of a class, frames for objects the node does not hold dropped silently, OPC = 0 tolerated,
   and malformed frames dropped (never an exception). ``announcements`` builds the INF frames
   for changed properties of the status-change announcement map (0x9D).
-* :class:`EchonetNode` is the asyncio UDP adapter: a unicast socket on ``address:3610`` (never
-  0.0.0.0 unless ``allow_any_address``) and a multicast socket joined to 224.0.23.0 on that
-  interface; a per-source token-bucket rate limit; INF announcements sent to the multicast
-  group. Hand-written because no maintained Python library implements the *device* side of
-  ECHONET Lite (pychonet and others are controllers).
+* :class:`EchonetNode` is the asyncio UDP adapter on ``address:3610`` (never 0.0.0.0 unless
+  ``allow_any_address``), through the process's shared endpoint of that address
+  (:mod:`drready.echonet.transport`), joined to 224.0.23.0 on that interface; a per-source
+  token-bucket rate limit; INF announcements sent to the multicast group. **Answers go to port
+  3610 of the requester**, whatever port the request came from: ECHONET Lite sends every frame
+  to destination port 3610 (the source port is free). ``answer_delay_s`` makes the node answer
+  each request after a random delay of up to that many seconds (at most
+  :data:`MAX_ANSWER_DELAY_S`), as installed units behind a slow adapter do. Hand-written because
+  no maintained Python library implements the *device* side of ECHONET Lite (pychonet and
+  others are controllers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import struct
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -41,8 +45,13 @@ from drready.echonet.frame import (
     encode_frame,
 )
 from drready.echonet.objects import EchonetObject
+from drready.echonet.transport import Endpoint, open_endpoint
 
 log = logging.getLogger(__name__)
+
+MAX_ANSWER_DELAY_S = 20.0
+"""Longest answer delay a node may be given [s]: installed units' adapters are documented to
+answer within 20 s."""
 
 _SET_ESVS = {ESV.SETI, ESV.SETC}
 
@@ -210,19 +219,12 @@ class RateLimiter:
         return allowed
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, node: EchonetNode) -> None:
-        self.node = node
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.node._received(data, (str(addr[0]), int(str(addr[1]))))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP error: %s", exc)
-
-
 class EchonetNode:
-    """A device node on ``address`` serving ``objects`` (the node profile must be among them)."""
+    """A device node on ``address`` serving ``objects`` (the node profile must be among them).
+
+    ``answer_delay_s`` (0–:data:`MAX_ANSWER_DELAY_S`): each request is handled and answered
+    after a uniformly random delay in ``[0, answer_delay_s]`` (seeded by ``delay_seed``).
+    """
 
     def __init__(
         self,
@@ -234,6 +236,8 @@ class EchonetNode:
         allow_any_address: bool = False,
         rate_per_s: float = 20_000.0,
         burst: float = 2_000.0,
+        answer_delay_s: float = 0.0,
+        delay_seed: int = 0,
     ) -> None:
         if address in ("0.0.0.0", "") and not allow_any_address:
             raise ValueError(
@@ -241,43 +245,40 @@ class EchonetNode:
             )
         if not any(o.eoj == NODE_PROFILE for o in objects):
             raise ValueError("objects must include the node profile 0x0EF001")
+        if not 0.0 <= answer_delay_s <= MAX_ANSWER_DELAY_S:
+            raise ValueError(
+                f"answer_delay_s must be within 0–{MAX_ANSWER_DELAY_S:g} s, got {answer_delay_s}"
+            )
         self.address = address
         self.port = port
         self.multicast = multicast
+        self.answer_delay_s = answer_delay_s
         self.core = NodeCore(objects)
         self.limiter = RateLimiter(rate_per_s, burst)
-        self._unicast: asyncio.DatagramTransport | None = None
-        self._mcast: asyncio.DatagramTransport | None = None
+        self._rng = random.Random(delay_seed)
+        self._endpoint: Endpoint | None = None
+        self._pending: set[asyncio.TimerHandle] = set()
 
     @property
     def stats(self) -> NodeStats:
         return self.core.stats
 
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The shared UDP endpoint of ``address:port`` while started."""
+        return self._endpoint
+
     async def start(self) -> None:
-        """Bind the sockets, join the multicast group and announce the instance list."""
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.address, self.port))
+        """Bind (or share) ``address:3610``, join the multicast group, announce the instances."""
+        endpoint = await open_endpoint(self.address, self.port)
+        endpoint.attach_node(self._received)
+        self._endpoint = endpoint
         if self.multicast:
-            sock.setsockopt(
-                socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.address)
-            )
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-        sock.setblocking(False)
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-        self._unicast = transport
-        if self.multicast:
-            msock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            msock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            msock.bind((MULTICAST_GROUP, self.port))
-            mreq = struct.pack(
-                "=4s4s", socket.inet_aton(MULTICAST_GROUP), socket.inet_aton(self.address)
-            )
-            msock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-            msock.setblocking(False)
-            mtransport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=msock)
-            self._mcast = mtransport
+            try:
+                await endpoint.join_multicast()
+            except OSError:
+                await self.close()
+                raise
             profile = next(o for o in self.core.objects if o.eoj == NODE_PROFILE)
             self._send_multicast(self.core.announcements(profile, [0xD5]))
 
@@ -285,22 +286,43 @@ class EchonetNode:
         if not self.limiter.allow(addr[0]):
             self.core.stats.rate_limited += 1
             return
+        if self.answer_delay_s > 0.0:
+            loop = asyncio.get_running_loop()
+            delay = self._rng.uniform(0.0, self.answer_delay_s)
+            handle: asyncio.TimerHandle | None = None
+
+            def later() -> None:
+                assert handle is not None
+                self._pending.discard(handle)
+                self._answer(data, addr[0])
+
+            handle = loop.call_later(delay, later)
+            self._pending.add(handle)
+            return
+        self._answer(data, addr[0])
+
+    def _answer(self, data: bytes, host: str) -> None:
+        endpoint = self._endpoint
         for out in self.core.handle(data):
-            if self._unicast is not None:
-                self._unicast.sendto(out, addr)
+            if endpoint is not None and not endpoint.closed:
+                endpoint.sendto(out, (host, self.port))  # to port 3610, not the source port
 
     def _send_multicast(self, frames: list[bytes]) -> None:
-        if self._unicast is None or not self.multicast:
+        endpoint = self._endpoint
+        if endpoint is None or endpoint.closed or not self.multicast:
             return
         for f in frames:
-            self._unicast.sendto(f, (MULTICAST_GROUP, self.port))
+            endpoint.sendto(f, (MULTICAST_GROUP, self.port))
 
     def announce(self, obj: EchonetObject, epcs: Iterable[int]) -> None:
         """Send INF for the announced properties among ``epcs`` of ``obj``."""
         self._send_multicast(self.core.announcements(obj, epcs))
 
     async def close(self) -> None:
-        for t in (self._unicast, self._mcast):
-            if t is not None:
-                t.close()
-        self._unicast = self._mcast = None
+        """Leave the endpoint (closing it if no one else uses it); idempotent."""
+        for handle in self._pending:
+            handle.cancel()
+        self._pending.clear()
+        if self._endpoint is not None:
+            self._endpoint.detach(self._received)
+        self._endpoint = None
