@@ -365,8 +365,9 @@ async def run_day_demo(
     out.mkdir(parents=True, exist_ok=True)
     run = new_run_dir("demo", explicit=settings.state_dir)
     if run.fallback_reason is not None:
-        console.print(f"state directory: a temporary one ({run.fallback_reason})")
-    console.print(f"keys, credentials, databases and logs of this run: {run.path}")
+        console.print(f"state directory: a temporary one ({run.fallback_reason})", soft_wrap=True)
+    # soft_wrap: a path is printed whole (copied from a terminal, searched in a log)
+    console.print(f"keys, credentials, databases and logs of this run: {run.path}", soft_wrap=True)
     day = settings.day
     tz = zone(DEFAULT_TZ)
     first_day = day - timedelta(days=settings.history_days - 1)
@@ -1003,7 +1004,10 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         console.print(table)
     console.print(f"HTML report: {summary.report_html}   ({summary.wall_time_s:.0f} s wall time)")
     if summary.state_dir is not None:
-        console.print(f"keys, credentials, databases and logs of the run: {summary.state_dir}")
+        console.print(
+            f"keys, credentials, databases and logs of the run: {summary.state_dir}",
+            soft_wrap=True,
+        )
 
 
 def summary_json(summary: DemoSummary) -> str:
