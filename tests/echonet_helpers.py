@@ -10,7 +10,7 @@ from drready.domain import DEFAULT_TZ, DeviceId
 from drready.domain.time import zone
 from drready.echonet.frame import CONTROLLER, EOJ, Frame, Property, encode_frame
 from drready.echonet.node import EchonetNode
-from drready.echonet.serve import water_heater_node
+from drready.echonet.serve import PROFILES, water_heater_node
 from drready.planning.unit import UnitConfig
 
 TZ = zone(DEFAULT_TZ)
@@ -24,17 +24,37 @@ def make_heater(
     tank_l: float = 460.0,
     start: datetime = START,
     seed: int = 3,
+    energy_shifts: int = 2,
+    maker_code: str = "000005",
 ) -> SimulatedWaterHeater:
     cfg = UnitConfig(
-        device_id=DeviceId(maker_code="000005", serial=serial), persons=persons, tank_l=tank_l
+        device_id=DeviceId(maker_code=maker_code, serial=serial), persons=persons, tank_l=tank_l
     )
-    # two energy shifts: the MRA makes 0xCD–0xCF required, a unit offering both is the full case
-    return SimulatedWaterHeater(cfg, SimClock(start, speed=0.0), seed=seed, energy_shifts=2)
+    # two energy shifts by default: the MRA makes 0xCD–0xCF required, a unit offering both is
+    # the full case
+    return SimulatedWaterHeater(
+        cfg, SimClock(start, speed=0.0), seed=seed, energy_shifts=energy_shifts
+    )
 
 
-def make_node(address: str = "127.0.0.2", **kw: object) -> tuple[EchonetNode, SimulatedWaterHeater]:
-    heater = make_heater(**kw)  # type: ignore[arg-type]
-    return water_heater_node(address, heater), heater
+def make_node(
+    address: str = "127.0.0.2",
+    *,
+    profile: str = "dr-ready",
+    answer_delay_s: float = 0.0,
+    **kw: object,
+) -> tuple[EchonetNode, SimulatedWaterHeater]:
+    """A node playing ``profile`` (``drready echonet serve --profile``) on ``address``."""
+    kind = PROFILES[profile]
+    heater = make_heater(energy_shifts=kind.energy_shifts, **kw)  # type: ignore[arg-type]
+    node = water_heater_node(
+        address,
+        heater,
+        extension=kind.extension,
+        power_meter=kind.power_meter,
+        answer_delay_s=answer_delay_s,
+    )
+    return node, heater
 
 
 def request(

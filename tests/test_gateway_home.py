@@ -13,6 +13,7 @@ from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
 from drready.echonet.errors import EchonetError, EchonetRefusedError, ForeignAnswerError
 from drready.echonet.frame import EOJ
+from drready.echonet.propmap import encode_property_map
 from drready.gateway.home import ANSWER_ATTEMPTS, HomeGateway, WaterHeaterLink
 from tests.echonet_helpers import TZ, make_node
 
@@ -191,6 +192,16 @@ class _FakeUnit:
     async def get(self, host: str, deoj: EOJ, epcs: list[int]) -> dict[int, bytes | None]:
         if epcs == [0x83]:
             return {0x83: DeviceId.parse("000005:HW0000009").to_echonet_id()}
+        if 0x9F in epcs:  # the maps of a DR-ready unit of a maker known to implement 0xF0–0xF4
+            maps = {
+                0x9D: encode_property_map([0x80]),
+                0x9E: encode_property_map([0xC7, 0xCA, 0xF0, 0xF2]),
+                0x9F: encode_property_map([0x80, 0x8A, 0xCB, 0xF0, 0xF1, 0xF2, 0xF3, 0xF4]),
+                0x8A: b"\x00\x00\x05",
+            }
+            return {e: maps[e] for e in epcs}
+        if epcs == [0xC9]:
+            return {0xC9: None}
         rid = self.last.request_id
         if self.foreign > 0:
             self.foreign -= 1

@@ -32,7 +32,8 @@ from drready.domain.time import DEFAULT_TZ, zone
 from drready.echonet.controller import EchonetController, EchonetTimeoutError
 from drready.echonet.frame import EOJ
 from drready.echonet.mra import class_spec
-from drready.echonet.serve import serve_forever, water_heater_node
+from drready.echonet.node import MAX_ANSWER_DELAY_S
+from drready.echonet.serve import PROFILES, serve_forever, water_heater_node
 from drready.echonet.values import decode_value
 from drready.planning.unit import UnitConfig
 
@@ -100,21 +101,58 @@ def echonet_serve(
     allow_any_address: Annotated[
         bool, typer.Option(help="Allow binding 0.0.0.0 (every interface).")
     ] = False,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="Kind of unit: dr-ready (standard energy shift + maker EPCs 0xF0–0xF4 + "
+            "0x84/0x85), standard (the installed base: energy shift 0xC7–0xCF only, two shift "
+            "times, no 0x84/0x85) or standard-single (one shift time 09–17 h, slow answers)."
+        ),
+    ] = "dr-ready",
+    power_meter: Annotated[
+        bool | None,
+        typer.Option(
+            "--power-meter/--no-power-meter",
+            help="Offer 0x84/0x85 (default: yes for dr-ready, no for the standard profiles).",
+        ),
+    ] = None,
+    answer_delay_s: Annotated[
+        float,
+        typer.Option(
+            help=f"Answer each request after a random delay of up to this many seconds, "
+            f"0–{MAX_ANSWER_DELAY_S:g} (installed units' adapters may take 20 s)."
+        ),
+    ] = 0.0,
 ) -> None:
-    """Run a simulated DR-ready water heater as an ECHONET Lite node until interrupted."""
+    """Run a simulated water heater (DR-ready or standard-only) as an ECHONET Lite node until
+    interrupted."""
     if address != "0.0.0.0" or not allow_any_address:
         parse_ipv4(address, "--address")
+    kind = PROFILES.get(profile)
+    if kind is None:
+        fail("--profile", f"must be one of {', '.join(PROFILES)}, got {profile!r}")
+    check_range("--answer-delay-s", answer_delay_s, 0, MAX_ANSWER_DELAY_S, "s")
     device_id = {"maker_code": maker_code, "serial": serial}
     config = validated(UnitConfig, device_id=device_id, persons=persons, tank_l=tank_l)
     check_range("--speed", speed, 0.1, 3600)
     now = datetime.now(zone(DEFAULT_TZ))
-    heater = SimulatedWaterHeater(config, SimClock(now, speed=speed), seed=seed, energy_shifts=2)
+    heater = SimulatedWaterHeater(
+        config, SimClock(now, speed=speed), seed=seed, energy_shifts=kind.energy_shifts
+    )
     try:
-        node = water_heater_node(address, heater, allow_any_address=allow_any_address)
+        node = water_heater_node(
+            address,
+            heater,
+            allow_any_address=allow_any_address,
+            extension=kind.extension,
+            power_meter=kind.power_meter if power_meter is None else power_meter,
+            answer_delay_s=answer_delay_s,
+        )
     except ValueError as err:
         fail("--address", str(err))
     console.print(
-        f"ECHONET Lite node {config.device_id} (0x026B01) on {address}:3610 — Ctrl-C to stop"
+        f"ECHONET Lite node on {address}:3610: {config.device_id} (0x026B01, {kind.name}) — "
+        "Ctrl-C to stop"
     )
     try:
         asyncio.run(serve_forever(node, heater))

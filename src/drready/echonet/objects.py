@@ -10,7 +10,10 @@ derived from the table, so they can never disagree with what the object answers.
 :func:`water_heater_object` maps a :class:`~drready.device.heater.SimulatedWaterHeater` onto
 class 0x026B (the F1–F6 mapping of ``docs/profile-echonet-lite.md``): live status, tank and power
 values, the standard energy-shift EPCs 0xC7–0xCF and the proposed maker-specific EPCs 0xF0–0xF4
-(:mod:`drready.echonet.extension`).
+(:mod:`drready.echonet.extension`). Without ``extension`` the object is what the installed base
+offers — a **standard-only** unit: no 0xF0–0xF4 (absent from the property maps, so a Get or Set
+of them is answered ``*_SNA``); without ``power_meter`` it has no 0x84/0x85 either, as many
+installed units, and a controller must estimate power from 0xB2 × the seasonal rating.
 """
 
 from __future__ import annotations
@@ -147,8 +150,17 @@ def node_profile(maker_code: bytes, identification: bytes, instances: list[EOJ])
     return obj
 
 
-def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> EchonetObject:
-    """Class 0x026B backed by a live :class:`~drready.device.heater.SimulatedWaterHeater`."""
+def water_heater_object(
+    heater: Any,
+    maker_code: bytes,
+    instance: int = 1,
+    *,
+    extension: bool = True,
+    power_meter: bool = True,
+) -> EchonetObject:
+    """Class 0x026B backed by a live :class:`~drready.device.heater.SimulatedWaterHeater`;
+    ``extension``: the proposed maker-specific EPCs 0xF0–0xF4 (a DR-ready unit), else a
+    standard-only unit; ``power_meter``: measured power 0x84 and energy 0x85."""
     spec = _specs(WATER_HEATER)
     tz = zone(DEFAULT_TZ)
     obj = EchonetObject(EOJ(0x02, 0x6B, instance))
@@ -171,8 +183,9 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
     slot(0x81, lambda: state.location, set_location, announce=True)
     slot(0x82, lambda: STANDARD_VERSION_R)
     slot(0x83, lambda: heater.device_id.to_echonet_id())
-    slot(0x84, lambda: min(int(heater.instantaneous_power_w), 65533))
-    slot(0x85, lambda: round(heater.cumulative_energy_kwh % 1_000_000, 3))
+    if power_meter:
+        slot(0x84, lambda: min(int(heater.instantaneous_power_w), 65533))
+        slot(0x85, lambda: round(heater.cumulative_energy_kwh % 1_000_000, 3))
     slot(0x88, lambda: bytes([0x42]), announce=True)
     slot(0x8A, lambda: maker_code)
 
@@ -241,7 +254,15 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
         slot(0xCE, energies(2, per_hour=False))
         slot(0xCF, energies(2, per_hour=True))
 
-    # proposed maker-specific EPCs (what the standard cannot carry)
+    if extension:
+        _maker_epcs(obj, heater, state, tz)
+    _maps(obj, spec)
+    return obj
+
+
+def _maker_epcs(obj: EchonetObject, heater: Any, state: _HeaterObjectState, tz: ZoneInfo) -> None:
+    """The proposed maker-specific EPCs 0xF0–0xF4 (what the standard cannot carry)."""
+
     def submit(value: Any) -> None:
         req: ext.DrRequestEdt = value
         now = heater.clock.now()
@@ -320,8 +341,6 @@ def water_heater_object(heater: Any, maker_code: bytes, instance: int = 1) -> Ec
     )
     obj.add(PropertySlot(ext.EPC_POTENTIAL, None, get=potential))
     obj.add(PropertySlot(ext.EPC_PLAN, None, get=plan))
-    _maps(obj, spec)
-    return obj
 
 
 @dataclass

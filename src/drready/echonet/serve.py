@@ -3,16 +3,48 @@
 :func:`water_heater_node` puts a :class:`~drready.device.heater.SimulatedWaterHeater` behind a
 node profile and a 0x026B object and wires the heater's change notifications to INF
 announcements; :func:`serve_forever` is what ``drready echonet serve`` runs.
+
+:data:`PROFILES` are the kinds of unit a node can play (``drready echonet serve --profile``):
+
+* ``dr-ready`` — drready's proposal: the standard energy shift with two shift times, the
+  maker-specific EPCs 0xF0–0xF4 and a power meter (0x84/0x85);
+* ``standard`` — the installed base: the standard energy shift only (0xC7–0xCF, two shift
+  times), no 0xF0–0xF4, no 0x84/0x85;
+* ``standard-single`` — one maker's published adapter sheet: a single shift time (0xC9 = 1,
+  0xCA settable 09–17 h), 0xCB as four 4-byte Wh values, no 0xF0–0xF4, no 0x84/0x85, and
+  answers that may take up to 20 s (``answer_delay_s``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from drready.echonet.frame import NODE_PROFILE
 from drready.echonet.node import EchonetNode
 from drready.echonet.objects import node_profile, water_heater_object
+
+
+@dataclass(frozen=True)
+class UnitProfile:
+    """What kind of unit a node plays: shift times (0xC9), maker EPCs, power meter."""
+
+    name: str
+    energy_shifts: int
+    extension: bool
+    power_meter: bool
+
+
+PROFILES: Final = {
+    p.name: p
+    for p in (
+        UnitProfile("dr-ready", energy_shifts=2, extension=True, power_meter=True),
+        UnitProfile("standard", energy_shifts=2, extension=False, power_meter=False),
+        UnitProfile("standard-single", energy_shifts=1, extension=False, power_meter=False),
+    )
+}
+"""The unit profiles by name (``drready echonet serve --profile NAME``)."""
 
 #: heater change names → the EPCs they announce
 CHANGE_EPCS: dict[str, tuple[int, ...]] = {
@@ -31,10 +63,15 @@ def water_heater_node(
     allow_any_address: bool = False,
     multicast: bool = True,
     rate_per_s: float = 20_000.0,
+    extension: bool = True,
+    power_meter: bool = True,
+    answer_delay_s: float = 0.0,
 ) -> EchonetNode:
-    """A node on ``address`` serving ``heater`` as instance 0x026B01."""
+    """A node on ``address`` serving ``heater`` as instance 0x026B01 (``extension``: the
+    maker-specific EPCs 0xF0–0xF4; ``power_meter``: 0x84/0x85; ``answer_delay_s``: answers
+    after up to that many seconds, see :class:`~drready.echonet.node.EchonetNode`)."""
     maker = bytes.fromhex(heater.device_id.maker_code)
-    heater_obj = water_heater_object(heater, maker)
+    heater_obj = water_heater_object(heater, maker, extension=extension, power_meter=power_meter)
     profile = node_profile(maker, heater.device_id.to_echonet_id(), [heater_obj.eoj])
     assert profile.eoj == NODE_PROFILE
     node = EchonetNode(
@@ -43,6 +80,8 @@ def water_heater_node(
         allow_any_address=allow_any_address,
         multicast=multicast,
         rate_per_s=rate_per_s,
+        answer_delay_s=answer_delay_s,
+        delay_seed=int.from_bytes(heater.device_id.to_echonet_id()[-4:], "big"),
     )
 
     def changed(names: set[str]) -> None:

@@ -31,6 +31,12 @@ route ii). What is the gateway's own:
   answer it is reported **rejected with the reason** (and its last plan known); in a potential
   report it is left out (logged), a timeout or a LAN error being a failure that may pass. A
   unit that answers but refuses (SNA, a window outside its horizon) is a final answer.
+* Standard-only units (the installed base: no 0xF0–0xF4) are served through the same profile
+  (:mod:`drready.gateway.standard`): their resources carry the attribute
+  ``DRREADY_ENERGY_SHIFT_ONLY`` (the shift hours they offer), their F1 holds at confidence 0.5
+  (0xCB is an expected value). One potential report carries one confidence
+  (``profile.potential_report``), so a report that holds both kinds states the lowest: a
+  figure that holds at 95 % also holds at 50 %.
 * :meth:`GatewayVen.run` — the polling loop; a VTN outage (network, 5xx) doubles the wait up to
   ``max_backoff_s``.
 * :func:`serve_gateway` / :func:`run_gateway` — what ``drready gateway serve --vtn URL --host
@@ -60,6 +66,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from drready.device.energy_shift import REPORT_HOURS
 from drready.domain import (
     DeviceId,
     DrRequest,
@@ -72,7 +79,8 @@ from drready.domain import (
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
 from drready.echonet.errors import EchonetError, EchonetRefusedError
-from drready.gateway.home import HomeGateway, WaterHeaterLink
+from drready.gateway.capability import DEFAULT_EXTENSION_MAKERS, Level
+from drready.gateway.home import HomeGateway, WaterHeaterLink, unique_links
 from drready.openadr import profile
 from drready.openadr import ven_core as vc
 from drready.openadr.ven import PollingVen, VenClient
@@ -95,6 +103,13 @@ MAX_LINK_WINDOW = timedelta(minutes=30 * ext.MAX_POTENTIAL_SLOTS)
 """Longest window one F1 call over ECHONET Lite covers (0xF3 carries 24 slots: 12 h)."""
 
 
+REDISCOVER_S = 60.0
+"""Time between two discoveries of a running gateway [s] (new units, units that came back)."""
+LAN_RETRIES = 4
+"""Sends of one request before a unit counts as silent: with doubling waits from 0.5 s the
+controller waits up to 15.5 s, more for a unit known to be slow (up to 20 s a send)."""
+
+
 class NoWaterHeaterError(LookupError):
     """Discovery found no electric water heater (class 0x026B) on the hosts asked."""
 
@@ -107,6 +122,7 @@ class _Unit:
     device_id: DeviceId | None = None
     plan: HeatingPlan | None = None  # the last plan read (F4)
     rated_power_kw: float | None = None  # F6 rating (0xDB–0xDD)
+    level: Level | None = None  # dr-ready or standard, once identified
 
     @property
     def label(self) -> str:
@@ -223,7 +239,7 @@ class GatewayVen(PollingVen):
         program_name: str = profile.PROGRAM_NAME,
         client_name: str | None = None,
         power_interval_s: float = 60.0,
-        unit_timeout_s: float = 10.0,
+        unit_timeout_s: float = 60.0,
     ) -> None:
         if not links:
             raise ValueError("links: at least one water heater is needed")
@@ -267,12 +283,26 @@ class GatewayVen(PollingVen):
         except (EchonetError, EchonetRefusedError, ValueError) as err:
             return vc.UnitFailure(f"{unit.label}: {err}", False)
 
-    async def _identify(self, unit: _Unit) -> tuple[DeviceId, HeatingPlan, float | None]:
+    async def _identify(self, unit: _Unit) -> tuple[DeviceId, HeatingPlan, float | None, Level]:
+        device = await unit.link.device_id()
+        capability = await unit.link.capability()
         return (
-            await unit.link.device_id(),
+            device,
             await unit.link.heating_plan(),
             await unit.link.rated_power_kw(),
+            capability.level,
         )
+
+    def add_links(self, links: Iterable[WaterHeaterLink]) -> list[str]:
+        """Take in water heaters found after the start (identified on the next poll); a link
+        for an object already served is ignored. Returns their labels."""
+        have = {(u.link.address, str(u.link.eoj)) for u in self.units}
+        added = []
+        for link in unique_links(links):
+            if (link.address, str(link.eoj)) not in have:
+                self.units.append(_Unit(link))
+                added.append(f"{link.address} {link.eoj}")
+        return added
 
     # ------------------------------------------------------------------ F6
     async def register(self) -> list[str]:
@@ -290,7 +320,7 @@ class GatewayVen(PollingVen):
             elif str(got[0]) in names:
                 log.append(f"unit {unit.label}: device id {got[0]} already used by another unit")
             else:
-                unit.device_id, unit.plan, unit.rated_power_kw = got
+                unit.device_id, unit.plan, unit.rated_power_kw, unit.level = got
                 names.add(str(got[0]))
         if not self.registered:
             ven = await self.ven.ensure_ven()
@@ -300,7 +330,7 @@ class GatewayVen(PollingVen):
         if new:
             by_name = self._by_name()
             attrs = {
-                n: profile.resource_attributes(rated)
+                n: profile.resource_attributes(rated, energy_shift_hours=_shift_hours(by_name[n]))
                 for n in new
                 if (rated := by_name[n].rated_power_kw) is not None
             }
@@ -324,6 +354,8 @@ class GatewayVen(PollingVen):
     async def _envelope(self, unit: _Unit, start: datetime, end: datetime) -> FlexibilityEnvelope:
         """F1 of one unit; windows over :data:`MAX_LINK_WINDOW` in parts, one after the other
         (the unit holds one 0xF2 window at a time)."""
+        if unit.level is Level.STANDARD:  # any window at once (no 0xF3 size limit)
+            return await unit.link.flexibility_envelope(start, end)
         parts = []
         t = start
         while t < end:
@@ -337,9 +369,14 @@ class GatewayVen(PollingVen):
         results = await asyncio.gather(
             *(self._call(u, self._envelope(u, action.start, action.end)) for u in units)
         )
+        envelopes = [r for r in results if isinstance(r, FlexibilityEnvelope)]
+        least = min((e.confidence for e in envelopes), default=None)
         return vc.PotentialGiven(
             action.event_id,
-            tuple(r for r in results if isinstance(r, FlexibilityEnvelope)),
+            tuple(  # one report, one confidence: the lowest (a 95 % figure holds at 50 %)
+                e if e.confidence == least else e.model_copy(update={"confidence": least})
+                for e in envelopes
+            ),
             tuple(r for r in results if isinstance(r, vc.UnitFailure)),
         )
 
@@ -383,23 +420,31 @@ class GatewayVen(PollingVen):
         return vc.PowerSampled(samples, failures)
 
 
+def _shift_hours(unit: _Unit) -> tuple[int, ...] | None:
+    """The shift hours of a standard-only unit's resource attribute (None: DR-ready)."""
+    if unit.level is not Level.STANDARD:
+        return None
+    cap = unit.link.known_capability
+    shifts = 1 if cap is None else cap.energy_shifts
+    return tuple(sorted({h for n in (1, 2)[:shifts] for h in REPORT_HOURS[n]}))
+
+
 async def discover_links(
     controller: EchonetController,
     hosts: Iterable[str] = (),
     window_s: float = 1.0,
     clock: Callable[[], datetime] | None = None,
+    *,
+    extension_makers: frozenset[str] = DEFAULT_EXTENSION_MAKERS,
 ) -> list[WaterHeaterLink]:
-    """The water heaters answering at ``hosts`` (multicast discovery when none is given);
-    ``clock`` stamps what the links read (wall time when None)."""
-    gateway = HomeGateway(controller, clock=clock)
+    """The water heaters answering at ``hosts`` (unicast probing, done as soon as all
+    answered), or to multicast discovery when none is given; ``clock`` stamps what the links
+    read (wall time when None)."""
     hosts = list(hosts)
-    if not hosts:
-        return await gateway.discover(window_s=window_s)
-    found: dict[tuple[str, str], WaterHeaterLink] = {}
-    for host in hosts:
-        for link in await gateway.discover(window_s=window_s, host=host):
-            found.setdefault((link.address, str(link.eoj)), link)
-    return list(found.values())
+    gateway = HomeGateway(
+        controller, clock=clock, extension_makers=extension_makers, known=set(hosts)
+    )
+    return unique_links(await gateway.discover(window_s=window_s, multicast=not hosts))
 
 
 async def serve_gateway(
@@ -417,10 +462,16 @@ async def serve_gateway(
     allow_insecure_http: bool = False,
     max_polls: int | None = None,
     now: Callable[[], datetime] | None = None,
+    extension_makers: frozenset[str] = DEFAULT_EXTENSION_MAKERS,
+    rediscover_s: float = REDISCOVER_S,
 ) -> GatewayVen:
     """Discover the home's water heaters from ``interface`` and run the gateway's VEN.
 
     ``hosts``: the nodes' addresses (unicast discovery), or none for multicast discovery.
+    The controller listens to the multicast group: INF announcements reach the links
+    (:meth:`HomeGateway.watch`), and every ``rediscover_s`` the LAN is asked again — multicast
+    plus unicast to every address seen — so units that join later, or announce themselves
+    (0xD5), are served too. ``extension_makers``: maker codes trusted with 0xF0–0xF4.
     ``ca_file`` is the PEM CA the VTN's certificate must chain to (None: the system store);
     ``ven_name`` defaults to ``client_id``; ``now`` is the events' clock (wall time by
     default). Returns the VEN after ``max_polls`` polls (or :meth:`GatewayVen.stop`).
@@ -443,14 +494,36 @@ async def serve_gateway(
         ven_name=ven_name or client_id,
         allow_insecure_http=allow_insecure_http,
     )
-    async with ven, EchonetController(interface=interface) as controller:
-        links = await discover_links(controller, hosts, discovery_window_s, clock=now)
+    controller = EchonetController(interface=interface, listen_multicast=True, retries=LAN_RETRIES)
+    async with ven, controller:
+        home = HomeGateway(
+            controller, clock=now, extension_makers=extension_makers, known=set(hosts)
+        )
+        home.watch()
+        links = unique_links(await home.discover(discovery_window_s, multicast=not hosts))
         if not links:
             where = ", ".join(hosts) if hosts else f"multicast from {interface}"
             raise NoWaterHeaterError(f"no water heater (class 0x026B) answered at {where}")
         _log.info("found %d water heater(s): %s", len(links), [li.address for li in links])
         gateway = GatewayVen(links, ven, power_interval_s=power_interval_s)
-        await gateway.run(interval_s, now=now, max_polls=max_polls)
+
+        async def rediscover() -> None:
+            while True:
+                await asyncio.sleep(rediscover_s)
+                try:
+                    found = await home.discover(discovery_window_s, multicast=True)
+                except OSError as err:
+                    _log.warning("rediscovery failed: %s", err)
+                    continue
+                added = gateway.add_links(found)
+                if added:
+                    _log.info("new water heater(s): %s", added)
+
+        task = asyncio.create_task(rediscover())
+        try:
+            await gateway.run(interval_s, now=now, max_polls=max_polls)
+        finally:
+            task.cancel()
         return gateway
 
 

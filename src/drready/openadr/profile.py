@@ -109,15 +109,30 @@ PLAN_TYPES = (RESPONSE, USAGE_FORECAST, STORED_HEAT)
 POWER_TYPES = (DEMAND, READING)
 
 
-def resource_attributes(rated_power_kw: float, n_units: int = 1) -> tuple[ValuesMap, ...]:
-    """F6 ratings of a resource as OpenADR resource attributes."""
+ENERGY_SHIFT_ONLY = "DRREADY_ENERGY_SHIFT_ONLY"
+"""Resource attribute (F6) of a standard-only unit behind a home gateway: up-DR only, as a whole
+4-hour shift starting at one of the listed hours of the unit's target day; its values are those
+hours. Absent for DR-ready units and fleets."""
+
+
+def resource_attributes(
+    rated_power_kw: float, n_units: int = 1, *, energy_shift_hours: Sequence[int] | None = None
+) -> tuple[ValuesMap, ...]:
+    """F6 ratings of a resource as OpenADR resource attributes; ``energy_shift_hours`` marks a
+    standard-only unit (:data:`ENERGY_SHIFT_ONLY`, the shift hours it offers)."""
     if not rated_power_kw > 0 or n_units < 1:
         raise ProfileError(
             f"rated_power_kw must be > 0 and n_units ≥ 1, got {rated_power_kw!r}, {n_units!r}"
         )
+    shift = (
+        ()
+        if energy_shift_hours is None
+        else (ValuesMap(type=ENERGY_SHIFT_ONLY, values=tuple(int(h) for h in energy_shift_hours)),)
+    )
     return (
         ValuesMap(type=RATED_POWER, values=(round(float(rated_power_kw), WIRE_DECIMALS),)),
         ValuesMap(type=UNIT_COUNT, values=(int(n_units),)),
+        *shift,
     )
 
 
