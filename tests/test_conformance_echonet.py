@@ -20,7 +20,7 @@ from drready.echonet.frame import ESV, Frame, decode_frame, encode_frame
 from drready.echonet.node import EchonetNode
 from drready.echonet.objects import EchonetObject, PropertySlot
 from drready.evaluation.conformance import Check, Report, Verdict
-from drready.evaluation.conformance_echonet import check_echonet
+from drready.evaluation.conformance_echonet import LEVEL_CHECK, check_echonet, level_of
 from tests.echonet_helpers import HEATER, make_node
 
 READ_BACK = "Get 0xCA reads back 0x0D"
@@ -101,8 +101,10 @@ BROKEN: list[tuple[str, Fixture, set[str]]] = [
 ]
 
 
-async def _probe(address: str, fixture: Fixture | None = None, **kw: Any) -> tuple[Report, Any]:
-    node, heater = make_node(address)
+async def _probe(
+    address: str, fixture: Fixture | None = None, profile: str = "dr-ready", **kw: Any
+) -> tuple[Report, Any]:
+    node, heater = make_node(address, profile=profile)
     if fixture is not None:
         fixture(node, heater)
     await node.start()
@@ -122,7 +124,9 @@ def test_our_node_passes_and_is_restored() -> None:
     assert _fails(report) == set(), report.to_json(indent=2)
     assert report.exit_code == 0
     reqs = {c.requirement for c in report.checks}
-    assert reqs == {"C1", "F1", "F2", "F3", "F4", "F5", "F6"}
+    assert reqs == {"C1", "F1", "F2", "F3", "F4", "F5", "F6", "E1"}
+    assert level_of(report) == "dr-ready"
+    assert report.checks[-1].evidence[0].startswith("dr-ready")
     assert all(c.evidence for c in report.checks)
     # what the probe changed is put back
     assert heater.shift_time(1) is None
@@ -138,7 +142,7 @@ def test_broken_fixture_fails_exactly_its_check(
     address: str, name: str, fixture: Fixture, expected: set[str]
 ) -> None:
     report, _ = asyncio.run(_probe(address, fixture))
-    assert _fails(report) == expected, f"{name}: {report.to_json(indent=2)}"
+    assert _fails(report) - {LEVEL_CHECK} == expected, f"{name}: {report.to_json(indent=2)}"
     assert report.exit_code == 1
 
 
@@ -158,6 +162,25 @@ def test_without_measured_power_and_plan_is_not_observable() -> None:
     f3 = next(c for c in report.checks if c.requirement == "F3")
     assert f3.verdict is Verdict.PASS
     assert "only through the 0xCA read-back" in f3.evidence[0]
+
+
+@pytest.mark.parametrize("profile", ["standard", "standard-single"])
+def test_a_standard_only_node_reaches_the_standard_level(profile: str) -> None:
+    address = "127.0.0.49" if profile == "standard" else "127.0.0.48"
+    report, heater = asyncio.run(_probe(address, profile=profile))
+    assert _fails(report) == set(), report.to_json(indent=2)
+    assert level_of(report) == "standard"
+    level = report.checks[-1]
+    assert (level.requirement, level.name, level.verdict) == ("E1", LEVEL_CHECK, Verdict.PASS)
+    assert level.evidence[0].startswith("standard: ")
+    verdicts = {c.name: c.verdict for c in report.checks}
+    assert verdicts["maker potential 0xF2/0xF3 for a 2 h window"] is Verdict.NOT_OBSERVABLE
+    assert heater.shift_time(1) is None  # restored
+
+
+def test_a_node_that_fails_the_standard_shift_reaches_no_level() -> None:
+    report, _ = asyncio.run(_probe("127.0.0.47", _ca_ignores_value))
+    assert level_of(report) == "none" and LEVEL_CHECK in _fails(report)
 
 
 def test_silent_node_fails_c1() -> None:
@@ -204,5 +227,5 @@ def test_command_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert asyncio.run(serve_and_run(True)) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["passed"] is True
+    assert out["passed"] is True and out["level"] == "dr-ready"
     assert out["target"].startswith("echonet 127.0.0.59")

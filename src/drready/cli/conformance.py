@@ -10,6 +10,7 @@ status 0 when no check failed, 1 otherwise.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +29,7 @@ from drready.cli.common import (
     sub_app,
 )
 from drready.evaluation.conformance import Report, Verdict
-from drready.evaluation.conformance_echonet import check_echonet
+from drready.evaluation.conformance_echonet import check_echonet, level_of
 from drready.evaluation.conformance_openadr import check_openadr
 
 app = sub_app("E1: black-box conformance checks of any DR-ready ECHONET Lite node or OpenADR VTN.")
@@ -75,13 +76,16 @@ def conformance_openadr(
 def echonet_conformance_command(
     address: str, interface: str, json_out: bool, console: Console
 ) -> int:
-    """Run :func:`~drready.evaluation.conformance_echonet.check_echonet` and print the report;
-    return the exit status (0 all pass, 1 some fail)."""
+    """Run :func:`~drready.evaluation.conformance_echonet.check_echonet` and print the report
+    with the level the node reaches (``dr-ready``, ``standard`` or ``none``); return the exit
+    status (0 all pass, 1 some fail)."""
     report = asyncio.run(check_echonet(address, interface=interface))
+    level = level_of(report)
     if json_out:
-        print(report.to_json())
+        print(json.dumps({**report.as_dict(), "level": level}, ensure_ascii=False))
     else:
         render_report(report, console)
+        console.print(f"level reached: {level}")
     return report.exit_code
 
 

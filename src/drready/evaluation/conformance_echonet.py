@@ -32,8 +32,16 @@ F3  after the 0x0D request the heating plan 0xF4 changed (fail if not); without 
     judged only through the 0xCA read-back, and the evidence says so.
 F4  0xF4 present and decodable → pass; absent → not observable.
 
+E1  the level the node reaches (:func:`level_of`): ``dr-ready`` — every check passes and the
+    proposed maker EPCs work (0xF2/0xF3 potential and the 0xF4 plan pass); ``standard`` — the
+    standard energy shift works (C1, F6, F1 0xCB/0xCC, every F2 check, F3 through the read-back
+    pass) but not the maker EPCs, the installed base's level, which a home gateway serves
+    through the standard shift (``docs/profile-echonet-lite.md``); ``none`` otherwise (FAIL).
+
 Afterwards 0xCA is cleared back to its earlier value (0x00 when it was unset), and 0xC7 and
-0xF2 are restored where the probe changed them.
+0xF2 are restored where the probe changed them. Requests are sent again with doubling waits (a
+node behind a slow adapter may take up to 20 s to answer; the controller learns its answer
+time), and answers come to port 3610 of the checker's interface.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from drready.echonet.frame import EOJ, ESV, NODE_PROFILE, Frame, Property
 from drready.echonet.propmap import decode_property_map
 from drready.evaluation.conformance import Report, Verdict
 
-__all__ = ["HEATER_EOJ", "check_echonet"]
+__all__ = ["DR_READY_CHECKS", "HEATER_EOJ", "LEVEL_CHECK", "check_echonet", "level_of"]
 
 HEATER_EOJ = EOJ(0x02, 0x6B, 0x01)
 CANDIDATE_HOURS = (10, 13, 15, 17)
@@ -58,6 +66,24 @@ WH_PER_LITRE = 4.186 * 50 / 3.6 / 2.0
 SHIFT_WINDOW_H = 4
 VALID_SHIFT = 0x0D
 INVALID_SHIFT = 0x20
+LEVEL_CHECK = "level reached"
+DR_READY_CHECKS = (
+    "maker potential 0xF2/0xF3 for a 2 h window",
+    "heating plan 0xF4 readable (8 + 4 n bytes)",
+)
+"""The checks that pass only when the proposed maker EPCs work (beyond the standard shift)."""
+
+
+def level_of(report: Report) -> str:
+    """``dr-ready``, ``standard`` or ``none`` from the checks run (see the module)."""
+    verdicts = {c.name: c.verdict for c in report.checks if c.name != LEVEL_CHECK}
+    if not verdicts or any(
+        v is Verdict.FAIL for n, v in verdicts.items() if n not in DR_READY_CHECKS
+    ):
+        return "none"
+    if all(verdicts.get(n) is Verdict.PASS for n in DR_READY_CHECKS):
+        return "dr-ready"
+    return "standard"
 
 
 def _hex(edt: bytes | None, limit: int = 24) -> str:
@@ -127,7 +153,7 @@ async def check_echonet(
     interface: str = "127.0.0.1",
     eoj: EOJ = HEATER_EOJ,
     timeout_s: float = 0.5,
-    retries: int = 2,
+    retries: int = 4,
     power_interval_s: float = 1.0,
 ) -> Report:
     """Probe the node at ``address`` (object ``eoj``) and return the conformance report."""
@@ -137,6 +163,21 @@ async def check_echonet(
         restore: list[tuple[int, bytes]] = []
         try:
             await _run_checks(probe, report, restore, power_interval_s)
+            level = level_of(report)
+            report.add(
+                "E1",
+                LEVEL_CHECK,
+                Verdict.FAIL if level == "none" else Verdict.PASS,
+                [
+                    {
+                        "dr-ready": "dr-ready: the standard energy shift and the proposed maker "
+                        "EPCs 0xF0–0xF4",
+                        "standard": "standard: the standard energy shift (0xC7–0xCF) only; no "
+                        "working maker EPCs 0xF0–0xF4",
+                        "none": "none: the standard energy shift does not pass",
+                    }[level]
+                ],
+            )
         except EchonetTimeoutError as err:
             report.add("C1", "node answers every request", Verdict.FAIL, [str(err)])
         finally:
