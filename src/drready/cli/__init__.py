@@ -67,6 +67,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "echonet",
         "ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.",
     ),
+    "stack": (
+        "stack",
+        "The whole ecosystem as separate processes: VTN, servicer, maker cloud, home gateway.",
+    ),
 }
 
 
