@@ -541,6 +541,7 @@ def run_gateway(
     discovery_window_s: float = 1.0,
     allow_insecure_http: bool = False,
     max_polls: int | None = None,
+    extension_makers: frozenset[str] = DEFAULT_EXTENSION_MAKERS,
 ) -> None:
     """What ``drready gateway serve --vtn URL --host ADDRESS …`` runs: blocks, polling every
     ``interval_s`` on wall time, until interrupted (Ctrl-C) or after ``max_polls`` polls.
@@ -560,6 +561,7 @@ def run_gateway(
                 discovery_window_s=discovery_window_s,
                 allow_insecure_http=allow_insecure_http,
                 max_polls=max_polls,
+                extension_makers=extension_makers,
             )
         )
     except KeyboardInterrupt:
