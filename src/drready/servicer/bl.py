@@ -12,11 +12,19 @@ errors) what BL does: the program, events (create, delete), the VENs and resourc
 granting a resource its own name as a *target* so that events targeted at that name reach its
 VEN (Definition.md "Targeting"; the VTN returns a targeted event to a VEN only if BL granted
 the target to one of its objects).
+
+:class:`ObservedTransport` times every request the client makes and tells an observer (the
+running service's VTN latency histogram and its last successful VTN contact,
+:mod:`drready.servicer.metrics`); :func:`observed_bl_client` builds a client on it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from drready.openadr import profile
 from drready.openadr.models import (
@@ -28,8 +36,72 @@ from drready.openadr.models import (
     Ven,
 )
 from drready.openadr.ven import OpenAdrClient
+from drready.security.tls import client_ssl_context
 
-__all__ = ["BlClient"]
+__all__ = ["OPERATIONS", "BlClient", "ObservedTransport", "VtnObserver", "observed_bl_client"]
+
+#: The operations of the VTN a request is counted under (the first path segment that is one of
+#: them; anything else is ``"other"``): ids in paths would make a label per object.
+OPERATIONS = frozenset(
+    {"programs", "events", "reports", "vens", "resources", "subscriptions", "auth", "notifiers"}
+)
+
+VtnObserver = Callable[[str, str, float, int | None], None]
+"""Told of each request: method, operation (:data:`OPERATIONS` or ``"other"``), seconds until
+the answer's headers arrived, and its status (``None`` when no answer came)."""
+
+
+def _operation(path: str) -> str:
+    return next((seg for seg in path.split("/") if seg in OPERATIONS), "other")
+
+
+class ObservedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that times each request of ``inner`` and tells ``observe``."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, observe: VtnObserver) -> None:
+        self._inner = inner
+        self._observe = observe
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        operation = _operation(request.url.path)
+        t0 = time.perf_counter()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException:
+            self._observe(request.method, operation, time.perf_counter() - t0, None)
+            raise
+        self._observe(request.method, operation, time.perf_counter() - t0, response.status_code)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def observed_bl_client(
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    *,
+    ca_file: str | None,
+    observe: VtnObserver,
+    timeout_s: float = 10.0,
+    allow_insecure_http: bool = False,
+) -> BlClient:
+    """A :class:`BlClient` whose requests go through an :class:`ObservedTransport`.
+
+    ``ca_file``: the PEM CA the VTN's certificate must chain to (``None``: the system store).
+    """
+    verify: Any = client_ssl_context(ca_file) if ca_file is not None else True
+    inner = httpx.AsyncHTTPTransport(verify=verify)
+    return BlClient(
+        base_url,
+        client_id,
+        client_secret,
+        verify=verify,
+        timeout_s=timeout_s,
+        allow_insecure_http=allow_insecure_http,
+        transport=ObservedTransport(inner, observe),
+    )
 
 
 class BlClient(OpenAdrClient):

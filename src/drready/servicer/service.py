@@ -290,6 +290,20 @@ class Servicer:
             self._envelopes(request_id, resources),
         )
 
+    def stored_potential(self, request_id: str) -> PortfolioPotential:
+        """The answers to a potential request stored so far, added up (no VTN request: what
+        :meth:`collect_potential` last stored); ``ValueError`` for an unknown request."""
+        record = self.store.potential_request(request_id)
+        if record is None:
+            raise ValueError(f"request_id {request_id!r} is not a potential request of ours")
+        resources = self.registry.list_resources()
+        return aggregate(
+            record.window_start,
+            record.window_end,
+            _asked(resources),
+            self._envelopes(request_id, resources),
+        )
+
     def envelopes(self, request_id: str) -> dict[str, FlexibilityEnvelope]:
         """The stored answers to a potential request, by resource name."""
         return self._envelopes(request_id, self.registry.list_resources())

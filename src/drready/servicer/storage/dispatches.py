@@ -496,6 +496,20 @@ class DispatchStore:
         with self._engine.connect() as conn:
             return self._dispatches(conn, _DISPATCH.c.id.is_not(None))
 
+    def ids_by_label(self, label: str) -> list[int]:
+        """The ids of the dispatches labelled ``label``, oldest first (an order's dispatch is
+        labelled with the order's id: a servicer killed between creating the dispatch and
+        recording it on the order finds it so, instead of dispatching the order twice)."""
+        with self._engine.connect() as conn:
+            return [
+                int(i)
+                for i in conn.scalars(
+                    select(_DISPATCH.c.id)
+                    .where(_DISPATCH.c.label == label)
+                    .order_by(_DISPATCH.c.id)
+                )
+            ]
+
     def open_dispatches(self) -> list[DispatchRecord]:
         """Every open dispatch with all its assignments, oldest first (restart recovery)."""
         with self._engine.connect() as conn:

@@ -324,6 +324,18 @@ class OrderStore:
         with self._engine.connect() as conn:
             return [_record(r) for r in conn.execute(stmt).all()]
 
+    def delivered_by_route(self) -> dict[str, float]:
+        """Delivered energy so far, summed over every order's stored figures, by route [kWh]."""
+        out: dict[str, float] = {}
+        with self._engine.connect() as conn:
+            for figures in conn.scalars(
+                select(_ORDER.c.figures).where(_ORDER.c.figures.is_not(None))
+            ):
+                for route in (figures or {}).get("routes", ()):
+                    name = str(route.get("route"))
+                    out[name] = out.get(name, 0.0) + float(route.get("delivered_kwh") or 0.0)
+        return out
+
     def counts(self) -> dict[OrderStatus, int]:
         """Orders per status (every status, 0 included)."""
         with self._engine.connect() as conn:

@@ -291,6 +291,12 @@ class ServicerStore:
         <drready.servicer.storage.dispatches.DispatchStore.dispatches>`)."""
         return self._dispatches.dispatches()
 
+    def dispatch_ids_by_label(self, label: str) -> list[int]:
+        """The ids of the dispatches with this label, oldest first
+        (:meth:`DispatchStore.ids_by_label
+        <drready.servicer.storage.dispatches.DispatchStore.ids_by_label>`)."""
+        return self._dispatches.ids_by_label(label)
+
     def open_dispatches(self) -> list[DispatchRecord]:
         """Every open dispatch with all its assignments, oldest first
         (:meth:`DispatchStore.open_dispatches
@@ -486,6 +492,12 @@ class ServicerStore:
         """Store the figures last computed for an order (:meth:`OrderStore.set_figures
         <drready.servicer.storage.orders.OrderStore.set_figures>`)."""
         return self._orders.set_figures(order_id=order_id, figures=figures, at=at)
+
+    def delivered_by_route(self) -> dict[str, float]:
+        """Delivered so far over every order's stored figures, by route
+        (:meth:`OrderStore.delivered_by_route
+        <drready.servicer.storage.orders.OrderStore.delivered_by_route>`)."""
+        return self._orders.delivered_by_route()
 
     def order_counts(self) -> dict[OrderStatus, int]:
         """Orders per status (:meth:`OrderStore.counts

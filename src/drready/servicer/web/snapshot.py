@@ -5,15 +5,18 @@
 the DR windows and of command following that the caller computed (potential, requested,
 accepted, delivered; the tracking series) into a
 :class:`~drready.servicer.web.dashboard.DashboardSnapshot`. It only reads.
+:func:`order_window_rows` makes those window figures from the orders of the running service
+(their stored figures: requested, accepted and delivered so far per route).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from drready.servicer.service import Servicer
 from drready.servicer.storage.lifecycle import AssignmentStatus
+from drready.servicer.storage.orders import OrderRecord
 from drready.servicer.web.dashboard import (
     DashboardSnapshot,
     EventRow,
@@ -23,7 +26,7 @@ from drready.servicer.web.dashboard import (
     WindowRow,
 )
 
-__all__ = ["build_snapshot", "summary_rows"]
+__all__ = ["build_snapshot", "order_window_rows", "summary_rows"]
 
 _ANSWERED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
 
@@ -45,6 +48,46 @@ def summary_rows(windows: Sequence[WindowRow]) -> tuple[SummaryRow, ...]:
             )
         )
     return tuple(out)
+
+
+def order_window_rows(orders: Sequence[OrderRecord], tz: tzinfo) -> tuple[WindowRow, ...]:
+    """Window rows (per route and ``all``) of orders that have figures, oldest window first."""
+    rows = []
+    for order in sorted(orders, key=lambda o: (o.window_start, o.id)):
+        figures = order.figures or {}
+        if not figures.get("routes"):
+            continue
+        start, end = order.window_start.astimezone(tz), order.window_end.astimezone(tz)
+        label = f"{order.direction.value}-DR {start:%m-%d %H:%M}–{end:%H:%M} {order.id[:8]}"
+        potential = max(float(figures.get("potential_kwh") or 0.0), 0.0)
+        for route in figures["routes"]:
+            rows.append(
+                WindowRow(
+                    label=label,
+                    direction=order.direction,
+                    window_start=start,
+                    window_end=end,
+                    route=route["route"],
+                    potential_kwh=0.0,
+                    requested_kwh=float(route["requested_kwh"]),
+                    accepted_kwh=float(route["accepted_kwh"]),
+                    delivered_kwh=float(route["delivered_kwh"]),
+                )
+            )
+        rows.append(
+            WindowRow(
+                label=label,
+                direction=order.direction,
+                window_start=start,
+                window_end=end,
+                route="all",
+                potential_kwh=potential,
+                requested_kwh=float(figures.get("requested_kwh") or 0.0),
+                accepted_kwh=float(figures.get("accepted_kwh") or 0.0),
+                delivered_kwh=float(figures.get("delivered_kwh") or 0.0),
+            )
+        )
+    return tuple(rows)
 
 
 def build_snapshot(
