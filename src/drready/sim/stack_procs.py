@@ -199,10 +199,11 @@ class Supervisor:
         return proc.pid
 
     def exited(self) -> list[ChildExit]:
-        """Children that exited although nobody asked them to (marked ``early``)."""
+        """Children that exited although nobody asked them to, each reported once (and marked
+        ``early``; a child whose start failed was reported by :meth:`start`)."""
         out = []
         for child in self._children:
-            if child.stopping_since is None and child.proc.poll() is not None:
+            if child.stopping_since is None and not child.early and child.proc.poll() is not None:
                 child.early = True
                 out.append(self._exit(child))
         return out
