@@ -116,11 +116,30 @@ class FleetPlanner:
 
     Internally everything is time-major, (T, N), as in :mod:`drready.planning.fast`; results
     are returned unit-major, (N, T), like the problem's arrays.
+
+    Parameters
+    ----------
+    problem : PlanningProblem
+    pinned_heat_kwh : float array (k, N), optional
+        Heat of the first ``k`` slots, fixed [kWh]: slots already decided (the slot in
+        progress of a running unit, :mod:`drready.planning.rolling`). The baseline, the
+        potentials and every plan keep them as given; a plan that only fits with other heat
+        there falls back as any infeasible unit does (``fallback_units``).
     """
 
-    def __init__(self, problem: PlanningProblem) -> None:
+    def __init__(
+        self, problem: PlanningProblem, *, pinned_heat_kwh: FloatArray | None = None
+    ) -> None:
         self.problem = problem
         self.bounds, self._a = problem.staircase()
+        if pinned_heat_kwh is not None:
+            k = pinned_heat_kwh.shape[0]
+            if pinned_heat_kwh.shape != (k, problem.n_units) or not 0 < k <= problem.n_slots:
+                raise ValueError(
+                    f"pinned_heat_kwh must be (k, {problem.n_units}) with 1 ≤ k ≤ "
+                    f"{problem.n_slots}, got {pinned_heat_kwh.shape}"
+                )
+            self.bounds = self.bounds.with_fixed(0, k, pinned_heat_kwh / self._a[1 : k + 1])
         # electricity per y-unit of each slot: y · A[s+1] / cop   (T, N)
         self._weight = self._a[1:] / problem.cop
         self._price = problem.price_yen_per_kwh[:, None]

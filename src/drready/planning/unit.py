@@ -36,6 +36,7 @@ from drready.domain.tolerances import ENERGY_TOL_KWH, REL_TOL, ZERO_KWH
 from drready.physics.climate import TOKYO, Climate
 from drready.planning.engine import FleetPlan, FleetPlanner, WindowRequest
 from drready.planning.problem import (
+    DrawForecast,
     Fleet,
     PlanningProblem,
     build_problem,
@@ -154,12 +155,14 @@ class UnitPlanner:
         climate: Climate = TOKYO,
         tariff: Tariff = NIGHT_TOU,
         confidence: float = 0.95,
+        forecast: DrawForecast | None = None,
     ) -> UnitPlanner:
         """Plan ``n_slots`` slots from any aligned slot start ``start`` (a running unit's re-plan).
 
         ``initial_heat_kwh`` is the stored heat at ``start`` [kWh]; a typical quarter-full tank
-        if None. The draw forecast and the end-of-horizon need are taken from the calendar days
-        the grid covers, whatever time of day it starts at.
+        if None. The draw forecast (``forecast``, by default the national schedule of
+        :func:`~drready.planning.problem.draw_forecast`) and the end-of-horizon need are taken
+        from the calendar days the grid covers, whatever time of day it starts at.
 
         Raises
         ------
@@ -177,7 +180,7 @@ class UnitPlanner:
             fleet,
             grid,
             q0,
-            draw_forecast(fleet, grid),
+            draw_forecast(fleet, grid) if forecast is None else forecast,
             climate=climate,
             tariff=tariff,
             confidence=confidence,
