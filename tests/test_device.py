@@ -18,6 +18,7 @@ import pytest
 from drready.device import SimClock, SimulatedWaterHeater, SlotRecord, WallClock
 from drready.domain import DEFAULT_TZ, SLOT, DeviceId, Direction, DrRequest, ResponseStatus
 from drready.domain.tolerances import REL_TOL
+from drready.planning.problem import draw_forecast
 from drready.planning.unit import UnitConfig, UnitPlanner
 
 TZ = ZoneInfo(DEFAULT_TZ)
@@ -336,3 +337,106 @@ def test_on_change_announces_heating_and_remaining_water() -> None:
     assert any("plan" in c[0] for c in calls)  # the 22:00 daily re-plan
     heater.energy_shift_participation = True
     assert "energy_shift_participation" in calls[-1][0]
+
+
+# ---------------------------------------------------------------------------------- rolling horizon
+TOMORROW_10_14 = (datetime(2026, 5, 13, 10, tzinfo=TZ), datetime(2026, 5, 13, 14, tzinfo=TZ))
+
+
+@pytest.mark.parametrize("hour", [(4, 45), (11, 45), (12, 0), (22, 30)])
+def test_potential_and_requests_for_tomorrow_daytime_at_any_hour(hour: tuple[int, int]) -> None:
+    """Started the evening before, the unit answers F1 and F2 for tomorrow 10:00–14:00 whatever
+    the hour: its horizon rolls with the clock (48 h from the slot in progress)."""
+    heater, clock = make(datetime(2026, 5, 11, 20, tzinfo=TZ))
+    clock.advance(datetime(2026, 5, 12, *hour, tzinfo=TZ) - clock.now())
+    h0, h1 = heater.horizon()
+    assert h1 - h0 == timedelta(hours=48) and h0 <= clock.now() < h0 + SLOT
+    env = heater.flexibility_envelope(*TOMORROW_10_14)
+    assert env.up_kwh > 0.5 and env.n_slots == 8
+    req = DrRequest(
+        request_id=f"up-{hour[0]}",
+        direction=Direction.UP,
+        start=TOMORROW_10_14[0],
+        end=TOMORROW_10_14[1],
+        amount_kwh=0.5 * env.up_kwh,
+        issued_at=clock.now(),
+    )
+    (resp,) = heater.submit_requests([req])
+    assert resp.status is ResponseStatus.ACCEPTED
+    assert req.request_id in heater.heating_plan().honours
+    assert heater.heating_plan().grid.end == h1  # the plan re-made on the whole horizon
+
+
+def test_windows_starting_beyond_36_h_are_refused_naming_the_horizon() -> None:
+    start = datetime(2026, 5, 12, 4, 45, tzinfo=TZ)
+    heater, _ = make(start)
+    w0, w1 = datetime(2026, 5, 13, 17, tzinfo=TZ), datetime(2026, 5, 13, 19, tzinfo=TZ)
+    with pytest.raises(ValueError, match="more than 36 h ahead: the rolling horizon"):
+        heater.flexibility_envelope(w0, w1)  # 36 h 15 min ahead, inside the 48 h grid
+    heater.flexibility_envelope(w0 - SLOT, w1 - SLOT)  # 35 h 45 min: answered
+    far = DrRequest(
+        request_id="far",
+        direction=Direction.UP,
+        start=w0,
+        end=w1,
+        amount_kwh=1.0,
+        issued_at=start,
+    )
+    (resp,) = heater.submit_requests([far])
+    assert resp.status is ResponseStatus.REJECTED
+    assert resp.reason is not None and "rolling horizon" in resp.reason
+    assert "far" not in heater.heating_plan().honours
+    assert heater.responses()[-1] == resp
+
+
+class _Recorder:
+    """A forecaster that learns nothing but records what it is shown."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[datetime, float]] = []
+        self.forecasts = 0
+
+    def forecast(self, fleet, grid, units):  # type: ignore[no-untyped-def]
+        self.forecasts += 1
+        return draw_forecast(fleet, grid)
+
+    def observe(self, slot_start, units, use_l):  # type: ignore[no-untyped-def]
+        assert use_l.shape == (1,)
+        self.seen.append((slot_start, float(use_l[0])))
+
+
+def test_the_unit_shows_its_forecaster_every_executed_slot() -> None:
+    recorder = _Recorder()
+    start = datetime(2026, 5, 12, 12, tzinfo=TZ)
+    heater, clock = make(start, forecaster=recorder)
+    assert recorder.forecasts >= 1  # the first plan asked it
+    clock.advance(timedelta(days=1))
+    heater.advance()
+    starts = [s for s, _ in recorder.seen]
+    assert starts == [start + k * SLOT for k in range(48)]  # each executed slot once, in order
+    used_l = sum(u for _, u in recorder.seen)
+    assert 200.0 < used_l < 900.0  # a 4-person household's day at 40 °C (≈ 450 L, noisy)
+    assert heater.energy_balance().heat_delivered_kwh > 5.0
+
+
+def test_just_before_the_daily_replan_the_horizon_still_reaches_tomorrow() -> None:
+    """At 00:45 with heating starting at 01:00 the plan in force ends at 01:00 tomorrow; F1 and
+    F2 are answered on the rolling horizon all the same."""
+    heater, clock = make(datetime(2026, 5, 11, 20, tzinfo=TZ), standard_start_hour=1)
+    clock.advance(datetime(2026, 5, 13, 0, 45, tzinfo=TZ) - clock.now())
+    assert heater.heating_plan().grid.end == datetime(2026, 5, 14, 1, tzinfo=TZ)
+    w0, w1 = datetime(2026, 5, 14, 10, tzinfo=TZ), datetime(2026, 5, 14, 14, tzinfo=TZ)
+    env = heater.flexibility_envelope(w0, w1)
+    assert env.up_kwh > 0.5
+    req = DrRequest(
+        request_id="tomorrow",
+        direction=Direction.UP,
+        start=w0,
+        end=w1,
+        amount_kwh=0.5 * env.up_kwh,
+        issued_at=clock.now(),
+    )
+    (resp,) = heater.submit_requests([req])
+    assert resp.status is ResponseStatus.ACCEPTED
+    clock.advance(timedelta(hours=10))  # through the 01:00 daily re-plan, still honoured
+    assert "tomorrow" in heater.heating_plan().honours

@@ -24,14 +24,19 @@ sampled per local calendar day with :func:`drready.physics.draws.sample_step_use
 added, delivered, lost and discarded are totalled so that the energy balance can be checked
 (:meth:`~SimulatedWaterHeater.energy_balance`).
 
-Re-planning. The unit re-plans from its current slot and stored heat
-(:meth:`drready.planning.unit.UnitPlanner.at`) over :data:`HORIZON_SLOTS` slots (48 h) every day
-at the standard time to start heating (EPC 0xC8), and whenever its plan would no longer cover
-now + 24 h. DR requests and setting changes re-plan from the current slot up to the end of the
-plan in force. Accepted requests still ahead are handed to every re-plan with their accepted
-amount; a request whose window has already begun continues with the energy the previous plan
-promised for the rest of its window (the remainder's amount is that energy minus the new
-baseline's).
+Re-planning on a rolling horizon (:mod:`drready.planning.rolling`). The unit plans from its
+current slot and stored heat (:meth:`drready.planning.unit.UnitPlanner.at`) over
+:data:`HORIZON_SLOTS` slots (48 h: now + 36 h + the longest window): every day at the standard
+time to start heating (EPC 0xC8), whenever its plan would no longer cover now + 24 h, and on
+every DR request and setting change. F1 and F2 are answered on that horizon as it is at the
+moment they are asked, so at any time of day the unit answers for any window that starts within
+the next 36 h (:data:`~drready.planning.rolling.LEAD_TIME`); a window starting later is refused
+(F1) or rejected (F2) with a reason naming the horizon. Accepted requests still ahead are handed
+to every re-plan with their accepted amount; a request whose window has already begun continues
+with the energy the previous plan promised for the rest of its window (the remainder's amount
+is that energy minus the new baseline's). What the unit expects of its household is its
+:class:`~drready.planning.rolling.Forecaster` (the national schedule), which observes every
+executed slot's realised use — the hook for learning.
 """
 
 from __future__ import annotations
@@ -80,6 +85,7 @@ from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, sample_step_use_l
 from drready.physics.tank_step import step_retention, tank_step
 from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
+from drready.planning import rolling
 from drready.planning.engine import FleetPlanner, WindowRequest
 from drready.planning.problem import relax_problem, seasonal_boil_temp_c
 from drready.planning.tariff import NIGHT_TOU, Tariff
@@ -94,9 +100,9 @@ __all__ = [
     "SlotRecord",
 ]
 
-HORIZON_SLOTS: Final = 96
-"""Slots of a daily plan (48 h): from the standard start time it covers the whole next day's
-shift windows and, until the next daily re-plan, at least now + 24 h."""
+HORIZON_SLOTS: Final = rolling.HORIZON_SLOTS
+"""Slots of every plan (48 h): the rolling horizon, now + 36 h + the longest window; from the
+standard start time it covers the whole next day's shift windows."""
 DAYTIME_HOURS: Final = (7, 23)
 """``[from, to)`` local hours in which heating counts as daytime (re)heating."""
 ANNOUNCE_REMAINING_STEP_L: Final = 10
@@ -156,6 +162,7 @@ class _Step:
     electric_kwh: float
     planned_electric_kwh: float
     draw_kwh: float
+    use_l: float
     delivered_kwh: float
     loss_kwh: float
     q_next: float
@@ -173,6 +180,7 @@ class _Active:
 @dataclass
 class _SlotAcc:
     start: datetime
+    use_l: float = 0.0
     planned: float = 0.0
     electric: float = 0.0
     forced: int = 0
@@ -211,6 +219,9 @@ class SimulatedWaterHeater:
         EPC 0xC8, standard time to start heating: 20–24 or 1 [h] (24 = midnight).
     energy_shifts : int
         EPC 0xC9, number of daytime energy shifts the unit supports, 1 or 2.
+    forecaster : Forecaster, optional
+        What the unit expects of its household, and the hook for learning (it observes every
+        executed slot's use); the national schedule by default.
 
     Energy shift (ECHONET Lite 0x026B, EPC 0xC7–0xCF)
     --------------------------------------------------
@@ -234,6 +245,7 @@ class SimulatedWaterHeater:
         step_minutes: int = 5,
         standard_start_hour: int = 22,
         energy_shifts: int = 1,
+        forecaster: rolling.Forecaster | None = None,
     ) -> None:
         if isinstance(step_minutes, bool) or step_minutes <= 0 or 30 % step_minutes:
             raise ValueError(f"step_minutes must divide 30 (1, 5, 10, 15, 30), got {step_minutes}")
@@ -251,6 +263,7 @@ class SimulatedWaterHeater:
         self._k = 30 // step_minutes
         self._standard_start_hour = standard_start_hour
         self._energy_shifts = energy_shifts
+        self._forecaster = forecaster or rolling.ScheduleForecaster()
         self._fleet = config.fleet()
         self._reserve_l = float(self._fleet.reserve_l)
         self._cap_step_kwh = self._fleet.heat_pump.heat_output_kw * self._step_h
@@ -276,7 +289,7 @@ class SimulatedWaterHeater:
         self._unmet = self._electric = 0.0
         self._shortages = 0
         self._slot = _SlotAcc(_floor(self._t, 30))
-        self._replan([], end=None)
+        self._replan([])
         self._q0 = self._q  # after a possible clip to the first plan's capacity
         self._discarded = 0.0
         self._decide()
@@ -339,6 +352,7 @@ class SimulatedWaterHeater:
         self._electric += d.electric_kwh
         self._shortages += d.shortage
         acc = self._slot
+        acc.use_l += d.use_l
         acc.planned += d.planned_electric_kwh
         acc.electric += d.electric_kwh
         acc.forced += d.forced
@@ -352,6 +366,7 @@ class SimulatedWaterHeater:
         self._history.append(
             SlotRecord(acc.start, acc.planned, acc.electric, acc.forced, acc.clipped, acc.shortage)
         )
+        self._forecaster.observe(acc.start, slice(0, 1), np.array([acc.use_l]))
         t = self._t
         self._slot = _SlotAcc(t)
         self._shift.on_slot_start(t)
@@ -359,7 +374,7 @@ class SimulatedWaterHeater:
         local = t.astimezone(self._plan.grid.zoneinfo)
         daily = local.minute == 0 and local.hour == self._standard_start_hour % 24
         if daily or self._plan.grid.end < t + timedelta(hours=24) + SLOT:
-            self._replan([], end=None)
+            self._replan([])
 
     def _decide(self) -> None:
         """Decide the step ``[t, t + step)`` from the state at ``t`` (:func:`tank_step`)."""
@@ -384,6 +399,7 @@ class SimulatedWaterHeater:
             electric_kwh=heat / cop,
             planned_electric_kwh=planned / cop,
             draw_kwh=draw,
+            use_l=use_l,
             delivered_kwh=float(out.delivered_kwh),
             loss_kwh=float(out.loss_kwh),
             q_next=float(out.stored_heat_kwh),
@@ -442,14 +458,14 @@ class SimulatedWaterHeater:
     def _settings_key(self) -> int:
         return int(self._automatic_heating) + 2 * int(self._daytime_reheating_permitted)
 
-    def _planner(self, end: datetime | None) -> UnitPlanner:
-        """A planner from the current slot and stored heat up to ``end`` (48 h if None)."""
+    def _planner(self) -> UnitPlanner:
+        """A planner from the current slot and stored heat over the rolling horizon."""
         start = _floor(self._t, 30)
-        n = HORIZON_SLOTS if end is None else int((end - start) // SLOT)
-        n = max(1, min(n, HORIZON_SLOTS))
+        n = HORIZON_SLOTS
         key = (self._t, start + n * SLOT, self._settings_key())
         if self._fresh is not None and self._fresh[0] == key:
             return self._fresh[1]
+        grid = SlotGrid(start=start, n_slots=n)
         up = UnitPlanner.at(
             self._config,
             start,
@@ -458,6 +474,7 @@ class SimulatedWaterHeater:
             climate=self._climate,
             tariff=self._tariff,
             confidence=self._confidence,
+            forecast=self._forecaster.forecast(self._fleet, grid, slice(0, 1)),
         )
         mask = self._heat_mask(up.grid)
         if mask is not None:
@@ -495,8 +512,8 @@ class SimulatedWaterHeater:
                 out.append(req.model_copy(update={"start": start, "amount_kwh": amount}))
         return out
 
-    def _replan(self, requests: list[DrRequest], end: datetime | None) -> list[DrResponse]:
-        planner = self._planner(end)
+    def _replan(self, requests: list[DrRequest]) -> list[DrResponse]:
+        planner = self._planner()
         q_max = float(planner.problem.q_max_kwh[0])
         if self._q > q_max:
             self._discarded += self._q - q_max
@@ -522,11 +539,19 @@ class SimulatedWaterHeater:
     def _submit(self, requests: list[DrRequest]) -> list[DrResponse]:
         answers = {a.request.request_id: a.response for a in self._active}
         fresh: dict[str, DrRequest] = {}  # first of each id not being honoured, in order
+        now = self._clock.now()
         for req in requests:
-            if req.request_id not in answers:
-                fresh.setdefault(req.request_id, req)
+            if req.request_id in answers:
+                continue
+            too_far = rolling.lead_reason(req.start, now)
+            if too_far is not None:  # beyond the rolling horizon: rejected, not planned
+                resp = DrResponse.from_amounts(req, self.device_id, 0.0, too_far)
+                self._responses.append(resp)
+                answers[req.request_id] = resp
+                continue
+            fresh.setdefault(req.request_id, req)
         if fresh:
-            responses = self._replan(list(fresh.values()), end=self._plan.grid.end)
+            responses = self._replan(list(fresh.values()))
             for req, resp in zip(fresh.values(), responses, strict=True):
                 self._responses.append(resp)
                 answers[req.request_id] = resp
@@ -539,14 +564,19 @@ class SimulatedWaterHeater:
         before = len(self._active)
         self._active = [a for a in self._active if a.request.request_id not in request_ids]
         if len(self._active) != before:
-            self._replan([], end=self._plan.grid.end)
+            self._replan([])
             self._decide()
 
     # ------------------------------------------------------------------ F1–F5
+    def _horizon(self) -> tuple[datetime, datetime]:
+        h0 = _floor(self._t, 30)
+        return h0, h0 + HORIZON_SLOTS * SLOT
+
     def horizon(self) -> tuple[datetime, datetime]:
-        """``[current slot start, plan end)``: where windows for F1/F2 may lie."""
+        """``[current slot start, + 48 h)``: the rolling horizon, where windows for F1/F2 may
+        lie (those starting within the next 36 h, :func:`~drready.planning.rolling.lead_reason`)."""
         self.advance()
-        return _floor(self._t, 30), self._plan.grid.end
+        return self._horizon()
 
     def flexibility_envelope(self, start: datetime, end: datetime) -> FlexibilityEnvelope:
         """F1: DR potential of ``[start, end)``, planned from the current slot and stored heat.
@@ -558,18 +588,21 @@ class SimulatedWaterHeater:
         Raises
         ------
         ValueError
-            If the window is not aligned or not inside the current plan horizon (the message
-            names the window and the horizon).
+            If the window is not aligned, not inside the rolling horizon, or starts more than
+            36 h ahead (the message names the window and the horizon).
         """
         self.advance()
-        h0, h1 = _floor(self._t, 30), self._plan.grid.end
-        horizon = SlotGrid(start=h0, n_slots=int((h1 - h0) // SLOT))
+        h0, h1 = self._horizon()
+        horizon = SlotGrid(start=h0, n_slots=HORIZON_SLOTS)
         if not horizon.contains(start, end):
             raise ValueError(
                 f"window [{start.isoformat()}, {end.isoformat()}) is not an aligned window "
                 f"inside the current plan horizon [{h0.isoformat()}, {h1.isoformat()})"
             )
-        return self._planner(h1).flexibility_envelope(start, end)
+        too_far = rolling.lead_reason(start, self._clock.now())
+        if too_far is not None:
+            raise ValueError(too_far)
+        return self._planner().flexibility_envelope(start, end)
 
     def submit_requests(self, requests: list[DrRequest]) -> list[DrResponse]:
         """F2/F3: answer ``requests`` and re-plan from the current state.
@@ -716,7 +749,7 @@ class SimulatedWaterHeater:
         self.advance()
         if bool(value) != self._automatic_heating:
             self._automatic_heating = bool(value)
-            self._replan([], end=self._plan.grid.end)
+            self._replan([])
             self._decide()
         self._notify()
 
@@ -732,7 +765,7 @@ class SimulatedWaterHeater:
         self.advance()
         if bool(value) != self._daytime_reheating_permitted:
             self._daytime_reheating_permitted = bool(value)
-            self._replan([], end=self._plan.grid.end)
+            self._replan([])
             self._decide()
         self._notify()
 
@@ -776,8 +809,7 @@ class SimulatedWaterHeater:
             self.target_day(),
             hour,
             self._plan.grid.zoneinfo,
-            _floor(self._t, 30),
-            self._plan.grid.end,
+            *self._horizon(),
         )
 
     def _shift_potential_kwh(self, hour: int) -> float:
@@ -805,7 +837,7 @@ class SimulatedWaterHeater:
             if window is None or up <= ZERO_KWH:
                 out[h] = 0
                 continue
-            planner = self._planner(self._plan.grid.end)
+            planner = self._planner()
             i, j = planner.grid.window_indices(*window)
             fp = planner.planner
             plan = fp.plan([WindowRequest(Direction.UP, i, j, np.array([up]))])
