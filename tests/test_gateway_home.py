@@ -15,7 +15,7 @@ from drready.echonet.errors import EchonetError, EchonetRefusedError, ForeignAns
 from drready.echonet.frame import EOJ
 from drready.echonet.propmap import encode_property_map
 from drready.gateway.home import ANSWER_ATTEMPTS, HomeGateway, WaterHeaterLink
-from tests.echonet_helpers import TZ, make_node
+from tests.echonet_helpers import HEATER, TZ, make_node
 
 WH_KWH = 1e-3  # the EPCs carry whole Wh (and W): a value read back is within one of the unit's
 
@@ -234,5 +234,61 @@ def test_an_answer_naming_another_request_is_read_again_then_refused():
         assert unit.sets == ANSWER_ATTEMPTS
         assert issubclass(ForeignAnswerError, EchonetError)
         assert issubclass(EchonetRefusedError, EchonetError)
+
+    asyncio.run(run())
+
+
+def test_inf_announcements_reach_the_links_and_nodes_come_back() -> None:
+    """INF over multicast: a user withdrawing participation (0xC7 = 0) drops the shift the
+    gateway set; a node that leaves and comes back announces itself (0xD5) and its maps are
+    read again; a node that joins later is found by the next discovery."""
+
+    async def run() -> None:
+        node, heater = make_node("127.0.3.90", profile="standard", serial="INF0000090")
+        await node.start()
+        late = None
+        try:
+            async with (
+                _CountingController(interface="127.0.3.89", listen_multicast=True) as ctl,
+                EchonetController(interface="127.0.3.88") as user,
+            ):
+                home = HomeGateway(ctl, clock=heater.clock.now)
+                home.watch()
+                (link,) = await home.discover(window_s=0.5)
+                assert link.address == "127.0.3.90"
+                day = heater.target_day()
+                req = DrRequest(
+                    request_id="inf-1",
+                    direction=Direction.UP,
+                    start=datetime(day.year, day.month, day.day, 13, tzinfo=TZ),
+                    end=datetime(day.year, day.month, day.day, 17, tzinfo=TZ),
+                    amount_kwh=3.0,
+                    issued_at=heater.clock.now(),
+                )
+                assert (await link.request(req)).accepted_kwh > 0
+                assert (await link.heating_plan()).honours == ("inf-1",)
+                # the user switches participation off at the remote: the unit announces 0xC7
+                assert (await user.set("127.0.3.90", HEATER, {0xC7: b"\x00"}))[0xC7]
+                await asyncio.sleep(0.3)
+                assert (await link.heating_plan()).honours == ()
+                # the node leaves and comes back: it announces 0xD5, the maps are read again
+                reads = ctl.reads.count(0x9F)
+                await node.close()
+                await node.start()
+                await asyncio.sleep(0.3)
+                await link.capability()
+                assert ctl.reads.count(0x9F) == reads + 1
+                # a node that joins later announces itself and is found by the next discovery
+                late, _ = make_node("127.0.3.91", profile="dr-ready", serial="INF0000091")
+                await late.start()
+                await asyncio.sleep(0.3)
+                assert "127.0.3.91" in home.known
+                found = await home.discover(window_s=0.5, multicast=False)
+                assert {li.address for li in found} == {"127.0.3.90", "127.0.3.91"}
+                assert link in found  # the same link, with its state
+        finally:
+            await node.close()
+            if late is not None:
+                await late.close()
 
     asyncio.run(run())

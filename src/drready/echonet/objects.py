@@ -217,6 +217,7 @@ def water_heater_object(
         0xC7,
         lambda: bytes([0x01 if heater.energy_shift_participation else 0x00]),
         lambda v: setattr(heater, "energy_shift_participation", _code(v) == 0x01),
+        announce=True,  # a controller learns when the user (or the MRA's clearing) ends it
     )
     slot(0xC8, lambda: int(heater.standard_start_hour))
     slot(0xC9, lambda: int(heater.number_of_energy_shifts))

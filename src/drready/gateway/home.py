@@ -296,14 +296,20 @@ class WaterHeaterLink:
 
     def announced(self, epc: int, edt: bytes, now: datetime | None = None) -> None:
         """An INF of this unit: 0x80 operation status, 0xB2 heating (F5 estimate follows it),
-        0xC7 participation (cleared before a shift began: the shift is gone)."""
+        0xC7 participation or 0xCA/0xCD shift time cleared before a shift set through this link
+        began (the user withdrew it: the shift is gone, its request no longer honoured)."""
         at = self._now() if now is None else now
         if epc == 0x80:
             self.operating = edt == b"\x30"
         elif epc == 0xB2 and self._ratings_w is not None and self._estimate.last is not None:
             self._estimate.update(at, self._estimated_w(edt == b"\x41", at))
-        elif epc == 0xC7 and edt == b"\x00":
-            gone = [r for r, s in self._shifts.items() if s.option.start > at]
+        elif epc in (0xC7, 0xCA, 0xCD) and edt == b"\x00":
+            shift = {0xCA: 1, 0xCD: 2}.get(epc)  # 0xC7 off clears both
+            gone = [
+                r
+                for r, s in self._shifts.items()
+                if s.option.start > at and shift in (None, s.option.shift)
+            ]
             for rid in gone:
                 _log.info("%s %s: participation withdrawn before %s", self.address, self.eoj, rid)
                 del self._shifts[rid]

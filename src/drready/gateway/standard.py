@@ -165,8 +165,8 @@ class ShiftOption:
     end: datetime
     expected_kwh: float
     power_kw: float
-    """Mean electric input while heating: 0xCC/0xCF, or the expected energy over 4 h when the
-    unit gives none [kW]."""
+    """Mean electric input while heating: 0xCC/0xCF, at least the expected energy over the
+    4 h window [kW]."""
 
 
 def _option(offer: ShiftOffer, n: int, hour: int, day: date, tz: ZoneInfo) -> ShiftOption | None:
@@ -175,7 +175,9 @@ def _option(offer: ShiftOffer, n: int, hour: int, day: date, tz: ZoneInfo) -> Sh
         return None
     start = datetime.combine(day, dtime(hour, 0), tzinfo=tz)
     per_hour = offer.per_hour_wh.get(n, {}).get(hour, 0)
-    kw = per_hour / 1000.0 if per_hour > 0 else wh / 1000.0 / (SHIFT_WINDOW / timedelta(hours=1))
+    # at least the mean over the window: the unit expects the whole energy inside it (0xCC is
+    # rounded to whole Wh/h, so 4 h of it may fall a few Wh short of 0xCB)
+    kw = max(per_hour / 1000.0, wh / 1000.0 / (SHIFT_WINDOW / timedelta(hours=1)))
     return ShiftOption(n, hour, start, start + SHIFT_WINDOW, wh / 1000.0, kw)
 
 
