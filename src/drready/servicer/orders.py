@@ -77,6 +77,10 @@ Route = Literal["gateway", "cloud"]
 ROUTES: tuple[Route, ...] = ("gateway", "cloud")
 _AWAITING = (AssignmentStatus.PENDING, AssignmentStatus.SENT)
 _COMMITTED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
+#: The reason an order records with an event of its follow-up (the others need none).
+_REASONS = {
+    OrderEvent.REFUSE: "nothing accepted: every resource asked refused or stayed silent",
+}
 #: Most events one follow-up may apply to an order (e.g. rejected → accepted → delivering).
 _MAX_EVENTS_PER_STEP = 4
 
@@ -445,7 +449,10 @@ class OrderDesk:
             event = order_event(status, dispatch_facts(record, now))
             if event is None:
                 break
-            status = self.store.apply_order_event(order_id=order.id, event=event, at=now).status
+            reason = _REASONS.get(event)
+            status = self.store.apply_order_event(
+                order_id=order.id, event=event, at=now, reason=reason
+            ).status
             _log.info("order %s", status.value, extra={"order_id": order.id})
             n += 1
         self._store_figures(order, now, record)
@@ -517,6 +524,15 @@ class OrderDesk:
             figures=figures.model_copy(update={"resources": ()}).model_dump(mode="json"),
             at=now,
         )
+
+    def refresh_figures(self, order_ids: Sequence[str], now: datetime) -> None:
+        """Store fresh figures of these orders (after meter data or a settlement came)."""
+        for order_id in order_ids:
+            order = self.store.order(order_id)
+            if order is not None and order.dispatch_id is not None:
+                record = self.store.get_dispatch(order.dispatch_id)
+                if record is not None:
+                    self._store_figures(order, now, record)
 
     async def collect_power(self, now: datetime) -> int:
         """Collect the F5 power reports of the orders whose window runs (or ended less than a

@@ -62,7 +62,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from drready.domain import DEFAULT_TZ
-from drready.domain.clock import ScaledClock, WallClock
+from drready.domain.clock import ENV_CLOCK, ScaledClock, WallClock
 from drready.domain.time import zone
 from drready.openadr.ven import VenError
 from drready.openadr.vtn.protocol import GRACEFUL_SHUTDOWN_S, CoalescingHttpToolsProtocol
@@ -270,6 +270,8 @@ class _Service:
         settled = await asyncio.to_thread(
             settle_due, self.store, resources, now=now, tz=self.config.tz
         )
+        orders = [self.store.order_by_dispatch(d) for d in settled]
+        self.desk.refresh_figures([o.id for o in orders if o is not None], now)
         _log.info("settlement: %d dispatches settled", len(settled), extra={"job": "settlement"})
 
     # -------------------------------------------------------------------- loop
@@ -376,13 +378,15 @@ async def serve(
             return err.code if isinstance(err.code, int) else 1
         return 0
 
+    if isinstance(clock, ScaledClock):  # what other processes need to share this clock
+        _log.info("shared clock: %s=%s", ENV_CLOCK, clock.spec.to_env())
     schedule_task = asyncio.create_task(service.run_schedule(stop), name="schedule")
     server_task = asyncio.create_task(web(), name="web")
+    stopped = asyncio.create_task(stop.wait(), name="stop")
     status = 0
     try:
         done, _ = await asyncio.wait(
-            {schedule_task, server_task, asyncio.create_task(stop.wait())},
-            return_when=asyncio.FIRST_COMPLETED,
+            {schedule_task, server_task, stopped}, return_when=asyncio.FIRST_COMPLETED
         )
         if server_task in done and not stop.is_set():
             status = server_task.result() or 1  # the web server ended on its own: not started
@@ -404,6 +408,7 @@ async def serve(
             web_status = await server_task
             status = status or web_status
     finally:
+        stopped.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await service.close()

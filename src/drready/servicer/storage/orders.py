@@ -233,8 +233,9 @@ class OrderStore:
     ) -> OrderRecord:
         """Move the order along ``event`` (:data:`~drready.servicer.storage.lifecycle.ORDER_LIFE`;
         a :class:`~drready.servicer.storage.lifecycle.TransitionError` if its status does not
-        take it), recording the reason and, for ``ask``/``dispatch``, the potential request or
-        the dispatch. Returns the order as it is afterwards."""
+        take it), recording the reason of its new status (``None``: none) and, for
+        ``ask``/``dispatch``, the potential request or the dispatch. Returns the order as it is
+        afterwards."""
         when = instant(at, "at")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
             raise ValueError("reason must be a string of at most 1000 characters")
@@ -245,9 +246,11 @@ class OrderStore:
             if row is None:
                 raise ValueError(f"order_id {order_id!r} does not exist")
             new = ORDER_LIFE.next(OrderStatus(row.status), event, subject=f"order {order_id}")
-            values: dict[str, Any] = {"status": new.value, "updated_at": when}
-            if reason is not None:
-                values["status_reason"] = reason
+            values: dict[str, Any] = {
+                "status": new.value,
+                "status_reason": reason,  # the reason of this status; none clears the last one
+                "updated_at": when,
+            }
             if event is OrderEvent.ASK:
                 if potential_request_id is None:
                     raise ValueError("potential_request_id is needed to ask")
