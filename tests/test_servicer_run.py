@@ -57,8 +57,10 @@ def _ceil_slot(t: datetime) -> datetime:
 
 
 def _window(now: datetime) -> tuple[datetime, datetime]:
-    """An hour starting about an hour from now, within one local day."""
-    start = _ceil_slot(now + timedelta(minutes=60))
+    """An hour starting 80–110 simulated minutes from now (7–9 s of wall time: room for the
+    potential request, the dispatch and the answers, one cloud poll a second, on a busy
+    machine), within one local day."""
+    start = _ceil_slot(now + timedelta(minutes=80))
     end = start + timedelta(hours=1)
     if end.date() != start.date() and end.time() != datetime.min.time():
         start = datetime.combine(end.date(), datetime.min.time(), tzinfo=TZ)
