@@ -248,3 +248,32 @@ def test_down_dr_in_night_shifts_heating_later_and_keeps_safety():
     lower = up.problem.lower_kwh[1:, 0]
     stored = np.array([s.stored_heat_kwh for s in out.heating_plan.slots])
     assert np.all(stored >= lower - 1e-6)
+
+
+def test_a_window_pins_only_the_units_that_accepted_something_in_it():
+    """A unit asked nothing in a window (amount 0) promised nothing there: a later request
+    overlapping that window finds the unit's whole potential, as the exact LP does. A unit that
+    accepted keeps the window's slots as planned (its plan was reported)."""
+    p = hand_problem()
+    fresh = FleetPlanner(p).potential(1, 3).up_kwh[0]
+    # slots 1 and 2 at full power (2 × 2 kWh heat, 2 kWh electricity at COP 2) against the
+    # baseline's 1 kWh heat in slot 2 (0.5 kWh electricity)
+    assert fresh == pytest.approx(1.5)
+    none_then_more = FleetPlanner(p).plan(
+        [
+            WindowRequest(Direction.UP, 1, 2, np.array([0.0])),
+            WindowRequest(Direction.UP, 1, 3, np.array([5.0])),
+        ]
+    )
+    np.testing.assert_allclose(none_then_more.accepted_kwh[:, 0], [0.0, fresh], atol=1e-9)
+    lp = reference_plan(p, 0, [(Direction.UP, 1, 2, 0.0), (Direction.UP, 1, 3, 5.0)])
+    assert lp.accepted_kwh == pytest.approx((0.0, fresh), abs=1e-6)
+    # accepted 0.25 kWh in slot 1 (0.5 kWh heat): that slot stays as planned, so slots 1–2 can
+    # reach 0.25 + 1 kWh, 0.75 above the baseline's 0.5
+    some_then_more = FleetPlanner(p).plan(
+        [
+            WindowRequest(Direction.UP, 1, 2, np.array([0.25])),
+            WindowRequest(Direction.UP, 1, 3, np.array([5.0])),
+        ]
+    )
+    np.testing.assert_allclose(some_then_more.accepted_kwh[:, 0], [0.25, 0.75], atol=1e-9)

@@ -14,9 +14,10 @@ answers, as arrays over units:
   baseline, the quantity settlement uses); the cheaper of two safe plans is kept: the greedy
   with the window target, or the window pinned to the matching mix of the current plan and the
   window's extreme plan (a convex mix of safe plans is safe) with the rest re-optimised.
-  Once planned, a window keeps its slot-by-slot profile for the later requests (that plan has
-  been reported, F4), so a later request may find less potential than a planner free to
-  reshape earlier windows would.
+  Once planned, a window keeps its slot-by-slot profile for the later requests in the units
+  that accepted something in it (that plan has been reported, F4), so a later request may find
+  less potential than a planner free to reshape earlier windows would; a unit that was not
+  asked (amount 0) or had no potential there promised nothing and stays free.
 
 The LP reference (:mod:`drready.planning.reference`) answers the same questions exactly per unit.
 """
@@ -29,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drready.domain import Direction
-from drready.domain.tolerances import ENERGY_TOL_KWH, ROUNDOFF
+from drready.domain.tolerances import ENERGY_TOL_KWH, ROUNDOFF, ZERO_KWH
 from drready.planning.fast import (
     Paths,
     StaircaseBounds,
@@ -294,9 +295,12 @@ class FleetPlanner:
                 y_new[:, idx] = y_sub
                 fallback += int(bad.sum())
             y = y_new
-            # later requests keep this window's slots as planned
-            b = b.with_fixed(s, e, y[s:e])
-            paths = None
+            # later requests keep this window's slots as planned where something was accepted
+            # (a unit not asked, or with no potential, promised nothing there)
+            committed = acc > ZERO_KWH
+            if committed.any():
+                b = b.with_fixed(s, e, y[s:e], None if committed.all() else committed)
+                paths = None
             accepted[k] = acc
             potential[k] = pot
         return self._result(y, accepted, potential, fallback)

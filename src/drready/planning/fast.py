@@ -52,12 +52,23 @@ class StaircaseBounds:
     def n_slots(self) -> int:
         return int(self.cap.shape[0])
 
-    def with_fixed(self, start: int, end: int, y_fixed: FloatArray) -> StaircaseBounds:
-        """Copy with slots ``start:end`` pinned to ``y_fixed`` (end−start, N)."""
+    def with_fixed(
+        self,
+        start: int,
+        end: int,
+        y_fixed: FloatArray,
+        units: npt.NDArray[np.bool_] | None = None,
+    ) -> StaircaseBounds:
+        """Copy with slots ``start:end`` pinned to ``y_fixed`` (end−start, N), for the units
+        where ``units`` is True (all if None)."""
         lo = self.lo.copy()
         cap = self.cap.copy()
-        lo[start:end] = y_fixed
-        cap[start:end] = y_fixed
+        if units is None:
+            lo[start:end] = y_fixed
+            cap[start:end] = y_fixed
+        else:
+            lo[start:end, units] = y_fixed[:, units]
+            cap[start:end, units] = y_fixed[:, units]
         return StaircaseBounds(self.lower, self.upper, lo, cap)
 
     def take(self, idx: IntArray) -> StaircaseBounds:
