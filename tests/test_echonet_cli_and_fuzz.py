@@ -148,3 +148,12 @@ def test_running_node_survives_random_and_mutated_frames():
             await node.close()
 
     asyncio.run(run())
+
+
+def test_serve_checks_its_profile_and_answer_delay():
+    for args, flag in (
+        (["--profile", "standard-double"], "--profile"),
+        (["--answer-delay-s", "21"], "--answer-delay-s"),
+    ):
+        r = cli("serve", "--address", "127.0.0.31", *args, timeout=30)
+        assert r.returncode == 2 and flag in r.stderr, (args, r.stderr)

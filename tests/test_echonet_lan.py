@@ -37,7 +37,7 @@ from drready.echonet.frame import (
     encode_frame,
 )
 from drready.echonet.node import EchonetNode
-from drready.echonet.transport import DatagramSender
+from drready.echonet.transport import DatagramSender, Endpoint
 from tests.echonet_helpers import HEATER, make_node, request
 
 PEER_CTL = "127.0.3.250"  # the independent controller
@@ -339,3 +339,22 @@ def test_slow_and_silent_nodes_do_not_hold_up_the_fast_ones():
             await slow.close()
 
     asyncio.run(run())
+
+
+def test_the_shared_endpoint_routes_by_service_code() -> None:
+    """Requests (and junk) to the nodes, answers, SNA, INF to the controllers, INFC to both."""
+    ep = Endpoint("127.0.3.99", 3610, shared=True)
+    to_node: list[int] = []
+    to_ctl: list[int] = []
+    ep.attach_node(lambda data, addr: to_node.append(data[10] if len(data) > 10 else -1))
+    ep.attach_controller(lambda data, addr: to_ctl.append(data[10]))
+    frames = {esv: request(esv, [(0x80, b"")]) for esv in (0x60, 0x61, 0x62, 0x63, 0x6E)}
+    frames.update({esv: request(esv, [(0x80, b"\x30")]) for esv in (0x71, 0x72, 0x73, 0x52)})
+    frames[0x74] = request(0x74, [(0x80, b"\x30")])
+    for data in frames.values():
+        ep._route(data, ("127.0.3.98", 3610))
+    ep._route(b"\x10\x81\x00", ("127.0.3.98", 3610))  # too short: the node counts it
+    assert to_node == [0x60, 0x61, 0x62, 0x63, 0x6E, 0x74, -1]
+    assert to_ctl == [0x71, 0x72, 0x73, 0x52, 0x74]
+    ep.detach(ep._nodes[0])
+    assert ep._nodes == [] and ep._controllers  # still open for the controller

@@ -476,3 +476,17 @@ async def _mixed_home(
     finally:
         for node in nodes:
             await node.close()
+
+
+def test_units_found_later_join_the_gateway_once() -> None:
+    class _Ven:
+        ven_name = GW_NAME
+
+    ctl = EchonetController(interface="127.0.3.39")
+    a = WaterHeaterLink(ctl, "127.0.3.70", HEATER)
+    gw = GatewayVen([a], _Ven())  # type: ignore[arg-type]
+    again = WaterHeaterLink(ctl, "127.0.3.70", HEATER)
+    b = WaterHeaterLink(ctl, "127.0.3.71", HEATER)
+    assert gw.add_links([again, b, b]) == ["127.0.3.71 026B01"]
+    assert [u.link for u in gw.units] == [a, b]
+    assert gw.add_links([b]) == []
