@@ -123,12 +123,22 @@ def test_delivery_from_meter_and_counter_by_hand() -> None:
     t = np.array([0.0, 900.0, 1800.0, 2700.0, 3600.0])
     counter = np.array([10.0, 10.25, 10.5, 10.5, np.nan])
     edges = np.array([0.0, 1800.0, 3600.0, 5400.0])
-    np.testing.assert_allclose(slot_energies_from_counter(t, counter, edges)[:1], [0.5])
-    # the NaN sample is dropped: the second slot's end lies past the last sample
-    assert np.isnan(slot_energies_from_counter(t, counter, edges)[1:]).all()
+    got = slot_energies_from_counter(t, counter, edges)
+    # 3600 lies 900 s past the last good sample (2700), beyond the default 600 s reach: the
+    # second slot is unknown; with a 900 s reach it is extrapolated flat (the last pair's rate)
+    np.testing.assert_allclose(got[:1], [0.5])
+    assert np.isnan(got[1:]).all()
+    np.testing.assert_allclose(slot_energies_from_counter(t, counter, edges, 900.0)[:2], [0.5, 0.0])
     # interpolated between samples: 10.5 at 1800, 10.5 at 2700 → 0 from 1800 to 2700
     np.testing.assert_allclose(slot_energies_from_counter(t, counter, [1800.0, 2700.0]), [0.0])
     assert np.isnan(slot_energies_from_counter([0.0], [1.0], [0.0, 1800.0])).all()
+    # a window's reports start after its start and stop before its end: both boundaries are
+    # extrapolated along the first and last pair (0.6 kWh/h from 60 s to 1740 s → 0.3 kWh)
+    samples_t = np.array([60.0, 600.0, 1200.0, 1740.0])
+    samples_c = 5.0 + samples_t * (0.6 / 3600.0)
+    np.testing.assert_allclose(
+        slot_energies_from_counter(samples_t, samples_c, [0.0, 1800.0]), [0.3]
+    )
     # declared baseline 1 kW (0.5 kWh per slot); up-DR: energy − baseline, down: baseline − energy
     base = np.array([[1.0, 1.0, 1.0], [0.0, 0.4, 0.4]])
     energy = np.array([[0.75, np.nan, 0.5], [0.1, 0.2, np.nan]])

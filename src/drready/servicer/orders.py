@@ -77,6 +77,9 @@ Route = Literal["gateway", "cloud"]
 ROUTES: tuple[Route, ...] = ("gateway", "cloud")
 _AWAITING = (AssignmentStatus.PENDING, AssignmentStatus.SENT)
 _COMMITTED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
+#: Farthest an F5 counter is extrapolated beyond its samples to a slot boundary [s]: a VEN's
+#: power reports start inside the window and stop before its end (one every minute or so).
+EXTRAPOLATION_S = 600.0
 #: The reason an order records with an event of its follow-up (the others need none).
 _REASONS = {
     OrderEvent.REFUSE: "nothing accepted: every resource asked refused or stayed silent",
@@ -147,10 +150,18 @@ def dispatch_facts(record: DispatchRecord, now: datetime) -> DispatchFacts:
 
 # ------------------------------------------------------------------------- delivery, pure
 def slot_energies_from_counter(
-    t_s: npt.ArrayLike, counter_kwh: npt.ArrayLike, edges_s: npt.ArrayLike
+    t_s: npt.ArrayLike,
+    counter_kwh: npt.ArrayLike,
+    edges_s: npt.ArrayLike,
+    max_extrapolation_s: float = EXTRAPOLATION_S,
 ) -> FloatArray:
     """Energy per slot [kWh] from an energy counter's samples (F5), NaN where the samples do
-    not span the slot.
+    not reach the slot's boundaries.
+
+    Between samples the counter is interpolated linearly. A boundary up to
+    ``max_extrapolation_s`` before the first sample or after the last is extrapolated along the
+    first or last pair of samples: a VEN reports power only inside the DR window (from its
+    start, until before its end), so the window's own two boundaries are never between samples.
 
     Parameters
     ----------
@@ -160,18 +171,19 @@ def slot_energies_from_counter(
         Cumulative energy at those times [kWh]; NaN samples are ignored.
     edges_s : array_like, shape (S + 1,)
         Slot boundaries [s], same epoch.
+    max_extrapolation_s : float
+        Farthest a boundary may lie outside the samples' span [s].
 
     Returns
     -------
     ndarray, shape (S,)
-        The counter's rise across each slot, interpolated linearly between samples; NaN for a
-        slot with a boundary outside the samples' span.
+        The counter's rise across each slot; NaN for a slot with a boundary out of reach.
 
     Examples
     --------
-    >>> slot_energies_from_counter([0, 900, 1800, 2700], [1.0, 1.5, 2.0, 2.0],
-    ...                            [0, 1800, 3600]).tolist()
-    [1.0, nan]
+    >>> slot_energies_from_counter([60, 900, 1740], [1.02, 1.3, 1.58],
+    ...                            [0, 1800, 3600]).round(6).tolist()
+    [0.6, nan]
     """
     t = np.asarray(t_s, dtype=np.float64)
     c = np.asarray(counter_kwh, dtype=np.float64)
@@ -182,9 +194,15 @@ def slot_energies_from_counter(
     if t.size < 2:
         return out
     at_edges = np.interp(edges, t, c)
-    inside = (edges >= t[0]) & (edges <= t[-1])
+    before = edges < t[0]
+    after = edges > t[-1]
+    head_rate = (c[1] - c[0]) / (t[1] - t[0])
+    tail_rate = (c[-1] - c[-2]) / (t[-1] - t[-2])
+    at_edges[before] = c[0] - head_rate * (t[0] - edges[before])
+    at_edges[after] = c[-1] + tail_rate * (edges[after] - t[-1])
+    reach = (edges >= t[0] - max_extrapolation_s) & (edges <= t[-1] + max_extrapolation_s)
     rise = np.diff(at_edges)
-    ok = inside[:-1] & inside[1:]
+    ok = reach[:-1] & reach[1:]
     out[ok] = rise[ok]
     return out
 
