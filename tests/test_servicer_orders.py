@@ -123,8 +123,8 @@ def test_delivery_from_meter_and_counter_by_hand() -> None:
     t = np.array([0.0, 900.0, 1800.0, 2700.0, 3600.0])
     counter = np.array([10.0, 10.25, 10.5, 10.5, np.nan])
     edges = np.array([0.0, 1800.0, 3600.0, 5400.0])
-    got = slot_energies_from_counter(t, counter, edges)
-    # 3600 lies 900 s past the last good sample (2700), beyond the default 600 s reach: the
+    got = slot_energies_from_counter(t, counter, edges, 600.0)
+    # 3600 lies 900 s past the last good sample (2700), beyond a 600 s reach: the
     # second slot is unknown; with a 900 s reach it is extrapolated flat (the last pair's rate)
     np.testing.assert_allclose(got[:1], [0.5])
     assert np.isnan(got[1:]).all()

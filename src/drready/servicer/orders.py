@@ -78,8 +78,9 @@ ROUTES: tuple[Route, ...] = ("gateway", "cloud")
 _AWAITING = (AssignmentStatus.PENDING, AssignmentStatus.SENT)
 _COMMITTED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
 #: Farthest an F5 counter is extrapolated beyond its samples to a slot boundary [s]: a VEN's
-#: power reports start inside the window and stop before its end (one every minute or so).
-EXTRAPOLATION_S = 600.0
+#: power reports start inside the window and stop before its end (one a minute or so; at
+#: most half a slot is estimated so).
+EXTRAPOLATION_S = 900.0
 #: The reason an order records with an event of its follow-up (the others need none).
 _REASONS = {
     OrderEvent.REFUSE: "nothing accepted: every resource asked refused or stayed silent",
