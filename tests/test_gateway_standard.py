@@ -490,3 +490,34 @@ def test_units_found_later_join_the_gateway_once() -> None:
     assert gw.add_links([again, b, b]) == ["127.0.3.71 026B01"]
     assert [u.link for u in gw.units] == [a, b]
     assert gw.add_links([b]) == []
+
+
+def test_the_f5_estimate_follows_the_heating_announcements() -> None:
+    """0xB2 INF switch the estimate on and off between samples: 1.2 kW (May: 0xDC) for 30 min."""
+
+    class _Unit:
+        async def get(self, host: str, deoj: object, epcs: list[int]) -> dict[int, bytes | None]:
+            values = {
+                0x83: DEV.to_echonet_id(),
+                0xB2: b"\x42",  # not heating when sampled
+                0xDB: (1500).to_bytes(2, "big"),
+                0xDC: (1200).to_bytes(2, "big"),
+                0xDD: (900).to_bytes(2, "big"),
+            }
+            return {e: values.get(e) for e in epcs}
+
+    clock = SimClock(at(10), speed=0.0)
+    link = WaterHeaterLink(_Unit(), "192.0.2.9", HEATER, clock=clock.now)  # type: ignore[arg-type]
+
+    async def run() -> tuple[float, float, int]:
+        first = await link.power_sample()
+        link.announced(0xB2, b"\x41", at(10) + timedelta(minutes=10))
+        link.announced(0xB2, b"\x42", at(10) + timedelta(minutes=40))
+        link.announced(0x80, b"\x31")
+        clock.advance(timedelta(hours=1))
+        last = await link.power_sample()
+        assert first.source is last.source is PowerSource.ESTIMATED
+        return first.cumulative_energy_kwh, last.cumulative_energy_kwh, int(last.power_w)
+
+    assert asyncio.run(run()) == (0.0, pytest.approx(0.6), 0)
+    assert link.operating is False
