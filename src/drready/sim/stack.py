@@ -19,11 +19,15 @@ servicer           ``drready servicer run`` (BL client, API, dashboard)      ``/
 
 Certificates and credentials are made fresh in the run's private state directory
 (:mod:`drready.sim.stack_creds`, :mod:`drready.sim.stack_state`), and every child gets the same
-:class:`~drready.domain.clock.ClockSpec` in :data:`~drready.domain.clock.ENV_CLOCK`: simulated
-time ``start`` (default tomorrow 06:00 in :data:`~drready.domain.time.DEFAULT_TZ`) at the wall
-instant ``startup_s`` seconds after launch, ``time_scale`` simulated seconds per wall second —
-the children come up during the simulated night before, and the day starts on time whatever
-their start-up took.
+:class:`~drready.domain.clock.ClockSpec` in :data:`~drready.domain.clock.ENV_CLOCK`,
+``time_scale`` simulated seconds per wall second. The simulated day starts at ``start``
+(default tomorrow 06:00 in :data:`~drready.domain.time.DEFAULT_TZ`); the children are started
+``warmup`` earlier, at 19:00 the evening before by default (:func:`default_warmup`), as an
+operator brings a deployment up the day before: the servicer collects the day-ahead potential
+of the first day's windows at 23:00 (``--potential-at 07:00,13:00,23:00``), when every party
+has been up for a while, so the desk can size the first morning's order from it. (Its own
+collections at 07:00 and 13:00 are for the next day's windows: a stack started at 06:00 would
+have nothing to sell before the second day.)
 
 Then the stack is an aggregator's trading desk (:mod:`drready.sim.stack_orders`): each simulated
 day it reads the portfolio potential the servicer collected and places an up-DR order for
@@ -40,6 +44,7 @@ targeted resource never answered, each process's exit and its memory per simulat
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import sys
 import threading
@@ -59,6 +64,8 @@ from drready.domain.clock import ENV_CLOCK, MAX_TIME_SCALE, ClockSpec, ScaledClo
 from drready.domain.time import zone
 from drready.security.paths import git_work_tree
 from drready.security.tls import client_ssl_context
+from drready.security.tokens import ENV_CLIENTS_FILE, ENV_TOKEN_KEY
+from drready.servicer.web.auth import SERVICER_POLICY
 from drready.sim.processes import free_port
 from drready.sim.stack_creds import ENV_CLIENT_SECRET, OBSERVER, Credentials, make_credentials
 from drready.sim.stack_http import TokenClient, unanswered_events
@@ -86,6 +93,8 @@ from drready.sim.stack_procs import (
     rss_kb,
 )
 from drready.sim.stack_state import RunDir, new_run_dir
+
+_log = logging.getLogger("drready.stack")
 
 __all__ = [
     "MAKER_CODE",
@@ -128,8 +137,56 @@ RSS_SAMPLE_HOUR = 21
 _TURN_S = 0.1
 #: Wall seconds the observer waits for late answers before calling an event's report lost.
 _LOST_AFTER_S = 5.0
+#: The servicer's registry of API clients (``servicer run --clients-file`` by default).
+ENV_SERVICER_CLIENTS_FILE = "DRREADY_SERVICER_CLIENTS_FILE"
+#: Wall seconds between two steps of the servicer's orders and F5 collection, and between two
+#: polls of the VENs: their own defaults (30 s, 60 s, 10 s of the process clock) would be a few
+#: milliseconds of wall time at 720×, and the processes would only poll each other.
+_STEP_WALL_S = 0.2
+_POLL_WALL_S = 0.1
+
+
+def servicer_tick_s(time_scale: float) -> float:
+    """The servicer's ``--tick`` and ``--power-every`` [simulated s]: 30 s, or
+    :data:`_STEP_WALL_S` of wall time when that is longer.
+
+    >>> servicer_tick_s(1.0), servicer_tick_s(720.0)
+    (30.0, 144.0)
+    """
+    return max(30.0, round(_STEP_WALL_S * time_scale))
+
+
+def ven_poll_s(time_scale: float) -> float:
+    """The VENs' ``--interval`` [simulated s]: 10 s, or :data:`_POLL_WALL_S` of wall time
+    when that is longer.
+
+    >>> ven_poll_s(1.0), ven_poll_s(720.0)
+    (10.0, 72.0)
+    """
+    return max(10.0, round(_POLL_WALL_S * time_scale))
+
+
 #: Stop waves (highest first): the order desk's peers, then the VENs, then the VTN and the LAN.
 _WAVE_SERVICER, _WAVE_VENS, _WAVE_BASE = 2, 1, 0
+
+
+#: The stack comes up at 19:00 the evening before its start (06:00): 11 simulated hours.
+WARMUP_H = 11.0
+#: … but never more than a minute of wall time (at 1× the evening before would take 11 hours).
+WARMUP_MAX_WALL_S = 60.0
+#: The servicer's day-ahead potential collection: its defaults and 23:00, which collects the
+#: first day's windows when the stack comes up the evening before.
+POTENTIAL_AT = "07:00,13:00,23:00"
+
+
+def default_warmup(time_scale: float) -> float:
+    """Simulated hours the children run before the start: :data:`WARMUP_H`, or
+    :data:`WARMUP_MAX_WALL_S` of wall time when that is less.
+
+    >>> default_warmup(720.0), default_warmup(1.0)
+    (11.0, 0.016666666666666666)
+    """
+    return min(WARMUP_H, WARMUP_MAX_WALL_S * time_scale / 3600.0)
 
 
 def default_start(now: datetime | None = None) -> datetime:
@@ -156,8 +213,11 @@ class StackSettings(BaseModel):
     time_scale: float = Field(default=1.0, ge=1.0, le=MAX_TIME_SCALE)
     start: AwareDatetime | None = None
     duration_s: float | None = Field(default=None, gt=0.0, le=30 * 86400.0)
-    startup_s: float = Field(
-        default=20.0, ge=0.0, le=600.0, description="Wall seconds before the simulated start."
+    warmup_h: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=24.0,
+        description="Simulated hours the stack runs before the start (default_warmup).",
     )
     up_share: float = Field(default=0.6, gt=0.0, le=1.0)
     down_share: float = Field(default=0.6, gt=0.0, le=1.0)
@@ -219,6 +279,7 @@ class StackReport(BaseModel):
 
     simulated_hours: float
     simulated_start: datetime
+    warmup_hours: float = Field(description="Simulated hours the stack ran before the start.")
     simulated_end: datetime
     time_scale: float
     wall_s: float
@@ -317,7 +378,8 @@ def child_specs(
                 stop_wave=_WAVE_BASE,
             )
         )
-    poll = [] if settings.poll_s is None else ["--interval", f"{settings.poll_s:g}"]
+    poll_s = ven_poll_s(settings.time_scale) if settings.poll_s is None else settings.poll_s
+    poll = ["--interval", f"{poll_s:g}"]
     if settings.units:
         specs.append(
             ChildSpec(
@@ -386,20 +448,28 @@ def child_specs(
                     urls.vtn,
                     "--ca",
                     ca,
-                    "--client-id",
+                    "--vtn-client-id",
                     SERVICER_CLIENT,
                     "--port",
                     api_port,
                     *tls,
                     "--database",
                     f"sqlite:///{run.path / 'servicer' / 'servicer.db'}",
+                    "--route",
+                    f"{GATEWAY_CLIENT}=gateway",
+                    "--route",
+                    f"{CLOUD_CLIENT}=cloud",
+                    "--tick",
+                    f"{servicer_tick_s(settings.time_scale):g}",
+                    "--power-every",
+                    f"{servicer_tick_s(settings.time_scale):g}",
+                    "--potential-at",
+                    POTENTIAL_AT,
                 ],
                 {
                     ENV_CLIENT_SECRET: creds.secrets[SERVICER_CLIENT],
-                    **{
-                        f"DRREADY_API_{k.removeprefix('DRREADY_')}": v
-                        for k, v in creds.api_env.items()
-                    },
+                    ENV_TOKEN_KEY: creds.api_env[ENV_TOKEN_KEY],
+                    ENV_SERVICER_CLIENTS_FILE: creds.api_env[ENV_CLIENTS_FILE],
                     **clock,
                 },
                 ready("servicer"),
@@ -495,8 +565,8 @@ def run_stack(
             "servicer": {ENV_CLIENT_SECRET: f"vtn:{SERVICER_CLIENT}"}
             | (
                 {
-                    "DRREADY_API_TOKEN_KEY": "api-env:DRREADY_TOKEN_KEY",
-                    "DRREADY_API_CLIENTS_FILE": "api-env:DRREADY_CLIENTS_FILE",
+                    ENV_TOKEN_KEY: f"api-env:{ENV_TOKEN_KEY}",
+                    ENV_SERVICER_CLIENTS_FILE: f"api-env:{ENV_CLIENTS_FILE}",
                 }
                 if settings.servicer
                 else {}
@@ -514,12 +584,15 @@ def run_stack(
             ),
         },
         api_clients={TRADER_CLIENT: ("trader", None)} if settings.servicer else None,
-        api_policy=_servicer_policy() if settings.servicer else None,
+        api_policy=SERVICER_POLICY if settings.servicer else None,
     )
     start = settings.start or default_start()
-    spec = ClockSpec(
-        sim_start=start, wall_start=time.time() + settings.startup_s, scale=settings.time_scale
+    warmup = timedelta(
+        hours=default_warmup(settings.time_scale)
+        if settings.warmup_h is None
+        else settings.warmup_h
     )
+    spec = ClockSpec(sim_start=start - warmup, wall_start=time.time(), scale=settings.time_scale)
     clock = ScaledClock(spec)
     ca = str(creds.certs.ca_cert)
     observer = TokenClient(urls.vtn, OBSERVER, creds.secrets[OBSERVER], ca_file=ca)
@@ -544,6 +617,7 @@ def run_stack(
             return _http_ok(f"{urls.api}/healthz", ca)
         return None
 
+    run.private_file("servicer/servicer.db")  # private from the start (SQLite keeps the mode)
     specs = child_specs(settings, run, creds, urls, spec.to_env(), ready=ready)
     supervisor = Supervisor(run.path / "logs", _child_env())
     error: str | None = None
@@ -561,7 +635,7 @@ def run_stack(
         if on_ready is not None:
             on_ready(shown)
         if trader is not None:
-            horizon = start + timedelta(
+            horizon = spec.sim_start + timedelta(
                 seconds=(settings.duration_s or 30 * 86400.0) * settings.time_scale
             )
             driver = OrderDriver(
@@ -588,6 +662,11 @@ def run_stack(
     except InterruptedError:
         stopped_by = "signal during start-up"
         sim_end = clock.now()
+    except Exception as err:  # a bug of the stack itself: the children are stopped all the same
+        _log.exception("stack up failed")
+        error = f"{type(err).__name__}: {err}"
+        stopped_by = "error"
+        sim_end = clock.now()
     finally:
         _sample_rss(state, supervisor, "end")
         exits = supervisor.stop()
@@ -603,6 +682,7 @@ def run_stack(
     return StackReport(
         simulated_hours=round(max((sim_end - start).total_seconds(), 0.0) / 3600.0, 3),
         simulated_start=start,
+        warmup_hours=round(warmup.total_seconds() / 3600.0, 3),
         simulated_end=sim_end,
         time_scale=settings.time_scale,
         wall_s=round(time.monotonic() - state.launched, 1),
@@ -630,14 +710,6 @@ def run_stack(
         missing=state.missing,
         error=error,
     )
-
-
-def _servicer_policy() -> Any:
-    """The servicer API's scopes and roles (imported late: only a run with a servicer needs
-    them, and the module is the servicer's)."""
-    from drready.servicer.web.auth import SERVICER_POLICY
-
-    return SERVICER_POLICY
 
 
 def _child_env() -> dict[str, str]:
@@ -766,7 +838,8 @@ def _lost_reports(observer: TokenClient) -> list[dict[str, Any]] | None:
     while True:
         try:
             lost = unanswered_events(observer)
-        except (httpx.HTTPError, ValueError):
+        except Exception:  # the check must not cost the run's report
+            _log.exception("reading the VTN's events and reports failed")
             return None
         if not lost or time.monotonic() >= deadline:
             return lost
@@ -777,7 +850,7 @@ def _left_behind(
     exits: list[ChildExit], settings: StackSettings, urls: _Urls
 ) -> dict[str, list[Any]]:
     ports = [int(u.rsplit(":", 1)[1]) for u in (urls.vtn, urls.api)]
-    hosts = [*settings.home_hosts(), settings.lan_interface()]
+    hosts = settings.home_hosts() + ([settings.lan_interface()] if settings.homes else [])
     if settings.battery:
         hosts.append(settings.battery_host())
     return {

@@ -139,9 +139,14 @@ def fetch_all(client: TokenClient, path: str, **params: str | int) -> Iterator[d
 
 
 def _targets(event: Mapping[str, Any]) -> set[str]:
+    """The resource names an event targets: OpenADR 3.1 targets are plain strings (the
+    profile puts resource names there); a 3.0-style ``{"type": "RESOURCE_NAME", "values"}``
+    map is read too."""
     names: set[str] = set()
     for target in event.get("targets") or ():
-        if target.get("type") == "RESOURCE_NAME":
+        if isinstance(target, str):
+            names.add(target)
+        elif isinstance(target, Mapping) and target.get("type") == "RESOURCE_NAME":
             names.update(str(v) for v in target.get("values") or ())
     return names
 
