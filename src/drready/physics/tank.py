@@ -15,14 +15,27 @@ usable hot water at 40 °C is ``Q / (c·(40 − T_mains))`` litres whatever the 
   system for planning: ``dQ/dt = −λ·Q + heat − draw`` with
   ``λ = (T_boil − T_amb) / (R · V · c · (T_boil − T_mains))``. The loss of the cold layer is
   neglected (it sits near mains temperature).
-* ``R`` ≈ 0.3 K/W for a 370 L tank: a full tank 40 K above its surroundings loses
-  40 K / 0.3 K/W = 133 W ≈ 11.5 MJ/day, the order of the JIS C 9220 standby-loss figure of a
-  370 L EcoCute [1]_. Larger tanks scale with their surface (``V^(2/3)``).
+* ``R`` = 0.3 K/W for a 370 L tank: the tank's overall thermal resistance R_tnk_test of the
+  national calculation method's default specification (table 4(b) of [2]_, the same in every
+  rated-efficiency row): a hot layer 40 K above its surroundings loses 40 K / 0.3 K/W = 133 W
+  ≈ 11.5 MJ/day, the method's standby loss at the JIS winter test, Q_loss_test (table 4(b),
+  eq. (25)). Other volumes scale with their surface (``V^(2/3)``): 0.2595 K/W at 460 L.
+  Assumption: the method's figures are one specification for every tank class; taking them
+  for the 370 L class and scaling puts the 460 L tank's annual loss in the standard 4-person
+  household within a few per cent of the method's (``docs/dr-potential-method.md`` §9).
+* The method itself does not model the tank's state: it takes a day's loss as
+  ``(θ_tnk,eq − θ_ex)/R_tnk`` with an *equivalent storage temperature* regressed on the day's
+  mean air temperature and the boil-up mode (eq. (22)–(25) of [2]_). drready's equivalent
+  temperature is the stored heat's own, ``θ_ex + Q/(V·c·(T_boil − T_mains))·(T_boil − θ_ex)``,
+  so its loss follows what the plan keeps in the tank; ``docs/dr-potential-method.md`` compares
+  the two month by month.
 
 References
 ----------
-.. [1] JIS C 9220:2018 家庭用ヒートポンプ給湯機, standby (保温) heat loss test; ≈ 11.5 MJ/day for a
-   370 L class tank as cited by the DR-ready study issue.
+.. [1] JIS C 9220:2018 家庭用ヒートポンプ給湯機, standby (保温) heat loss test.
+.. [2] 国立研究開発法人 建築研究所, 「平成28年省エネルギー基準に準拠したエネルギー消費性能の評価に
+   関する技術情報（住宅）」 第七章 第一節 付録 E 電気ヒートポンプ給湯機, table 4(b) and E.6
+   貯湯タンク; pyhees Ver. 3.7 ``section7_1_e.py`` (``get_table_4_b``, ``get_Q_dot_loss_cm_d``).
 """
 
 from __future__ import annotations
@@ -37,7 +50,11 @@ from drready.physics.water import HEAT_KWH_PER_L_K
 FloatArray = npt.NDArray[np.float64]
 
 REFERENCE_VOLUME_L = 370.0
+"""Tank volume the method's resistance is taken for [L] (assumption, see the module)."""
 REFERENCE_RESISTANCE_K_PER_W = 0.3
+"""R_tnk_test of table 4(b) of [2]_ [K/W]."""
+STANDBY_LOSS_TEST_MJ_PER_DAY = 11.5
+"""Q_loss_test of table 4(b) of [2]_: standby loss at the JIS winter test [MJ/d]."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,11 @@ class TankSpec:
 
 
 def tank_for_volume(volume_l: float) -> TankSpec:
-    """Tank of ``volume_l`` with ``R`` scaled from the 370 L reference by surface (V^(2/3))."""
+    """Tank of ``volume_l`` with ``R`` scaled from the 370 L reference by surface (V^(2/3)).
+
+    >>> round(tank_for_volume(460.0).resistance_k_per_w, 4)
+    0.2595
+    """
     if not 100.0 <= volume_l <= 1000.0:
         raise ValueError(f"tank volume_l must be in [100, 1000] L, got {volume_l}")
     r = REFERENCE_RESISTANCE_K_PER_W * (REFERENCE_VOLUME_L / volume_l) ** (2.0 / 3.0)
