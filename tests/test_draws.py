@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -12,7 +12,9 @@ from drready.physics.draws import (
     CATEGORIES,
     DayType,
     DrawVariability,
+    bathers_by_hour,
     day_type_for,
+    day_type_on,
     expected_step_use_l,
     hourly_use_by_category_l,
     hourly_use_l,
@@ -77,6 +79,66 @@ def test_calendar() -> None:
     assert day_type_for(date(2026, 1, 2)) is DayType.WEEKDAY_MEDIUM
     assert day_type_for(date(2028, 2, 29)) is day_type_for(date(2028, 2, 28))
     assert {t for t in types} == set(DayType)
+
+
+# Dates of 2017 (Jan 1 a Sunday, as in the national calendar) whose holidays differ from the
+# calendar's base year: Happy-Monday holidays, the equinox, Mountain Day, a substitute holiday.
+MOVED_2017 = {
+    date(2017, 1, 2), date(2017, 1, 9), date(2017, 3, 20), date(2017, 3, 21),
+    date(2017, 7, 17), date(2017, 7, 20), date(2017, 8, 11), date(2017, 9, 15),
+    date(2017, 9, 18), date(2017, 10, 9), date(2017, 10, 10),
+}  # fmt: skip
+
+
+def test_real_calendar_reproduces_the_national_calendar_on_its_weekdays() -> None:
+    days = [date(2017, 1, 1) + timedelta(days=i) for i in range(365)]
+    differ = {d for d in days if day_type_on(d) is not day_type_for(d)}
+    assert differ == MOVED_2017
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (date(2026, 1, 1), DayType.HOLIDAY_HOME_LARGE),  # New Year's Day (a Thursday)
+        (date(2026, 1, 2), DayType.WEEKDAY_MEDIUM),  # Friday, as the calendar's Jan 2–3
+        (date(2026, 1, 3), DayType.HOLIDAY_HOME_SMALL),  # Saturday
+        # weeks from Sunday Dec 28, 2025 (week A): Jan 4–10 week B, Jan 11–17 week A
+        (date(2026, 1, 4), DayType.HOLIDAY_OUT),  # Sunday of week B
+        (date(2026, 1, 7), DayType.WEEKDAY_LARGE),  # Wednesday of week B
+        (date(2026, 1, 8), DayType.WEEKDAY_SMALL),  # Thursday of week B
+        (date(2026, 1, 11), DayType.HOLIDAY_HOME_LARGE),  # Sunday of week A
+        (date(2026, 1, 12), DayType.HOLIDAY_HOME_SMALL),  # Coming of Age Day (Monday)
+        (date(2026, 1, 13), DayType.WEEKDAY_SMALL),  # Tuesday
+        (date(2026, 1, 14), DayType.WEEKDAY_MEDIUM),  # Wednesday of week A
+        (date(2026, 1, 15), DayType.WEEKDAY_MEDIUM),  # Thursday of week A
+        (date(2026, 5, 3), DayType.HOLIDAY_OUT),  # Constitution Day (a Sunday)
+        (date(2026, 5, 6), DayType.HOLIDAY_HOME_SMALL),  # substitute holiday (Wednesday)
+        (date(2026, 9, 22), DayType.HOLIDAY_HOME_SMALL),  # citizens' holiday (Tuesday)
+        (date(2026, 12, 30), DayType.HOLIDAY_OUT),  # the calendar's year end
+        (date(2024, 2, 29), DayType.WEEKDAY_MEDIUM),  # a leap day is a Thursday like others
+    ],
+)
+def test_day_type_on_real_dates(day: date, expected: DayType) -> None:
+    assert day_type_on(day) is expected
+
+
+def test_no_real_weekday_of_2026_gets_a_holiday_type() -> None:
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(365)]
+    weekdays = [d for d in days if d.weekday() < 5]
+    assert len(weekdays) == 261
+    model_year = sum(day_type_for(d).value.startswith("holiday") for d in weekdays)
+    assert model_year == 111  # the issue's count for the year-less calendar
+    holiday_type = [d for d in weekdays if day_type_on(d).value.startswith("holiday")]
+    # the 17 public holidays of 2026 on Monday–Friday (Jan 1, 12; Feb 11, 23; Mar 20; Apr 29;
+    # May 4–6; Jul 20; Aug 11; Sep 21–23; Oct 12; Nov 3, 23) and the calendar's Dec 30–31
+    assert len(holiday_type) == 19
+    assert {d for d in holiday_type if d.month == 5} == {date(2026, 5, d) for d in (4, 5, 6)}
+
+
+def test_bathers_by_hour_of_the_schedule() -> None:
+    assert bathers_by_hour(4, DayType.WEEKDAY_MEDIUM).tolist()[19:] == [0, 1, 1, 2, 0]
+    assert bathers_by_hour(1, DayType.HOLIDAY_HOME_LARGE).tolist()[21] == 1
+    assert not bathers_by_hour(4, DayType.HOLIDAY_OUT).any()
 
 
 @pytest.mark.parametrize("persons", [0, 5, 2.5])

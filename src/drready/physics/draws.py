@@ -4,7 +4,8 @@ The draw is the load the tank must serve and the one thing DR must never leave u
 (a shortage, 湯切れ). This module gives
 
 * the national standard schedule — hourly litres per use category for 1-4 persons and six day
-  types, with the 365-day calendar of day types ([1]_, packaged as CSV files);
+  types, with the 365-day calendar of day types ([1]_, packaged as CSV files) — and the day
+  types of real dates from Japan's calendar (:func:`day_type_on`);
 * its expected value on a step grid (:func:`expected_step_use_l`);
 * stochastic fleet samples (:func:`sample_step_use_l`): a day-volume factor, per-block volume
   noise, ±1 h timing jitter and manual reheats (沸き増し);
@@ -51,7 +52,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from importlib.resources import files
 
@@ -64,7 +65,9 @@ __all__ = [
     "DayType",
     "DrawSample",
     "DrawVariability",
+    "bathers_by_hour",
     "day_type_for",
+    "day_type_on",
     "expected_step_use_l",
     "hourly_use_by_category_l",
     "hourly_use_l",
@@ -177,6 +180,77 @@ def day_type_for(day: date) -> DayType:
     return _calendar()[_MONTH_START_DAY[day.month - 1] + d - 1]
 
 
+# The national calendar is a 14-day cycle from a Sunday (its Jan 1) with its holidays inserted:
+# day types of (week A, week B) for Sunday … Saturday.
+_CYCLE: tuple[tuple[DayType, DayType], ...] = (
+    (DayType.HOLIDAY_HOME_LARGE, DayType.HOLIDAY_OUT),  # Sunday
+    (DayType.WEEKDAY_MEDIUM, DayType.WEEKDAY_MEDIUM),  # Monday
+    (DayType.WEEKDAY_SMALL, DayType.WEEKDAY_SMALL),  # Tuesday
+    (DayType.WEEKDAY_MEDIUM, DayType.WEEKDAY_LARGE),  # Wednesday
+    (DayType.WEEKDAY_MEDIUM, DayType.WEEKDAY_SMALL),  # Thursday
+    (DayType.WEEKDAY_MEDIUM, DayType.WEEKDAY_MEDIUM),  # Friday
+    (DayType.HOLIDAY_HOME_SMALL, DayType.HOLIDAY_HOME_SMALL),  # Saturday
+)
+_FIXED_DAYS: dict[tuple[int, int], DayType] = {
+    (1, 1): DayType.HOLIDAY_HOME_LARGE,
+    (5, 3): DayType.HOLIDAY_OUT,
+    (5, 4): DayType.HOLIDAY_OUT,
+    (12, 30): DayType.HOLIDAY_OUT,
+    (12, 31): DayType.HOLIDAY_HOME_SMALL,
+}
+"""Dates the national calendar gives a day type of their own, whatever the weekday."""
+
+
+@functools.cache
+def _japanese_holidays(year: int) -> frozenset[date]:
+    import holidays  # imported on first use: ≈ 0.05 s that planning-only callers do not need
+
+    return frozenset(holidays.country_holidays("JP", years=year))
+
+
+def day_type_on(day: date) -> DayType:
+    """Day type of a real date: Japan's weekdays, weekends and public holidays mapped onto the
+    national schedule's six day types the way its 365-day calendar assigns them ([1]_).
+
+    The national calendar (:func:`day_type_for`) is a fixed 14-day cycle that starts on a Sunday
+    — Sunday holiday-at-home (large) and holiday-out in alternate weeks, Saturday
+    holiday-at-home (small), Monday weekday (medium), Tuesday (small), Wednesday medium/large,
+    Thursday medium/small, Friday medium — with the public holidays of its base year inserted:
+    a holiday on a weekday is holiday-at-home (small), except Jan 1 (holiday-at-home, large),
+    May 3–4 and Dec 30 (holiday-out) and Dec 31 (holiday-at-home, small). This function applies
+    the same rules to the real date: weekdays and weekends by the real calendar, public holidays
+    (incl. substitute holidays) from the ``holidays`` package, the week parity counted from the
+    Sunday on or before Jan 1 of the date's year. On 2017, whose Jan 1 was a Sunday as in the
+    national calendar, it reproduces that calendar except on the 11 days where the holidays of
+    2017 differ from the calendar's (Coming of Age, Marine, Respect for the Aged and Sports Day
+    on Mondays, the equinox a day earlier, Mountain Day, a substitute holiday).
+
+    Parameters
+    ----------
+    day : datetime.date
+
+    Returns
+    -------
+    DayType
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> [day_type_on(date(2026, 1, d)).value for d in (1, 2, 3, 4)]
+    ['holiday_home_large', 'weekday_medium', 'holiday_home_small', 'holiday_out']
+    """
+    fixed = _FIXED_DAYS.get((day.month, day.day))
+    if fixed is not None:
+        return fixed
+    weekday = (day.weekday() + 1) % 7  # Sunday 0 … Saturday 6
+    if 1 <= weekday <= 5 and day in _japanese_holidays(day.year):
+        return DayType.HOLIDAY_HOME_SMALL
+    jan1 = date(day.year, 1, 1)
+    first_sunday = jan1 - timedelta(days=(jan1.weekday() + 1) % 7)
+    week_b = ((day - first_sunday).days // 7) % 2
+    return _CYCLE[weekday][week_b]
+
+
 def _check_persons_scalar(persons: int) -> int:
     if isinstance(persons, bool) or int(persons) != persons:
         raise ValueError(f"persons must be an integer in 1–4, got {persons!r}")
@@ -240,6 +314,35 @@ def hourly_use_l(persons: int, day_type: DayType, bathtub: bool = True) -> Float
     p = _check_persons_scalar(persons)
     result: FloatArray = _category_block(p, DayType(day_type), bool(bathtub)).sum(axis=0)
     return result
+
+
+@functools.cache
+def _bathers_table() -> FloatArray:
+    """Bathers per hour [persons - 1, day type, hour, (with bathtub, without)] [persons/h]."""
+    table = np.full((4, len(_DAY_TYPES), 24, 2), np.nan)
+    for row in _read_csv(_SCHEDULE_FILE):
+        p = int(row["persons"]) - 1
+        t = _DAY_TYPE_INDEX[DayType(row["day_type"])]
+        table[p, t, int(row["hour"])] = [float(row["bathers"]), float(row["bathers_no_bathtub"])]
+    if np.isnan(table).any():
+        raise RuntimeError(f"{_SCHEDULE_FILE} does not cover every persons/day type/hour")
+    table.setflags(write=False)
+    return table
+
+
+def bathers_by_hour(persons: int, day_type: DayType, bathtub: bool = True) -> FloatArray:
+    """People taking a bath in each hour of a day (入浴人数 of table M.1 of [1]_), shape (24,).
+
+    The national method spreads a day's bath reheat load over the hours in proportion to these
+    (§7-1 eq. (11); :mod:`drready.physics.bath`).
+
+    >>> bathers_by_hour(4, DayType.WEEKDAY_MEDIUM).nonzero()[0].tolist()
+    [20, 21, 22]
+    """
+    p = _check_persons_scalar(persons)
+    column = 0 if bathtub else 1
+    out: FloatArray = _bathers_table()[p - 1, _DAY_TYPE_INDEX[DayType(day_type)], :, column]
+    return out.copy()
 
 
 @dataclass(frozen=True)
