@@ -51,6 +51,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Maker cloud: a fleet of simulated water heaters behind one OpenADR VEN (route ii).",
     ),
     "evaluate": ("evaluate", "E1: evaluate DR-potential methods (scorecard)."),
+    "simulate": ("simulate", "E1: simulate a household's water heater for a year, month by month."),
     "conformance": (
         "conformance",
         "E1: black-box conformance checks of any DR-ready ECHONET Lite node or OpenADR VTN.",
