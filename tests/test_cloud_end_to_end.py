@@ -31,6 +31,7 @@ import pytest
 from drready.cloud.fleet import GROUP_DEVICE_ID, MakerFleet
 from drready.cloud.service import MakerCloud, run_cloud
 from drready.domain import DEFAULT_TZ, Direction, DrRequest, PowerSource, ResponseStatus
+from drready.domain.clock import SimClock
 from drready.domain.tolerances import ENERGY_TOL_KWH
 from drready.openadr import profile
 from drready.openadr.models import (
@@ -338,7 +339,7 @@ def test_vtn_outage_backs_off_and_run_cloud_returns(tmp_path: Path) -> None:
         client_id=VEN_ID,
         client_secret="x" * 20,
         ca_file=None,
-        day=DAY,
         interval_s=0.01,
         max_polls=1,
+        clock=SimClock(BEFORE, speed=0.0),  # the live fleet starts at any instant
     )

@@ -1,9 +1,14 @@
 """``drready cloud serve``: a maker cloud, a fleet of simulated water heaters behind one OpenADR
-VEN (route ii; F1–F6, D6)."""
+VEN (route ii; F1–F6, D6), on the process clock (issue 11 items 3–4)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -21,10 +26,35 @@ from drready.cli.common import (
     sub_app,
 )
 from drready.cloud.service import run_cloud
+from drready.domain import DEFAULT_TZ
+from drready.domain.clock import ENV_CLOCK, MAX_TIME_SCALE, ClockSpec, ScaledClock, clock_from_env
 
 app = sub_app("Maker cloud: a fleet of simulated water heaters behind one OpenADR VEN (route ii).")
 
 _MODES: tuple[Literal["units", "group"], ...] = ("units", "group")
+
+
+def _clock(time_scale: float | None) -> ScaledClock | None:
+    """The clock ``--time-scale`` asks for: $DRREADY_CLOCK when set (it must agree), else a
+    scaled clock starting now; None (the process clock from the environment) without it."""
+    try:
+        env_clock = clock_from_env()
+    except ValueError as err:
+        fail(ENV_CLOCK, first_line(err))
+    if time_scale is None:
+        return None
+    check_range("--time-scale", time_scale, 1, MAX_TIME_SCALE)
+    if isinstance(env_clock, ScaledClock):
+        if env_clock.scale != time_scale:
+            fail(
+                "--time-scale",
+                f"{ENV_CLOCK} already runs the shared clock at {env_clock.scale:g}×; "
+                f"leave --time-scale out or give {env_clock.scale:g}",
+            )
+        return env_clock
+    spec = ClockSpec.starting_now(datetime.now(ZoneInfo(DEFAULT_TZ)), time_scale)
+    os.environ[ENV_CLOCK] = spec.to_env()  # children of this process share it
+    return ScaledClock(spec)
 
 
 @app.command("serve")
@@ -45,15 +75,34 @@ def cloud_serve(
     seed: Annotated[int, typer.Option(help="Seed of the fleet's households.")] = 0,
     interval: IntervalOpt = 10.0,
     insecure_http: InsecureHttpOpt = False,
+    time_scale: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Run N× faster than the wall clock, 1–{MAX_TIME_SCALE:g}, on a shared clock "
+            f"starting now (${ENV_CLOCK} when set: every process of a stack shares it). Polls, "
+            "power reports and re-plans follow it."
+        ),
+    ] = None,
 ) -> None:
-    """Run a maker cloud; its client secret comes from $DRREADY_CLIENT_SECRET."""
+    """Run a maker cloud; its client secret comes from $DRREADY_CLIENT_SECRET.
+
+    The fleet plans on a rolling 48 h horizon: at any time it answers potential requests and
+    DR events for windows starting within the next 36 h. SIGTERM or SIGINT stops it after the
+    poll under way (exit 0).
+    """
     check_range("--units", units, 1, 1_000_000)
     modes = [m for m in _MODES if m == mode]
     if not modes:
         fail("--mode", f"must be 'units' or 'group', got {mode!r}")
     check_range("--interval", interval, 1, 3600, "s")
     require_http_url(vtn)
+    clock = _clock(time_scale)
     secret = client_secret("this cloud's OAuth2 client secret")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log = logging.getLogger("drready")  # the cloud's own lines; libraries stay at WARNING
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     try:
         run_cloud(
             units,
@@ -66,6 +115,7 @@ def cloud_serve(
             seed=seed,
             interval_s=interval,
             allow_insecure_http=insecure_http,
+            clock=clock,
         )
     except KeyboardInterrupt:
         pass

@@ -105,10 +105,13 @@ from drready.planning.tariff import NIGHT_TOU, Tariff
 __all__ = [
     "DEFAULT_MAKER_CODE",
     "GROUP_DEVICE_ID",
+    "EnvelopeSums",
     "GroupOutcome",
     "MakerFleet",
     "SimulatedMeter",
     "UnitAnswer",
+    "heating_plan",
+    "unit_envelope",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -159,6 +162,137 @@ class GroupOutcome:
     response: DrResponse
     plan: HeatingPlan
     units: dict[int, UnitAnswer]
+
+
+def unit_envelope(
+    device_id: DeviceId,
+    computed_at: datetime,
+    starts: list[datetime],
+    end: datetime,
+    confidence: float,
+    pot: WindowPotential,
+    u: int,
+) -> FlexibilityEnvelope:
+    """F1 of unit (row) ``u`` of ``pot``, whose window's slots start at ``starts`` and end at
+    ``end``."""
+    return FlexibilityEnvelope(
+        device_id=device_id,
+        computed_at=computed_at,
+        window_start=starts[0],
+        window_end=end,
+        confidence=confidence,
+        up_kwh=float(pot.up_kwh[u]),
+        down_kwh=float(pot.down_kwh[u]),
+        slots=tuple(
+            EnvelopeSlot(
+                start=starts[j],
+                baseline_kw=float(pot.baseline_kw[u, j]),
+                min_kw=float(pot.min_kw[u, j]),
+                max_kw=float(pot.max_kw[u, j]),
+                cum_min_kwh=float(pot.cum_min_kwh[u, j]),
+                cum_max_kwh=float(pot.cum_max_kwh[u, j]),
+            )
+            for j in range(len(starts))
+        ),
+    )
+
+
+@dataclass
+class EnvelopeSums:
+    """Running sums of units' potentials of one window of ``n_slots`` slots (D6), added a
+    chunk of units at a time (:meth:`add`); :meth:`envelope` is the group's F1.
+
+    Summing is exact for independent units: the fleet's set of feasible power profiles is the
+    (Minkowski) sum of the units' sets, so the least and most fleet power in a slot are the sums
+    of the units' least and most power in that slot (each unit reaches its own bound
+    independently of the others), and the same holds for the least and most cumulative energy
+    up to each slot end and for the window totals ``up_kwh`` / ``down_kwh``. As for a single
+    unit, the per-slot and cumulative bounds together describe the set from outside: a profile
+    meeting them all is not guaranteed feasible, which is why a group request is split over the
+    units, each of which plans its own share.
+    """
+
+    n_slots: int
+    baseline_kw: FloatArray = field(init=False)
+    min_kw: FloatArray = field(init=False)
+    max_kw: FloatArray = field(init=False)
+    cum_min_kwh: FloatArray = field(init=False)
+    cum_max_kwh: FloatArray = field(init=False)
+    up_kwh: float = 0.0
+    down_kwh: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("baseline_kw", "min_kw", "max_kw", "cum_min_kwh", "cum_max_kwh"):
+            setattr(self, name, np.zeros(self.n_slots))
+
+    def add(self, pot: WindowPotential) -> None:
+        """Add the units of ``pot``."""
+        self.baseline_kw += pot.baseline_kw.sum(axis=0)
+        self.min_kw += pot.min_kw.sum(axis=0)
+        self.max_kw += pot.max_kw.sum(axis=0)
+        self.cum_min_kwh += pot.cum_min_kwh.sum(axis=0)
+        self.cum_max_kwh += pot.cum_max_kwh.sum(axis=0)
+        self.up_kwh += float(pot.up_kwh.sum())
+        self.down_kwh += float(pot.down_kwh.sum())
+
+    def envelope(
+        self, computed_at: datetime, starts: list[datetime], end: datetime, confidence: float
+    ) -> FlexibilityEnvelope:
+        """The group's envelope (:data:`GROUP_DEVICE_ID`)."""
+        base = self.baseline_kw
+        lo = np.minimum(self.min_kw, base)  # sums keep the order up to round-off
+        hi = np.maximum(self.max_kw, base)
+        cum_lo = self.cum_min_kwh
+        cum_hi = np.maximum(self.cum_max_kwh, cum_lo)
+        return FlexibilityEnvelope(
+            device_id=GROUP_DEVICE_ID,
+            computed_at=computed_at,
+            window_start=starts[0],
+            window_end=end,
+            confidence=confidence,
+            up_kwh=self.up_kwh,
+            down_kwh=self.down_kwh,
+            slots=tuple(
+                EnvelopeSlot(
+                    start=starts[j],
+                    baseline_kw=float(base[j]),
+                    min_kw=float(lo[j]),
+                    max_kw=float(hi[j]),
+                    cum_min_kwh=float(cum_lo[j]),
+                    cum_max_kwh=float(cum_hi[j]),
+                )
+                for j in range(self.n_slots)
+            ),
+        )
+
+
+def heating_plan(
+    device_id: DeviceId,
+    created_at: datetime,
+    grid: SlotGrid,
+    power_kw: FloatArray,
+    stored_heat_kwh: FloatArray,
+    honours: tuple[str, ...] = (),
+    cost_yen: float | None = None,
+) -> HeatingPlan:
+    """F4 from arrays: power per slot (T,) [kW] and stored heat at slot boundaries (T+1,) [kWh];
+    round-off below zero is reported as zero."""
+    starts = grid.starts()
+    return HeatingPlan(
+        device_id=device_id,
+        created_at=created_at,
+        grid=grid,
+        slots=tuple(
+            PlanSlot.from_power(
+                starts[t],
+                float(max(power_kw[t], 0.0)),
+                float(max(stored_heat_kwh[t + 1], 0.0)),
+            )
+            for t in range(grid.n_slots)
+        ),
+        honours=honours,
+        cost_yen=None if cost_yen is None else float(max(cost_yen, 0.0)),
+    )
 
 
 class MakerFleet:
@@ -271,73 +405,21 @@ class MakerFleet:
             The window is not aligned or not inside the grid, or a unit index is out of range.
         """
         s, e, pot = self._potential(start, end)
-        idx = self._units(units)
         starts = self.grid.starts()[s:e]
-        up, down = pot.up_kwh, pot.down_kwh
+        confidence = self.problem.confidence
         return [
-            FlexibilityEnvelope(
-                device_id=self.device_ids[u],
-                computed_at=self.computed_at,
-                window_start=starts[0],
-                window_end=end,
-                confidence=self.problem.confidence,
-                up_kwh=float(up[u]),
-                down_kwh=float(down[u]),
-                slots=tuple(
-                    EnvelopeSlot(
-                        start=starts[j],
-                        baseline_kw=float(pot.baseline_kw[u, j]),
-                        min_kw=float(pot.min_kw[u, j]),
-                        max_kw=float(pot.max_kw[u, j]),
-                        cum_min_kwh=float(pot.cum_min_kwh[u, j]),
-                        cum_max_kwh=float(pot.cum_max_kwh[u, j]),
-                    )
-                    for j in range(e - s)
-                ),
-            )
-            for u in idx
+            unit_envelope(self.device_ids[u], self.computed_at, starts, end, confidence, pot, u)
+            for u in self._units(units)
         ]
 
     def group_envelope(self, start: datetime, end: datetime) -> FlexibilityEnvelope:
-        """F1 of the fleet as one resource (D6): the sums of the units' envelopes.
-
-        Summing is exact, not an approximation, for independent units: the fleet's set of
-        feasible power profiles is the (Minkowski) sum of the units' sets, so the least and
-        most fleet power in a slot are the sums of the units' least and most power in that slot
-        (each unit reaches its own bound independently of the others), and the same holds for
-        the least and most cumulative energy up to each slot end and for the window totals
-        ``up_kwh`` / ``down_kwh``. As for a single unit, the per-slot and cumulative bounds
-        together describe the set from outside: a profile meeting them all is not guaranteed
-        feasible, and a group request is therefore split over the units
-        (:meth:`group_request`), each of which plans its own share.
-        """
+        """F1 of the fleet as one resource (D6): the sums of the units' envelopes
+        (:class:`EnvelopeSums`, exact for independent units)."""
         s, e, pot = self._potential(start, end)
+        sums = EnvelopeSums(e - s)
+        sums.add(pot)
         starts = self.grid.starts()[s:e]
-        base = pot.baseline_kw.sum(axis=0)
-        lo = np.minimum(pot.min_kw.sum(axis=0), base)  # sums keep the order up to round-off
-        hi = np.maximum(pot.max_kw.sum(axis=0), base)
-        cum_lo = pot.cum_min_kwh.sum(axis=0)
-        cum_hi = np.maximum(pot.cum_max_kwh.sum(axis=0), cum_lo)
-        return FlexibilityEnvelope(
-            device_id=GROUP_DEVICE_ID,
-            computed_at=self.computed_at,
-            window_start=starts[0],
-            window_end=end,
-            confidence=self.problem.confidence,
-            up_kwh=float(pot.up_kwh.sum()),
-            down_kwh=float(pot.down_kwh.sum()),
-            slots=tuple(
-                EnvelopeSlot(
-                    start=starts[j],
-                    baseline_kw=float(base[j]),
-                    min_kw=float(lo[j]),
-                    max_kw=float(hi[j]),
-                    cum_min_kwh=float(cum_lo[j]),
-                    cum_max_kwh=float(cum_hi[j]),
-                )
-                for j in range(e - s)
-            ),
-        )
+        return sums.envelope(self.computed_at, starts, end, self.problem.confidence)
 
     def _units(self, units: list[int] | None) -> list[int]:
         if units is None:
@@ -471,9 +553,6 @@ class MakerFleet:
     # ------------------------------------------------------------------ plans
     def unit_plan(self, unit: int) -> HeatingPlan:
         """Unit ``unit``'s current DR-aware plan (F3/F4)."""
-        starts = self.grid.starts()
-        power = self._plan.power_kw(self.problem.slot_h)[unit]
-        stored = self._plan.stored_heat_kwh[unit]
         honours = tuple(
             dict.fromkeys(
                 w.request_ids[unit]
@@ -481,55 +560,40 @@ class MakerFleet:
                 if unit in w.request_ids and w.amount_kwh[unit] > ZERO_KWH
             )
         )
-        return HeatingPlan(
-            device_id=self.device_ids[unit],
-            created_at=self.computed_at,
-            grid=self.grid,
-            slots=tuple(
-                PlanSlot.from_power(
-                    starts[t], float(max(power[t], 0.0)), float(max(stored[t + 1], 0.0))
-                )
-                for t in range(self.grid.n_slots)
-            ),
-            honours=honours,
-            cost_yen=float(max(self._plan.cost_yen[unit], 0.0)),
+        return heating_plan(
+            self.device_ids[unit],
+            self.computed_at,
+            self.grid,
+            self._plan.power_kw(self.problem.slot_h)[unit],
+            self._plan.stored_heat_kwh[unit],
+            honours,
+            float(self._plan.cost_yen[unit]),
         )
 
     def baseline_plan(self, unit: int) -> HeatingPlan:
         """Unit ``unit``'s no-DR plan (the reference of every DR amount)."""
         base = self.planner.baseline()
-        starts = self.grid.starts()
-        power = base.power_kw(self.problem.slot_h)[unit]
-        stored = base.stored_heat_kwh[unit]
-        return HeatingPlan(
-            device_id=self.device_ids[unit],
-            created_at=self.computed_at,
-            grid=self.grid,
-            slots=tuple(
-                PlanSlot.from_power(
-                    starts[t], float(max(power[t], 0.0)), float(max(stored[t + 1], 0.0))
-                )
-                for t in range(self.grid.n_slots)
-            ),
+        return heating_plan(
+            self.device_ids[unit],
+            self.computed_at,
+            self.grid,
+            base.power_kw(self.problem.slot_h)[unit],
+            base.stored_heat_kwh[unit],
         )
 
     def group_plan(self, honours: tuple[str, ...] = ()) -> HeatingPlan:
         """The fleet's plan as one resource (D6): per slot the sum of every unit's plan."""
-        starts = self.grid.starts()
         # clip: as in unit_plan, round-off below zero is reported as zero
         power = self._plan.power_kw(self.problem.slot_h).clip(min=0.0).sum(axis=0)
         stored = self._plan.stored_heat_kwh.clip(min=0.0).sum(axis=0)
-        return HeatingPlan(
-            device_id=GROUP_DEVICE_ID,
-            created_at=self.computed_at,
-            grid=self.grid,
-            slots=tuple(
-                PlanSlot.from_power(starts[t], float(power[t]), float(stored[t + 1]))
-                for t in range(self.grid.n_slots)
-            ),
-            honours=honours,
-            cost_yen=float(self._plan.cost_yen.clip(min=0.0).sum()),  # clip: round-off, as above
+        cost = float(self._plan.cost_yen.clip(min=0.0).sum())  # clip: round-off, as above
+        return heating_plan(
+            GROUP_DEVICE_ID, self.computed_at, self.grid, power, stored, honours, cost
         )
+
+    def advance(self, now: datetime | None = None) -> str | None:
+        """The day-ahead fleet does not roll: it plans its one grid (nothing to do)."""
+        return None
 
     # ------------------------------------------------------------------ F5
     def _execute(self, heat_kwh: FloatArray) -> Execution:

@@ -1,31 +1,42 @@
 """The maker cloud as one OpenADR 3.1 VEN towards the DR servicer (route ii; F1–F6, C1, D6).
 
-:class:`MakerCloud` joins a :class:`~drready.cloud.fleet.MakerFleet` and a
-:class:`~drready.openadr.ven.VenClient` through the drready profile: it is a thin shell
-(:class:`~drready.openadr.ven.PollingVen`) around the VEN core both routes share
-(:class:`~drready.openadr.ven_core.VenCore`, where every decision is made — which events to
+:class:`MakerCloud` joins a fleet — the live fleet of ``drready cloud serve``
+(:class:`~drready.cloud.live.LiveFleet`, on the process clock with a rolling horizon) or the
+day-ahead study fleet of the in-process demo (:class:`~drready.cloud.fleet.MakerFleet`), both
+:class:`CloudFleet` — and a :class:`~drready.openadr.ven.VenClient` through the drready profile:
+it is a thin shell (:class:`~drready.openadr.ven.PollingVen`) around the VEN core both routes
+share (:class:`~drready.openadr.ven_core.VenCore`, where every decision is made — which events to
 answer, once, in which rounds, when power is due, what survives a VTN outage or a restart; see
 :mod:`drready.openadr.ven_core`). What is the cloud's own:
 
 * :meth:`MakerCloud.register` — F6: the ven object (``venName`` = the client's VEN name), and
   one resource per unit named by its DeviceId string (``mode="units"``), or one resource named
   ``profile.GROUP_RESOURCE`` for the whole fleet (``mode="group"``, D6), rated with
-  ``profile.resource_attributes``.
-* The work the core asks for, done on the fleet's arrays (:meth:`MakerCloud._work`):
+  ``profile.resource_attributes``. Units are registered in batches of :data:`REGISTER_BATCH`
+  (:data:`REGISTER_CONCURRENCY` requests in flight), one batch per poll: a large fleet answers
+  events for the units already registered while the rest follow.
+* The work the core asks for, done on the fleet's arrays (:meth:`MakerCloud._work`), in a worker
+  thread so that the event loop stays free (signals, connections) while a large fleet plans:
 
-  - potential (F1): :meth:`MakerFleet.envelopes` of the targeted units, or the group envelope
-    (:meth:`MakerFleet.group_envelope`) in group mode;
-  - a round of DR events that share no unit (F2–F4): one :meth:`MakerFleet.apply_requests`
-    call for the whole round, or :meth:`MakerFleet.group_request` in group mode, which splits
+  - potential (F1): :meth:`CloudFleet.envelopes` of the targeted units, or the group envelope
+    (:meth:`CloudFleet.group_envelope`) in group mode;
+  - a round of DR events that share no unit (F2–F4): one :meth:`CloudFleet.apply_requests`
+    call for the whole round, or :meth:`CloudFleet.group_request` in group mode, which splits
     the group's request over the units;
-  - power (F5): :meth:`MakerFleet.power_samples` of the units asked, or the fleet's summed
-    power (:meth:`MakerFleet.group_power`) as the group resource's sample.
+  - power (F5): :meth:`CloudFleet.power_samples` of the units asked, or the fleet's summed
+    power (:meth:`CloudFleet.group_power`) as the group resource's sample.
 
   A window or request the fleet cannot plan (``ValueError``) skips the events concerned with
   the reason.
-* :meth:`MakerCloud.run` — the polling loop (:func:`~drready.openadr.ven.poll_loop`); a VTN
-  outage (network, 5xx) backs off exponentially up to ``max_backoff_s``.
-* :func:`run_cloud` — what ``drready cloud serve --units N --vtn URL`` runs.
+* Every poll first lets the fleet roll (:meth:`CloudFleet.advance`): at each 30-minute slot
+  boundary the live fleet settles the slot that ended and re-plans on its rolling horizon.
+* :meth:`MakerCloud.run` — the polling loop (:func:`~drready.openadr.ven.poll_loop`) on the
+  cloud's clock: the poll interval and the back-off are simulated seconds, waited as
+  ``clock.wall_seconds(…)`` wall seconds (a :class:`~drready.domain.clock.ScaledClock` runs them
+  N× faster), the F5 cadence is compared on the same clock; a VTN outage (network, 5xx) backs
+  off exponentially up to ``max_backoff_s``.
+* :func:`run_cloud` — what ``drready cloud serve --units N --vtn URL`` runs: the live fleet on
+  the process clock; SIGTERM or SIGINT lets the current poll finish, then it returns.
 
 Amounts: a DR event's kW becomes the request's kWh once, in ``profile.request_from_event``; the
 fleet plans in kWh and the plan report carries kWh per slot — no other conversion on this path.
@@ -34,23 +45,92 @@ fleet plans in kWh and the plan report carries kWh per slot — no other convers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
-from datetime import date, datetime, timedelta
-from typing import Literal
-from zoneinfo import ZoneInfo
+import signal
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Final, Literal, Protocol
 
-from drready.cloud.fleet import DEFAULT_MAKER_CODE, GROUP_DEVICE_ID, MakerFleet
-from drready.domain import DEFAULT_TZ, PowerSample, PowerSource
+import numpy as np
+import numpy.typing as npt
+
+from drready.cloud.fleet import DEFAULT_MAKER_CODE, GROUP_DEVICE_ID, GroupOutcome, UnitAnswer
+from drready.cloud.live import LiveFleet
+from drready.domain import DrRequest, FlexibilityEnvelope, PowerSample, PowerSource
+from drready.domain.clock import Clock, ScaledClock, WallClock, clock_from_env
 from drready.openadr import profile
 from drready.openadr import ven_core as vc
 from drready.openadr.ven import PollingVen, VenClient
 
-__all__ = ["MakerCloud", "Mode", "run_cloud"]
+__all__ = [
+    "MIN_POLL_WALL_S",
+    "REGISTER_BATCH",
+    "REGISTER_CONCURRENCY",
+    "CloudFleet",
+    "MakerCloud",
+    "Mode",
+    "run_cloud",
+    "wall_seconds",
+]
 
 _log = logging.getLogger("drready.cloud")
 
 Mode = Literal["units", "group"]
+
+REGISTER_BATCH: Final = 2000
+"""Resources registered per poll (units mode): one batch, then the poll goes on."""
+REGISTER_CONCURRENCY: Final = 8
+"""Registration requests in flight at once."""
+MIN_POLL_WALL_S: Final = 0.1
+"""Shortest wait between two polls on a scaled clock [wall s]: at 720× a 10 s interval would
+be 14 ms, and the cloud would become a load test of its VTN; a poll every 0.1 s is every 72
+simulated seconds there, still more often than the F5 cadence of a minute needs."""
+
+
+class CloudFleet(Protocol):
+    """What :class:`MakerCloud` asks of a fleet (:class:`~drready.cloud.live.LiveFleet`,
+    :class:`~drready.cloud.fleet.MakerFleet`)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def names(self) -> list[str]: ...
+
+    def index_of(self, name: str) -> int | None: ...
+
+    def rated_inputs_kw(self) -> npt.NDArray[np.float64]: ...
+
+    def advance(self, now: datetime | None = None) -> str | None:
+        """Move the fleet's state to ``now`` (a log line if it rolled)."""
+        ...
+
+    def envelopes(
+        self, start: datetime, end: datetime, units: list[int] | None = None
+    ) -> list[FlexibilityEnvelope]: ...
+
+    def group_envelope(self, start: datetime, end: datetime) -> FlexibilityEnvelope: ...
+
+    def apply_requests(
+        self, requests: dict[int, DrRequest], now: datetime | None = None
+    ) -> dict[int, UnitAnswer]: ...
+
+    def group_request(self, request: DrRequest, now: datetime | None = None) -> GroupOutcome: ...
+
+    def power_samples(self, at: datetime, units: list[int] | None = None) -> list[PowerSample]: ...
+
+    def group_power(self, at: datetime) -> tuple[float, float]: ...
+
+
+def wall_seconds(clock: Clock | None, sim_seconds: float) -> float:
+    """Wall seconds to wait for ``sim_seconds`` of ``clock``'s time: ``clock.wall_seconds`` for
+    the process clocks (:class:`WallClock`, :class:`ScaledClock`), the same otherwise (a stepped
+    :class:`~drready.domain.clock.SimClock` moves only when told)."""
+    if isinstance(clock, WallClock | ScaledClock):
+        return clock.wall_seconds(sim_seconds)
+    return sim_seconds
 
 
 class MakerCloud(PollingVen):
@@ -58,7 +138,9 @@ class MakerCloud(PollingVen):
 
     Parameters
     ----------
-    fleet : MakerFleet
+    fleet : CloudFleet
+        :class:`~drready.cloud.live.LiveFleet` (``drready cloud serve``) or
+        :class:`~drready.cloud.fleet.MakerFleet` (the in-process demo).
     ven : VenClient
     program_name : str
         The servicer's DR-ready program (``profile.PROGRAM_NAME``).
@@ -67,18 +149,22 @@ class MakerCloud(PollingVen):
     client_name : str, optional
         ``clientName`` of the reports; the VEN name by default.
     power_interval_s : float
-        Least time between two power reports of one DR event [s].
+        Least time between two power reports of one DR event [s of the events' clock].
+    clock : Clock, optional
+        The cloud's clock: :meth:`run` polls on it (``now``) and paces its waits by it
+        (:func:`wall_seconds`). The wall clock in :data:`~drready.domain.DEFAULT_TZ` if None.
     """
 
     def __init__(
         self,
-        fleet: MakerFleet,
+        fleet: CloudFleet,
         ven: VenClient,
         *,
         program_name: str = profile.PROGRAM_NAME,
         mode: Mode = "units",
         client_name: str | None = None,
         power_interval_s: float = 60.0,
+        clock: Clock | None = None,
     ) -> None:
         if mode not in ("units", "group"):
             raise ValueError(f"mode must be 'units' or 'group', got {mode!r}")
@@ -93,11 +179,16 @@ class MakerCloud(PollingVen):
         self.fleet = fleet
         self.mode: Mode = mode
         self.power_interval = core.power_interval
+        self.clock = clock
+        self._registered_names: list[str] = []
+        self._to_register: deque[str] | None = None
 
     @property
     def resource_names(self) -> list[str]:
-        """The resources this cloud offers."""
-        return [profile.GROUP_RESOURCE] if self.mode == "group" else self.fleet.names
+        """The resources this cloud offers (in units mode: those registered so far)."""
+        if self.mode == "group":
+            return [profile.GROUP_RESOURCE]
+        return self._registered_names if self._to_register is not None else self.fleet.names
 
     @property
     def windows_answered(self) -> Mapping[str, vc.PowerWindow]:
@@ -107,7 +198,13 @@ class MakerCloud(PollingVen):
 
     # ------------------------------------------------------------------ F6
     async def register(self) -> list[str]:
-        """Ensure the ven object and the resources (idempotent)."""
+        """Ensure the ven object and the resources (idempotent).
+
+        Group mode: the one group resource. Units mode: the first call lists the resources the
+        VTN already has for this VEN and registers the first batch of the missing ones; each
+        later call (one per poll, while :meth:`_needs_register`) registers the next batch of
+        :data:`REGISTER_BATCH`, :data:`REGISTER_CONCURRENCY` at a time.
+        """
         ven = await self.ven.ensure_ven()
         rated = self.fleet.rated_inputs_kw()
         if self.mode == "group":
@@ -116,21 +213,53 @@ class MakerCloud(PollingVen):
                     float(rated.sum()), self.fleet.size
                 )
             }
-        else:
-            attrs = {
-                name: profile.resource_attributes(float(rated[i]))
-                for i, name in enumerate(self.fleet.names)
-            }
-        resources = await self.ven.ensure_resources(self.resource_names, attrs)
-        self.registered = True
-        return [f"registered ven {ven.ven_name!r} ({ven.id}) with {len(resources)} resource(s)"]
+            resources = await self.ven.ensure_resources(self.resource_names, attrs)
+            self.registered = True
+            return [f"registered ven {ven.ven_name!r} ({ven.id}) with {len(resources)} resource(s)"]
+        names = self.fleet.names
+        if self._to_register is None:
+            existing = {r.resource_name for r in await self.ven.resources()}
+            self._registered_names = [n for n in names if n in existing]
+            self._to_register = deque(n for n in names if n not in existing)
+        batch = [
+            self._to_register.popleft() for _ in range(min(REGISTER_BATCH, len(self._to_register)))
+        ]
+        gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
+
+        async def one(name: str) -> None:
+            u = self.fleet.index_of(name)
+            attributes = profile.resource_attributes(float(rated[u])) if u is not None else None
+            async with gate:
+                await self.ven.ensure_resource(name, attributes)
+
+        try:
+            await asyncio.gather(*(one(n) for n in batch))
+        except BaseException:
+            self._to_register.extendleft(reversed(batch))  # ensure_resource is idempotent
+            raise
+        self._registered_names += batch
+        done = not self._to_register
+        self.registered = done
+        return [
+            f"registered ven {ven.ven_name!r} ({ven.id}): {len(self._registered_names)} of "
+            f"{len(names)} resource(s)" + ("" if done else f", {len(self._to_register)} to go")
+        ]
 
     # ------------------------------------------------------------------ the core's work
     def _units(self, names: tuple[str, ...]) -> list[int]:
         """Unit indices of resource names (the core asks only for the names it was given)."""
         return [u for n in names if (u := self.fleet.index_of(n)) is not None]
 
+    async def poll_once(self, now: datetime) -> list[str]:
+        """Let the fleet roll to ``now`` (a re-plan at each slot boundary), then poll
+        (:meth:`PollingVen.poll_once`)."""
+        rolled = await asyncio.to_thread(self.fleet.advance, now)
+        return ([rolled] if rolled else []) + await super().poll_once(now)
+
     async def _work(self, action: vc.UnitWork) -> vc.Input:
+        return await asyncio.to_thread(self._work_now, action)
+
+    def _work_now(self, action: vc.UnitWork) -> vc.Input:
         try:
             if isinstance(action, vc.AskPotential):
                 return self._potential(action)
@@ -182,11 +311,29 @@ class MakerCloud(PollingVen):
             return vc.PowerSampled({}, {name: str(err) for name in action.targets})
         return vc.PowerSampled({str(s.device_id): s for s in samples})
 
-
-def _default_day() -> date:
-    """The day whose day-ahead grid contains now (from 23:00 it is tomorrow's)."""
-    now = datetime.now(ZoneInfo(DEFAULT_TZ))
-    return now.date() + timedelta(days=1 if now.hour >= 23 else 0)
+    # ------------------------------------------------------------------ loop
+    async def run(
+        self,
+        interval_s: float = 10.0,
+        *,
+        now: Callable[[], datetime] | None = None,
+        max_backoff_s: float = 300.0,
+        max_polls: int | None = None,
+    ) -> None:
+        """Poll every ``interval_s`` of the cloud's clock until :meth:`stop` (or ``max_polls``
+        polls); see :meth:`PollingVen.run`. ``now`` defaults to the cloud's clock; the waits
+        are its wall seconds (:func:`wall_seconds`), on a scaled clock at least
+        :data:`MIN_POLL_WALL_S`."""
+        clock = self.clock
+        wait_s = wall_seconds(clock, interval_s)
+        if isinstance(clock, ScaledClock):
+            wait_s = max(wait_s, MIN_POLL_WALL_S)
+        await super().run(
+            wait_s,
+            now=now or (clock.now if clock is not None else None),
+            max_backoff_s=wall_seconds(clock, max_backoff_s),
+            max_polls=max_polls,
+        )
 
 
 def run_cloud(
@@ -198,47 +345,73 @@ def run_cloud(
     ca_file: str | None,
     maker_code: str = DEFAULT_MAKER_CODE,
     mode: Mode = "units",
-    day: date | None = None,
     seed: int = 0,
     interval_s: float = 10.0,
     ven_name: str | None = None,
     power_interval_s: float = 60.0,
     allow_insecure_http: bool = False,
     max_polls: int | None = None,
+    clock: Clock | None = None,
 ) -> None:
     """Run a maker cloud of ``units`` simulated units against the VTN at ``vtn_url``.
 
-    For ``drready cloud serve --units N --vtn URL``: blocks, polling every ``interval_s``,
-    until interrupted (Ctrl-C) or after ``max_polls`` polls. ``ca_file`` is the PEM CA the VTN's
-    certificate must chain to (None: the system store); ``day`` defaults to the day whose
-    day-ahead grid contains now; ``ven_name`` defaults to ``client_id``.
+    For ``drready cloud serve --units N --vtn URL``: a :class:`~drready.cloud.live.LiveFleet`
+    on ``clock`` (the process clock, :func:`~drready.domain.clock.clock_from_env`, if None),
+    polling every ``interval_s`` of that clock, until SIGTERM or SIGINT (the poll under way
+    finishes first) or after ``max_polls`` polls. ``ca_file`` is the PEM CA the VTN's
+    certificate must chain to (None: the system store); ``ven_name`` defaults to
+    ``client_id``.
 
     Raises
     ------
     ValueError
-        Bad arguments (``units`` < 1, a plain-HTTP URL without ``allow_insecure_http``, …).
+        Bad arguments (``units`` < 1, a plain-HTTP URL without ``allow_insecure_http``, a bad
+        ``DRREADY_CLOCK``, …).
     """
     if units < 1:
         raise ValueError(f"units must be ≥ 1, got {units}")
-    fleet = MakerFleet.random(units, day or _default_day(), seed=seed, maker_code=maker_code)
+    clock = clock_from_env() if clock is None else clock
     verify: str | bool = ca_file if ca_file is not None else True
+    ven = VenClient(  # checks the URL and the credentials before the fleet is built
+        vtn_url,
+        client_id,
+        client_secret,
+        verify=verify,
+        ven_name=ven_name or client_id,
+        allow_insecure_http=allow_insecure_http,
+    )
+    fleet = LiveFleet.random(units, clock, seed=seed, maker_code=maker_code)
+    _log.info(
+        "maker cloud: %d unit(s) ready in %.1f s, state at %s",
+        units,
+        fleet.timing.start_up_s,
+        fleet.at.isoformat(),
+    )
 
     async def main() -> None:
-        ven = VenClient(
-            vtn_url,
-            client_id,
-            client_secret,
-            verify=verify,
-            ven_name=ven_name or client_id,
-            allow_insecure_http=allow_insecure_http,
-        )
-        cloud = MakerCloud(fleet, ven, mode=mode, power_interval_s=power_interval_s)
+        cloud = MakerCloud(fleet, ven, mode=mode, power_interval_s=power_interval_s, clock=clock)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        stops = 0
+
+        def on_signal() -> None:
+            nonlocal stops
+            stops += 1
+            if stops == 1:
+                _log.info("maker cloud stopping after the current poll")
+                cloud.stop()
+            elif task is not None:  # a second signal: do not wait for the poll
+                task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
         try:
             await cloud.run(interval_s, max_polls=max_polls)
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             await ven.close()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        _log.info("maker cloud stopped")
+    _log.info("maker cloud stopped")
