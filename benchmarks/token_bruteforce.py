@@ -17,9 +17,10 @@ What runs, on loopback over HTTPS, everything in a temporary directory (removed 
   (each connection waits for its answer, then for its next slot), from the start to the end.
   Each request's latency is taken from sending to having read the answer.
 * **The brute force** (this process): after ``--baseline`` seconds, ``--attempts`` wrong
-  secrets for the BL client id over ``--attack-connections`` keep-alive connections, each
-  sending its next guess as soon as the previous one is answered; answers are counted by
-  status (401 checked and wrong, 429 throttled or locked out, 503 verifier full).
+  secrets for the BL client id over ``--attack-connections`` keep-alive connections (opened
+  just before: the window measures the guessing, not TLS handshakes, which any new client
+  costs), each sending its next guess as soon as the previous one is answered; answers are
+  counted by status (401 checked and wrong, 429 throttled or locked out, 503 verifier full).
 
 Rows: *before* = the other client's requests sent during the baseline (after a 1 s warm-up);
 *during* = those sent while the brute force was running (from its first guess to its last
@@ -54,7 +55,12 @@ from drready.security.tls import client_ssl_context
 
 UNIT = "000005:HW0000001"
 N_EVENTS = 20
-CLIENTS = {"dr-servicer": "bl", "ven-1": "ven"}
+ROUNDS_MAX = 20
+CLIENTS = {
+    "dr-servicer": "bl",
+    "ven-1": "ven",
+    **{f"target-{k}": "ven" for k in range(ROUNDS_MAX)},  # one attacked client id per round
+}
 TARGET_RATIO = 1.2  # during p99 ≤ 1.2 × before p99
 WARMUP_S = 1.0
 
@@ -221,6 +227,8 @@ def _measure(
                     delay = slot - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    elif delay < -interval:  # slots missed during a stall: not sent in a burst
+                        start, n = time.monotonic() - n * interval, n
                     sent = time.monotonic()
                     try:
                         r = await http.get("/events", params={"targets": UNIT}, headers=headers)
@@ -239,32 +247,52 @@ def _measure(
 
 
 async def brute_force(
-    base_url: str, ca_file: str, client_id: str, attempts: int, connections: int
+    base_url: str,
+    ca_file: str,
+    client_id: str,
+    attempts: int,
+    connections: int,
+    source: str,
 ) -> tuple[float, float, dict[int, int]]:
-    """``attempts`` wrong secrets for ``client_id``: (start, end monotonic s, count by status)."""
+    """``attempts`` wrong secrets for ``client_id`` from the address ``source``: (start, end
+    monotonic s, count by status)."""
     counts: dict[int, int] = {}
     left = attempts
     ssl = client_ssl_context(ca_file)
 
-    async def attacker() -> None:
+    async def attacker(http: httpx.AsyncClient) -> None:
         nonlocal left
-        async with httpx.AsyncClient(base_url=base_url, verify=ssl, timeout=60) as http:
-            while left > 0:
-                left -= 1
-                form = {
-                    "grant_type": "client_credentials",
-                    "client_id": client_id,
-                    "client_secret": secrets.token_urlsafe(24),
-                }
-                try:
-                    status = (await http.post("/auth/token", data=form)).status_code
-                except httpx.HTTPError:
-                    status = 0
-                counts[status] = counts.get(status, 0) + 1
+        while left > 0:
+            left -= 1
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secrets.token_urlsafe(24),
+            }
+            try:
+                status = (await http.post("/auth/token", data=form)).status_code
+            except httpx.HTTPError:
+                status = 0
+            counts[status] = counts.get(status, 0) + 1
 
-    start = time.monotonic()
-    await asyncio.gather(*(attacker() for _ in range(connections)))
-    return start, time.monotonic(), counts
+    # the connections (TLS handshakes) are opened first: what the window measures is the
+    # guessing, not the cost of new connections, which any client has
+    clients = [
+        httpx.AsyncClient(
+            base_url=base_url,
+            transport=httpx.AsyncHTTPTransport(verify=ssl, local_address=source),
+            timeout=60,
+        )
+        for _ in range(connections)
+    ]
+    try:
+        await asyncio.gather(*(http.get("/auth/server") for http in clients))
+        start = time.monotonic()
+        await asyncio.gather(*(attacker(http) for http in clients))
+        end = time.monotonic()
+    finally:
+        await asyncio.gather(*(http.aclose() for http in clients))
+    return start, end, counts
 
 
 # --- one run ----------------------------------------------------------------------------------
@@ -302,6 +330,9 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> list[Row]:
         if mode == "throttled"
         else _Unthrottled(work)
     )
+    quiet: list[tuple[float, float]] = []
+    attacks: list[tuple[float, float]] = []
+    counts: dict[int, int] = {}
     with server:
         ca = str(server.ca_file)
         token = seed(server.base_url, ca, server.secrets)
@@ -312,20 +343,39 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> list[Row]:
             args=(server.base_url, ca, token, args.clients, args.rate, stop, out),
         )
         measurer.start()
-        t0 = time.monotonic()
-        time.sleep(WARMUP_S + args.baseline)
-        start, end, counts = asyncio.run(
-            brute_force(server.base_url, ca, "dr-servicer", args.attempts, args.attack_connections)
-        )
-        time.sleep(0.5)
-        stop.set()
+        try:
+            time.sleep(WARMUP_S)
+            for k in range(args.rounds):
+                calm = time.monotonic()
+                time.sleep(args.baseline)
+                # each round: another client id, guessed from another loopback address, so each
+                # round meets the throttle afresh (as an attacker with many addresses would)
+                start, end, got = asyncio.run(
+                    brute_force(
+                        server.base_url,
+                        ca,
+                        f"target-{k}",
+                        args.attempts,
+                        args.attack_connections,
+                        f"127.0.0.{10 + k}",
+                    )
+                )
+                quiet.append((calm, start))
+                attacks.append((start, end))
+                for status, n in got.items():
+                    counts[status] = counts.get(status, 0) + n
+            time.sleep(0.5)
+        finally:
+            stop.set()
         samples: list[tuple[float, float, int]] = out.get(timeout=60)
         measurer.join(timeout=30)
-    before = [s for s in samples if t0 + WARMUP_S <= s[0] < start]
-    during = [s for s in samples if start <= s[0] <= end]
+
+    def within(windows: list[tuple[float, float]]) -> list[tuple[float, float, int]]:
+        return [s for s in samples if any(a <= s[0] <= b for a, b in windows)]
+
     return [
-        Row(mode, "before", before, start - t0 - WARMUP_S),
-        Row(mode, "during brute force", during, end - start, counts),
+        Row(mode, "before", within(quiet), sum(b - a for a, b in quiet)),
+        Row(mode, "during brute force", within(attacks), sum(b - a for a, b in attacks), counts),
     ]
 
 
@@ -396,11 +446,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="throttled: drready vtn serve as shipped; unthrottled: the way before (for "
         "comparison); both",
     )
-    parser.add_argument("--attempts", type=int, default=200, help="wrong secrets in all")
+    parser.add_argument("--attempts", type=int, default=200, help="wrong secrets per round, in all")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help=f"brute-force runs (1–{ROUNDS_MAX}), each after --baseline quiet seconds",
+    )
     parser.add_argument("--attack-connections", type=int, default=8, help="attacker connections")
     parser.add_argument("--clients", type=int, default=10, help="the other client's connections")
     parser.add_argument("--rate", type=float, default=200.0, help="its GET /events per second")
-    parser.add_argument("--baseline", type=float, default=5.0, help="seconds before the attack")
+    parser.add_argument(
+        "--baseline", type=float, default=10.0, help="quiet seconds before each round"
+    )
     parser.add_argument("--workers", type=int, default=1, help="vtn serve --workers")
     parser.add_argument("--markdown", action="store_true", help="a markdown table")
     parser.add_argument("--serve-unthrottled", help=argparse.SUPPRESS)
@@ -409,6 +467,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not 1 <= args.rounds <= ROUNDS_MAX:
+        raise SystemExit(f"--rounds: 1–{ROUNDS_MAX}")
     if args.serve_unthrottled:
         _serve_unthrottled(args.serve_unthrottled)
         return 0
@@ -418,8 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[Row] = []
         for mode in modes:
             print(
-                f"{mode}: {args.attempts} wrong secrets over {args.attack_connections} "
-                f"connections while ven-1 polls GET /events at {args.rate:g}/s …",
+                f"{mode}: {args.rounds} rounds of {args.attempts} wrong secrets over "
+                f"{args.attack_connections} connections while ven-1 polls GET /events at "
+                f"{args.rate:g}/s …",
                 flush=True,
             )
             rows += run_mode(mode, args, tmp)

@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def test_address_keys(host: str, key: str) -> None:
 
 
 def test_verifier_runs_in_its_own_low_priority_thread_and_refuses_when_full() -> None:
-    verifier = BoundedVerifier(threads=1, queue_max=1, nice=10)
+    verifier = BoundedVerifier(threads=1, queue_max=1, nice=10)  # 10: visible even if already 0
     release = threading.Event()
     seen: list[tuple[str, int | None]] = []
 
@@ -206,7 +207,13 @@ def _token(client: TestClient, who: str, secret: str) -> httpx.Response:
 def locked_app(tmp_path: Path) -> Iterator[object]:
     yield _app(
         tmp_path,
-        TokenThrottleSettings(failures_max=3, lockout_s=60.0, address_burst=1000, client_burst=100),
+        TokenThrottleSettings(
+            failures_max=3,
+            lockout_s=60.0,
+            address_burst=1000,
+            client_burst=100,
+            refused_delay_s=0.3,
+        ),
     )
 
 
@@ -218,7 +225,9 @@ def test_failures_lock_out_with_429_and_retry_after(locked_app: object) -> None:
         for _ in range(3):
             assert _token(attacker, "ven-a", "wrong-secret-0123456789").status_code == 401
         for who, secret in (("ven-a", SECRETS["ven-a"]), ("ven-b", SECRETS["ven-b"])):
+            started = time.monotonic()
             refused = _token(attacker, who, secret)  # even the right secret: locked out
+            assert time.monotonic() - started >= 0.3  # the tarpit: answered after the delay
             assert refused.status_code == 429, refused.text
             assert 55 <= int(refused.headers["retry-after"]) <= 60
             assert refused.headers["content-type"].startswith("application/problem+json")
@@ -231,7 +240,9 @@ def test_failures_lock_out_with_429_and_retry_after(locked_app: object) -> None:
 
 
 def test_rate_limit_per_client_is_429(tmp_path: Path) -> None:
-    app = _app(tmp_path, TokenThrottleSettings(client_burst=2, client_per_s=0.01))
+    app = _app(
+        tmp_path, TokenThrottleSettings(client_burst=2, client_per_s=0.01, refused_delay_s=0.0)
+    )
     with TestClient(app, base_url="https://vtn.test") as client:  # type: ignore[arg-type]
         assert _token(client, "bl", SECRETS["bl"]).status_code == 200
         assert _token(client, "bl", SECRETS["bl"]).status_code == 200
@@ -242,7 +253,7 @@ def test_rate_limit_per_client_is_429(tmp_path: Path) -> None:
 
 
 def test_scrypt_runs_in_the_verifier_thread_and_a_full_verifier_is_503(tmp_path: Path) -> None:
-    app = _app(tmp_path, TokenThrottleSettings(verify_queue_max=0))
+    app = _app(tmp_path, TokenThrottleSettings(verify_queue_max=0, refused_delay_s=0.0))
     registry = app.state.registry  # type: ignore[attr-defined]
     threads: list[str] = []
     authenticate = registry.authenticate

@@ -22,6 +22,8 @@ with :meth:`TokenThrottle.record`:
   authenticated successfully before (up to :data:`GOOD_ADDRESSES_MAX` per client, the most
   recent): a VEN at its usual address keeps getting tokens while its id is under attack from
   elsewhere; the attacker's own address is locked by its own failures.
+* **tarpit**: the endpoint answers a refused attempt only after ``refused_delay_s`` (1 s), so
+  a guesser's loop of instant 429s does not become a flood that delays the other clients.
 * **memory**: each table holds at most ``max_tracked`` keys (least recently used evicted).
 
 The state lives in one process: with ``drready vtn serve --workers N`` each worker throttles
@@ -72,8 +74,14 @@ class TokenThrottleSettings(BaseModel):
     verify_queue_max : int
         Verifications that may wait for a thread; beyond, 503 with ``Retry-After``.
     verify_nice : int
-        Nice value of those threads (Linux: per thread; 0–19): the event loop's threads get
-        the CPU first, so a burst of guesses slows token requests, not the other clients.
+        Nice value of those threads (Linux: per thread; 0–19; 19, the lowest priority, by
+        default): the event loop's threads get the CPU first, so a burst of guesses slows
+        token requests, not the other clients.
+    refused_delay_s : float
+        A refused attempt (429, 503) is answered after ``min(Retry-After, this)`` [s]: a
+        tarpit. A guesser looping on a connection then gets one answer a second instead of
+        hundreds, each of which costs the event loop as much as another client's request;
+        the waiting costs no CPU.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -89,7 +97,8 @@ class TokenThrottleSettings(BaseModel):
     max_tracked: Annotated[int, Field(ge=16, le=10_000_000)] = 16_384
     verify_threads: Annotated[int, Field(ge=1, le=64)] = 1
     verify_queue_max: Annotated[int, Field(ge=0, le=10_000)] = 16
-    verify_nice: Annotated[int, Field(ge=0, le=19)] = 10
+    verify_nice: Annotated[int, Field(ge=0, le=19)] = 19
+    refused_delay_s: Annotated[float, Field(ge=0, le=60)] = 1.0
 
 
 def address_key(host: str) -> str:

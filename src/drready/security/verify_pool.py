@@ -53,7 +53,7 @@ class BoundedVerifier:
         Nice value of the threads (0: unchanged; Linux only).
     """
 
-    def __init__(self, threads: int = 1, queue_max: int = 16, nice: int = 10) -> None:
+    def __init__(self, threads: int = 1, queue_max: int = 16, nice: int = 19) -> None:
         if threads < 1 or queue_max < 0:
             raise ValueError("threads must be ≥ 1 and queue_max ≥ 0")
         self.threads = threads

@@ -11,15 +11,17 @@ so it satisfies both ``authError`` and the ``problem`` the yaml names for 400 an
 
 Each attempt with credentials costs a scrypt run. Before it, the endpoint asks the app's
 :class:`~drready.security.throttle.TokenThrottle` (per address and per client id: rate limits,
-a growing lockout after repeated failures): a refused attempt gets 429 with ``Retry-After``
-and costs no scrypt. The run itself happens in the app's
-:class:`~drready.security.verify_pool.BoundedVerifier` (its own low-priority thread, never the
-event loop or the shared thread pool); when that is full, 503 with ``Retry-After``. A JSON body
-is parsed as strict JSON (:mod:`drready.security.strict_json`); no field may hold U+0000.
+a growing lockout after repeated failures): a refused attempt gets 429 with ``Retry-After``,
+answered after at most ``refused_delay_s`` (a tarpit, 1 s), and costs no scrypt. The run
+itself happens in the app's :class:`~drready.security.verify_pool.BoundedVerifier` (its own
+low-priority thread, never the event loop or the shared thread pool); when that is full, 503
+with ``Retry-After`` (after the same delay). A JSON body is parsed as strict JSON
+(:mod:`drready.security.strict_json`); no field may hold U+0000.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import math
@@ -181,12 +183,14 @@ async def fetch_token(request: Request) -> JSONResponse:
         address = address_key(request.client.host if request.client is not None else "")
         wait_s = throttle.admit(client_id, address, time.monotonic())
         if wait_s > 0.0:
+            await asyncio.sleep(min(wait_s, throttle.settings.refused_delay_s))  # tarpit
             return _retry_later(
                 429, wait_s, "too many token requests from this address or for this client"
             )
         try:
             record = await verifier.run(registry.authenticate, client_id, secret)
         except VerifierBusyError:
+            await asyncio.sleep(throttle.settings.refused_delay_s)  # tarpit
             return _retry_later(503, 1.0, "too many token requests in progress")
         except TokenInvalidError:
             throttle.record(client_id, address, success=False, now=time.monotonic())
