@@ -104,6 +104,7 @@ __all__ = [
     "child_specs",
     "default_start",
     "run_stack",
+    "stack_credentials",
 ]
 
 MAKER_CODE = "000005"
@@ -480,6 +481,40 @@ def child_specs(
     return specs
 
 
+def stack_credentials(settings: StackSettings, run: RunDir, urls: _Urls) -> Credentials:
+    """The run's certificates and credentials (:func:`make_credentials`): the VTN's clients,
+    the servicer API's ``operator`` (role trader) when the run has a servicer, and one ``.env``
+    file per party."""
+    return make_credentials(
+        run,
+        VTN_CLIENTS,
+        party_env={
+            "vtn": {"DRREADY_TOKEN_KEY": "vtn-env:DRREADY_TOKEN_KEY"}
+            | {"DRREADY_CLIENTS_FILE": "vtn-env:DRREADY_CLIENTS_FILE"},
+            "maker-cloud": {ENV_CLIENT_SECRET: f"vtn:{CLOUD_CLIENT}"},
+            "home-gateway": {ENV_CLIENT_SECRET: f"vtn:{GATEWAY_CLIENT}"},
+            **(
+                {
+                    "servicer": {
+                        ENV_CLIENT_SECRET: f"vtn:{SERVICER_CLIENT}",
+                        ENV_TOKEN_KEY: f"api-env:{ENV_TOKEN_KEY}",
+                        ENV_SERVICER_CLIENTS_FILE: f"api-env:{ENV_CLIENTS_FILE}",
+                    },
+                    TRADER_CLIENT: {
+                        "DRREADY_API_URL": f"literal:{urls.api}/api/v1",
+                        "DRREADY_API_CLIENT_ID": f"literal:{TRADER_CLIENT}",
+                        "DRREADY_API_CLIENT_SECRET": f"api:{TRADER_CLIENT}",
+                    },
+                }
+                if settings.servicer
+                else {}
+            ),
+        },
+        api_clients={TRADER_CLIENT: ("trader", None)} if settings.servicer else None,
+        api_policy=SERVICER_POLICY if settings.servicer else None,
+    )
+
+
 @dataclass
 class _Run:
     """The mutable state of one run (the shell's, not the order core's)."""
@@ -554,38 +589,7 @@ def run_stack(
         vtn=f"https://localhost:{_port(settings.vtn_port)}",
         api=f"https://localhost:{_port(settings.api_port)}",
     )
-    creds = make_credentials(
-        run,
-        VTN_CLIENTS,
-        party_env={
-            "vtn": {"DRREADY_TOKEN_KEY": "vtn-env:DRREADY_TOKEN_KEY"}
-            | {"DRREADY_CLIENTS_FILE": "vtn-env:DRREADY_CLIENTS_FILE"},
-            "maker-cloud": {ENV_CLIENT_SECRET: f"vtn:{CLOUD_CLIENT}"},
-            "home-gateway": {ENV_CLIENT_SECRET: f"vtn:{GATEWAY_CLIENT}"},
-            "servicer": {ENV_CLIENT_SECRET: f"vtn:{SERVICER_CLIENT}"}
-            | (
-                {
-                    ENV_TOKEN_KEY: f"api-env:{ENV_TOKEN_KEY}",
-                    ENV_SERVICER_CLIENTS_FILE: f"api-env:{ENV_CLIENTS_FILE}",
-                }
-                if settings.servicer
-                else {}
-            ),
-            **(
-                {
-                    TRADER_CLIENT: {
-                        "DRREADY_API_URL": f"literal:{urls.api}/api/v1",
-                        "DRREADY_API_CLIENT_ID": f"literal:{TRADER_CLIENT}",
-                        "DRREADY_API_CLIENT_SECRET": f"api:{TRADER_CLIENT}",
-                    }
-                }
-                if settings.servicer
-                else {}
-            ),
-        },
-        api_clients={TRADER_CLIENT: ("trader", None)} if settings.servicer else None,
-        api_policy=SERVICER_POLICY if settings.servicer else None,
-    )
+    creds = stack_credentials(settings, run, urls)
     start = settings.start or default_start()
     warmup = timedelta(
         hours=default_warmup(settings.time_scale)
