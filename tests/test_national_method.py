@@ -110,3 +110,22 @@ def test_every_month_within_10_percent_of_the_method(national: nm.Result, tank_l
     )
     assert 2.6 <= float(out["annual_efficiency"]) <= 3.0  # type: ignore[arg-type]
     assert out["shortage_steps"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--persons", "5"], "drready: error: --persons: must be within 1–4, got 5"),
+        (["--year", "1900"], "drready: error: --year: must be within 1971–2099, got 1900"),
+        (
+            ["--rated-efficiency", "3.25"],
+            "drready: error: --rated-efficiency: rated_efficiency must be a step of 0.1 in "
+            "2.7–3.6, got 3.25",
+        ),
+        (["--tank-l", "50"], "drready: error: --tank-l: must be within 100–1000 L, got 50.0"),
+    ],
+)
+def test_simulate_year_names_the_bad_option(args: list[str], line: str) -> None:
+    result = CliRunner().invoke(app, ["simulate", "year", *args, "--json"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == line

@@ -265,9 +265,9 @@ def simulate_year(
         grid = SlotGrid.day_ahead(day, n_slots=HORIZON_SLOTS)
         span, offset = days_covering(grid)
         types = [day_type_on(x) for x in span]
-        temps = daily_mean_air_c(climate, np.array([_model_day(x) for x in span]))
+        air_c = daily_mean_air_c(climate, np.array([_model_day(x) for x in span]))
         bath = bath_heat_kwh(
-            fleet.persons, types, temps, STEP_MINUTES, bath_function, fleet.bathtub
+            fleet.persons, types, air_c, STEP_MINUTES, bath_function, fleet.bathtub
         )
         taps_l = expected_step_use_l(fleet.persons, types, STEP_MINUTES, fleet.bathtub)
         # the unit's mains temperature (the planner's) converts the bath's heat into litres
@@ -292,14 +292,14 @@ def simulate_year(
         )
         q_next = run.stored_heat_kwh[:, -1]
         if i >= 0:
-            heat_in = (run.electric_kwh * problem.cop[:SLOTS_PER_DAY].T).sum(axis=1)
-            bath_tank = bath.tank_kwh[:, steps].sum(axis=1)
+            heat_in_kwh = (run.electric_kwh * problem.cop[:SLOTS_PER_DAY].T).sum(axis=1)
+            bath_tank_kwh = bath.tank_kwh[:, steps].sum(axis=1)
             out["elec"][:, i] = run.electric_kwh.sum(axis=1) + standby_kwh
             # a shortage is counted against the taps (the bath's heat is drawn as planned)
-            out["tap"][:, i] = run.delivered_heat_kwh - bath_tank
+            out["tap"][:, i] = run.delivered_heat_kwh - bath_tank_kwh
             out["bath"][:, i] = bath.delivered_kwh[:, steps].sum(axis=1)
-            out["tank"][:, i] = heat_in
-            out["loss"][:, i] = q + heat_in - run.delivered_heat_kwh - q_next
+            out["tank"][:, i] = heat_in_kwh
+            out["loss"][:, i] = q + heat_in_kwh - run.delivered_heat_kwh - q_next
             short += run.shortage_steps
         q = q_next
     return YearResult(
