@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from drready.cli import app
 from drready.cli.evaluate import show_scorecard
 from drready.evaluation.methods import MethodContext, ours
 from drready.evaluation.scorecard import (
+    SEASONS,
     ScorecardSettings,
+    days_over_the_year,
     parse_window,
     representative_days,
     score,
@@ -236,3 +239,19 @@ def test_windows_parse_and_days_spread() -> None:
     assert [s for _, s in days].count("summer") == 7
     assert len({d for d, _ in days}) == 28
     assert np.all(np.diff([d.toordinal() for d, _ in days]) > 0)
+
+
+def test_days_over_the_year_spreads_n_days_over_the_seasons() -> None:
+    """`--days N` (issue 13 item 5): N days in all, the seasons as even as whole days allow."""
+    for n in (1, 4, 5, 7, 28):
+        picked = days_over_the_year(n)
+        assert len(picked) == n
+        counts = Counter(season for _, season in picked)
+        assert max(counts.values()) - min(counts.get(s, 0) for s in SEASONS) <= 1
+        assert len({d for d, _ in picked}) == n  # no day twice
+    # a multiple of four is the same as days per season
+    assert days_over_the_year(28) == representative_days(7)
+    settings = ScorecardSettings(households=10, n_days=5, methods=("ours",))
+    assert len(settings.days()) == 5
+    with pytest.raises(ValueError, match="n_days must be <= 360"):
+        ScorecardSettings(n_days=361)

@@ -98,6 +98,7 @@ OPTION_OF_FIELD: dict[str, str] = {
     "client_names": "--client",
     "methods": "--method",
     "windows": "--window",
+    "n_days": "--days",
 }
 
 

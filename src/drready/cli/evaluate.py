@@ -37,6 +37,14 @@ app = sub_app("E1: evaluate DR-potential methods (scorecard).")
 def evaluate_potential(
     households: Annotated[int, typer.Option(help="Simulated households, 1–200000.")] = 1000,
     days_per_season: Annotated[int, typer.Option(help="Days per season (4 seasons).")] = 7,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            help="Evaluated days in all, 1–360, spread over the 4 seasons (replaces "
+            "--days-per-season).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (reproducible runs).")] = 7,
     method: Annotated[
         list[str] | None,
@@ -69,6 +77,7 @@ def evaluate_potential(
         ScorecardSettings,
         households=households,
         days_per_season=days_per_season,
+        n_days=days,
         seed=seed,
         fixed_margin=fixed_margin,
         csv=csv,

@@ -91,6 +91,7 @@ TOLERANCE = 0.05
 MIN_DECLARED_KWH = 0.1
 MAX_HOUSEHOLDS = 200_000
 MAX_DAYS_PER_SEASON = 90
+MAX_DAYS = 4 * MAX_DAYS_PER_SEASON
 
 TARGET_DELIVERABILITY = 0.95
 TARGET_DECLARED_OVER_ORACLE = 0.85
@@ -105,6 +106,23 @@ def representative_days(days_per_season: int) -> list[tuple[date, str]]:
         length = (last - first).days + 1
         for i in range(days_per_season):
             out.append((first + timedelta(days=int((i + 0.5) * length / days_per_season)), name))
+    return out
+
+
+def days_over_the_year(n_days: int) -> list[tuple[date, str]]:
+    """``n_days`` days over the four seasons, as evenly as whole days allow: each season gets
+    ``n_days // 4`` and the first ``n_days % 4`` seasons (winter, spring, …) one more, each
+    spread over its season as :func:`representative_days` spreads them.
+
+    >>> [(d.isoformat(), s) for d, s in days_over_the_year(5)][:2]
+    [('2025-12-23', 'winter'), ('2026-02-06', 'winter')]
+    """
+    out = []
+    for k, (name, (first, last)) in enumerate(SEASONS.items()):
+        count = n_days // len(SEASONS) + (1 if k < n_days % len(SEASONS) else 0)
+        length = (last - first).days + 1
+        for i in range(count):
+            out.append((first + timedelta(days=int((i + 0.5) * length / count)), name))
     return out
 
 
@@ -153,6 +171,11 @@ class ScorecardSettings(DomainModel):
 
     households: Annotated[StrictInt, bounded_float(1, MAX_HOUSEHOLDS)] = 1000
     days_per_season: Annotated[StrictInt, bounded_float(1, MAX_DAYS_PER_SEASON)] = 7
+    n_days: Annotated[StrictInt, bounded_float(1, MAX_DAYS)] | None = Field(
+        default=None,
+        description="Evaluated days in all, spread over the four seasons; replaces "
+        "days_per_season when given.",
+    )
     seed: Annotated[StrictInt, bounded_float(0)] = 7
     methods: tuple[str, ...] = ("ours", "naive", "fixed-margin")
     fixed_margin: Annotated[float, bounded_float(0.0, 1.0, hi_open=True)] = DEFAULT_FIXED_MARGIN
@@ -173,9 +196,16 @@ class ScorecardSettings(DomainModel):
             raise ValueError(f"csv: no such file {value}")
         return value
 
+    def picked_days(self) -> list[tuple[date, str]]:
+        """The evaluated days and their seasons: :func:`days_over_the_year` of ``n_days`` when
+        given, else :func:`representative_days` of ``days_per_season``."""
+        if self.n_days is not None:
+            return days_over_the_year(self.n_days)
+        return representative_days(self.days_per_season)
+
     def days(self) -> list[date]:
-        """The evaluated days (:func:`representative_days`)."""
-        return [d for d, _ in representative_days(self.days_per_season)]
+        """The evaluated days (:meth:`picked_days`)."""
+        return [d for d, _ in self.picked_days()]
 
 
 @dataclass(frozen=True)
@@ -218,15 +248,17 @@ def run_scorecard(
     fixed_margin: float = DEFAULT_FIXED_MARGIN,
     variability: DrawVariability | None = None,
     on_day: Callable[[date], None] | None = None,
+    picked_days: Sequence[tuple[date, str]] | None = None,
 ) -> Scorecard:
-    """Run the Monte Carlo; ``on_day`` is called after each day (progress).
+    """Run the Monte Carlo; ``on_day`` is called after each day (progress). ``picked_days``
+    (days and their seasons) replaces the ``days_per_season`` representative days.
 
     The random stream is the one of :func:`~drready.evaluation.deliverability.
     evaluate_declared_potential` (fleet, then per day the initial state and the realised use),
     so ``ours`` matches it for the same seed and days.
     """
     t_start = time_module.perf_counter()
-    picked = representative_days(days_per_season)
+    picked = list(picked_days) if picked_days is not None else representative_days(days_per_season)
     days = [d for d, _ in picked]
     rng = np.random.default_rng(seed)
     fleet = Fleet.random(rng, n_households)
@@ -337,6 +369,7 @@ def score(
         confidence=settings.confidence,
         fixed_margin=settings.fixed_margin,
         on_day=on_day,
+        picked_days=settings.picked_days(),
     )
 
 
@@ -506,6 +539,7 @@ def scorecard_dict(sc: Scorecard) -> dict[str, Any]:
         "config": {
             "households": sc.n_households,
             "days_per_season": len(sc.days) // len(SEASONS),
+            "n_days": len(sc.days),
             "seed": sc.seed,
             "confidence": sc.confidence,
             "fixed_margin": sc.fixed_margin,
