@@ -141,7 +141,7 @@ def start_cloud(
     work: Path, vtn_url: str, secret: str, ca: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Child:
     command = [sys.executable, "-m", "drready.cli", "cloud", "serve", "--vtn", vtn_url]
-    command += ["--ca", str(ca), "--client-id", CLOUD_ID, "--interval", "1", *extra]
+    command += ["--ca", str(ca), "--client-id", CLOUD_ID, *extra]
     return _spawn("cloud", command, {**(env or os.environ), "DRREADY_CLIENT_SECRET": secret}, work)
 
 
@@ -172,7 +172,7 @@ def stack(
     work: Path,
     *,
     servicer_args: Sequence[str] = (),
-    cloud_args: Sequence[str] = ("--units", "20", "--mode", "units"),
+    cloud_args: Sequence[str] = ("--units", "20", "--mode", "units", "--interval", "1"),
     clock_env: str | None = None,
     database: str | None = None,
 ) -> Iterator[Stack]:
@@ -187,7 +187,9 @@ def stack(
         if clock_env is not None:
             base_env["DRREADY_CLOCK"] = clock_env
         children.append(
-            start_cloud(work, vtn_url, vtn_secrets[CLOUD_ID], bundle.ca_cert, *cloud_args)
+            start_cloud(
+                work, vtn_url, vtn_secrets[CLOUD_ID], bundle.ca_cert, *cloud_args, env=base_env
+            )
         )
         clients, api_secrets, key = api_registry(work)
         port = free_port()

@@ -1,11 +1,13 @@
 """``drready servicer run`` as an operator runs it (issue 11 items 2, 4, 6): a child process over
 HTTPS against a ``drready vtn serve`` child and a ``drready cloud serve`` child (20 units, one
-resource each), all on one scaled clock (``DRREADY_CLOCK``, 720×: an hour in 5 s).
+resource each, reporting F5 power in the window), all on one scaled clock (``DRREADY_CLOCK``,
+720×: an hour in 5 s).
 
 One order goes through the north-bound API from placement to settlement: dispatched to the
 cloud's resources, answered, delivering in its window, delivered, then — once a meter data
 provider posted the 30-minute history — settled for the resources that accepted, with what was
-requested and what was accepted in separate CSV columns. Along the way: idempotency, 401/403,
+requested and what was accepted in separate CSV columns; before that, delivered so far comes
+from the F5 energy counters, after it from the meter. Along the way: idempotency, 401/403,
 the portfolio's potential for the window (404 before), JSON-line logs naming the order,
 Prometheus metrics parsed by prometheus_client, and a SIGTERM that ends the process with status
 0 within 10 s although a TLS keep-alive client sits idle on it."""
@@ -39,15 +41,21 @@ HISTORY_DAYS = 16
 #: Accepted amounts travel as kW rounded to 1e-6 (profile.WIRE_DECIMALS) per event: over 20
 #: resources and two slots their sum may differ from the order's 4 kWh by some µWh.
 WIRE_KWH = 1e-4
+#: Least share of the accepted energy the F5 counters must show delivered (measured 1.01).
+F5_SHARE = 0.7
 BASE_KWH = 0.3  # every metered slot of the history: a flat load, so the baseline is exactly it
 ARGS = [
     "--tick", "120",  # simulated seconds between order steps (0.17 s of wall time)
-    "--power-every", "600",
+    "--power-every", "120",
     "--potential-wait", "1800",
     "--response-timeout", "3600",
     "--settle-at", ",".join(f"{h:02d}:15" for h in range(24)),  # hourly: no waiting a day
     "--log-format", "json",
 ]  # fmt: skip
+
+
+#: The maker cloud on the same clock: polls every 72 simulated seconds (0.1 s of wall time).
+CLOUD_ARGS = ["--units", "20", "--mode", "units", "--interval", "72"]
 
 
 def _ceil_slot(t: datetime) -> datetime:
@@ -102,7 +110,10 @@ def test_an_order_placed_through_the_api_is_dispatched_delivered_and_settled(
 ) -> None:
     spec = ClockSpec.starting_now(datetime.now(TZ), SCALE)
     clock = ScaledClock(spec)
-    with stack(tmp_path, servicer_args=ARGS, clock_env=spec.to_env()) as s, s.client() as http:
+    with (
+        stack(tmp_path, servicer_args=ARGS, cloud_args=CLOUD_ARGS, clock_env=spec.to_env()) as s,
+        s.client() as http,
+    ):
         desk, meter, viewer = (s.headers(http, c) for c in ("desk", "meter-provider", "auditor"))
         health = http.get("/healthz").json()
         assert health["database"] == "ok" and health["clock"]["scale"] == SCALE
@@ -161,6 +172,12 @@ def test_an_order_placed_through_the_api_is_dispatched_delivered_and_settled(
             "delivered",
         ], seen
         done = _status(s, http, order_id, desk)
+        # before any meter reading: delivered so far from the F5 energy counters the cloud
+        # reported in the window, against the baseline each unit declared (the fleet executes
+        # its plans against the households' sampled use, so not to the last Wh)
+        cloud = next(r for r in done["figures"]["routes"] if r["route"] == "cloud")
+        assert all(r["measured_slots"] == 2 for r in done["figures"]["resources"])
+        assert cloud["delivered_kwh"] >= F5_SHARE * cloud["accepted_kwh"], cloud
         resources = done["figures"]["resources"]
         accepted = {r["resource_name"]: r["accepted_kwh"] for r in resources}
         assert sum(accepted.values()) == pytest.approx(4.0, abs=WIRE_KWH)

@@ -16,7 +16,8 @@ an energy or a power per slot. :class:`OrderDesk` moves each order along its lif
 3. follow-up of the dispatch (:meth:`Servicer.follow_up`: answers, silence, re-dispatch of the
    shortfall in further rounds, D3) and the order's status from what it shows
    (:func:`order_event`, a pure function of the facts);
-4. F5 power reports collected while the window runs (:meth:`OrderDesk.collect_power`).
+4. F5 power reports collected while the window runs (:meth:`OrderDesk.collect_power`), and
+   once more when the order is delivered, for the reports of the window's last minutes.
 
 An order not dispatched by its deadline (by default its window's start) expires.
 
@@ -468,6 +469,8 @@ class OrderDesk:
             event = order_event(status, dispatch_facts(record, now))
             if event is None:
                 break
+            if event is OrderEvent.END:  # the window's last power reports, before it is left
+                await self.servicer.collect_power(order.dispatch_id)
             reason = _REASONS.get(event)
             status = self.store.apply_order_event(
                 order_id=order.id, event=event, at=now, reason=reason
