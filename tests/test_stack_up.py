@@ -246,6 +246,8 @@ def test_order_life_as_input_action_table() -> None:
     assert report[up.key]["driver_state"] == PlanState.CLOSED
     assert report[up.key]["requested_kwh"] == 60.0
     assert report[down.key]["driver_state"] == PlanState.GIVEN_UP
+    assert report[down.key]["given_up_because"] == "refused"
+    assert report[up.key]["given_up_because"] is None
     assert report[down.key]["notes"] == ["400 window.start: in the past"]
     assert driver.closing_reads() == [ReadOrder("o-1")]
 
@@ -258,6 +260,7 @@ def test_an_order_without_potential_is_given_up_at_the_last_call() -> None:
     (entry, _down) = driver.report()
     assert entry["driver_state"] == PlanState.GIVEN_UP and entry["id"] is None
     assert entry["notes"] == ["404", f"not placed by {(up.start - LAST_CALL).isoformat()}"]
+    assert entry["given_up_because"] == "not_collected"
 
 
 def test_steps_the_table_does_not_allow_raise() -> None:

@@ -262,6 +262,8 @@ class _Tracked:
     order_id: str | None = None
     last: Mapping[str, Any] | None = None
     reasons: list[str] = field(default_factory=list)
+    outcome: str | None = None
+    """Why it is not placed yet: 'not_collected', 'nothing_to_sell' or 'refused'."""
 
 
 class OrderDriver:
@@ -297,11 +299,13 @@ class OrderDriver:
             potential = event.up_kwh if t.plan.direction is Direction.UP else event.down_kwh
             energy = round(t.plan.share * potential, _ENERGY_DECIMALS)
             if energy < MIN_ORDER_KWH:
+                t.outcome = "nothing_to_sell"
                 return self._missing(t, f"{potential:.3f} kWh declared: nothing to sell", now)
             self._step(t, PlanStep.SIZED)
             t.energy_kwh = energy
             return [PostOrder(t.plan, energy)]
         if isinstance(event, PotentialMissing):
+            t.outcome = "not_collected"
             return self._missing(t, event.reason, now)
         if isinstance(event, OrderPosted):
             self._step(t, PlanStep.POSTED)
@@ -316,6 +320,7 @@ class OrderDriver:
             assert t.energy_kwh is not None  # sized before posting
             return [PostOrder(t.plan, t.energy_kwh)]  # the same key: a safe retry
         self._step(t, PlanStep.REFUSED)
+        t.outcome = "refused"
         t.reasons.append(event.reason)
         return []
 
@@ -355,7 +360,10 @@ class OrderDriver:
 
     def report(self) -> list[dict[str, Any]]:
         """One entry per planned order: the plan, what was placed and what the servicer last
-        said (``requested_kwh``/``accepted_kwh``/``delivered_kwh`` from its figures)."""
+        said (``requested_kwh``/``accepted_kwh``/``delivered_kwh`` from its figures); an order
+        given up says why (``given_up_because``: ``not_collected`` — no potential for the
+        window by the last call —, ``nothing_to_sell`` — the potential was zero — or
+        ``refused`` by the API)."""
         out = []
         for t in self._tracked.values():
             body = t.last or {}
@@ -372,6 +380,7 @@ class OrderDriver:
                     "delivered_kwh": float(figures.get("delivered_kwh", 0.0) or 0.0),
                     "status": str(body.get("status", t.state.value)),
                     "driver_state": t.state.value,
+                    "given_up_because": t.outcome if t.state is PlanState.GIVEN_UP else None,
                     "notes": list(dict.fromkeys(t.reasons)),
                     "figures": figures,
                 }
