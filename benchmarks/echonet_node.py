@@ -17,10 +17,11 @@ What it measures:
   whose TID matches an outstanding request. Two runs: a light property (0x80, operation status,
   a constant) and a heavy one (0xE1, remaining hot water, which goes through the heater model).
   Reported: answered Get/s and the share of requests sent in the measured window that were
-  lost. The node's per-source rate limit (default 20 000/s, burst 2 000) must not be what
-  limits the figure: each run first uses the default; if the node dropped anything for the rate
-  limit, the run is repeated with the limit raised to 10⁹/s, and the table says so (with the
-  figure the default limit allowed).
+  lost. The node's per-source limits (20 000 requests/s, burst 2 000; 512 KiB/s answered, at
+  most 2 × each request plus a 4 KiB allowance, ``AnswerBudget``) must not be what limits the
+  figure: each run first uses the defaults; if the node dropped or cut anything for them, the
+  run is repeated with the limits raised (10⁹ requests/s, 10¹² B/s), and the table says so (with
+  the figure the defaults allowed).
   Target: ≥ 5 000 answered Get/s for both properties.
 * **Multicast discovery scan time** for 20 and 50 water-heater nodes on 127.0.0.2, 127.0.0.3, …
   (each with its own serial, hence its own identification number 0x83): the wall time of
@@ -35,6 +36,13 @@ What it measures:
   estimated cost so the distortion can be judged. Target: 50-node scan < 1 s.
 * **Node processing cost**: ``NodeCore.handle`` on an encoded Get frame (0x80 and 0xE1) in a
   tight loop — sans-IO, no sockets: µs per request, and the requests/s ceiling it implies.
+* **Amplification** (issue 12): the issue's probe, a Get of OPC = 255 × 0xF4 (522 B, answered
+  with 63 762 B before answers were bounded), sent 2 000 times from one source at 20 000/s
+  (the rate the issue saw) and at 200/s, through ``NodeCore.handle`` and the node's default
+  ``AnswerBudget`` (sans-IO, the clock passed in): bytes of the first and of the last answer,
+  and all bytes out / all bytes in. Target: the last answer ≤ 2 × the probe (the per-source
+  allowance of 4 KiB spent; at 20 000/s the 512 KiB/s byte budget is spent too, and the node
+  stops answering that source).
 
 Each target gets a PASS/FAIL verdict in the last column; the script exits 0 either way.
 
@@ -74,7 +82,7 @@ from drready.domain import DeviceId
 from drready.domain.time import zone
 from drready.echonet.controller import EchonetController
 from drready.echonet.frame import CONTROLLER, ECHONET_PORT, EOJ, ESV, Frame, Property, encode_frame
-from drready.echonet.node import EchonetNode
+from drready.echonet.node import AnswerBudget, EchonetNode
 from drready.echonet.serve import water_heater_node
 from drready.planning.unit import UnitConfig
 
@@ -90,6 +98,10 @@ LIGHT_EPC = 0x80  # operation status: a constant
 HEAVY_EPC = 0xE1  # remaining hot water: goes through the heater model
 DEFAULT_RATE_PER_S = 20_000.0  # EchonetNode's default per-source limit
 RAISED_RATE_PER_S = 1e9
+RAISED_BYTES_PER_S = 1e12
+PROBE_COUNT = 2_000
+PROBE_RATES_PER_S = (20_000.0, 200.0)
+TARGET_AMPLIFICATION = 2.0
 WARMUP_S = 0.5
 REQUEST_TIMEOUT_S = 0.2
 DRAIN_S = 0.5
@@ -227,7 +239,7 @@ class GetRun:
     epc: int
     rate_per_s: float
     result: dict[str, Any]
-    rate_limited: int
+    rate_limited: int  # requests dropped by the rate limit, or answers cut by the byte budget
     node_received: int
     default_run: GetRun | None = None  # the first run, at the default limit, if redone
 
@@ -252,6 +264,8 @@ async def get_run(epc: int, duration_s: float, window: int, rate_per_s: float) -
     """Start a node, run the load generator against it in a spawned process, close both."""
     ctx = multiprocessing.get_context("spawn")
     node, _ = make_node(rate_per_s=rate_per_s)
+    if rate_per_s > DEFAULT_RATE_PER_S:
+        node.budget = AnswerBudget(RAISED_BYTES_PER_S, RAISED_BYTES_PER_S, RAISED_BYTES_PER_S)
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(
         target=load_generator,
@@ -288,7 +302,8 @@ async def get_run(epc: int, duration_s: float, window: int, rate_per_s: float) -
         child.close()
         parent.close()
         await node.close()
-    return GetRun(epc, rate_per_s, result, node.stats.rate_limited, node.stats.received)
+    limited = node.stats.rate_limited + node.stats.bounded + node.stats.unanswered_budget
+    return GetRun(epc, rate_per_s, result, limited, node.stats.received)
 
 
 async def get_throughput(epc: int, duration_s: float, window: int) -> GetRun:
@@ -402,6 +417,49 @@ def handle_cost_us(epc: int, seconds: float = HANDLE_SECONDS) -> float:
     return (now - t) / calls * 1e6
 
 
+# --- 4. amplification (issue 12) ---------------------------------------------------------------
+
+
+@dataclass
+class Amplification:
+    """The issue's probe sent ``count`` times: bytes in per probe, answer sizes, totals."""
+
+    rate_per_s: float
+    request_bytes: int
+    first_bytes: int
+    last_bytes: int
+    bytes_in: int
+    bytes_out: int
+
+    @property
+    def factor(self) -> float:
+        return self.bytes_out / self.bytes_in
+
+    @property
+    def last_factor(self) -> float:
+        return self.last_bytes / self.request_bytes
+
+
+def amplification(rate_per_s: float, count: int = PROBE_COUNT) -> Amplification:
+    """The issue's probe (Get, OPC = 255 × 0xF4) from one source at ``rate_per_s`` through
+    ``NodeCore.handle`` and the default ``AnswerBudget``, as ``EchonetNode`` composes them."""
+    node, _ = make_node()
+    budget = AnswerBudget()
+    probe = encode_frame(
+        Frame(1, CONTROLLER, HEATER, int(ESV.GET), tuple(Property(0xF4) for _ in range(255)))
+    )
+    sizes = []
+    for i in range(count):
+        now = i / rate_per_s
+        answers = node.core.handle(probe, budget.limit("192.0.2.1", len(probe), now))
+        size = sum(map(len, answers))
+        budget.spend("192.0.2.1", len(probe), size, now)
+        sizes.append(size)
+    return Amplification(
+        rate_per_s, len(probe), sizes[0], sizes[-1], len(probe) * count, sum(sizes)
+    )
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -420,6 +478,7 @@ class Results:
     scans: list[ScanResult]
     handle_light_us: float
     handle_heavy_us: float
+    amplification: list[Amplification]
 
 
 Line = tuple[str, str, str, bool | None]  # metric, value, target, verdict (None: no target)
@@ -434,7 +493,7 @@ def _get_lines(run: GetRun, name: str) -> list[Line]:
     if first is not None:
         limit = (
             f"raised to 10⁹/s for this run: the default {fmt_int(DEFAULT_RATE_PER_S)}/s "
-            f"dropped {fmt_int(first.rate_limited)} (at the default: "
+            f"and byte budget dropped or cut {fmt_int(first.rate_limited)} (at the default: "
             f"{fmt_int(first.gets_per_s)} Get/s, {fmt(100 * first.lost_share, 2)} % lost)"
         )
     else:
@@ -490,6 +549,24 @@ def lines(res: Results, duration_s: float, window: int) -> list[Line]:
             (
                 f"NodeCore.handle, Get {name} (EPC 0x{epc:02X}) [µs/request], sans-IO",
                 f"{fmt(us, 1)} (ceiling {fmt_int(1e6 / us)}/s)",
+                "",
+                None,
+            )
+        )
+    for amp in res.amplification:
+        out.append(
+            (
+                f"amplification, issue 12 probe (Get 255 × 0xF4, {amp.request_bytes} B) at "
+                f"{fmt_int(amp.rate_per_s)}/s, last answer [out/in]",
+                f"{fmt(amp.last_factor, 2)} ({fmt_int(amp.last_bytes)} B)",
+                f"≤ {TARGET_AMPLIFICATION:g}",
+                amp.last_factor <= TARGET_AMPLIFICATION,
+            )
+        )
+        out.append(
+            (
+                f"  first answer (allowance); all {fmt_int(PROBE_COUNT)} probes [out/in]",
+                f"{fmt_int(amp.first_bytes)} B; {fmt(amp.factor, 3)}",
                 "",
                 None,
             )
@@ -572,7 +649,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     h_light = _step(console, "NodeCore.handle…", lambda: handle_cost_us(LIGHT_EPC))
     h_heavy = _step(console, "NodeCore.handle…", lambda: handle_cost_us(HEAVY_EPC))
-    res = Results(light, heavy, scans, h_light, h_heavy)
+    amp = [
+        _step(console, f"amplification probe at {rate:g}/s…", partial(amplification, rate))
+        for rate in PROBE_RATES_PER_S
+    ]
+    res = Results(light, heavy, scans, h_light, h_heavy, amp)
     rows = lines(res, args.duration, args.window)
     caption = notes(args.duration, args.window)
     console.print(rich_table(rows, "ECHONET Lite node benchmark", caption))

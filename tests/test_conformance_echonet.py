@@ -76,9 +76,9 @@ def _cb_too_large(node: EchonetNode, heater: Any) -> None:
 def _get_sna_as_res(node: EchonetNode, heater: Any) -> None:
     handle = node.core.handle
 
-    def patched(data: bytes) -> list[bytes]:
+    def patched(data: bytes, limit_bytes: int | None = None) -> list[bytes]:
         out = []
-        for raw in handle(data):
+        for raw in handle(data, limit_bytes):
             f = decode_frame(raw)
             if f.esv == ESV.GET_SNA:
                 f = Frame(f.tid, f.seoj, f.deoj, int(ESV.GET_RES), f.properties)
