@@ -16,15 +16,21 @@ What runs, on loopback over HTTPS, everything in a temporary directory (removed 
   ``ven-1`` polling ``GET /events?targets=<unit>`` paced at ``--rate`` requests/s in total
   (each connection waits for its answer, then for its next slot), from the start to the end.
   Each request's latency is taken from sending to having read the answer.
-* **The brute force** (this process): after ``--baseline`` seconds, ``--attempts`` wrong
-  secrets for the BL client id over ``--attack-connections`` keep-alive connections (opened
-  just before: the window measures the guessing, not TLS handshakes, which any new client
-  costs), each sending its next guess as soon as the previous one is answered; answers are
-  counted by status (401 checked and wrong, 429 throttled or locked out, 503 verifier full).
+* **The brute force** (this process), ``--rounds`` times (3), each after ``--baseline``
+  quiet seconds (10): ``--attempts`` (200) wrong secrets over ``--attack-connections`` (8)
+  keep-alive connections (opened just before: the window measures the guessing, not TLS
+  handshakes, which any new client costs), each sending its next guess as soon as the previous
+  one is answered. Each round guesses another registered client id (``target-<k>``) from
+  another loopback address (``127.0.0.<10+k>``), so each meets the throttle afresh, as an
+  attacker with several addresses would. Answers are counted by status (401 checked and
+  wrong, 429 throttled or locked out, 503 verifier full).
 
-Rows: *before* = the other client's requests sent during the baseline (after a 1 s warm-up);
-*during* = those sent while the brute force was running (from its first guess to its last
-answer). The verdict compares their p99. Client, attacker and server share the machine's cores.
+Rows: *before* = the other client's requests sent during the quiet periods (after a 1 s
+warm-up); *during* = those sent while a brute force was running (from its first guess to its
+last answer). With the throttle, a round is ~10 scrypt runs in its first half second, then
+refused guesses answered one per second per connection (the tarpit), ~25 s. The verdict
+compares the two p99. Client, attacker and server share the machine's cores: on a machine
+busy with other work the figures move with it (run it on a quiet one).
 
 Run it from the repository root::
 
