@@ -7,6 +7,8 @@ has answered a DR event, then inside the window, so the power reports (F5) come 
 
 Broken fixtures, each failing exactly the check it breaks: (a) the VTN over plain HTTP → the
 TLS check; (b) a middleware that hands a VEN's ``GET /reports`` a BL token → object privacy.
+The hostile-input probes run in every full check too (they pass here, with the cloud polling
+as one of the VENs); their own broken fixtures are in ``tests/test_conformance_openadr_probes``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from drready.cloud.fleet import MakerFleet
 from drready.cloud.service import MakerCloud
 from drready.evaluation.conformance import Report, Verdict
 from drready.evaluation.conformance_openadr import check_openadr, default_window
+from drready.evaluation.openadr_probes import PROBES
 from drready.openadr.ven import VenClient
 from drready.openadr.vtn import VtnSettings, create_app
 from drready.security.certs import write_bundle
@@ -54,6 +57,7 @@ EXPECTED = {
     ("F3", "accepted ≤ requested"),
     ("F4", "DR-aware plan"),
     ("F5", "power reports"),
+    *(("S1", name) for name in PROBES),
 }
 
 
@@ -185,7 +189,9 @@ def test_command_prints_json_or_a_table_and_returns_the_exit_code(tmp_path: Path
             )
         doc = json.loads(console.export_text())
         assert code == 0 and doc["passed"] is True, doc
-        assert doc["counts"] == {"pass": 10, "fail": 0, "not observable": 1}  # one VEN only
+        # no VEN credentials: privacy and three probes need two VENs; strict JSON (events, as
+        # BL) and deep JSON (/auth/token) need none
+        assert doc["counts"] == {"pass": 12, "fail": 0, "not observable": 4}
         with _cloud(url, ca_file, units=2):  # a fresh cloud: its clock is before the window
             console = Console(record=True, width=200)
             code = openadr_conformance_command(

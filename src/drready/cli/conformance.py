@@ -5,12 +5,19 @@ The checks are :func:`~drready.evaluation.conformance_echonet.check_echonet` and
 :func:`~drready.evaluation.conformance_openadr.check_openadr`; their
 :class:`~drready.evaluation.conformance.Report` is rendered here (:func:`render_report`). Exit
 status 0 when no check failed, 1 otherwise.
+
+``conformance openadr`` takes the BL's secret from ``$DRREADY_CLIENT_SECRET`` and, for the
+checks across VENs (object privacy and the hostile-input probes of issue 12), two VENs'
+credentials from ``--ven-credentials FILE``: ``client_id=secret`` lines, a file only its owner
+may read (0600; others' read or write bits are refused, as secrets must not be on the command
+line nor in a world-readable file).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -64,13 +71,54 @@ def conformance_openadr(
     ca: Annotated[
         Path | None, typer.Option(help="CA certificate of the VTN (PEM); default the system store.")
     ] = None,
+    ven_credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of two VENs' client_id=secret lines (mode 0600): the checks across VENs."
+        ),
+    ] = None,
+    probes_only: Annotated[
+        bool,
+        typer.Option(help="Only TLS and the hostile-input probes (S1), not F1–F6."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a VTN and the VENs behind it for S1 and F1–F6 as the BL (secret from
-    $DRREADY_CLIENT_SECRET). Exit status 1 when a check fails."""
+    $DRREADY_CLIENT_SECRET); with --ven-credentials also privacy between two VENs and the
+    hostile-input probes (report on an invisible event, name squatting, strict JSON, deep JSON,
+    existence oracle). Exit status 1 when a check fails."""
     secret = client_secret("the BL client's secret")
     require_http_url(vtn)
-    raise typer.Exit(openadr_conformance_command(vtn, client_id, secret, ca, as_json, console))
+    vens = read_ven_credentials(ven_credentials) if ven_credentials is not None else []
+    raise typer.Exit(
+        openadr_conformance_command(
+            vtn, client_id, secret, ca, as_json, console, vens=vens, probes_only=probes_only
+        )
+    )
+
+
+def read_ven_credentials(path: Path, argument: str = "--ven-credentials") -> list[tuple[str, str]]:
+    """``client_id=secret`` lines of ``path`` (blank lines and ``#`` comments skipped); exit 2
+    naming ``argument`` when the file is missing, readable or writable by others, or malformed."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        fail(argument, f"cannot read {path}: {err.strerror}")
+    if mode & 0o077:
+        fail(argument, f"{path} has mode {mode:04o}: others may read it (chmod 600 {path})")
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        client, sep, secret = line.partition("=")
+        if not sep or not client.strip() or not secret.strip():
+            fail(argument, f"{path} line {number}: expected client_id=secret")
+        out.append((client.strip(), secret.strip()))
+    if not 1 <= len(out) <= 2:
+        fail(argument, f"{path}: one or two client_id=secret lines, got {len(out)}")
+    return out
 
 
 def echonet_conformance_command(
@@ -96,11 +144,22 @@ def openadr_conformance_command(
     ca_file: Path | None,
     json_out: bool,
     console: Console,
+    *,
+    vens: list[tuple[str, str]] | None = None,
+    probes_only: bool = False,
 ) -> int:
-    """Run :func:`~drready.evaluation.conformance_openadr.check_openadr` and print the report;
-    return the exit status (0 all pass, 1 some fail)."""
+    """Run :func:`~drready.evaluation.conformance_openadr.check_openadr` (with ``vens``: up to
+    two VENs' client id and secret) and print the report; return the exit status (0 all pass,
+    1 some fail)."""
     report = asyncio.run(
-        check_openadr(vtn, client_id=client_id, client_secret=client_secret, ca_file=ca_file)
+        check_openadr(
+            vtn,
+            client_id=client_id,
+            client_secret=client_secret,
+            ca_file=ca_file,
+            ven_credentials=vens,
+            probes_only=probes_only,
+        )
     )
     if json_out:
         console.print_json(report.to_json())

@@ -16,9 +16,13 @@ spec-validated models of :mod:`drready.openadr.models`, the profile with
 * **F2/F3/F4** — a small up-DR event for one resource gets a response, accepted ≤ requested, and a
   DR-aware plan whose window energy covers baseline + accepted (1 % tolerance).
 * **F5** — power reports for the event carry ``DEMAND``, measured (``DIRECT_READ``) or estimated.
+* **S1, hostile input** (issue 12 item 8, :mod:`drready.evaluation.openadr_probes`) — with two
+  VEN credentials: no report on an event the VEN cannot see, no name squatting, strict JSON,
+  deep JSON and long numbers refused (also at ``/auth/token``), no existence oracle between
+  VENs. ``probes_only`` runs TLS, the program and these alone (no VEN needs to answer).
 
-The events the checker created are deleted at the end; the program (created when missing) is
-kept, as VENs keep its id. The shared
+The events the checker created are deleted at the end, and so is every object the probes made;
+the program (created when missing) is kept, as VENs keep its id. The shared
 verdict and report types are :mod:`drready.evaluation.conformance`; ``drready conformance
 openadr`` (:mod:`drready.cli.conformance`) runs it and prints the report.
 """
@@ -45,6 +49,7 @@ from drready.domain import DeviceId, Direction, DrRequest, FlexibilityEnvelope
 from drready.domain.time import DEFAULT_TZ
 from drready.domain.tolerances import ENERGY_TOL_KWH
 from drready.evaluation.conformance import Check, Report, Verdict
+from drready.evaluation.openadr_probes import PROBES, ProbeVen, probe_vtn
 from drready.openadr import profile
 from drready.openadr.models import ReadingType, from_wire, to_wire
 from drready.openadr.models import Report as OadrReport
@@ -104,7 +109,8 @@ class _Client:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.http.request(method, path, headers=self._headers(), **kwargs)
+        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        return await self.http.request(method, path, headers=headers, **kwargs)
 
     async def get_all(self, path: str, **params: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -151,6 +157,7 @@ async def check_openadr(
     ven_credentials: Sequence[tuple[str, str]] | None = None,
     window: tuple[datetime, datetime] | None = None,
     poll_s: float = 0.5,
+    probes_only: bool = False,
 ) -> Report:
     """Check the VTN at ``vtn`` (and the VENs behind it) as BL ``client_id`` (E1).
 
@@ -165,11 +172,14 @@ async def check_openadr(
     wait_s : float
         Longest wait for each VEN answer (potential, plan, power report) [s].
     ven_credentials : sequence of (client_id, client_secret), optional
-        VEN clients; with two, object privacy across VENs is checked.
+        VEN clients; with two, object privacy and the hostile-input probes across VENs are
+        checked (the first two are used).
     window : (datetime, datetime), optional
         The DR window asked about; the next day's 10:00–14:00 by default.
     poll_s : float
         Pause between two reads while waiting [s].
+    probes_only : bool
+        Check TLS and run the hostile-input probes only (S1), not F1–F6.
     """
     start, end = window or default_window()
     state = _State()
@@ -180,17 +190,24 @@ async def check_openadr(
         try:
             await _check_tls(vtn, http, state)
             await bl.login(client_id, client_secret)
-            await _check_auth(http, bl, client_id, client_secret, state)
-            await _check_resources(bl, state)
+            if not probes_only:
+                await _check_auth(http, bl, client_id, client_secret, state)
+                await _check_resources(bl, state)
             await _program(bl, state)
-            await _check_potential(bl, state, start, end, wait_s, poll_s)
-            await _check_dispatch(bl, state, start, end, wait_s, poll_s)
+            if not probes_only:
+                await _check_potential(bl, state, start, end, wait_s, poll_s)
+                await _check_dispatch(bl, state, start, end, wait_s, poll_s)
         except (_StopError, httpx.HTTPError) as err:
             state.add("E1", "checker could go on", FAIL, [f"stopped: {err}"])
+        vens: list[tuple[str, _Client]] = []
         try:
-            await _check_privacy(http, list(ven_credentials or ()), state)
+            vens = await _login_vens(http, list(ven_credentials or ())[:2])
+            if not probes_only:
+                await _check_privacy(vens, state)
         except (_StopError, httpx.HTTPError) as err:
-            state.add("S1", "object privacy across VENs", FAIL, [f"stopped: {err}"])
+            name = "VEN login" if probes_only else "object privacy across VENs"
+            state.add("S1", name, FAIL, [f"stopped: {err}"])
+        await _check_hostile_input(http, bl, vens, state)
         await _cleanup(bl, state)
     return Report(f"openadr {vtn}", state.checks)
 
@@ -279,18 +296,42 @@ async def _check_auth(
     state.add("S1", "scope enforcement", verdict, evidence)
 
 
-async def _check_privacy(
-    http: httpx.AsyncClient, creds: list[tuple[str, str]], state: _State
-) -> None:
-    name = "object privacy across VENs"
-    if len(creds) < 2:
-        state.add("S1", name, NOT_OBSERVABLE, ["needs two VEN credentials"])
-        return
+async def _login_vens(
+    http: httpx.AsyncClient, creds: list[tuple[str, str]]
+) -> list[tuple[str, _Client]]:
     clients = []
-    for cid, secret in creds[:2]:
+    for cid, secret in creds:
         c = _Client(http)
         await c.login(cid, secret)
         clients.append((cid, c))
+    return clients
+
+
+async def _check_hostile_input(
+    http: httpx.AsyncClient, bl: _Client, vens: list[tuple[str, _Client]], state: _State
+) -> None:
+    """The hostile-input probes (:mod:`drready.evaluation.openadr_probes`), one check each."""
+    if not bl.token:
+        for name in PROBES:
+            state.add("S1", name, NOT_OBSERVABLE, ["no BL token"])
+        return
+    done = len(state.checks)
+    try:
+        await probe_vtn(
+            http, bl, [ProbeVen(cid, c) for cid, c in vens], state.program_id, state.add
+        )
+    except httpx.HTTPError as err:
+        seen = {c.name for c in state.checks[done:]}
+        for name in PROBES:
+            if name not in seen:
+                state.add("S1", name, FAIL, [f"stopped: {type(err).__name__}: {err}"])
+
+
+async def _check_privacy(clients: list[tuple[str, _Client]], state: _State) -> None:
+    name = "object privacy across VENs"
+    if len(clients) < 2:
+        state.add("S1", name, NOT_OBSERVABLE, ["needs two VEN credentials"])
+        return
     owned: dict[str, dict[str, set[str]]] = {}
     for cid, c in clients:
         owned[cid] = {
