@@ -209,3 +209,30 @@ def test_run_checks_the_worker_settings_before_serving(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=re.escape("host: '0.0.0.0'")):
         run(settings, registry, host="0.0.0.0", insecure_http=True, workers=2)
     assert not (tmp_path / "v.db").exists()  # nothing was created before the checks
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_vtn_serve_strict_input_option(tmp_path: Path, strict: bool) -> None:
+    """Unknown properties (a 3.0-era `programType`) are ignored and not stored by default, and
+    refused with a 400 naming the property under --strict-input (issue 16 item 3)."""
+    port = free_port()
+    base = f"https://localhost:{port}"
+    extra = ["--base-url", base, *(["--strict-input"] if strict else [])]
+    served = _serve_vtn(tmp_path, *extra, port=port)
+    try:
+        with httpx.Client(verify=str(served.ca_file), timeout=10) as http:
+            _wait_until_up(http, base)
+            headers = _bl_headers(http, base)
+            body = {"objectType": "PROGRAM", "programName": "p-1", "programType": "PRICING"}
+            answer = http.post(f"{base}/programs", json=body, headers=headers)
+            if strict:
+                assert answer.status_code == 400, answer.text
+                assert "programType" in answer.json()["detail"]
+            else:
+                assert answer.status_code == 201, answer.text
+                assert "programType" not in answer.json()
+                stored = http.get(f"{base}/programs/{answer.json()['id']}", headers=headers)
+                assert "programType" not in stored.json()
+    finally:
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(15) == 0

@@ -42,7 +42,19 @@ def vtn_serve(
     insecure_http: Annotated[
         bool, typer.Option(help="Serve plain HTTP (prints a warning; local experiments only).")
     ] = False,
-    allow_any_address: Annotated[bool, typer.Option(help="Allow binding 0.0.0.0.")] = False,
+    allow_any_address: Annotated[
+        bool,
+        typer.Option(
+            help="Allow listening on every interface (0.0.0.0, ::, any spelling); logs a warning."
+        ),
+    ] = False,
+    strict_input: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse bodies with properties the OpenADR 3.1 schema does not define (400); by "
+            "default they are ignored and logged, never stored, as the specification allows."
+        ),
+    ] = False,
     mqtt_broker: Annotated[
         str | None,
         typer.Option(
@@ -77,6 +89,7 @@ def vtn_serve(
             database_url=database,
             base_url=base_url or f"{scheme}://{host}:{port}",
             mqtt_broker_url=mqtt_broker,
+            strict_input=strict_input,
         )
     except ValueError as err:
         fail("--mqtt-broker", last_line(err))
