@@ -212,6 +212,12 @@ def test_rate_limiter_token_bucket():
     assert lim.allow("a", now=0.1)  # refilled 1 token after 0.1 s
 
 
+@pytest.mark.parametrize("address", ["0", "0.0.0.0", "", "0x0", "000.000.000.000", "0.0"])
+def test_every_spelling_of_every_interface_is_refused(address):
+    with pytest.raises(ValueError, match="listens on every interface"):
+        make_node(address)
+
+
 def test_udp_get_set_refuses_any_address_and_rate_limits():
     async def run():
         with pytest.raises(ValueError, match=r"0\.0\.0\.0"):

@@ -16,13 +16,13 @@ Two layers, as the style guide asks:
   is not applied and not answered (docs/profile-echonet-lite.md, "Bounded answers").
   ``announcements`` builds the INF frames for changed properties of the status-change
   announcement map (0x9D).
-* :class:`EchonetNode` is the asyncio UDP adapter on ``address:3610`` (never 0.0.0.0 unless
-  ``allow_any_address``), through the process's shared endpoint of that address
-  (:mod:`drready.echonet.transport`), joined to 224.0.23.0 on that interface; a per-source
-  token-bucket rate limit and a per-source :class:`AnswerBudget` (bytes answered per second,
-  and at most :data:`AMPLIFICATION_FACTOR` × the request's bytes plus a small per-source
-  allowance: the node is no reflector for a forged source address, S1); INF announcements
-  sent to the multicast group. **Answers go to port
+* :class:`EchonetNode` is the asyncio UDP adapter on ``address:3610`` (never every interface,
+  in any spelling, unless ``allow_any_address``: :mod:`drready.security.listen`), through the
+  process's shared endpoint of that address (:mod:`drready.echonet.transport`), joined to
+  224.0.23.0 on that interface; a per-source token-bucket rate limit and a per-source
+  :class:`AnswerBudget` (bytes answered per second, and at most :data:`AMPLIFICATION_FACTOR` ×
+  the request's bytes plus a small per-source allowance: the node is no reflector for a forged
+  source address, S1); INF announcements sent to the multicast group. **Answers go to port
   3610 of the requester**, whatever port the request came from: ECHONET Lite sends every frame
   to destination port 3610 (the source port is free). ``answer_delay_s`` makes the node answer
   each request after a random delay of up to that many seconds (at most
@@ -55,6 +55,7 @@ from drready.echonet.frame import (
 )
 from drready.echonet.objects import EchonetObject
 from drready.echonet.transport import Endpoint, open_endpoint
+from drready.security.listen import check_listen_address
 
 log = logging.getLogger(__name__)
 
@@ -417,10 +418,9 @@ class EchonetNode:
         answer_delay_s: float = 0.0,
         delay_seed: int = 0,
     ) -> None:
-        if address in ("0.0.0.0", "") and not allow_any_address:
-            raise ValueError(
-                "address: refusing to bind 0.0.0.0 (every interface); pass allow_any_address"
-            )
+        # every spelling of the unspecified address ("0", "0.0.0.0", "", "0x0" …), resolved
+        # as the socket layer will (ListenAddressError is a ValueError)
+        check_listen_address(address, allow_any_address=allow_any_address, field="address")
         if not any(o.eoj == NODE_PROFILE for o in objects):
             raise ValueError("objects must include the node profile 0x0EF001")
         if not 0.0 <= answer_delay_s <= MAX_ANSWER_DELAY_S:
