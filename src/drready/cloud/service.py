@@ -48,6 +48,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -68,6 +69,7 @@ __all__ = [
     "MIN_POLL_WALL_S",
     "REGISTER_BATCH",
     "REGISTER_CONCURRENCY",
+    "SLOW_POLL_S",
     "CloudFleet",
     "MakerCloud",
     "Mode",
@@ -83,6 +85,9 @@ REGISTER_BATCH: Final = 2000
 """Resources registered per poll (units mode): one batch, then the poll goes on."""
 REGISTER_CONCURRENCY: Final = 8
 """Registration requests in flight at once."""
+SLOW_POLL_S: Final = 1.0
+"""A poll taking this long [wall s] or longer is logged with its duration (a large fleet's
+registration, roll or potential shows in the log)."""
 MIN_POLL_WALL_S: Final = 0.1
 """Shortest wait between two polls on a scaled clock [wall s]: at 720× a 10 s interval would
 be 14 ms, and the cloud would become a load test of its VTN; a poll every 0.1 s is every 72
@@ -232,6 +237,7 @@ class MakerCloud(PollingVen):
             async with gate:
                 await self.ven.ensure_resource(name, attributes)
 
+        started = time.perf_counter()
         try:
             await asyncio.gather(*(one(n) for n in batch))
         except BaseException:
@@ -242,7 +248,9 @@ class MakerCloud(PollingVen):
         self.registered = done
         return [
             f"registered ven {ven.ven_name!r} ({ven.id}): {len(self._registered_names)} of "
-            f"{len(names)} resource(s)" + ("" if done else f", {len(self._to_register)} to go")
+            f"{len(names)} resource(s)"
+            + ("" if done else f", {len(self._to_register)} to go")
+            + f" ({len(batch)} in {time.perf_counter() - started:.2f} s)"
         ]
 
     # ------------------------------------------------------------------ the core's work
@@ -252,9 +260,14 @@ class MakerCloud(PollingVen):
 
     async def poll_once(self, now: datetime) -> list[str]:
         """Let the fleet roll to ``now`` (a re-plan at each slot boundary), then poll
-        (:meth:`PollingVen.poll_once`)."""
+        (:meth:`PollingVen.poll_once`). A poll that takes :data:`SLOW_POLL_S` or more says so."""
+        started = time.perf_counter()
         rolled = await asyncio.to_thread(self.fleet.advance, now)
-        return ([rolled] if rolled else []) + await super().poll_once(now)
+        log = ([rolled] if rolled else []) + await super().poll_once(now)
+        took = time.perf_counter() - started
+        if took >= SLOW_POLL_S:
+            log.append(f"poll of {len(self.resource_names)} resource(s) took {took:.2f} s")
+        return log
 
     async def _work(self, action: vc.UnitWork) -> vc.Input:
         return await asyncio.to_thread(self._work_now, action)

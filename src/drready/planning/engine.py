@@ -194,6 +194,12 @@ class FleetPlanner:
             self._baseline_y, self._baseline_fallback = y, int(bad.sum())
         return self._baseline_y
 
+    def baseline_electric_kwh(self) -> FloatArray:
+        """The baseline's electricity per slot, time-major (T, N) [kWh] (without the rest of
+        :meth:`baseline`: no stored-heat pass)."""
+        out: FloatArray = self.baseline_y() * self._weight
+        return out
+
     def baseline(self) -> FleetPlan:
         """The no-DR plan of every unit."""
         y = self.baseline_y()

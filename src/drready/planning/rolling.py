@@ -443,11 +443,14 @@ def _plan(
     problem: PlanningProblem,
     planner: FleetPlanner,
     held: Sequence[HeldRequest],
-    promised: FloatArray,
+    previous: tuple[datetime, npt.NDArray[np.floating]],
     new: Sequence[WindowRequest],
 ) -> tuple[FleetPlan, Carried]:
-    base = planner.baseline().electric_kwh.T  # (T, N) view
-    carried = carry(held, problem.grid, base, promised)
+    """Plan ``held`` (carried from the ``previous`` plan: its origin and heat) then ``new``."""
+    if not held:
+        return planner.plan(list(new)), Carried((), ())
+    promised = _promised(problem, *previous)
+    carried = carry(held, problem.grid, planner.baseline_electric_kwh(), promised)
     return planner.plan([*carried.requests, *new]), carried
 
 
@@ -516,8 +519,7 @@ def roll(
         q = problem.q0_kwh
         offset = (t - origin) // SLOT
         if offset >= heat.shape[0]:  # a pause longer than the plan in force: plan again here
-            promised = _promised(problem, origin, heat)
-            plan, _ = _plan(problem, FleetPlanner(problem), held, promised, ())
+            plan, _ = _plan(problem, FleetPlanner(problem), held, (origin, heat), ())
             origin, heat, offset = t, plan.heat_kwh.T, 0
         n = min((to - t) // SLOT, heat.shape[0] - offset)
         use_l, manual = use_at(t, n)
@@ -531,9 +533,7 @@ def roll(
         t += n * SLOT
     problem = problem_at(to, q)
     discarded += q - problem.q0_kwh
-    plan, carried = _plan(
-        problem, FleetPlanner(problem), held, _promised(problem, origin, heat), ()
-    )
+    plan, carried = _plan(problem, FleetPlanner(problem), held, (origin, heat), ())
     use_l, manual = use_at(to, 1)
     new_slot = _run_slot(problem, plan.heat_kwh[:, 0].copy(), use_l, manual, reserve_l)
     new = UnitsState(
@@ -570,8 +570,7 @@ def replan(
             f"got {problem.grid.start.isoformat()}"
         )
     planner = planner_for(problem, state, pinned)
-    promised = _promised(problem, state.at, state.plan_heat_kwh)
-    plan, carried = _plan(problem, planner, held, promised, new)
+    plan, carried = _plan(problem, planner, held, (state.at, state.plan_heat_kwh), new)
     slot = state.slot
     if not pinned:
         heat = plan.heat_kwh[:, 0].copy()
