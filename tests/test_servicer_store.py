@@ -82,7 +82,7 @@ def test_migrated_schema_equals_the_models_and_upgrade_twice_is_a_no_op(db_url: 
     try:
         assert migrations.current_revision(engine) is None
         migrations.upgrade(engine)
-        assert migrations.current_revision(engine) == migrations.head_revision() == "0002"
+        assert migrations.current_revision(engine) == migrations.head_revision() == "0003"
         assert migrations.schema_differences(engine) == []
         with engine.begin() as conn:
             conn.execute(
@@ -93,13 +93,13 @@ def test_migrated_schema_equals_the_models_and_upgrade_twice_is_a_no_op(db_url: 
                 {"at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)},
             )
         migrations.upgrade(engine)  # second run: nothing to do, data kept
-        assert migrations.current_revision(engine) == "0002"
+        assert migrations.current_revision(engine) == "0003"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM processed_report")).scalar_one() == 1
         # a database from a newer drready is refused, not clobbered
         with engine.begin() as conn:
             conn.execute(text("UPDATE servicer_alembic_version SET version_num = '0099'"))
-        with pytest.raises(RuntimeError, match=r"'0099'.*ships revisions up to '0002'"):
+        with pytest.raises(RuntimeError, match=r"'0099'.*ships revisions up to '0003'"):
             migrations.upgrade(engine)
         with engine.begin() as conn:
             conn.execute(text("UPDATE servicer_alembic_version SET version_num = '0002'"))
@@ -131,8 +131,9 @@ def test_a_database_at_0001_upgrades_to_0002_keeping_its_rows(db_url: str) -> No
                 {"at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)},
             )
         migrations.upgrade(engine)
-        assert migrations.current_revision(engine) == "0002"
-        assert {"dr_order", "scheduler_job", "settlement"} <= set(inspect(engine).get_table_names())
+        assert migrations.current_revision(engine) == "0003"
+        tables = set(inspect(engine).get_table_names())
+        assert {"dr_order", "scheduler_job", "settlement", "quarantined_report"} <= tables
         assert migrations.schema_differences(engine) == []
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM processed_report")).scalar_one() == 1
@@ -177,10 +178,11 @@ def test_migrations_ship_as_packages_without_an_ini_file() -> None:
     assert (location / "env.py").is_file()
     assert (location / "versions" / "0001_initial.py").is_file()
     assert (location / "versions" / "0002_orders_schedule_settlement.py").is_file()
+    assert (location / "versions" / "0003_quarantine.py").is_file()
     assert not list(location.rglob("alembic.ini"))
     # every model table is created by the revisions (checked against the DB above) and the
     # models own exactly these tables
-    assert table_names() == set(Base.metadata.tables) and len(table_names()) == 15
+    assert table_names() == set(Base.metadata.tables) and len(table_names()) == 16
 
 
 def test_sqlite_engine_uses_wal_and_foreign_keys(tmp_path: Path) -> None:

@@ -25,6 +25,11 @@ metric                                                          what
 ``drready_servicer_silent_resources``                            resources offline: their VEN
                                                                 left the VTN or a DR event went
                                                                 unanswered (D3)
+``drready_servicer_quarantined_reports_total{reason}``          VEN reports and resources set
+                                                                aside (S1: not the client's,
+                                                                not our event, unreadable,
+                                                                implausible, refused), read
+                                                                from the quarantine table
 ==============================================================  ==============================
 """
 
@@ -35,7 +40,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -92,6 +97,14 @@ class _StoreCollector(Collector):
             "Resources offline: their VEN left the VTN or a DR event went unanswered.",
             value=sum(n for (_, state), n in counts.items() if state == ResourceState.OFFLINE),
         )
+        quarantined = CounterMetricFamily(
+            f"{_PREFIX}_quarantined_reports",
+            "VEN reports and resources set aside instead of used, by reason (trust no peer).",
+            labels=["reason"],
+        )
+        for reason, n in self._store.quarantine.counts().items():
+            quarantined.add_metric([reason.value], n)
+        yield quarantined
 
 
 class ServicerMetrics:

@@ -31,12 +31,22 @@ killed at any point resumes from its database and the VTN:
 5. :meth:`Servicer.collect_power` — F5 power reports of the events, stored per resource
    (a reading stored twice is stored once).
 
+Trust no peer (S1; issue 12 item 2): every report read is attributed to the VEN that posted
+it — its ``clientID`` (stamped by the VTN from the token) must own, in the registry, the
+resource it speaks for; a plan or power report must answer an event the servicer created for
+that resource; its values must be finite and within what the resource's rating can do. Anything
+else is set aside in the quarantine (:mod:`drready.servicer.storage.quarantine`) with its
+reason and never raised: one VEN's malformed or hostile report, or a resource the registry
+refuses or named like another VEN's (the name registered first keeps it), never stops a step
+for the others. None of this relies on the VTN's own checks.
+
 Time is whatever ``clock`` says (simulated in the demo), never wall time.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -47,13 +57,14 @@ from drready.domain import (
     SLOT,
     SLOT_HOURS,
     DrRequest,
+    DrResponse,
     FlexibilityEnvelope,
     HeatingPlan,
     PowerSample,
     ResponseStatus,
 )
 from drready.openadr import profile
-from drready.openadr.models import Event, Report
+from drready.openadr.models import Event, Report, Resource
 from drready.openadr.ven import VtnError
 from drready.servicer.bl import BlClient
 from drready.servicer.core.dispatch import (
@@ -65,10 +76,10 @@ from drready.servicer.core.dispatch import (
     redispatch,
 )
 from drready.servicer.core.portfolio import AskedResource, PortfolioPotential, aggregate
-from drready.servicer.storage.db import ResourceKind, ResourceState, VenRoute
+from drready.servicer.storage.db import QuarantineReason, ResourceKind, ResourceState, VenRoute
 from drready.servicer.storage.dispatches import AssignmentRecord, DispatchRecord, ResponseOutcome
 from drready.servicer.storage.lifecycle import AssignmentStatus, DispatchStatus
-from drready.servicer.storage.potentials import PotentialInput
+from drready.servicer.storage.potentials import PotentialInput, PotentialRequestRecord
 from drready.servicer.storage.registry import ResourceRecord
 from drready.servicer.storage.store import ServicerStore
 
@@ -93,6 +104,22 @@ _ASKED = (AssignmentStatus.SENT, AssignmentStatus.SILENT)
 _COMMITTED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
 #: Outcomes of :meth:`ServicerStore.record_response` that changed the assignment.
 _CHANGED = (ResponseOutcome.RECORDED, ResponseOutcome.LATE, ResponseOutcome.REVISED)
+#: What decoding a peer's report or resource may raise: the profile's and pydantic's
+#: ``ValueError`` and what a payload of the wrong shape raises (a missing type, a bad value).
+_DECODE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, ArithmeticError)
+PLAUSIBLE_RATING_FACTOR = 2.0
+"""How far beyond its rating a resource's declared energy or reported power may go before it is
+set aside as implausible: margin for a rating that is assumed (:data:`ASSUMED_RATED_KW`) or
+declared low; a value above it is a fault or a lie, not a heat pump."""
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """Who owns a resource in the registry: its id, its VEN's client id, its rating [kW]."""
+
+    resource_id: str
+    client_id: str | None
+    rated_power_kw: float
 
 
 @dataclass(frozen=True)
@@ -199,42 +226,156 @@ class Servicer:
         return self.program_id
 
     async def sync_resources(self) -> list[AskedResource]:
-        """Every resource on the VTN into the registry, granted its own name as a target."""
+        """Every resource on the VTN into the registry, granted its own name as a target.
+
+        A VEN or resource the registry refuses (a bad name, rating or id), or a resource named
+        like another VEN's (the one registered first keeps the name), is quarantined and left
+        out; the others are synced."""
         now = self.clock()
-        vens = {v.id: v for v in await self.bl.vens()}
-        for ven in vens.values():
+        vens = {}
+        for ven in await self.bl.vens():
             route = VenRoute(self.routes.get(ven.client_id, "cloud"))
-            self.registry.upsert_ven(
-                ven_id=ven.id, ven_name=ven.ven_name, route=route, client_id=ven.client_id, at=now
-            )
+            try:
+                self.registry.upsert_ven(
+                    ven_id=ven.id,
+                    ven_name=ven.ven_name,
+                    route=route,
+                    client_id=ven.client_id,
+                    at=now,
+                )
+            except _DECODE_ERRORS as err:
+                self._set_aside(f"ven:{ven.id}", "ven", ven.client_id, None, "refused", err)
+                continue
+            vens[ven.id] = ven
+        owner_ven = {r.resource_name: r.ven_id for r in self.registry.list_resources()}
         seen = []
         for res in await self.bl.all_resources():
-            if res.ven_id not in vens:
+            ven_ = vens.get(res.ven_id)
+            if ven_ is None:
                 continue
-            await self.bl.grant_own_name(res)
-            group = res.resource_name == profile.GROUP_RESOURCE
-            rated, n_units = profile.rating_of(res.attributes)
-            if rated is None:
-                _log.warning(
-                    "resource %s declares no %s; %.1f kW per unit assumed",
-                    res.resource_name,
-                    profile.RATED_POWER,
-                    ASSUMED_RATED_KW,
-                )
-            n = n_units or 1
-            self.registry.upsert_resource(
-                resource_id=res.id,
-                ven_id=res.ven_id,
-                resource_name=res.resource_name,
-                kind=ResourceKind.GROUP if group else ResourceKind.UNIT,
-                rated_power_kw=rated if rated is not None else ASSUMED_RATED_KW * n,
-                n_units=n,
-            )
+            key, client = f"resource:{res.id}", ven_.client_id
+            holder = owner_ven.setdefault(res.resource_name, res.ven_id)
+            if holder != res.ven_id:
+                self._set_aside(
+                    key, "resource", client, res.resource_name, "not_owner",
+                    f"the name is another VEN's resource (ven {holder})",
+                )  # fmt: skip
+                continue
+            try:
+                self._register(res)
+            except _DECODE_ERRORS as err:
+                self._set_aside(key, "resource", client, res.resource_name, "refused", err)
+                continue
+            try:
+                await self.bl.grant_own_name(res)
+            except VtnError as err:
+                _log.warning("could not grant %r its own name: %s", res.resource_name, err)
             seen.append(res.id)
         gone = [r.id for r in self.registry.list_resources() if r.id not in set(seen)]
         if gone:
             self.registry.mark_offline(gone)
         return self.asked()
+
+    def _register(self, res: Resource) -> None:
+        """Upsert one VTN resource into the registry (``ValueError`` if refused)."""
+        group = res.resource_name == profile.GROUP_RESOURCE
+        rated, n_units = profile.rating_of(res.attributes)
+        if rated is None:
+            _log.warning(
+                "resource %s declares no %s; %.1f kW per unit assumed",
+                res.resource_name,
+                profile.RATED_POWER,
+                ASSUMED_RATED_KW,
+            )
+        n = n_units or 1
+        self.registry.upsert_resource(
+            resource_id=res.id,
+            ven_id=res.ven_id,
+            resource_name=res.resource_name,
+            kind=ResourceKind.GROUP if group else ResourceKind.UNIT,
+            rated_power_kw=rated if rated is not None else ASSUMED_RATED_KW * n,
+            n_units=n,
+        )
+
+    # ------------------------------------------------------------------ trust no peer
+    def _set_aside(
+        self,
+        report_id: str,
+        kind: str,
+        client_id: str | None,
+        resource_name: str | None,
+        reason: str,
+        detail: object,
+    ) -> None:
+        """Quarantine a report (or one resource of it) with its reason; log it once."""
+        new = self.store.quarantine.record(
+            report_id=report_id,
+            kind=kind,
+            client_id=client_id,
+            resource_name=resource_name,
+            reason=QuarantineReason(reason),
+            detail=str(detail),
+            at=self.clock(),
+        )
+        if new:
+            _log.warning(
+                "%s %s of client %r quarantined (%s): %s",
+                kind,
+                report_id,
+                client_id,
+                reason,
+                str(detail)[:200],
+            )
+
+    def _owners(self, resources: Sequence[ResourceRecord]) -> dict[str, _Owner]:
+        """Every registered resource's owner, by resource name."""
+        clients = {v.id: v.client_id for v in self.registry.list_vens()}
+        return {
+            r.resource_name: _Owner(r.id, clients.get(r.ven_id), r.rated_power_kw)
+            for r in resources
+        }
+
+    def _attributed(
+        self, report: Report, name: str, owners: Mapping[str, _Owner], kind: str
+    ) -> _Owner | None:
+        """The owner of resource ``name`` if ``report``'s client owns it; else quarantined."""
+        owner = owners.get(name)
+        if owner is None:
+            self._set_aside(report.id, kind, report.client_id, name, "unknown_resource", name)
+        elif owner.client_id is None or owner.client_id != report.client_id:
+            self._set_aside(
+                report.id, kind, report.client_id, name, "not_owner",
+                f"resource {name!r} is not the client's",
+            )  # fmt: skip
+        else:
+            return owner
+        return None
+
+    def _answers_assignment(
+        self, report: Report, a: AssignmentRecord, owners: Mapping[str, _Owner], kind: str
+    ) -> bool:
+        """Whether a plan or power report read for ``a``'s event speaks for ``a``'s resource
+        only, from the client that owns it, on that event; else it is quarantined."""
+        if report.event_id != a.event_id:
+            self._set_aside(
+                report.id, kind, report.client_id, None, "not_our_event",
+                f"read for event {a.event_id}, posted on {report.event_id}",
+            )  # fmt: skip
+            return False
+        if not report.resources:
+            self._set_aside(report.id, kind, report.client_id, None, "unreadable", "no resources")
+            return False
+        for res in report.resources:
+            owner = self._attributed(report, res.resource_name, owners, kind)
+            if owner is None:
+                return False
+            if owner.resource_id != a.resource_id:
+                self._set_aside(
+                    report.id, kind, report.client_id, res.resource_name, "not_our_event",
+                    f"event {a.event_id} was not sent to {res.resource_name!r}",
+                )  # fmt: skip
+                return False
+        return True
 
     def asked(self) -> list[AskedResource]:
         """The resources a request goes to: every resource not retired."""
@@ -255,33 +396,21 @@ class Servicer:
         if record is None:
             raise ValueError(f"request_id {request_id!r} is not a potential request of ours")
         resources = self.registry.list_resources()
-        ids = {r.resource_name: r.id for r in resources}
+        owners = self._owners(resources)
         for report in await self.bl.reports(request_id):
-            if report.report_name != "potential" or self.store.is_processed(report.id):
+            if report.report_name != profile.POTENTIAL_REPORT or self.store.is_processed(report.id):
                 continue
-            try:
-                envelopes = profile.envelopes_from_report(report, computed_at=self.clock())
-            except (profile.ProfileError, ValueError) as err:
-                _log.warning("potential report %s skipped: %s", report.id, err)
-                envelopes = []
-            inputs = [
-                PotentialInput(
-                    resource_id=ids[res.resource_name],
-                    up_kwh=env.up_kwh,
-                    down_kwh=env.down_kwh,
-                    confidence=env.confidence,
-                    slots=env.model_dump(mode="json"),
-                )
-                for res, env in zip(report.resources, envelopes, strict=False)
-                if res.resource_name in ids
-            ]
+            inputs = self._potential_inputs(report, request_id, owners, record)
             if inputs:
-                self.store.record_potentials(
-                    request_id=request_id,
-                    potentials=inputs,
-                    report_id=report.id,
-                    received_at=self.clock(),
-                )
+                try:
+                    self.store.record_potentials(
+                        request_id=request_id,
+                        potentials=inputs,
+                        report_id=report.id,
+                        received_at=self.clock(),
+                    )
+                except _DECODE_ERRORS as err:
+                    self._set_aside(report.id, "potential", report.client_id, None, "refused", err)
             self.store.mark_processed(report_id=report.id, kind="potential")
         return aggregate(
             record.window_start,
@@ -289,6 +418,56 @@ class Servicer:
             _asked(resources),
             self._envelopes(request_id, resources),
         )
+
+    def _potential_inputs(
+        self,
+        report: Report,
+        request_id: str,
+        owners: Mapping[str, _Owner],
+        record: PotentialRequestRecord,
+    ) -> list[PotentialInput]:
+        """The envelopes of one potential report that are the client's own, readable and
+        plausible (one per resource; the rest quarantined)."""
+        kind = "potential"
+        if report.event_id != request_id:
+            self._set_aside(
+                report.id, kind, report.client_id, None, "not_our_event",
+                f"read for request {request_id}, posted on {report.event_id}",
+            )  # fmt: skip
+            return []
+        window_h = (record.window_end - record.window_start).total_seconds() / 3600
+        out: dict[str, PotentialInput] = {}
+        for res in report.resources:
+            name = res.resource_name
+            owner = self._attributed(report, name, owners, kind)
+            if owner is None:
+                continue
+            if owner.resource_id in out:
+                self._set_aside(report.id, kind, report.client_id, name, "unreadable", "twice")
+                continue
+            try:
+                one = report.model_copy(update={"resources": (res,)})
+                (env,) = profile.envelopes_from_report(one, computed_at=self.clock())
+                slots = env.model_dump(mode="json")
+            except _DECODE_ERRORS as err:
+                self._set_aside(report.id, kind, report.client_id, name, "unreadable", err)
+                continue
+            limit_kwh = PLAUSIBLE_RATING_FACTOR * owner.rated_power_kw * window_h
+            if not all(0.0 <= x <= limit_kwh for x in (env.up_kwh, env.down_kwh)):
+                self._set_aside(
+                    report.id, kind, report.client_id, name, "implausible",
+                    f"up {env.up_kwh!r} / down {env.down_kwh!r} kWh beyond "
+                    f"{limit_kwh:g} kWh ({PLAUSIBLE_RATING_FACTOR:g} × rating × window)",
+                )  # fmt: skip
+                continue
+            out[owner.resource_id] = PotentialInput(
+                resource_id=owner.resource_id,
+                up_kwh=env.up_kwh,
+                down_kwh=env.down_kwh,
+                confidence=env.confidence,
+                slots=slots,
+            )
+        return list(out.values())
 
     def stored_potential(self, request_id: str) -> PortfolioPotential:
         """The answers to a potential request stored so far, added up (no VTN request: what
@@ -451,42 +630,58 @@ class Servicer:
     async def _record_answers(self, record: DispatchRecord) -> bool:
         """Record the new plan reports of the events out; whether an assignment changed."""
         changed = False
+        owners: dict[str, _Owner] | None = None
         for a in record.assignments:
             if a.event_id is None or a.status not in _ASKED:
                 continue
             for report in await self.bl.reports(a.event_id):
                 if report.report_name == "plan" and not self.store.is_processed(report.id):
-                    changed |= self._record_answer(record, a, report)
+                    if owners is None:
+                        owners = self._owners(self.registry.list_resources())
+                    if self._answers_assignment(report, a, owners, "plan"):
+                        changed |= self._record_answer(record, a, report)
+                    self.store.mark_processed(report_id=report.id, kind="plan")
         return changed
 
     def _record_answer(self, record: DispatchRecord, a: AssignmentRecord, report: Report) -> bool:
-        """Record the answer of one plan report to ``a``; whether ``a`` changed."""
+        """Record the answer of one plan report to ``a``; whether ``a`` changed (an unreadable
+        or refused answer is quarantined)."""
         try:
             answers = _plan_answers(report, a, record)
-        except (profile.ProfileError, ValueError) as err:
-            _log.warning("plan report %s unreadable: %s", report.id, err)
-            self.store.mark_processed(report_id=report.id, kind="plan")
+            if len(answers) != 1:
+                raise profile.ProfileError(f"{len(answers)} answers to one event")
+        except _DECODE_ERRORS as err:
+            self._set_aside(report.id, "plan", report.client_id, None, "unreadable", err)
             return False
         changed = False
-        for answer in answers[:1]:
+        for answer in answers:
             r = answer.response
-            outcome = self.store.record_response(
-                event_id=a.event_id or "",
-                status=r.status,
-                # clip: the event carries kW rounded to 1e-6, so the decoded answer may exceed
-                # the stored amount by that rounding; never count more than was meant
-                accepted_kwh=min(r.accepted_kwh, a.requested_kwh)
-                if r.status is not ResponseStatus.REJECTED
-                else 0.0,
-                report_id=report.id,
-                responded_at=self.clock(),
-                reason=r.reason,
-            )
+            try:
+                outcome = self._record_response(a, report, r)
+            except _DECODE_ERRORS as err:
+                self._set_aside(report.id, "plan", report.client_id, None, "refused", err)
+                return False
             changed = outcome in _CHANGED
             if r.status is not ResponseStatus.REJECTED:
                 self.registry.mark_active([a.resource_id], at=self.clock())
-        self.store.mark_processed(report_id=report.id, kind="plan")
         return changed
+
+    def _record_response(
+        self, a: AssignmentRecord, report: Report, r: DrResponse
+    ) -> ResponseOutcome:
+        """Store one decoded answer to ``a``."""
+        return self.store.record_response(
+            event_id=a.event_id or "",
+            status=r.status,
+            # clip: the event carries kW rounded to 1e-6, so the decoded answer may exceed
+            # the stored amount by that rounding; never count more than was meant
+            accepted_kwh=min(r.accepted_kwh, a.requested_kwh)
+            if r.status is not ResponseStatus.REJECTED
+            else 0.0,
+            report_id=report.id,
+            responded_at=self.clock(),
+            reason=r.reason,
+        )
 
     async def _declare_silent(self, record: DispatchRecord, now: datetime) -> bool:
         """Declare silent the events unanswered for ``response_timeout``, mark their resources
@@ -563,17 +758,21 @@ class Servicer:
         """The DR-aware plans (F4) of the resources that accepted a share, by name (read back
         from their plan reports on the VTN: the servicer keeps answers, not whole plans)."""
         record = self._dispatch(dispatch_id)
-        names = _names_by_id(self.registry.list_resources())
+        resources = self.registry.list_resources()
+        names = _names_by_id(resources)
+        owners = self._owners(resources)
         out: dict[str, HeatingPlan] = {}
         for a in record.assignments:
             if a.event_id is None or a.late or a.status not in _COMMITTED:
                 continue
             for report in await self.bl.reports(a.event_id):
-                if report.report_name != "plan":
+                if report.report_name != "plan" or not self._answers_assignment(
+                    report, a, owners, "plan"
+                ):
                     continue
                 try:
                     answers = _plan_answers(report, a, record)
-                except (profile.ProfileError, ValueError):
+                except _DECODE_ERRORS:
                     continue
                 for answer in answers[:1]:
                     out[names[a.resource_id]] = answer.plan
@@ -584,7 +783,10 @@ class Servicer:
         """Store the new power reports of a dispatch's answered events (a reading stored twice
         is stored once); returns the new samples by resource name."""
         record = self._dispatch(dispatch_id)
-        names = _names_by_id(self.registry.list_resources())
+        resources = self.registry.list_resources()
+        names = _names_by_id(resources)
+        owners = self._owners(resources)
+        rated_kw = {r.id: r.rated_power_kw for r in resources}
         out: dict[str, list[PowerSample]] = {}
         for a in record.assignments:
             if a.event_id is None or a.status not in _COMMITTED:
@@ -592,15 +794,44 @@ class Servicer:
             for report in await self.bl.reports(a.event_id):
                 if report.report_name != "power" or self.store.is_processed(report.id):
                     continue
-                samples = profile.samples_from_report(report)
-                if samples:
-                    self.store.record_power_samples(
-                        resource_id=a.resource_id, samples=samples, report_id=report.id
-                    )
-                    self.registry.mark_active([a.resource_id], at=self.clock())
-                    out.setdefault(names[a.resource_id], []).extend(samples)
+                if self._answers_assignment(report, a, owners, "power"):
+                    samples = self._samples(report, rated_kw.get(a.resource_id, 0.0))
+                    if samples:
+                        try:
+                            self.store.record_power_samples(
+                                resource_id=a.resource_id, samples=samples, report_id=report.id
+                            )
+                        except _DECODE_ERRORS as err:
+                            self._set_aside(
+                                report.id, "power", report.client_id, None, "refused", err
+                            )
+                        else:
+                            self.registry.mark_active([a.resource_id], at=self.clock())
+                            out.setdefault(names[a.resource_id], []).extend(samples)
                 self.store.mark_processed(report_id=report.id, kind="power")
         return out
+
+    def _samples(self, report: Report, rated_kw: float) -> list[PowerSample]:
+        """A power report's samples if readable and plausible (else quarantined, none)."""
+        try:
+            samples = profile.samples_from_report(report)
+        except _DECODE_ERRORS as err:
+            self._set_aside(report.id, "power", report.client_id, None, "unreadable", err)
+            return []
+        limit_w = PLAUSIBLE_RATING_FACTOR * rated_kw * 1000
+        bad = [
+            s
+            for s in samples
+            if not (0.0 <= s.power_w <= limit_w and math.isfinite(s.cumulative_energy_kwh))
+        ]
+        if bad:
+            self._set_aside(
+                report.id, "power", report.client_id, None, "implausible",
+                f"{len(bad)} samples beyond 0…{limit_w:g} W or not finite "
+                f"(first {bad[0].power_w!r} W)",
+            )  # fmt: skip
+            return []
+        return samples
 
 
 def _asked(resources: Sequence[ResourceRecord]) -> list[AskedResource]:

@@ -94,6 +94,8 @@ __all__ = [
     "PotentialRequest",
     "PowerReading",
     "ProcessedReport",
+    "QuarantineReason",
+    "QuarantinedReport",
     "Resource",
     "ResourceKind",
     "ResourceState",
@@ -146,6 +148,27 @@ class ResourceState(StrEnum):
     ACTIVE = "active"
     OFFLINE = "offline"
     RETIRED = "retired"
+
+
+class QuarantineReason(StrEnum):
+    """Why the servicer set a VEN's report or resource aside instead of using it (S1: trust no
+    peer; issue 12 item 2)."""
+
+    UNREADABLE = "unreadable"
+    """It does not follow the profile (e.g. an interval without BASELINE, a name that is no
+    DeviceId, a value that is no number)."""
+    IMPLAUSIBLE = "implausible"
+    """A value is not finite, negative where it cannot be, or beyond what the resource's rating
+    can do over the window."""
+    UNKNOWN_RESOURCE = "unknown_resource"
+    """It speaks for a resource the registry does not have."""
+    NOT_OWNER = "not_owner"
+    """The posting client does not own the resource in the registry (another VEN's resource,
+    or a resource named like another VEN's)."""
+    NOT_OUR_EVENT = "not_our_event"
+    """A plan or power report that answers no event the servicer created for that resource."""
+    REFUSED = "refused"
+    """The registry or a store refused it (a bad rating, a conflicting name)."""
 
 
 class TargetKind(StrEnum):
@@ -431,6 +454,38 @@ class ProcessedReport(Base):
     id: Mapped[str] = mapped_column(_ID)
     kind: Mapped[str] = mapped_column(String(32))
     processed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class QuarantinedReport(Base):
+    """A VEN's report (or resource, at sync) set aside, with the reason (S1; issue 12 item 2).
+
+    One row per report, resource and reason: the same report read again adds nothing.
+    ``resource_name`` is ``""`` for a report as a whole; names and details are stored as
+    printable text, cut to their column (a hostile VEN chooses them).
+    """
+
+    __tablename__ = "quarantined_report"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_quarantined_report"),
+        UniqueConstraint(
+            "report_id",
+            "resource_name",
+            "reason",
+            name="uq_quarantined_report_report_id_resource_name_reason",
+        ),
+        CheckConstraint(_in("reason", QuarantineReason), name="ck_quarantined_report_reason"),
+        Index("ix_quarantined_report_quarantined_at", "quarantined_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_SERIAL, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(_ID)
+    """The VTN's report id (``resource:<id>`` for a resource refused at sync)."""
+    kind: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str | None] = mapped_column(_ID)
+    resource_name: Mapped[str] = mapped_column(_ID)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    quarantined_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class TrackingRun(Base):

@@ -84,6 +84,7 @@ from drready.servicer.storage.potentials import (
     PotentialStore,
     PotentialTable,
 )
+from drready.servicer.storage.quarantine import QuarantineStore
 from drready.servicer.storage.readings import MeterSlotMatrix, PowerSeries, ReadingStore
 from drready.servicer.storage.registry import Registry
 from drready.servicer.storage.reports import ProcessedReports
@@ -110,6 +111,7 @@ class ServicerStore:
         self._orders = OrderStore(engine)
         self._jobs = JobStore(engine)
         self._settlements = SettlementStore(engine)
+        self._quarantine = QuarantineStore(engine)
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True) -> ServicerStore:
@@ -128,6 +130,11 @@ class ServicerStore:
     def registry(self, keys: KeyRing | None = None) -> Registry:
         """The registry on the same database."""
         return Registry(self._engine, keys)
+
+    @property
+    def quarantine(self) -> QuarantineStore:
+        """The reports and resources set aside, with their reasons (S1)."""
+        return self._quarantine
 
     def close(self) -> None:
         """Close the engine's pooled connections."""
