@@ -239,8 +239,9 @@ class GetRun:
     epc: int
     rate_per_s: float
     result: dict[str, Any]
-    rate_limited: int  # requests dropped by the rate limit, or answers cut by the byte budget
+    rate_limited: int  # requests dropped by the rate limit
     node_received: int
+    budget_limited: int = 0  # answers the byte budget cut or withheld
     default_run: GetRun | None = None  # the first run, at the default limit, if redone
 
     @property
@@ -302,14 +303,14 @@ async def get_run(epc: int, duration_s: float, window: int, rate_per_s: float) -
         child.close()
         parent.close()
         await node.close()
-    limited = node.stats.rate_limited + node.stats.bounded + node.stats.unanswered_budget
-    return GetRun(epc, rate_per_s, result, limited, node.stats.received)
+    budget = node.stats.bounded + node.stats.unanswered_budget
+    return GetRun(epc, rate_per_s, result, node.stats.rate_limited, node.stats.received, budget)
 
 
 async def get_throughput(epc: int, duration_s: float, window: int) -> GetRun:
     """Run at the default rate limit; redo with the limit raised if it dropped anything."""
     run = await get_run(epc, duration_s, window, DEFAULT_RATE_PER_S)
-    if run.rate_limited == 0:
+    if run.rate_limited == 0 and run.budget_limited == 0:
         return run
     raised = await get_run(epc, duration_s, window, RAISED_RATE_PER_S)
     raised.default_run = run
@@ -493,11 +494,12 @@ def _get_lines(run: GetRun, name: str) -> list[Line]:
     if first is not None:
         limit = (
             f"raised to 10⁹/s for this run: the default {fmt_int(DEFAULT_RATE_PER_S)}/s "
-            f"and byte budget dropped or cut {fmt_int(first.rate_limited)} (at the default: "
+            f"dropped {fmt_int(first.rate_limited)}, the byte budget cut "
+            f"{fmt_int(first.budget_limited)} (at the defaults: "
             f"{fmt_int(first.gets_per_s)} Get/s, {fmt(100 * first.lost_share, 2)} % lost)"
         )
     else:
-        limit = f"default {fmt_int(run.rate_per_s)}/s, not reached (0 dropped)"
+        limit = f"defaults ({fmt_int(run.rate_per_s)}/s, byte budget) not reached (0 dropped)"
     odd = [f"{fmt_int(r[k])} {k.replace('_', ' ')}" for k in ("unmatched", "wrong_esv") if r[k]]
     lost = f"{fmt(100 * run.lost_share, 3)} % ({fmt_int(r['lost'])} of {fmt_int(r['sent'])})"
     return [
