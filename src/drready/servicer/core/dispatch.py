@@ -87,6 +87,25 @@ no such amount is left; each round removes at least one resource, so it ends; th
 round from dropping a share the remaining resources could have carried at the minimum size).
 Amounts below 1e-6 kWh (solver noise) are set to zero without a new solve.
 
+Standard-only units (issue 15 item 1): a water heater with only the standard energy shift of
+ECHONET Lite class 0x026B (its resource carries ``DRREADY_ENERGY_SHIFT_ONLY`` with the shift
+hours it offers) can do one thing: move its daytime heating to start at one of those hours and
+run for :data:`ENERGY_SHIFT_HOURS` hours, shifting all its expected energy. So a pure pre-step
+decides these units before the LP, which sees only the others: a standard unit is *eligible* when
+the direction is up, the window contains a whole ``[h:00, h+4:00)`` (local time,
+``DEFAULT_TZ``) for one of its hours (:func:`contains_energy_shift`), it is neither excluded nor
+already committed, its whole declared ``up_kwh`` fits its envelope (the greedy fill reaches it
+within ``ENERGY_TOL_KWH``) and is at least ``min_request_kwh``. An eligible unit is either *fixed*
+at its whole declared amount (shaped as its greedy fill) or gets 0 — never a part. Rule: the
+eligible units are taken largest amount first (ties by name order) while the fixed total stays
+within the target — energy: ``Σ fixed ≤ T``; power: the fixed profile ≤ ``P_s`` in every slot;
+price: the unit's whole shift has a positive value and ``Σ fixed ≤ max_energy_kwh`` — so a target
+is never exceeded; the LP then spreads what is left of the target over the DR-ready resources.
+Largest-first is a greedy answer to a subset-sum problem: with DR-ready resources beside them
+(which take any amount up to their room) it reaches the target whenever the portfolio can;
+with standard units alone it may stop short of the best subset (it fills at least half of the
+target that the eligible units could reach together). A non-eligible standard unit gets 0.
+
 Re-dispatch (D3): :func:`redispatch` is the same LP with updated bounds — a resource's declared
 energy less what it already accepted, its per-slot and cumulative room less the committed
 deviation profile when known (an F4 plan that came back, or the indicative profile of the plan it
@@ -114,8 +133,8 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -136,9 +155,11 @@ from drready.domain import (
     ResponseStatus,
 )
 from drready.domain.base import ENERGY_TOL_KWH, POWER_TOL_KW, bounded_float
+from drready.domain.time import DEFAULT_TZ, zone
 
 __all__ = [
     "DEFAULT_MIN_REQUEST_KWH",
+    "ENERGY_SHIFT_HOURS",
     "Commitments",
     "DispatchError",
     "DispatchPlan",
@@ -149,6 +170,7 @@ __all__ = [
     "ResourceRequest",
     "Target",
     "commitments_from_responses",
+    "contains_energy_shift",
     "cumulative_limit_kwh",
     "dispatch",
     "largest_cumulative_kwh",
@@ -167,6 +189,8 @@ _KEEP_REL = 1e-9
 #: Crossover to a vertex solution up to this many slot variables (beyond: the interior one).
 _CROSSOVER_MAX_X = 20_000
 _H = SLOT_HOURS
+#: How long a standard unit's shifted daytime heating lasts from its shift hour [h] (0x026B).
+ENERGY_SHIFT_HOURS = 4
 
 _Energy = Annotated[float, bounded_float(0.0, MAX_AMOUNT_KWH)]
 _Finite = Annotated[float, bounded_float()]
@@ -902,6 +926,105 @@ def _goal(target: EnergyTarget | PowerTarget | PriceTarget, n_s: int) -> _Goal:
     return _Goal(target.kind, target_kwh, power_kw, value, max_energy)
 
 
+# --- standard-only units (issue 15 item 1) ---------------------------------------------------
+
+
+def contains_energy_shift(
+    window_start: datetime, window_end: datetime, shift_hours: Iterable[int]
+) -> bool:
+    """Whether ``[window_start, window_end)`` holds a whole ``[h:00, h+4:00)`` for one of
+    ``shift_hours`` on some day (local time, ``DEFAULT_TZ``; :data:`ENERGY_SHIFT_HOURS`).
+
+    10:00–14:00 with 10 → True; 11:00–14:00 with 10 → False; 09:00–18:00 with 13 → True.
+    Hours outside 0–23 never fit. Naive datetimes are refused (``ValueError``).
+    """
+    if window_start.tzinfo is None or window_end.tzinfo is None:
+        raise ValueError("window_start and window_end must be timezone-aware")
+    tz = zone(DEFAULT_TZ)
+    first, last = window_start.astimezone(tz).date(), window_end.astimezone(tz).date()
+    length = timedelta(hours=ENERGY_SHIFT_HOURS)
+    hours = sorted({int(h) for h in shift_hours if 0 <= int(h) <= 23})
+    day = first
+    while day <= last:  # a window spans a few days at most: a loop over days and ≤ 24 hours
+        for h in hours:
+            start = datetime(day.year, day.month, day.day, h, tzinfo=tz)
+            if window_start <= start and start + length <= window_end:
+                return True
+        day += timedelta(days=1)
+    return False
+
+
+def _fixed_energy_shift(
+    potentials: ResourcePotentials,
+    direction: Direction,
+    goal: _Goal,
+    room: _Room,
+    shift_hours: Mapping[str, Sequence[int]],
+    blocked: BoolArray,
+    min_request_kwh: float,
+) -> tuple[BoolArray, BoolArray, FloatArray]:
+    """Standard-only units: which are standard, which are fixed, and the fixed deviation [kW].
+
+    Returns ``(standard (R,), fixed (R,), x_kw (R, S))``; rule in the module docstring.
+    ``blocked`` marks resources excluded or already committed (never asked again).
+    """
+    n_r, n_s = potentials.n_resources, potentials.n_slots
+    standard = np.zeros(n_r, dtype=bool)
+    if shift_hours:
+        standard[potentials.index(shift_hours.keys(), "energy_shift_hours")] = True
+    fixed = np.zeros(n_r, dtype=bool)
+    x_kw = np.zeros((n_r, n_s))
+    if direction is not Direction.UP or not standard.any():
+        return standard, fixed, x_kw
+    if potentials.window_start is None or potentials.window_end is None:
+        raise ValueError("energy_shift_hours needs the potentials' window_start and window_end")
+    amount = room.declared_kwh
+    fits = np.array(
+        [
+            standard[i]
+            and contains_energy_shift(
+                potentials.window_start, potentials.window_end, shift_hours[potentials.names[i]]
+            )
+            for i in range(n_r)
+        ],
+        dtype=bool,
+    )
+    eligible = (
+        fits
+        & ~blocked
+        & (amount >= min_request_kwh)
+        & (room.y_max_kwh[:, -1] >= amount - ENERGY_TOL_KWH)
+    )
+    shape_kw = np.diff(room.y_max_kwh, axis=1, prepend=0.0) / _H  # the greedy fill, whole amount
+    left_kwh = goal.target_kwh if goal.kind == "energy" else goal.max_energy_kwh
+    left_kw = goal.power_kw.copy()
+    for i in sorted(np.flatnonzero(eligible), key=lambda i: -amount[i]):  # largest first
+        if goal.kind == "power":
+            if np.any(shape_kw[i] > left_kw + POWER_TOL_KW):
+                continue
+            left_kw = np.maximum(left_kw - shape_kw[i], 0.0)
+        else:
+            if amount[i] > left_kwh + ENERGY_TOL_KWH:
+                continue
+            if goal.kind == "price" and float((shape_kw[i] * goal.value_yen_per_kwh).sum()) <= 0:
+                continue
+            left_kwh = max(left_kwh - amount[i], 0.0)
+        fixed[i] = True
+        x_kw[i] = shape_kw[i]
+    return standard, fixed, x_kw
+
+
+def _less(goal: _Goal, fixed_kw: FloatArray) -> _Goal:
+    """``goal`` less what the fixed standard units deliver (never below zero)."""
+    fixed_kwh = float(fixed_kw.sum()) * _H
+    power = np.maximum(goal.power_kw - fixed_kw.sum(axis=0), 0.0)
+    if goal.kind == "energy":
+        return replace(goal, target_kwh=max(goal.target_kwh - fixed_kwh, 0.0))
+    if goal.kind == "power":
+        return replace(goal, power_kw=power, target_kwh=float(power.sum()) * _H)
+    return replace(goal, max_energy_kwh=max(goal.max_energy_kwh - fixed_kwh, 0.0))
+
+
 def redispatch(
     potentials: ResourcePotentials,
     target: EnergyTarget | PowerTarget | PriceTarget,
@@ -911,6 +1034,7 @@ def redispatch(
     committed_kw: FloatArray | None = None,
     min_request_kwh: float = DEFAULT_MIN_REQUEST_KWH,
     method: Literal["auto", "full"] = "auto",
+    energy_shift_hours: Mapping[str, Sequence[int]] | None = None,
 ) -> DispatchPlan:
     """Additional requests that cover ``target`` — the shortfall — on top of what is committed (D3).
 
@@ -937,6 +1061,10 @@ def redispatch(
         ``"auto"`` solves an energy target on the resources' totals (exact, see
         the module docstring) and the others on the slot-level LP; ``"full"`` always uses the
         slot-level LP.
+    energy_shift_hours : mapping name → shift hours, optional
+        The standard-only units (``DRREADY_ENERGY_SHIFT_ONLY``) and the hours they can shift
+        to: each gets its whole declared amount or nothing (module docstring); one already
+        committed is not asked again.
 
     Returns
     -------
@@ -978,7 +1106,18 @@ def redispatch(
         committed_kwh=committed,
     )
     largest = room.y_max_kwh[:, -1]
-    can_take = (~out_mask) & (declared > 0) & (largest > _NOISE_KWH)
+    full_goal = goal
+    standard, fixed, fixed_kw = _fixed_energy_shift(
+        potentials,
+        direction,
+        goal,
+        room,
+        energy_shift_hours or {},
+        out_mask | (committed > _NOISE_KWH),
+        min_request_kwh,
+    )
+    goal = _less(goal, fixed_kw)
+    can_take = (~out_mask) & (~standard) & (declared > 0) & (largest > _NOISE_KWH)
     active = can_take & (largest >= min_request_kwh)
     solver = _solve_totals if (method == "auto" and goal.kind == "energy") else _solve_full
 
@@ -1004,6 +1143,8 @@ def redispatch(
         active[small[np.argsort(amount[small], kind="stable")[:n_drop]]] = False
     else:
         x_kw[:] = 0.0  # every candidate fell below the minimum
+    x_kw[fixed] = fixed_kw[fixed]
+    goal = full_goal
 
     requested = x_kw.sum(axis=1) * _H
     util = np.divide(committed + requested, declared, out=np.zeros(n_r), where=declared > 0)
@@ -1049,10 +1190,18 @@ def dispatch(
     *,
     min_request_kwh: float = DEFAULT_MIN_REQUEST_KWH,
     method: Literal["auto", "full"] = "auto",
+    energy_shift_hours: Mapping[str, Sequence[int]] | None = None,
 ) -> DispatchPlan:
     """Split ``target`` across ``potentials`` (U2, D5): stage 1 delivers as much as possible,
-    stage 2 minimises the largest utilisation (module docstring). Nothing committed yet."""
-    return redispatch(potentials, target, min_request_kwh=min_request_kwh, method=method)
+    stage 2 minimises the largest utilisation (module docstring); standard-only units
+    (``energy_shift_hours``) whole or not at all. Nothing committed yet."""
+    return redispatch(
+        potentials,
+        target,
+        min_request_kwh=min_request_kwh,
+        method=method,
+        energy_shift_hours=energy_shift_hours,
+    )
 
 
 # --- responses → re-dispatch inputs (D3) ------------------------------------------------------
