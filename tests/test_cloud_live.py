@@ -5,13 +5,14 @@ item 3)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from drready.cloud.fleet import GROUP_DEVICE_ID
-from drready.cloud.live import LiveFleet
+from drready.cloud.live import FleetInterruptedError, LiveFleet
 from drready.domain import DEFAULT_TZ, SLOT, Direction, DrRequest, ResponseStatus
 from drready.domain.clock import SimClock
 from drready.domain.time import zone
@@ -223,3 +224,24 @@ def test_names_and_ratings() -> None:
     rated = fleet.rated_inputs_kw()
     assert rated.shape == (3,) and (rated > 0.8).all() and (rated < 2.0).all()
     assert isinstance(fleet.at.date(), date)
+
+
+def test_a_stopping_process_interrupts_a_long_operation_at_its_next_chunk() -> None:
+    fleet, clock = fleet_at(jst(12, 9), n=60, chunk_units=1)  # 60 chunks of one unit
+    to(clock, jst(12, 9, 30))
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            fleet.advance()  # a roll over 60 chunks
+        except FleetInterruptedError as err:
+            errors.append(err)
+        done.set()
+
+    threading.Thread(target=work).start()
+    fleet.interrupt()
+    assert done.wait(5.0)
+    assert errors and "stopping" in str(errors[0])
+    with pytest.raises(FleetInterruptedError):
+        fleet.group_envelope(W0, W1)

@@ -46,6 +46,7 @@ units from ``SeedSequence(seed, spawn_key=(2, day, chunk))``, on/off phases per 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -109,7 +110,7 @@ from drready.planning.rolling import (
 )
 from drready.planning.tariff import NIGHT_TOU, Tariff
 
-__all__ = ["CHUNK_UNITS", "LiveFleet", "Timing"]
+__all__ = ["CHUNK_UNITS", "FleetInterruptedError", "LiveFleet", "Timing"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -124,6 +125,10 @@ _PHASE_STREAM = 1
 _USE_STREAM = 2
 _MAX_REJECTED = 10_000
 """Rejected request ids remembered (answered again the same way); the oldest are forgotten."""
+
+
+class FleetInterruptedError(RuntimeError):
+    """A fleet operation stopped by :meth:`LiveFleet.interrupt`."""
 
 
 @dataclass
@@ -228,6 +233,7 @@ class LiveFleet:
         self.chunk_units = int(chunk_units)
         self.timing = Timing()
         self._names: list[str] | None = None
+        self._interrupted = threading.Event()
         self._windows: list[_Window] = []
         self._rejected: dict[str, str] = {}
         self._group_answers: dict[str, DrResponse] = {}
@@ -328,11 +334,24 @@ class LiveFleet:
 
     def _chunks(self) -> Iterator[tuple[int, slice]]:
         for c, lo in enumerate(range(0, self.size, self.chunk_units)):
+            self._check_interrupted()
             yield c, slice(lo, min(lo + self.chunk_units, self.size))
 
     def _subsets(self, units: IntArray) -> Iterator[IntArray]:
         for lo in range(0, units.size, self.chunk_units):
+            self._check_interrupted()
             yield units[lo : lo + self.chunk_units]
+
+    def interrupt(self) -> None:
+        """Stop the operation under way at its next chunk of units (:class:`FleetInterruptedError`),
+        and every later one: for a process that is stopping and cannot wait for a large
+        fleet's roll or potential (the fleet's state may be half rolled: it is not used again).
+        Safe to call from another thread."""
+        self._interrupted.set()
+
+    def _check_interrupted(self) -> None:
+        if self._interrupted.is_set():
+            raise FleetInterruptedError("the fleet was interrupted: the process is stopping")
 
     def _problem_at(self, units: Units) -> ProblemAt:
         sub = self.fleet.subset(units)

@@ -36,7 +36,9 @@ answer, once, in which rounds, when power is due, what survives a VTN outage or 
   N× faster), the F5 cadence is compared on the same clock; a VTN outage (network, 5xx) backs
   off exponentially up to ``max_backoff_s``.
 * :func:`run_cloud` — what ``drready cloud serve --units N --vtn URL`` runs: the live fleet on
-  the process clock; SIGTERM or SIGINT lets the current poll finish, then it returns.
+  the process clock; SIGTERM or SIGINT lets the current poll finish (at most
+  :data:`STOP_GRACE_S`; a poll cut short is one the VEN core already survives, as a VTN
+  outage), then it returns.
 
 Amounts: a DR event's kW becomes the request's kWh once, in ``profile.request_from_event``; the
 fleet plans in kWh and the plan report carries kWh per slot — no other conversion on this path.
@@ -70,6 +72,7 @@ __all__ = [
     "REGISTER_BATCH",
     "REGISTER_CONCURRENCY",
     "SLOW_POLL_S",
+    "STOP_GRACE_S",
     "CloudFleet",
     "MakerCloud",
     "Mode",
@@ -88,6 +91,9 @@ REGISTER_CONCURRENCY: Final = 8
 SLOW_POLL_S: Final = 1.0
 """A poll taking this long [wall s] or longer is logged with its duration (a large fleet's
 registration, roll or potential shows in the log)."""
+STOP_GRACE_S: Final = 7.0
+"""How long SIGTERM/SIGINT waits for the poll under way to finish [wall s] before cutting it
+short (a large fleet in units mode polls for longer): the cloud exits within 10 s."""
 MIN_POLL_WALL_S: Final = 0.1
 """Shortest wait between two polls on a scaled clock [wall s]: at 720× a 10 s interval would
 be 14 ms, and the cloud would become a load test of its VTN; a poll every 0.1 s is every 72
@@ -407,14 +413,21 @@ def run_cloud(
         task = asyncio.current_task()
         stops = 0
 
+        def cut_short() -> None:
+            if task is not None and not task.done():
+                _log.info("maker cloud stopping without waiting for the poll")
+                fleet.interrupt()  # a large fleet's computation ends at its next chunk
+                task.cancel()
+
         def on_signal() -> None:
             nonlocal stops
             stops += 1
             if stops == 1:
                 _log.info("maker cloud stopping after the current poll")
                 cloud.stop()
-            elif task is not None:  # a second signal: do not wait for the poll
-                task.cancel()
+                loop.call_later(STOP_GRACE_S, cut_short)
+            else:  # a second signal: do not wait for the poll
+                cut_short()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
