@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -64,7 +64,7 @@ from drready.domain import (
     ResponseStatus,
 )
 from drready.openadr import profile
-from drready.openadr.models import Event, Report, Resource
+from drready.openadr.models import Event, Report, Resource, ValuesMap
 from drready.openadr.ven import VtnError
 from drready.servicer.bl import BlClient
 from drready.servicer.core.dispatch import (
@@ -212,6 +212,9 @@ class Servicer:
         self.max_rounds = max_rounds
         self.min_request_kwh = min_request_kwh
         self.program_id: str | None = None
+        #: Standard-only units (``DRREADY_ENERGY_SHIFT_ONLY``) by resource name → shift hours,
+        #: as the last :meth:`sync_resources` read them from the VTN's resources.
+        self.energy_shift_hours: dict[str, tuple[int, ...]] = {}
 
     # ------------------------------------------------------------------ registry
     async def start(self) -> str:
@@ -288,6 +291,11 @@ class Servicer:
                 ASSUMED_RATED_KW,
             )
         n = n_units or 1
+        hours = _energy_shift_hours(res.attributes)
+        if hours is None:
+            self.energy_shift_hours.pop(res.resource_name, None)
+        else:
+            self.energy_shift_hours[res.resource_name] = hours
         self.registry.upsert_resource(
             resource_id=res.id,
             ven_id=res.ven_id,
@@ -506,6 +514,10 @@ class Servicer:
         names = sorted(envs)
         return names, ResourcePotentials.from_envelopes([envs[n] for n in names], names=names)
 
+    def _shift_hours(self, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        """The standard-only units among ``names`` with their shift hours (dispatch input)."""
+        return {n: self.energy_shift_hours[n] for n in names if n in self.energy_shift_hours}
+
     async def dispatch(self, label: str, target: DispatchTarget, potential_request_id: str) -> int:
         """Split ``target`` over the resources that declared potential; send the events.
 
@@ -519,7 +531,12 @@ class Servicer:
         ids = {r.resource_name: r.id for r in resources}
         amounts: list[tuple[str, float]] = []
         if names:
-            plan = dispatch(pots, target, min_request_kwh=self.min_request_kwh)
+            plan = dispatch(
+                pots,
+                target,
+                min_request_kwh=self.min_request_kwh,
+                energy_shift_hours=self._shift_hours(names),
+            )
             amounts = [
                 (ids[n], round(float(kwh), _AMOUNT_DECIMALS))
                 for n, kwh in zip(names, plan.requested_kwh, strict=True)
@@ -742,6 +759,7 @@ class Servicer:
             committed_kwh=[committed[n] for n in names],
             excluded=np.array([excluded[n] or n in offline for n in names], dtype=bool),
             min_request_kwh=self.min_request_kwh,
+            energy_shift_hours=self._shift_hours(names),
         )
         amounts = [
             (ids[n], round(float(kwh), _AMOUNT_DECIMALS))
@@ -832,6 +850,26 @@ class Servicer:
             )  # fmt: skip
             return []
         return samples
+
+
+def _energy_shift_hours(attributes: Iterable[ValuesMap] | None) -> tuple[int, ...] | None:
+    """The shift hours of a standard-only unit (``DRREADY_ENERGY_SHIFT_ONLY``), or None when the
+    attribute is absent; values that are not whole hours 0–23 are left out (a peer's input)."""
+    for a in attributes or ():
+        if a.type == profile.ENERGY_SHIFT_ONLY:
+            return tuple(
+                sorted(
+                    {
+                        int(v)
+                        for v in a.values
+                        if not isinstance(v, bool)
+                        and isinstance(v, int | float)
+                        and float(v).is_integer()
+                        and 0 <= v <= 23
+                    }
+                )
+            )
+    return None
 
 
 def _asked(resources: Sequence[ResourceRecord]) -> list[AskedResource]:
