@@ -37,6 +37,8 @@ from drready.servicer.web.dashboard import (
     ASSET_MEDIA_TYPES,
     DashboardSnapshot,
     EventRow,
+    QuarantineCount,
+    QuarantineRow,
     ResourceRow,
     SummaryRow,
     TrackingPanel,
@@ -727,6 +729,19 @@ def test_report_from_file_renders_the_same(watched: Watched, tmp_path: Path) -> 
                     resource_name=hostile, ven_name="v", route="cloud", kind="unit", state="retired"
                 ),
             ),
+            "quarantine_counts": (
+                QuarantineCount(reason="not_owner", count=2),
+                QuarantineCount(reason="implausible", count=0),
+            ),
+            "quarantine_latest": (
+                QuarantineRow(
+                    quarantined_at=snap.generated_at,
+                    kind="power",
+                    client_id=hostile,
+                    resource_name="<script>alert(2)</script>",
+                    reason="not_owner",
+                ),
+            ),
         }
     )
     path = write_report(snap, tmp_path / "report.html")
@@ -738,6 +753,12 @@ def test_report_from_file_renders_the_same(watched: Watched, tmp_path: Path) -> 
     # hostile text is shown as text, never parsed as markup
     assert page.get_by_test_id("resource-name").last.inner_text() == hostile
     assert page.locator("#title").inner_text() == "run <b>report</b>"
+    assert page.get_by_test_id("quarantine-client").inner_text() == hostile
+    assert page.get_by_test_id("quarantine-resource").inner_text() == "<script>alert(2)</script>"
+    counts = page.get_by_test_id("quarantine-count")
+    assert counts.count() == 2
+    shown = page.locator('[data-testid="quarantine-count"][data-reason="not_owner"]')
+    assert shown.get_by_test_id("quarantine-count-n").inner_text().strip() == "2"
     assert page.locator("img").count() == 0
     _check_screenshot(page.screenshot(full_page=True), tmp_path / "report.png")
     assert watched.errors == []

@@ -385,6 +385,31 @@
     }
   }
 
+  /* quarantine: every string comes from an untrusted VEN, so textContent only (h()) */
+  function renderQuarantine(snap) {
+    var counts = clear(document.getElementById("quarantine-counts"));
+    (snap.quarantine_counts || []).forEach(function (c) {
+      var li = h("li", { "data-testid": "quarantine-count", "data-reason": c.reason });
+      li.appendChild(h("span", { class: "badge" }, c.reason));
+      li.appendChild(h("span", { class: "n", "data-testid": "quarantine-count-n" }, " " + c.count));
+      counts.appendChild(li);
+    });
+    var body = clear(document.getElementById("quarantine-body"));
+    var rows = snap.quarantine_latest || [];
+    rows.forEach(function (q) {
+      var tr = h("tr", { "data-testid": "quarantine-row", "data-reason": q.reason });
+      tr.appendChild(h("td", null, day(q.quarantined_at) + " " + clockSec(q.quarantined_at)));
+      tr.appendChild(h("td", { "data-testid": "quarantine-client" }, q.client_id === null ? "–" : q.client_id));
+      tr.appendChild(h("td", { "data-testid": "quarantine-resource" }, q.resource_name || "–"));
+      tr.appendChild(h("td", null, q.kind));
+      tr.appendChild(h("td", null, q.reason));
+      body.appendChild(tr);
+    });
+    if (!rows.length) {
+      body.appendChild(h("tr")).appendChild(h("td", { colspan: 5, class: "empty" }, "Nothing quarantined."));
+    }
+  }
+
   function render(snap) {
     chartSeq = 0;
     document.getElementById("title").textContent = snap.title;
@@ -402,6 +427,7 @@
     renderTracking(snap);
     renderEvents(snap);
     renderResources(snap);
+    renderQuarantine(snap);
     document.body.setAttribute("data-rendered", snap.generated_at);
     var count = Number(document.body.getAttribute("data-render-count") || "0") + 1;
     document.body.setAttribute("data-render-count", String(count));

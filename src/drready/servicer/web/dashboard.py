@@ -4,7 +4,9 @@ Serves U1 (command-value following with a battery: command vs output, battery po
 charge, error statistics with and without F5 current-power reports), U2 (up-DR and down-DR
 windows: portfolio potential vs requested vs delivered per slot), D3 (one servicer view over both
 routes: home gateways and maker clouds), D5 (the run's events and their answers, including
-re-dispatch rounds) and D6 (resources per unit or as a group, with their state).
+re-dispatch rounds), D6 (resources per unit or as a group, with their state) and S1 (the VEN
+reports the servicer set aside — quarantined — counted by reason, and the latest few; their texts
+come from untrusted peers and are only ever shown as text).
 
 Three parts, one job each:
 
@@ -64,6 +66,8 @@ __all__ = [
     "ASSET_MEDIA_TYPES",
     "DashboardSnapshot",
     "EventRow",
+    "QuarantineCount",
+    "QuarantineRow",
     "ResourceRow",
     "SnapshotProvider",
     "SummaryRow",
@@ -335,6 +339,24 @@ class SummaryRow(DomainModel):
     shortages: _Count = 0
 
 
+class QuarantineCount(DomainModel):
+    """How many VEN reports or resources the servicer set aside for one reason (S1)."""
+
+    reason: _Name = Field(description="Why they were set aside, e.g. 'not_owner'.")
+    count: _Count
+
+
+class QuarantineRow(DomainModel):
+    """One report or resource set aside (S1). The texts come from untrusted peers: the page
+    shows them as text only (``textContent``), never as HTML."""
+
+    quarantined_at: Instant
+    kind: _Name = Field(description="What was set aside: 'potential', 'plan', 'power', …")
+    client_id: str | None = Field(default=None, max_length=128, description="The VEN's client.")
+    resource_name: str = Field(default="", max_length=128, description="Its resource, if any.")
+    reason: _Name
+
+
 class DashboardSnapshot(DomainModel):
     """Everything the dashboard shows at one instant; the body of ``GET /api/dashboard``."""
 
@@ -347,6 +369,12 @@ class DashboardSnapshot(DomainModel):
     events: tuple[EventRow, ...] = ()
     resources: tuple[ResourceRow, ...] = ()
     tracking: TrackingPanel | None = None
+    quarantine_counts: tuple[QuarantineCount, ...] = Field(
+        default=(), description="VEN reports set aside, by reason (S1)."
+    )
+    quarantine_latest: tuple[QuarantineRow, ...] = Field(
+        default=(), description="The latest reports set aside, newest first (S1)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DashboardSnapshot:

@@ -3,7 +3,8 @@
 :func:`build_snapshot` turns the servicer's records — the dispatches and every assignment
 (events), the registry's resources with their state and last F5 reading — plus the figures of
 the DR windows and of command following that the caller computed (potential, requested,
-accepted, delivered; the tracking series) into a
+accepted, delivered; the tracking series), and the quarantine of untrusted VEN reports (counts by
+reason, the latest :data:`QUARANTINE_SHOWN`; S1) into a
 :class:`~drready.servicer.web.dashboard.DashboardSnapshot`. It only reads.
 :func:`order_window_rows` makes those window figures from the orders of the running service
 (their stored figures: requested, accepted and delivered so far per route).
@@ -20,13 +21,18 @@ from drready.servicer.storage.orders import OrderRecord
 from drready.servicer.web.dashboard import (
     DashboardSnapshot,
     EventRow,
+    QuarantineCount,
+    QuarantineRow,
     ResourceRow,
     SummaryRow,
     TrackingPanel,
     WindowRow,
 )
 
-__all__ = ["build_snapshot", "order_window_rows", "summary_rows"]
+__all__ = ["QUARANTINE_SHOWN", "build_snapshot", "order_window_rows", "summary_rows"]
+
+#: How many of the latest quarantined reports the dashboard lists.
+QUARANTINE_SHOWN = 5
 
 _ANSWERED = (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL)
 
@@ -141,6 +147,20 @@ def build_snapshot(
                 last_power_kw=None if last_kw is None else max(last_kw, 0.0),
             )
         )
+    quarantine = store.quarantine
+    counts = tuple(
+        QuarantineCount(reason=reason.value, count=n) for reason, n in quarantine.counts().items()
+    )
+    latest = tuple(
+        QuarantineRow(
+            quarantined_at=q.quarantined_at.astimezone(tz),
+            kind=q.kind[:128] or "?",
+            client_id=None if q.client_id is None else q.client_id[:128],
+            resource_name=q.resource_name[:128],
+            reason=q.reason.value,
+        )
+        for q in quarantine.latest(QUARANTINE_SHOWN)
+    )
     return DashboardSnapshot(
         generated_at=now,
         run_state="finished" if run_state == "finished" else "running",
@@ -149,4 +169,6 @@ def build_snapshot(
         events=tuple(sorted(events, key=lambda e: (e.window_start, e.round, e.resource_name))),
         resources=tuple(rows),
         tracking=tracking,
+        quarantine_counts=counts,
+        quarantine_latest=latest,
     )
