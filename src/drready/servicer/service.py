@@ -564,6 +564,8 @@ class Servicer:
         returns their ids (each then goes on with :meth:`follow_up`)."""
         await self.start()
         records = self.store.open_dispatches()
+        if records:  # what the resources can do (shift hours) is known from the VTN only:
+            await self.sync_resources()  # learn it again before any round is re-dispatched
         names = _names_by_id(self.registry.list_resources())
         for record in records:
             await self.send_pending(record, names=names, recover=True)
