@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import sys
 from datetime import datetime
 from typing import Annotated
@@ -26,13 +28,14 @@ from drready.cli.common import (
     sub_app,
     validated,
 )
-from drready.device.clock import SimClock
+from drready.device.clock import Clock, SimClock, clock_from_env
 from drready.device.heater import SimulatedWaterHeater
+from drready.domain.clock import ENV_CLOCK
 from drready.domain.time import DEFAULT_TZ, zone
 from drready.echonet.controller import EchonetController, EchonetTimeoutError
 from drready.echonet.frame import EOJ
 from drready.echonet.mra import class_spec
-from drready.echonet.node import MAX_ANSWER_DELAY_S
+from drready.echonet.node import MAX_ANSWER_DELAY_S, EchonetNode
 from drready.echonet.serve import PROFILES, serve_forever, water_heater_node
 from drready.echonet.values import decode_value
 from drready.planning.unit import UnitConfig
@@ -135,10 +138,13 @@ def echonet_serve(
     device_id = {"maker_code": maker_code, "serial": serial}
     config = validated(UnitConfig, device_id=device_id, persons=persons, tank_l=tank_l)
     check_range("--speed", speed, 0.1, 3600)
-    now = datetime.now(zone(DEFAULT_TZ))
-    heater = SimulatedWaterHeater(
-        config, SimClock(now, speed=speed), seed=seed, energy_shifts=kind.energy_shifts
+    # the process clock when a stack shares one (DRREADY_CLOCK), else wall time × --speed
+    clock: Clock = (
+        clock_from_env()
+        if os.environ.get(ENV_CLOCK)
+        else SimClock(datetime.now(zone(DEFAULT_TZ)), speed=speed)
     )
+    heater = SimulatedWaterHeater(config, clock, seed=seed, energy_shifts=kind.energy_shifts)
     try:
         node = water_heater_node(
             address,
@@ -155,11 +161,25 @@ def echonet_serve(
         "Ctrl-C to stop"
     )
     try:
-        asyncio.run(serve_forever(node, heater))
-    except KeyboardInterrupt:
-        pass
+        asyncio.run(_serve_until_signal(node, heater))
     except OSError as err:
         fail("--address", f"cannot bind {address}:3610: {err}")
+
+
+async def _serve_until_signal(node: EchonetNode, heater: SimulatedWaterHeater) -> None:
+    """:func:`serve_forever` until SIGINT/SIGTERM, then a clean stop (the node's socket closed,
+    exit 0): a supervisor's SIGTERM is the ordinary way to stop a node."""
+    task = asyncio.create_task(serve_forever(node, heater))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 @app.command("scan")

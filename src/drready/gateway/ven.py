@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,6 +77,7 @@ from drready.domain import (
     HeatingPlan,
     PowerSample,
 )
+from drready.domain.clock import clock_from_env
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
 from drready.echonet.errors import EchonetError, EchonetRefusedError
@@ -544,10 +546,15 @@ def run_gateway(
     extension_makers: frozenset[str] = DEFAULT_EXTENSION_MAKERS,
 ) -> None:
     """What ``drready gateway serve --vtn URL --host ADDRESS …`` runs: blocks, polling every
-    ``interval_s`` on wall time, until interrupted (Ctrl-C) or after ``max_polls`` polls.
+    ``interval_s`` wall seconds, until SIGINT/SIGTERM (a clean stop: the poll in progress is
+    cancelled, the connections closed, and the function returns) or after ``max_polls`` polls.
+    The events' clock is the process clock (:func:`~drready.domain.clock.clock_from_env`: the
+    wall clock, or the simulated clock every drready process of a stack shares).
     Arguments and errors as :func:`serve_gateway`."""
-    try:
-        asyncio.run(
+    clock = clock_from_env()
+
+    async def main() -> None:
+        task = asyncio.create_task(
             serve_gateway(
                 vtn_url,
                 hosts,
@@ -561,8 +568,19 @@ def run_gateway(
                 discovery_window_s=discovery_window_s,
                 allow_insecure_http=allow_insecure_http,
                 max_polls=max_polls,
+                now=clock.now,
                 extension_makers=extension_makers,
             )
         )
-    except KeyboardInterrupt:
-        _log.info("home gateway stopped")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            _log.info("home gateway stopped")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
