@@ -58,7 +58,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "servicer": (
         "servicer",
-        "DR servicer: its database and the key that seals market registration data.",
+        "DR servicer: run it as a service, its database, the key that seals market "
+        "registration data.",
     ),
     "gateway": (
         "gateway",
