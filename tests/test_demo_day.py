@@ -117,6 +117,14 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
         for tag in ("up", "down"):
             settled = read_settlement_csv(out / f"settlement-{tag}.csv", DEFAULT_TZ)
             assert settled.portfolio is not None
+            # only resources that accepted the event are settled (issue 11: homes that refused
+            # the evening event were credited with the noon shift), accepted apart from requested
+            for res in settled.resources:
+                assert res.accepted_kwh is not None and sum(res.accepted_kwh) > 0, res.resource_id
+        down_homes = rows[("down-DR", "gateway")]
+        down = read_settlement_csv(out / "settlement-down.csv", DEFAULT_TZ)
+        if down_homes["accepted_kwh"] == 0:
+            assert [r.resource_id for r in down.resources] == ["FLEET"]
 
         url = summary["dashboard_url"]
         assert url and _port_open(url)

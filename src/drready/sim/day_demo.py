@@ -833,28 +833,35 @@ def _settle(
             if not a.late and a.status in (AssignmentStatus.ACCEPTED, AssignmentStatus.PARTIAL):
                 accepted[name] = accepted.get(name, 0.0) + (a.accepted_kwh or 0.0)
         physical = _physical(w, fleet, before, homes, twins)
-        result = settle_event(
-            history,
-            days,
-            EventWindow.from_times(w.start, w.end),
-            event_id=w.label.split(" ")[0],
-            direction=w.direction,
-            resource_ids=names,
-            requested_kwh=[accepted[n] for n in names],
-            config=base_config,
-            other_windows=[EventWindow.from_times(o.start, o.end) for o in windows],
+        # settled: only the resources that accepted the event (a home that refused is paid
+        # nothing for the load the noon shift moved); requested and accepted kept apart
+        takers = [n for n in names if accepted[n] > 0]
+        result = (
+            None
+            if not takers
+            else settle_event(
+                history[[names.index(n) for n in takers]],
+                days,
+                EventWindow.from_times(w.start, w.end),
+                event_id=w.label.split(" ")[0],
+                direction=w.direction,
+                resource_ids=takers,
+                requested_kwh=[requested[n] for n in takers],
+                accepted_kwh=[accepted[n] for n in takers],
+                config=base_config,
+                other_windows=[EventWindow.from_times(o.start, o.end) for o in windows],
+            )
         )
-        for name, reason in result.unsettled.items():
-            if accepted[name] > 0:
-                notes.append(f"{w.label.split(' (')[0]}: no baseline for {name}: {reason}")
-        if result.settlement is not None:
+        for name, reason in ({} if result is None else result.unsettled).items():
+            notes.append(f"{w.label.split(' (')[0]}: no baseline for {name}: {reason}")
+        if result is not None and result.settlement is not None:
             tag = "up" if w.direction is Direction.UP else "down"
             result.settlement.to_csv(settings.out_dir / f"settlement-{tag}.csv")
         envs = servicer.envelopes(w.request_id or "")
         for route in ("gateway", "cloud", "all"):
             members = [n for n in names if route == "all" or route_of[n] == route]
             took_part = [n for n in members if accepted[n] > 0]
-            settled = result.total_delivered_kwh(took_part)
+            settled = None if result is None else result.total_delivered_kwh(took_part)
             req = w.target_kwh if route == "all" else sum(requested[n] for n in members)
             row = RouteRow(
                 window=w.label.split(" (")[0],
