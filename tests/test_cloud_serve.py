@@ -6,6 +6,7 @@ registered in batches while the cloud keeps polling."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import ssl
 import subprocess
@@ -189,3 +190,21 @@ def test_units_are_registered_in_batches_while_the_cloud_polls(
             assert names == fleet.names
         finally:
             bl.close()
+
+
+def test_sigterm_during_a_large_fleets_start_up_exits_0() -> None:
+    command = [sys.executable, "-m", "drready.cli", "cloud", "serve"]
+    command += ["--vtn", "https://127.0.0.1:9", "--units", "300000", "--mode", "group"]
+    env = {k: v for k, v in os.environ.items() if k != ENV_CLOCK}
+    proc = subprocess.Popen(
+        command,
+        env={**env, "DRREADY_CLIENT_SECRET": "s" * 20},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4.0)  # imported, building the fleet (≈ 12 s for 300 000 units)
+    assert proc.poll() is None
+    code, took, err = _stop(proc, signal.SIGTERM)
+    assert code == 0 and took < 10, (code, took, err[-2000:])
+    assert "stopped during its start-up" in err

@@ -50,9 +50,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol
 
@@ -355,6 +356,24 @@ class MakerCloud(PollingVen):
         )
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt (as SIGINT does) while the block runs in the main
+    thread: a stop before the event loop takes over the signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_cloud(
     units: int,
     vtn_url: str,
@@ -377,7 +396,8 @@ def run_cloud(
     For ``drready cloud serve --units N --vtn URL``: a :class:`~drready.cloud.live.LiveFleet`
     on ``clock`` (the process clock, :func:`~drready.domain.clock.clock_from_env`, if None),
     polling every ``interval_s`` of that clock, until SIGTERM or SIGINT (the poll under way
-    finishes first) or after ``max_polls`` polls. ``ca_file`` is the PEM CA the VTN's
+    finishes first, cut short after :data:`STOP_GRACE_S`; during the fleet's start-up it stops
+    at once) or after ``max_polls`` polls. ``ca_file`` is the PEM CA the VTN's
     certificate must chain to (None: the system store); ``ven_name`` defaults to
     ``client_id``.
 
@@ -399,7 +419,12 @@ def run_cloud(
         ven_name=ven_name or client_id,
         allow_insecure_http=allow_insecure_http,
     )
-    fleet = LiveFleet.random(units, clock, seed=seed, maker_code=maker_code)
+    try:
+        with _stop_on_sigterm():  # the start-up of a large fleet takes a while
+            fleet = LiveFleet.random(units, clock, seed=seed, maker_code=maker_code)
+    except KeyboardInterrupt:
+        _log.info("maker cloud stopped during its start-up")
+        return
     _log.info(
         "maker cloud: %d unit(s) ready in %.1f s, state at %s",
         units,
