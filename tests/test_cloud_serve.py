@@ -21,13 +21,14 @@ import pytest
 from drready.cloud import service
 from drready.cloud.live import LiveFleet
 from drready.cloud.service import MakerCloud, wall_seconds
-from drready.domain import DEFAULT_TZ
+from drready.domain import DEFAULT_TZ, Direction, DrRequest, ResponseStatus
 from drready.domain.clock import ENV_CLOCK, ClockSpec, ScaledClock, SimClock, WallClock
 from drready.domain.time import zone
 from drready.openadr import profile
-from drready.openadr.models import to_wire
+from drready.openadr.models import BlVenCreate, to_wire
 from tests.test_cli_vtn_cloud import CLOUD_SECRET, _bl_headers, _serve_vtn, _wait_until_up
-from tests.test_ven_client import serve_vtn
+from tests.test_cloud_end_to_end import _reports
+from tests.test_ven_client import VEN_ID, serve_vtn
 
 TZ = zone(DEFAULT_TZ)
 
@@ -208,3 +209,60 @@ def test_sigterm_during_a_large_fleets_start_up_exits_0() -> None:
     code, took, err = _stop(proc, signal.SIGTERM)
     assert code == 0 and took < 10, (code, took, err[-2000:])
     assert "stopped during its start-up" in err
+
+
+def test_the_live_fleet_answers_a_day_ahead_event_through_the_vtn(tmp_path: Path) -> None:
+    """Group mode against the VTN: at 15:00 a potential and a DR event for tomorrow
+    10:00–14:00; the cloud rolls through the night and reports power inside the window from
+    the plan it still honours."""
+    clock = SimClock(datetime(2026, 5, 12, 15, tzinfo=TZ), speed=0.0)
+    fleet = LiveFleet.random(40, clock, seed=3)
+    w0, w1 = datetime(2026, 5, 13, 10, tzinfo=TZ), datetime(2026, 5, 13, 14, tzinfo=TZ)
+    with serve_vtn(tmp_path) as vtn:
+        bl = vtn.bl()
+        try:
+            program_id = bl.post("/programs", profile.program())["id"]
+
+            async def main() -> None:
+                async with vtn.ven() as ven:
+                    cloud = MakerCloud(fleet, ven, mode="group", clock=clock)
+                    await cloud.register()
+                    ven_obj = bl.get("/vens", venName=VEN_ID)[0]
+                    grant = BlVenCreate(
+                        client_id=VEN_ID, ven_name=VEN_ID, targets=(profile.GROUP_RESOURCE,)
+                    )
+                    bl.put(f"/vens/{ven_obj['id']}", grant)
+                    ask = bl.post("/events", profile.potential_request(program_id, w0, w1))
+                    await cloud.poll_once(clock.now())
+                    (report,) = _reports(bl, ask["id"], profile.POTENTIAL_REPORT)
+                    (env,) = profile.envelopes_from_report(report, computed_at=clock.now())
+                    assert env.up_kwh == pytest.approx(fleet.group_envelope(w0, w1).up_kwh)
+                    req = DrRequest(
+                        request_id="x",
+                        direction=Direction.UP,
+                        start=w0,
+                        end=w1,
+                        amount_kwh=0.5 * env.up_kwh,
+                        issued_at=clock.now(),
+                    )
+                    dr = profile.dr_event(program_id, req, [profile.GROUP_RESOURCE])
+                    ev = bl.post("/events", dr)
+                    await cloud.poll_once(clock.now())
+                    (plan_report,) = _reports(bl, ev["id"], profile.PLAN_REPORT)
+                    (answer,) = profile.answers_from_report(plan_report, req)
+                    assert answer.response.status is ResponseStatus.ACCEPTED
+                    # through the night, every 30 minutes, to 11:00 inside the window
+                    rolled = 0
+                    while clock.now() < datetime(2026, 5, 13, 11, tzinfo=TZ):
+                        clock.advance(timedelta(minutes=30))
+                        log = await cloud.poll_once(clock.now())
+                        rolled += sum("fleet rolled 1 slot(s)" in line for line in log)
+                    assert rolled == 40
+                    powers = _reports(bl, ev["id"], profile.POWER_REPORT)
+                    assert len(powers) == 3  # 10:00, 10:30 and 11:00
+                    owed = fleet.accepted_kwh(answer.response.request_id).sum()
+                    assert owed == pytest.approx(answer.response.accepted_kwh, rel=1e-6)
+
+            asyncio.run(main())
+        finally:
+            bl.close()
