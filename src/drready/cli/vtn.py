@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,8 @@ import typer
 
 from drready.cli.common import check_range, fail, first_line, last_line, sub_app
 from drready.openadr.vtn import VtnSettings
-from drready.openadr.vtn.server import run
+from drready.openadr.vtn.server import ENV_WEBHOOK_KEY, WEBHOOK_KEY_MIN_BYTES, run
+from drready.openadr.vtn.webhooks import webhook_key_for
 from drready.security.settings import SecuritySettings
 from drready.security.tokens import load_registry
 
@@ -61,6 +63,28 @@ def vtn_serve(
             help="Offer the MQTT notifier binding via this broker (mqtts://… in production)."
         ),
     ] = None,
+    mqtt_username: Annotated[
+        str | None,
+        typer.Option(help="The VTN's user name at the broker (from `drready vtn mqtt-config`)."),
+    ] = None,
+    mqtt_password_file: Annotated[
+        Path | None,
+        typer.Option(help="File with the VTN's broker password (0600, outside the repo)."),
+    ] = None,
+    mqtt_ca: Annotated[
+        Path | None, typer.Option(help="CA bundle of an mqtts:// broker (default: system CAs).")
+    ] = None,
+    allow_private_callbacks: Annotated[
+        bool,
+        typer.Option(
+            help="Accept webhook callbackUrls on loopback/private/link-local addresses (local "
+            "tests only; logs a warning). Refused by default (SSRF guard)."
+        ),
+    ] = False,
+    callback_ca: Annotated[
+        Path | None,
+        typer.Option(help="CA bundle to verify webhook callback servers (default: system CAs)."),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -70,7 +94,8 @@ def vtn_serve(
         ),
     ] = 1,
 ) -> None:
-    """Run the VTN over HTTPS. The token signing key comes from $DRREADY_TOKEN_KEY."""
+    """Run the VTN over HTTPS. The token signing key comes from $DRREADY_TOKEN_KEY, the webhook
+    signing key from $DRREADY_WEBHOOK_KEY (see `drready vtn webhook-key`)."""
     check_range("--port", port, 1, 65535)
     check_range("--workers", workers, 1, 64)
     if not insecure_http and (cert is None or key is None):
@@ -89,10 +114,23 @@ def vtn_serve(
             database_url=database,
             base_url=base_url or f"{scheme}://{host}:{port}",
             mqtt_broker_url=mqtt_broker,
+            mqtt_username=mqtt_username,
+            mqtt_password_file=None if mqtt_password_file is None else str(mqtt_password_file),
+            mqtt_ca_file=None if mqtt_ca is None else str(mqtt_ca),
+            allow_private_callbacks=allow_private_callbacks,
+            callback_ca_file=None if callback_ca is None else str(callback_ca),
             strict_input=strict_input,
         )
     except ValueError as err:
-        fail("--mqtt-broker", last_line(err))
+        option = "--mqtt-username" if "mqtt_username" in str(err) else "--mqtt-broker"
+        fail(option, last_line(err))
+    for option, path in (
+        ("--mqtt-password-file", mqtt_password_file),
+        ("--mqtt-ca", mqtt_ca),
+        ("--callback-ca", callback_ca),
+    ):
+        if path is not None and not path.is_file():
+            fail(option, f"no such file: {path}")
     tls = None if insecure_http else SecuritySettings(cert_file=cert, key_file=key)
     try:
         run(
@@ -106,4 +144,19 @@ def vtn_serve(
             workers=workers,
         )
     except ValueError as err:
-        fail("--host", first_line(err))
+        message = first_line(err)
+        fail(f"${ENV_WEBHOOK_KEY}" if ENV_WEBHOOK_KEY in message else "--host", message)
+
+
+@app.command("webhook-key")
+def vtn_webhook_key(
+    client_id: Annotated[str, typer.Argument(help="The OAuth2 client id of the subscriber.")],
+) -> None:
+    """Print (hex) the key a subscriber checks its webhook signatures with: derived from
+    $DRREADY_WEBHOOK_KEY and its client id, so no VEN can sign for another."""
+    key = os.environ.get(ENV_WEBHOOK_KEY, "")
+    if len(key.encode()) < WEBHOOK_KEY_MIN_BYTES:
+        fail(f"${ENV_WEBHOOK_KEY}", f"must be set, at least {WEBHOOK_KEY_MIN_BYTES} bytes")
+    if not client_id:
+        fail("CLIENT_ID", "must not be empty")
+    typer.echo(webhook_key_for(key.encode(), client_id).hex())

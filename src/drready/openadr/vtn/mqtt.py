@@ -52,6 +52,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -376,6 +377,14 @@ class CompositeNotifier:
     def __init__(self, notifiers: Iterable[Notifier]) -> None:
         self.notifiers: tuple[Notifier, ...] = tuple(notifiers)
 
+    def verify_callback(self, url: str) -> None:
+        """The echo challenge of the webhook notifier among these (none: nothing to verify);
+        raises :class:`~drready.openadr.vtn.webhooks.CallbackRejectedError`."""
+        for notifier in self.notifiers:
+            verify = getattr(notifier, "verify_callback", None)
+            if verify is not None:
+                verify(url)
+
     def publish(
         self, operation: Operation, object_type: ObjectType, wire_object: dict[str, Any]
     ) -> None:
@@ -403,7 +412,22 @@ def attach_mqtt(app: FastAPI, notifier: MqttNotifier | None = None) -> MqttNotif
         url = app.state.settings.mqtt_broker_url
         if url is None:
             raise ValueError("settings.mqtt_broker_url is not set: no broker to publish to")
-        mqtt = MqttNotifier(url, vens=ven_grants_from(app.state.sessionmaker))
+        settings = app.state.settings
+        password = None
+        if settings.mqtt_password_file is not None:
+            password = Path(settings.mqtt_password_file).read_text().strip()
+        tls = (
+            ssl.create_default_context(cafile=settings.mqtt_ca_file)
+            if settings.mqtt_ca_file
+            else None
+        )
+        mqtt = MqttNotifier(
+            url,
+            vens=ven_grants_from(app.state.sessionmaker),
+            username=settings.mqtt_username,
+            password=password,
+            tls=tls,
+        )
     app.state.mqtt_notifier = mqtt
     current: Notifier = getattr(app.state, "notifier", None) or NullNotifier()
     if isinstance(current, CompositeNotifier):

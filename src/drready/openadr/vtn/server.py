@@ -15,6 +15,16 @@ registry holds only secret hashes; the environment of a process is readable by i
 The database schema is created once before the workers start. All state lives in the database,
 so any worker answers any request; each worker runs its own notifier (webhooks, MQTT).
 
+Push (issue 16): every served app gets the webhook notifier (:func:`attach_push`): callbacks
+are echo-verified before a subscription is created, notifications are signed with the
+subscriber's key derived from ``DRREADY_WEBHOOK_KEY`` (:func:`~drready.openadr.vtn.webhooks.
+webhook_key_for`) and retried with backoff. A change is published by the one process that
+committed it — the worker that served the request, from inside that request — so with
+``workers > 1`` each object operation is notified exactly once, not once per worker (no
+worker watches the database for changes). Without ``DRREADY_WEBHOOK_KEY`` a random key is made
+once (in the supervisor, inherited by every worker) and a warning says that no VEN can check
+the signatures.
+
 Each serving process calls :func:`freeze_startup_heap` once its app is built: the objects of
 the imported libraries and the app (hundreds of thousands: FastAPI, pydantic, SQLAlchemy) then
 stay out of the cyclic garbage collector, whose full collections otherwise walked them all,
@@ -28,7 +38,9 @@ leave as one write (one TLS record, one system call) instead of two.
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import secrets
 import sys
 from types import FrameType
 from typing import Any
@@ -42,6 +54,8 @@ from drready.openadr.vtn.notify import Notifier
 from drready.openadr.vtn.protocol import GRACEFUL_SHUTDOWN_S, CoalescingHttpToolsProtocol
 from drready.openadr.vtn.settings import VtnSettings
 from drready.openadr.vtn.store import create_all
+from drready.openadr.vtn.webhook_setup import attach_webhooks
+from drready.openadr.vtn.webhooks import WebhookNotifier
 from drready.openadr.vtn.workers import serve as serve_workers
 from drready.security.listen import check_listen_address
 from drready.security.settings import SecuritySettings
@@ -58,15 +72,65 @@ from drready.security.tokens import (
 
 __all__ = [
     "ENV_SETTINGS_JSON",
+    "ENV_WEBHOOK_KEY",
     "WORKERS_MAX",
     "app_from_env",
+    "attach_push",
     "freeze_startup_heap",
     "run",
     "uvicorn_config",
+    "webhook_master_key",
 ]
 
 ENV_SETTINGS_JSON = "DRREADY_VTN_SETTINGS_JSON"
+ENV_WEBHOOK_KEY = "DRREADY_WEBHOOK_KEY"
+WEBHOOK_KEY_MIN_BYTES = 32
 WORKERS_MAX = 64
+
+_log = logging.getLogger("drready.openadr.vtn")
+
+
+def webhook_master_key() -> bytes:
+    """The VTN's webhook signing key from ``DRREADY_WEBHOOK_KEY``; made at random (and put in
+    the environment, for worker processes to inherit) when it is not set.
+
+    Raises
+    ------
+    ValueError
+        The key is shorter than :data:`WEBHOOK_KEY_MIN_BYTES`.
+    """
+    text = os.environ.get(ENV_WEBHOOK_KEY)
+    if not text:
+        text = secrets.token_urlsafe(WEBHOOK_KEY_MIN_BYTES)
+        os.environ[ENV_WEBHOOK_KEY] = text
+        _log.warning(
+            "%s is not set: webhook notifications are signed with a random key no VEN can "
+            "check (they still carry the subscription's bearerToken)",
+            ENV_WEBHOOK_KEY,
+        )
+    key = text.encode()
+    if len(key) < WEBHOOK_KEY_MIN_BYTES:
+        raise ValueError(
+            f"{ENV_WEBHOOK_KEY}: must be at least {WEBHOOK_KEY_MIN_BYTES} bytes, got {len(key)}"
+        )
+    return key
+
+
+def attach_push(app: FastAPI, settings: VtnSettings) -> WebhookNotifier:
+    """Install the webhook notifier on a built VTN app (see the module docstring); the MQTT
+    binding, when configured, keeps receiving every change."""
+    if settings.allow_private_callbacks:
+        _log.warning(
+            "callback URLs on loopback/private/link-local addresses are allowed "
+            "(--allow-private-callbacks): the SSRF guard of webhooks is off"
+        )
+    return attach_webhooks(
+        app,
+        signing_key=webhook_master_key(),
+        verify=settings.callback_ca_file or True,
+        allow_private_callbacks=settings.allow_private_callbacks,
+        per_client_keys=True,
+    )
 
 
 def freeze_startup_heap() -> None:
@@ -89,6 +153,7 @@ def app_from_env() -> FastAPI:
     settings = VtnSettings.model_validate_json(raw)
     registry = load_registry(env=os.environ)
     app = create_app(settings, registry, settings.token_service(registry))
+    attach_push(app, settings)
     freeze_startup_heap()
     return app
 
@@ -139,6 +204,7 @@ def uvicorn_config(
         tokens if tokens is not None else settings.token_service(registry),
         notifier=notifier,
     )
+    attach_push(app, settings)
     return uvicorn.Config(
         app,
         host=host,
@@ -194,6 +260,7 @@ def run(
             ) from err
         _check_host(host, allow_any_address)
         ssl_kwargs = _ssl_kwargs(tls, insecure_http)
+        webhook_master_key()  # once here, so that every worker signs with the same key
         engine = make_engine(settings.database_url)
         create_all(engine)  # once here: workers creating tables at the same time would race
         engine.dispose()

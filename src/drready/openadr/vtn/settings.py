@@ -41,6 +41,20 @@ class VtnSettings(BaseModel):
         The MQTT broker the VTN publishes notifications to and announces in ``GET /notifiers``
         (``mqtts://broker.example.jp:8883``; ``mqtt://`` only for a development broker).
         ``None`` (default): the MQTT notifier binding is not offered.
+    mqtt_username : str or None
+        The VTN's own user name at the broker (``drready vtn mqtt-config`` makes it and its
+        password); ``None``: connect without credentials (a development broker).
+    mqtt_password_file : str or None
+        File holding the VTN's broker password (outside the repository, 0600).
+    mqtt_ca_file : str or None
+        CA bundle that signed an ``mqtts://`` broker's certificate (default: the system's).
+    allow_private_callbacks : bool
+        Accept webhook callback URLs that resolve to loopback, private, link-local or other
+        non-public addresses (local tests); refused by default (400 naming ``callbackUrl``:
+        the SSRF guard of :mod:`drready.openadr.vtn.webhooks`).
+    callback_ca_file : str or None
+        CA bundle to verify callback servers' certificates with (a private PKI, tests); default
+        the system's CAs.
     strict_input : bool
         Refuse request bodies with properties the VTN does not know (400 naming them).
         ``False`` (default): they are dropped before validation, never stored, and logged in
@@ -59,6 +73,11 @@ class VtnSettings(BaseModel):
     page_limit_max: Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_MAX
     token_ttl_s: Annotated[int, Field(ge=TTL_MIN_S, le=TTL_MAX_S)] = 300
     mqtt_broker_url: Annotated[str, Field(pattern=r"^mqtts?://[^/?#\s]+/?$")] | None = None
+    mqtt_username: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")] | None = None
+    mqtt_password_file: str | None = None
+    mqtt_ca_file: str | None = None
+    allow_private_callbacks: bool = False
+    callback_ca_file: str | None = None
     strict_input: bool = False
     token_throttle: TokenThrottleSettings = TokenThrottleSettings()
 

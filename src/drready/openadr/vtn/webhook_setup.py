@@ -8,7 +8,9 @@ applies the object-privacy rules of Definition.md to each subscriber before anyt
   is its own;
 * a VEN receives a program or event without targets always, and a targeted one only when the
   subscription's targets ∩ the targets granted to the VEN (its ven and resource objects) meet
-  the object's targets — with target hiding: only those targets are in the notification.
+  the object's targets — with target hiding: only those targets are in the notification. A
+  subscription without targets asks for every target granted to the VEN (as a VEN's read by
+  id does), so a VEN need not list its thousand resources in its subscription.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def attach_webhooks(
             return obj
         with sessionmaker() as session:
             granted = targets_of_vens(session=session, client_id=sub.client_id)
-        effective = set(sub.targets or ()) & granted
+        effective = set(sub.targets) & granted if sub.targets else granted
         kept = [t for t in targets if t in effective]
         return {**obj, "targets": kept} if kept else None
 

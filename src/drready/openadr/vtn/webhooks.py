@@ -16,7 +16,17 @@ rules of OpenADR 3.1 (Definition.md, "Webhooks"):
 * Each POST carries ``Authorization: Bearer <subscription bearerToken>`` when the subscription
   gave one, and the headers ``X-DRReady-Timestamp`` (Unix seconds) and ``X-DRReady-Signature``
   = ``sha256=`` + hex HMAC-SHA256 over ``timestamp + "." + body`` with the VTN's webhook
-  signing key (``DRREADY_WEBHOOK_KEY``), so a VEN can check origin and freshness.
+  signing key (``DRREADY_WEBHOOK_KEY``), so a VEN can check origin and freshness. With
+  ``per_client_keys`` (what ``drready vtn serve`` uses) each subscriber's notifications are
+  signed with its own key, :func:`webhook_key_for` (HMAC-SHA256 of the client id under the
+  VTN's key; ``drready vtn webhook-key CLIENT_ID`` prints it): a VEN given its key cannot sign
+  notifications for another VEN.
+* The address check runs again before every POST (the host is resolved again), so a name that
+  resolved to a public address at subscription time and to a private one later (DNS
+  rebinding) is not called. Redirects are never followed: a 3xx is a refusal.
+* The callbacks of one change are called concurrently (``concurrency`` threads; 100 VENs are
+  not called one after the other); the next change starts once every callback of this one
+  answered or gave up, so a subscriber sees a CREATE before the UPDATE that follows it.
 * Failed deliveries (timeouts, connection errors, 5xx, 429) are retried with exponential backoff
   (``base_delay_s`` · 2ⁿ, at most ``max_attempts``); 4xx other than 429 are not retried.
   Delivery outcomes are counted in :class:`WebhookStats`.
@@ -36,6 +46,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -50,6 +61,10 @@ SIGNATURE_HEADER = "X-DRReady-Signature"
 TIMESTAMP_HEADER = "X-DRReady-Timestamp"
 
 
+WEBHOOK_KEY_LABEL = b"drready-webhook-v1:"
+"""Domain-separation prefix of :func:`webhook_key_for`."""
+
+
 class CallbackRejectedError(ValueError):
     """A callback URL failed the rules or the echo challenge (names why)."""
 
@@ -58,6 +73,34 @@ def sign(key: bytes, timestamp: str, body: bytes) -> str:
     """The signature header value for ``body`` sent at ``timestamp``."""
     mac = hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+def webhook_key_for(master_key: bytes, client_id: str) -> bytes:
+    """The signing key of ``client_id``'s notifications: HMAC-SHA256(master, label + id)."""
+    return hmac.new(master_key, WEBHOOK_KEY_LABEL + client_id.encode(), hashlib.sha256).digest()
+
+
+def non_public_address(host: str, port: int) -> str | None:
+    """The first address ``host`` resolves to that is not globally routable (loopback,
+    private, link-local, shared, reserved, unspecified — IPv4-mapped IPv6 judged as the IPv4
+    address it carries), or None when every address is public.
+
+    Raises
+    ------
+    CallbackRejectedError
+        The host does not resolve.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as err:
+        raise CallbackRejectedError(f"callbackUrl host {host!r} does not resolve") from err
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            return str(ip)
+    return None
 
 
 def verify_signature(key: bytes, timestamp: str, body: bytes, header: str) -> bool:
@@ -101,6 +144,8 @@ class WebhookNotifier:
     max_attempts: int = 5
     base_delay_s: float = 0.5
     allow_private_callbacks: bool = False
+    per_client_keys: bool = False
+    concurrency: int = 16
     stats: WebhookStats = field(default_factory=WebhookStats)
     _queue: queue.Queue[tuple[Operation, ObjectType, dict[str, Any]] | None] = field(
         default_factory=queue.Queue
@@ -112,6 +157,13 @@ class WebhookNotifier:
             raise ValueError("signing_key must be at least 32 bytes")
         if not 1 <= self.max_attempts <= 20:
             raise ValueError(f"max_attempts must be within 1–20, got {self.max_attempts}")
+        if not 1 <= self.concurrency <= 256:
+            raise ValueError(f"concurrency must be within 1–256, got {self.concurrency}")
+        self._stats_lock = threading.Lock()
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
 
     def _client(self) -> httpx.Client:
         verify = (
@@ -119,7 +171,10 @@ class WebhookNotifier:
             if isinstance(self.verify, str)
             else self.verify
         )
-        return httpx.Client(verify=verify, timeout=self.timeout_s, follow_redirects=False)
+        limits = httpx.Limits(max_connections=self.concurrency * 2)
+        return httpx.Client(
+            verify=verify, timeout=self.timeout_s, follow_redirects=False, limits=limits
+        )
 
     # --- subscription time -----------------------------------------------------------------
     def check_url(self, url: str) -> None:
@@ -133,15 +188,15 @@ class WebhookNotifier:
         if self.allow_private_callbacks:
             return
         try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError as err:
-            raise CallbackRejectedError(f"callbackUrl host {host!r} does not resolve") from err
-        for info in infos:
-            ip = ipaddress.ip_address(info[4][0])
-            if not ip.is_global:
-                raise CallbackRejectedError(
-                    f"callbackUrl resolves to a non-public address {ip} (refused, SSRF guard)"
-                )
+            port = parts.port or 443
+        except ValueError as err:
+            raise CallbackRejectedError(f"callbackUrl has an invalid port: {err}") from err
+        bad = non_public_address(host, port)
+        if bad is not None:
+            raise CallbackRejectedError(
+                f"callbackUrl resolves to a non-public address {bad} (refused, SSRF guard; "
+                "the VTN operator may allow it with --allow-private-callbacks)"
+            )
 
     def verify_callback(self, url: str) -> None:
         """The echo challenge of Definition.md; raises :class:`CallbackRejectedError`."""
@@ -167,7 +222,7 @@ class WebhookNotifier:
     ) -> None:
         """Queue the change; a worker thread delivers it."""
         self._ensure_worker()
-        self.stats.queued += 1
+        self._count("queued")
         self._queue.put((operation, object_type, wire_object))
 
     def _ensure_worker(self) -> None:
@@ -188,13 +243,16 @@ class WebhookNotifier:
             time.sleep(0.01)
 
     def _work(self) -> None:
-        with self._client() as client:
+        with (
+            self._client() as client,
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook-post") as pool,
+        ):
             while True:
                 item = self._queue.get()
                 try:
                     if item is None:
                         return
-                    self._deliver_all(client, *item)
+                    self._deliver_all(client, pool, *item)
                 except Exception:  # a worker must survive anything
                     log.exception("webhook delivery crashed")
                 finally:
@@ -213,12 +271,18 @@ class WebhookNotifier:
         return out
 
     def _deliver_all(
-        self, client: httpx.Client, op: Operation, kind: ObjectType, obj: dict[str, Any]
+        self,
+        client: httpx.Client,
+        pool: ThreadPoolExecutor,
+        op: Operation,
+        kind: ObjectType,
+        obj: dict[str, Any],
     ) -> None:
+        posts: list[tuple[str, str | None, bytes, bytes]] = []
         for sub, url, bearer in self._matching(op, kind, obj):
             seen = self.visible_to(sub, obj)
             if seen is None:
-                self.stats.filtered += 1
+                self._count("filtered")
                 continue
             note = Notification.model_validate(
                 {
@@ -229,28 +293,46 @@ class WebhookNotifier:
                 }
             )
             body = json.dumps(to_wire(note), separators=(",", ":")).encode()
-            self._post(client, url, bearer, body)
+            key = (
+                webhook_key_for(self.signing_key, sub.client_id)
+                if self.per_client_keys
+                else self.signing_key
+            )
+            posts.append((url, bearer, body, key))
+        if len(posts) == 1:
+            self._post(client, *posts[0])
+            return
+        for done in [pool.submit(self._post, client, *post) for post in posts]:
+            done.result()
 
-    def _post(self, client: httpx.Client, url: str, bearer: str | None, body: bytes) -> None:
+    def _post(
+        self, client: httpx.Client, url: str, bearer: str | None, body: bytes, key: bytes
+    ) -> None:
+        try:
+            self.check_url(url)  # again: the name may resolve elsewhere now (DNS rebinding)
+        except CallbackRejectedError as err:
+            log.warning("webhook %s not called: %s", url, err)
+            self._count("failed")
+            return
         for attempt in range(self.max_attempts):
             ts = str(int(time.time()))
             headers = {
                 "Content-Type": "application/json",
                 TIMESTAMP_HEADER: ts,
-                SIGNATURE_HEADER: sign(self.signing_key, ts, body),
+                SIGNATURE_HEADER: sign(key, ts, body),
             }
             if bearer:
                 headers["Authorization"] = f"Bearer {bearer}"
             try:
                 res = client.post(url, content=body, headers=headers)
                 if res.status_code < 300:
-                    self.stats.delivered += 1
+                    self._count("delivered")
                     return
                 if res.status_code < 500 and res.status_code != 429:
                     break  # the receiver refuses it: retrying will not help
             except httpx.HTTPError as err:
                 log.info("webhook %s attempt %d failed: %s", url, attempt + 1, err)
             if attempt + 1 < self.max_attempts:
-                self.stats.retried += 1
+                self._count("retried")
                 time.sleep(self.base_delay_s * 2**attempt)
-        self.stats.failed += 1
+        self._count("failed")
