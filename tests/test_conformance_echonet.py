@@ -20,7 +20,15 @@ from drready.echonet.frame import ESV, Frame, decode_frame, encode_frame
 from drready.echonet.node import EchonetNode
 from drready.echonet.objects import EchonetObject, PropertySlot
 from drready.evaluation.conformance import Check, Report, Verdict
-from drready.evaluation.conformance_echonet import LEVEL_CHECK, check_echonet, level_of
+from drready.evaluation.conformance_echonet import (
+    HORIZON_F0_CHECK,
+    LEVEL_CHECK,
+    MAKER_MAPS_CHECK,
+    MALFORMED_F0_CHECK,
+    PORT_CHECK,
+    check_echonet,
+    level_of,
+)
 from tests.echonet_helpers import HEATER, make_node
 
 READ_BACK = "Get 0xCA reads back 0x0D"
@@ -88,6 +96,24 @@ def _get_sna_as_res(node: EchonetNode, heater: Any) -> None:
     node.core.handle = patched  # type: ignore[method-assign]
 
 
+def _f0_takes_anything(node: EchonetNode, heater: Any) -> None:
+    # every 0xF0 answered Set_Res and dropped: neither refused nor answered in 0xF1
+    slot = _heater_obj(node).slots[0xF0]
+    slot.raw_validate = lambda edt: edt
+    slot.set = lambda value: None
+
+
+def _answers_source_port(node: EchonetNode, heater: Any) -> None:
+    # answers to the request's source port instead of 3610 (installed-base bug, EL-T1)
+    def received(data: bytes, addr: tuple[str, int]) -> None:
+        endpoint = node.endpoint
+        assert endpoint is not None
+        for out in node.core.handle(data):
+            endpoint.sendto(out, addr)
+
+    node._received = received  # type: ignore[method-assign]
+
+
 Fixture = Callable[[EchonetNode, Any], None]
 
 BROKEN: list[tuple[str, Fixture, set[str]]] = [
@@ -98,6 +124,8 @@ BROKEN: list[tuple[str, Fixture, set[str]]] = [
     ("energy_decreasing", _energy_decreasing, {POWER}),
     ("cb_too_large", _cb_too_large, {CONSISTENT}),
     ("get_sna_as_res", _get_sna_as_res, {UNKNOWN}),
+    ("f0_takes_anything", _f0_takes_anything, {MALFORMED_F0_CHECK, HORIZON_F0_CHECK}),
+    ("answers_source_port", _answers_source_port, {PORT_CHECK}),
 ]
 
 
@@ -135,7 +163,7 @@ def test_our_node_passes_and_is_restored() -> None:
 
 @pytest.mark.parametrize(
     ("address", "name", "fixture", "expected"),
-    [(f"127.0.0.{51 + i}", n, f, e) for i, (n, f, e) in enumerate(BROKEN)],
+    [(f"127.0.0.{61 + i}", n, f, e) for i, (n, f, e) in enumerate(BROKEN)],
     ids=[b[0] for b in BROKEN],
 )
 def test_broken_fixture_fails_exactly_its_check(
@@ -153,7 +181,8 @@ def test_without_measured_power_and_plan_is_not_observable() -> None:
             del obj.slots[epc]
 
     report, _ = asyncio.run(_probe("127.0.0.57", strip))
-    assert _fails(report) == set()
+    # a unit of a maker implementing the profile must list all of 0xF0–0xF4 (EL-M2)
+    assert _fails(report) == {MAKER_MAPS_CHECK}
     by_req = {(c.requirement, c.verdict) for c in report.checks}
     assert ("F5", Verdict.NOT_OBSERVABLE) in by_req
     assert ("F4", Verdict.NOT_OBSERVABLE) in by_req
@@ -175,6 +204,8 @@ def test_a_standard_only_node_reaches_the_standard_level(profile: str) -> None:
     assert level.evidence[0].startswith("standard: ")
     verdicts = {c.name: c.verdict for c in report.checks}
     assert verdicts["maker potential 0xF2/0xF3 for a 2 h window"] is Verdict.NOT_OBSERVABLE
+    assert verdicts[MALFORMED_F0_CHECK] is Verdict.NOT_OBSERVABLE
+    assert verdicts[MAKER_MAPS_CHECK] is Verdict.PASS and verdicts[PORT_CHECK] is Verdict.PASS
     assert heater.shift_time(1) is None  # restored
 
 

@@ -9,7 +9,11 @@ class 0x026B (MRA Release R) and the proposed maker-specific EPCs 0xF0–0xF4.
 Checks
 ------
 C1  the node answers; a Get of an EPC the object does not advertise is answered Get_SNA with
-    PDC 0; the property maps 0x9F/0x9E decode and every EPC of 0x9F answers a Get.
+    PDC 0; the property maps 0x9F/0x9E decode and every EPC of 0x9F answers a Get; the maker
+    EPCs 0xF0–0xF4 are listed all five (0xF0 and 0xF2 settable, no other of them) or none
+    (EL-M2; a partial set of a maker not known to implement the profile is that maker's own:
+    not observable); a Get sent from another source port is answered to destination port 3610
+    (EL-T1).
 F6  0x83 is 17 bytes starting 0xFE and equal on two reads; it equals the node profile's 0x83
     (not observable when the node profile does not answer 0x83); 0x8A is 3 bytes.
 F5  0x84 (0–65533 W) and 0x85 (0–99 999 999 × 0.001 kWh, non-decreasing over two reads
@@ -28,15 +32,23 @@ F1  0xCB and 0xCC are present and decode (4 × u32 Wh, 4 × u16 Wh for 10, 13, 1
     with 4 slots, confidence ≤ 100 % and non-decreasing cumulative bounds; 0xF2 is restored.
 F2  SetC 0xC7 = 0x01 accepted; SetC 0xCA = 0x20 (out of range) refused with SetC_SNA (fail if
     accepted); SetC 0xCA = 0x0D accepted; Get 0xCA then answers 0x0D.
+    Maker request (0xF0/0xF1 advertised): 0xF0 with direction 0x03, and with a start at minute
+    15, each refused with SetC_SNA and 0xF1 unchanged (EL-F0-1); a well-formed 0xF0 for a window
+    in 2099 (beyond every horizon, so the unit's plan is untouched) with a fresh request id,
+    sent by SetGet with a Get of 0xF1, answers SetGet_Res and 0xF1 = rejected (0x43), 0 Wh,
+    that id; sent again by SetC, then Get 0xF1, the same answer (EL-F0-2, EL-F1-1, EL-L1, EL-L2).
 F3  after the 0x0D request the heating plan 0xF4 changed (fail if not); without 0xF4, F3 is
     judged only through the 0xCA read-back, and the evidence says so.
-F4  0xF4 present and decodable → pass; absent → not observable.
+F4  0xF4 present and decodable: 8 + 4 n bytes, slot length 30 min, n ≤ 60, start at minute 0
+    or 30, no 0xFFFE/0xFFFF overflow codes → pass; absent → not observable.
 
 E1  the level the node reaches (:func:`level_of`): ``dr-ready`` — every check passes and the
     proposed maker EPCs work (0xF2/0xF3 potential and the 0xF4 plan pass); ``standard`` — the
     standard energy shift works (C1, F6, F1 0xCB/0xCC, every F2 check, F3 through the read-back
     pass) but not the maker EPCs, the installed base's level, which a home gateway serves
     through the standard shift (``docs/profile-echonet-lite.md``); ``none`` otherwise (FAIL).
+
+Rule identifiers (EL-…) are those of ``docs/profile-echonet-lite.md`` § 10.
 
 Afterwards 0xCA is cleared back to its earlier value (0x00 when it was unset), and 0xC7 and
 0xF2 are restored where the probe changed them. Requests are sent again with doubling waits (a
@@ -47,15 +59,40 @@ time), and answers come to port 3610 of the checker's interface.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import struct
 
+from drready.domain import ResponseStatus
+from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController, EchonetTimeoutError
 from drready.echonet.errors import EchonetError
-from drready.echonet.frame import EOJ, ESV, NODE_PROFILE, Frame, Property
+from drready.echonet.frame import (
+    CONTROLLER,
+    ECHONET_PORT,
+    EOJ,
+    ESV,
+    NODE_PROFILE,
+    Frame,
+    Property,
+    decode_frame,
+    encode_frame,
+)
 from drready.echonet.propmap import decode_property_map
+from drready.echonet.transport import Handler, open_endpoint
 from drready.evaluation.conformance import Report, Verdict
+from drready.gateway.capability import DEFAULT_EXTENSION_MAKERS, EXTENSION_GET, EXTENSION_SET
 
-__all__ = ["DR_READY_CHECKS", "HEATER_EOJ", "LEVEL_CHECK", "check_echonet", "level_of"]
+__all__ = [
+    "DR_READY_CHECKS",
+    "HEATER_EOJ",
+    "HORIZON_F0_CHECK",
+    "LEVEL_CHECK",
+    "MAKER_MAPS_CHECK",
+    "MALFORMED_F0_CHECK",
+    "PORT_CHECK",
+    "check_echonet",
+    "level_of",
+]
 
 HEATER_EOJ = EOJ(0x02, 0x6B, 0x01)
 CANDIDATE_HOURS = (10, 13, 15, 17)
@@ -67,8 +104,15 @@ SHIFT_WINDOW_H = 4
 VALID_SHIFT = 0x0D
 INVALID_SHIFT = 0x20
 LEVEL_CHECK = "level reached"
+MAKER_MAPS_CHECK = "maker EPCs 0xF0–0xF4: all five or none, 0xF0 and 0xF2 settable"
+PORT_CHECK = "answers go to destination port 3610"
+MALFORMED_F0_CHECK = "malformed 0xF0 refused with SetC_SNA"
+HORIZON_F0_CHECK = "0xF0 beyond the horizon: Set_Res, 0xF1 rejected with the id; again, the same"
 DR_READY_CHECKS = (
+    MAKER_MAPS_CHECK,
     "maker potential 0xF2/0xF3 for a 2 h window",
+    MALFORMED_F0_CHECK,
+    HORIZON_F0_CHECK,
     "heating plan 0xF4 readable (8 + 4 n bytes)",
 )
 """The checks that pass only when the proposed maker EPCs work (beyond the standard shift)."""
@@ -162,7 +206,7 @@ async def check_echonet(
         probe = _Probe(ctl, address, eoj)
         restore: list[tuple[int, bytes]] = []
         try:
-            await _run_checks(probe, report, restore, power_interval_s)
+            await _run_checks(probe, report, restore, power_interval_s, interface)
             level = level_of(report)
             report.add(
                 "E1",
@@ -191,15 +235,168 @@ async def check_echonet(
 
 
 async def _run_checks(
-    probe: _Probe, report: Report, restore: list[tuple[int, bytes]], power_interval_s: float
+    probe: _Probe,
+    report: Report,
+    restore: list[tuple[int, bytes]],
+    power_interval_s: float,
+    interface: str,
 ) -> None:
     maps = await _check_maps(probe, report)
     get_map, set_map = maps
     await _check_unknown_epc(probe, report, get_map, set_map)
-    await _check_identity(probe, report)
+    await _check_port(probe, report, interface)
+    maker = await _check_identity(probe, report)
+    await _check_maker_maps(report, get_map, set_map, maker)
     await _check_power(probe, report, power_interval_s)
     await _check_potential(probe, report, get_map, set_map, restore)
+    await _check_maker_request(probe, report, get_map, set_map)
     await _check_request(probe, report, get_map, restore)
+
+
+async def _check_port(probe: _Probe, report: Report, interface: str) -> None:
+    """EL-T1: a Get of 0x80 sent from an ephemeral source port must be answered to port 3610
+    of the sender (where the checker's controller receives), not to the source port."""
+    shared = await open_endpoint(interface, ECHONET_PORT)
+    private = await open_endpoint(interface, 0)
+    tid = shared.next_tid()
+    seen: dict[str, list[int]] = {"3610": [], "source": []}
+
+    def on(where: str) -> Handler:
+        def handler(data: bytes, addr: tuple[str, int]) -> None:
+            try:
+                frame = decode_frame(data)
+            except EchonetError:
+                return
+            if frame.tid == tid and addr[0] == probe.host and frame.esv == ESV.GET_RES:
+                seen[where].append(addr[1])
+
+        return handler
+
+    on_shared, on_private = on("3610"), on("source")
+    shared.attach_controller(on_shared)
+    private.attach_controller(on_private)
+    request = encode_frame(Frame(tid, CONTROLLER, probe.eoj, int(ESV.GET), (Property(0x80),)))
+    ev = [f"Get 0x80 (TID {tid}) from {interface}:{private.port} to port 3610"]
+    try:
+        wait = probe.ctl.timeout_s
+        for _ in range(max(1, probe.ctl.retries)):
+            private.sendto(request, (probe.host, ECHONET_PORT))
+            deadline = asyncio.get_running_loop().time() + wait
+            while not (seen["3610"] or seen["source"]):
+                if asyncio.get_running_loop().time() >= deadline:
+                    break
+                await asyncio.sleep(0.01)
+            if seen["3610"] or seen["source"]:
+                break
+            wait = min(2 * wait, 20.0)
+    finally:
+        shared.detach(on_shared)
+        private.detach(on_private)
+    if seen["3610"]:
+        ev.append("answered to port 3610")
+        verdict = Verdict.PASS
+    elif seen["source"]:
+        ev.append("answered to the request's source port, not to 3610")
+        verdict = Verdict.FAIL
+    else:
+        ev.append("no answer to a request from another source port")
+        verdict = Verdict.FAIL
+    report.add("C1", PORT_CHECK, verdict, ev)
+
+
+async def _check_maker_maps(
+    report: Report, get_map: set[int], set_map: set[int], maker: bytes | None
+) -> None:
+    """EL-M2: the profile's maker EPCs are listed all five or none, with its access rules."""
+    in_get = get_map & EXTENSION_GET
+    in_set = set_map & EXTENSION_GET
+    code = maker.hex().upper() if maker is not None else "?"
+    ev = [
+        "0x9F lists " + (", ".join(f"0x{e:02X}" for e in sorted(in_get)) or "none of 0xF0–0xF4"),
+        "0x9E lists " + (", ".join(f"0x{e:02X}" for e in sorted(in_set)) or "none of 0xF0–0xF4"),
+        f"maker code {code}",
+    ]
+    if not in_get and not in_set:
+        ev.insert(0, "standard-only: no maker EPCs of this profile")
+        verdict = Verdict.PASS
+    elif in_get == EXTENSION_GET and in_set == EXTENSION_SET:
+        verdict = Verdict.PASS
+    elif code in DEFAULT_EXTENSION_MAKERS:
+        ev.insert(
+            0, "a maker implementing the profile must list all of 0xF0–0xF4, 0xF0/0xF2 settable"
+        )
+        verdict = Verdict.FAIL
+    else:
+        ev.insert(
+            0, "0xF0–0xF4 are this maker's own EPCs, not the profile's (served standard-only)"
+        )
+        verdict = Verdict.NOT_OBSERVABLE
+    report.add("C1", MAKER_MAPS_CHECK, verdict, ev)
+
+
+async def _check_maker_request(
+    probe: _Probe, report: Report, get_map: set[int], set_map: set[int]
+) -> None:
+    """EL-F0-1, EL-F0-2, EL-F1-1, EL-L1, EL-L2 through requests that change no plan."""
+    if not ({0xF0, 0xF1} <= get_map and 0xF0 in set_map):
+        for name in (MALFORMED_F0_CHECK, HORIZON_F0_CHECK):
+            report.add("F2", name, Verdict.NOT_OBSERVABLE, ["0xF0/0xF1 not advertised"])
+        return
+    ev: list[str] = []
+    before = (await probe.get([0xF1], ev))[0xF1]
+    good = bytes.fromhex("01 0833 01 01 0A 00 001E 00000001")  # up, 2099-01-01 10:00, 30 min, 1 Wh
+    problems = []
+    for why, edt in (
+        ("direction 0x03", b"\x03" + good[1:]),
+        ("start at minute 15", good[:6] + b"\x0f" + good[7:]),
+    ):
+        res, line = await probe.request(ESV.SETC, [Property(0xF0, edt)])
+        ev.append(line)
+        if res.esv != ESV.SETC_SNA:
+            problems.append(f"0xF0 with {why} not refused with SetC_SNA")
+    after = (await probe.get([0xF1], ev))[0xF1]
+    if after != before:
+        problems.append("0xF1 changed after refused 0xF0s")
+    ev[:0] = problems
+    report.add("F2", MALFORMED_F0_CHECK, Verdict.FAIL if problems else Verdict.PASS, ev)
+
+    ev = []
+    problems = []
+    request_id = f"drready-conformance-{secrets.token_hex(4)}"
+    edt = good + ext.encode_request_id(request_id)
+    res = await probe.ctl.request(
+        probe.host, probe.eoj, ESV.SETGET, (Property(0xF0, edt),), (Property(0xF1),)
+    )
+    answer = next((p.edt for p in res.get_properties if p.epc == 0xF1), b"")
+    ev.append(
+        f"SETGET {probe.eoj} 0xF0={edt.hex().upper()}, get 0xF1 → {_esv(res.esv)} "
+        f"0xF1→{_hex(answer) if answer else 'PDC 0'}"
+    )
+    if res.esv != ESV.SETGET_RES:
+        problems.append(f"SetGet answered {_esv(res.esv)}, not SetGet_Res")
+    first = _decoded_response(answer, problems)
+    if first is not None and (first.status, first.accepted_wh, first.request_id) != (
+        ResponseStatus.REJECTED,
+        0,
+        request_id,
+    ):
+        problems.append(f"0xF1 must be rejected, 0 Wh, {request_id}: got {first}")
+    if await probe.set(0xF0, edt, ev):
+        again = (await probe.get([0xF1], ev))[0xF1]
+        if again != answer:
+            problems.append("the same request sent again got another answer")
+    else:
+        problems.append("SetC of a well-formed 0xF0 refused")
+    ev[:0] = problems
+    report.add("F2", HORIZON_F0_CHECK, Verdict.FAIL if problems else Verdict.PASS, ev)
+
+
+def _decoded_response(edt: bytes, problems: list[str]) -> ext.DrResponseEdt | None:
+    try:
+        return ext.decode_dr_response(edt)
+    except EchonetError as err:
+        problems.append(f"0xF1 does not decode: {err}")
+        return None
 
 
 async def _check_maps(probe: _Probe, report: Report) -> tuple[set[int], set[int]]:
@@ -242,7 +439,8 @@ async def _check_unknown_epc(
     )
 
 
-async def _check_identity(probe: _Probe, report: Report) -> None:
+async def _check_identity(probe: _Probe, report: Report) -> bytes | None:
+    """F6 checks; returns the maker code 0x8A as read."""
     ev: list[str] = []
     first = await probe.get([0x83, 0x8A], ev)
     second = (await probe.get([0x83], ev))[0x83]
@@ -284,6 +482,7 @@ async def _check_identity(probe: _Probe, report: Report) -> None:
         if prof != ident:
             ev_p.insert(0, f"device 0x83 {_hex(ident)} ≠ node profile 0x83 {_hex(prof)}")
     report.add("F6", "0x83 equals the node profile's 0x83", verdict, ev_p)
+    return maker
 
 
 async def _check_power(probe: _Probe, report: Report, interval_s: float) -> None:
@@ -419,6 +618,8 @@ async def _check_maker_potential(
         for i, (_b, lo, hi, cmin, cmax) in enumerate(rows):
             if lo > hi or cmin > cmax:
                 problems.append(f"slot {i}: least > most")
+            if max(_b, lo, hi, cmin, cmax) >= 0xFFFE:
+                problems.append(f"slot {i}: overflow code 0xFFFE/0xFFFF (values saturate)")
         for i in range(1, len(rows)):
             if rows[i][3] < rows[i - 1][3] or rows[i][4] < rows[i - 1][4]:
                 problems.append(f"slot {i}: cumulative energy decreases")
@@ -475,16 +676,12 @@ async def _check_request(
         report.add(
             "F3", "re-plan after a shift request", Verdict.PASS if changed else Verdict.FAIL, ev_p
         )
-        plan_ok = (
-            plan_after is not None
-            and len(plan_after) >= 8
-            and len(plan_after) == 8 + 4 * plan_after[7]
-        )
+        plan_problems = _plan_problems(plan_after)
         report.add(
             "F4",
             "heating plan 0xF4 readable (8 + 4 n bytes)",
-            Verdict.PASS if plan_ok else Verdict.FAIL,
-            [f"Get 0xF4 → {len(plan_after or b'')} bytes"],
+            Verdict.FAIL if plan_problems else Verdict.PASS,
+            [*plan_problems, f"Get 0xF4 → {len(plan_after or b'')} bytes: {_hex(plan_after)}"],
         )
     else:
         report.add(
@@ -496,3 +693,20 @@ async def _check_request(
         report.add(
             "F4", "heating plan 0xF4 readable", Verdict.NOT_OBSERVABLE, ["0xF4 not advertised"]
         )
+
+
+def _plan_problems(plan: bytes | None) -> list[str]:
+    """What breaks EL-F4-1, EL-E3 or EL-E6 in a 0xF4 EDT (empty when none)."""
+    if plan is None or len(plan) < 8 or len(plan) != 8 + 4 * plan[7]:
+        return ["0xF4 must be 8 + 4 n bytes"]
+    problems = []
+    if plan[5] not in (0, 30):
+        problems.append(f"plan start minute {plan[5]}: must be 0 or 30")
+    if plan[6] != 30:
+        problems.append(f"slot length {plan[6]} min: must be 30")
+    if plan[7] > ext.MAX_PLAN_SLOTS:
+        problems.append(f"{plan[7]} slots: at most {ext.MAX_PLAN_SLOTS}")
+    words = struct.unpack(f">{2 * plan[7]}H", plan[8:])
+    if any(w >= 0xFFFE for w in words):
+        problems.append("overflow code 0xFFFE/0xFFFF in a u16 field (values saturate at 0xFFFD)")
+    return problems
