@@ -158,23 +158,33 @@ def _make_vens(client: TestClient, h: dict[str, dict[str, str]]) -> tuple[str, s
 
 def test_route_applies_per_ven_privacy_and_target_hiding():
     event = {"id": "e1", "programID": "p1", "objectType": "EVENT", "targets": ["t1", "t3"]}
-    vens = [("va", frozenset({"t1"})), ("vb", frozenset({"t2"}))]
+    vens = [("va", "ca", frozenset({"t1"})), ("vb", "cb", frozenset({"t2"}))]
     out = dict(route(Operation.CREATE, ObjectType.EVENT, event, lambda: vens))
-    assert set(out) == {"events/create", "programs/p1/events/create", "vens/va/events/create"}
+    assert set(out) == {
+        "events/create",
+        "programs/p1/events/create",
+        "clients/ca/vens/va/events/create",
+    }
     assert out["events/create"]["targets"] == ["t1", "t3"]
-    assert out["vens/va/events/create"]["targets"] == ["t1"]
+    assert out["clients/ca/vens/va/events/create"]["targets"] == ["t1"]
     untargeted = {"id": "p2", "objectType": "PROGRAM", "programName": "x"}
     topics = [t for t, _ in route(Operation.UPDATE, ObjectType.PROGRAM, untargeted, lambda: vens)]
     assert topics == [
         "programs/update",
         "programs/p2/update",
-        "vens/va/programs/update",
-        "vens/vb/programs/update",
+        "clients/ca/vens/va/programs/update",
+        "clients/cb/vens/vb/programs/update",
     ]
     resource = {"id": "r1", "objectType": "RESOURCE", "venID": "va"}
-    assert [t for t, _ in route(Operation.DELETE, ObjectType.RESOURCE, resource, list)] == [
+    assert [t for t, _ in route(Operation.DELETE, ObjectType.RESOURCE, resource, lambda: vens)] == [
         "resources/delete",
-        "vens/va/resources/delete",
+        "clients/ca/vens/va/resources/delete",
+    ]
+    # an owner whose client id cannot be one topic level gets no per-VEN topic
+    wild = [("vw", "bad/+#", frozenset({"t1"}))]
+    assert [t for t, _ in route(Operation.CREATE, ObjectType.EVENT, event, lambda: wild)] == [
+        "events/create",
+        "programs/p1/events/create",
     ]
     assert route(Operation.READ, ObjectType.EVENT, event, lambda: vens) == []
 
@@ -231,11 +241,11 @@ def test_notifiers_and_topic_endpoints_answer_spec_shapes_with_scopes_and_privac
         "reports": "reports",
         "subscriptions": "subscriptions",
         "vens": "vens",
-        f"vens/{ven_a}": f"vens/{ven_a}",
+        f"vens/{ven_a}": f"clients/ven-a/vens/{ven_a}",
         "resources": "resources",
-        f"vens/{ven_a}/events": f"vens/{ven_a}/events",
-        f"vens/{ven_a}/programs": f"vens/{ven_a}/programs",
-        f"vens/{ven_a}/resources": f"vens/{ven_a}/resources",
+        f"vens/{ven_a}/events": f"clients/ven-a/vens/{ven_a}/events",
+        f"vens/{ven_a}/programs": f"clients/ven-a/vens/{ven_a}/programs",
+        f"vens/{ven_a}/resources": f"clients/ven-a/vens/{ven_a}/resources",
     }
     for path, prefix in expected.items():
         r = client.get(f"/notifiers/mqtt/topics/{path}", headers=h["bl"])

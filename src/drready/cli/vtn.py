@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +11,11 @@ import typer
 
 from drready.cli.common import check_range, fail, first_line, last_line, sub_app
 from drready.openadr.vtn import VtnSettings
+from drready.openadr.vtn.mqtt_access import write_broker_config
 from drready.openadr.vtn.server import ENV_WEBHOOK_KEY, WEBHOOK_KEY_MIN_BYTES, run
 from drready.openadr.vtn.webhooks import webhook_key_for
 from drready.security.settings import SecuritySettings
-from drready.security.tokens import load_registry
+from drready.security.tokens import ENV_TOKEN_KEY, ENV_TOKEN_KEY_FILE, load_registry
 
 app = sub_app("OpenADR 3.1 VTN (the DR servicer's server, route ii).")
 
@@ -160,3 +162,58 @@ def vtn_webhook_key(
     if not client_id:
         fail("CLIENT_ID", "must not be empty")
     typer.echo(webhook_key_for(key.encode(), client_id).hex())
+
+
+@app.command("mqtt-config")
+def vtn_mqtt_config(
+    out: Annotated[
+        Path, typer.Option(help="Directory to write into (0700, outside the repository).")
+    ],
+    clients_file: Annotated[
+        Path | None,
+        typer.Option(help="OAuth2 client registry (default $DRREADY_CLIENTS_FILE)."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="The broker's listener port, 1–65535.")] = 8883,
+    host: Annotated[str, typer.Option(help="The broker's listen address.")] = "127.0.0.1",
+    vtn_user: Annotated[str, typer.Option(help="The VTN's own user name at the broker.")] = (
+        "drready-vtn"
+    ),
+    run_as: Annotated[
+        str | None,
+        typer.Option(help="System user the broker runs as (owns the 0600 files); default you."),
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Broker certificate (mqtts).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Broker private key (mqtts).")] = None,
+) -> None:
+    """Write a Mosquitto broker's access control for the VTN's MQTT binding: mosquitto.conf,
+    passwd (PBKDF2-SHA512), acl (each client reads only clients/<its id>/#; BL the general
+    topics its scopes allow), the VTN's and each client's password (all 0600). Re-running
+    keeps the passwords already written."""
+    check_range("--port", port, 1, 65535)
+    try:
+        # the registry's records only: no token is signed here, so any key parses it
+        env = {**os.environ}
+        if not env.get(ENV_TOKEN_KEY) and not env.get(ENV_TOKEN_KEY_FILE):
+            env[ENV_TOKEN_KEY] = secrets.token_urlsafe(48)
+        registry = load_registry(clients_file, env)
+    except (ValueError, OSError) as err:
+        fail("--clients-file", first_line(err))
+    try:
+        files = write_broker_config(
+            out,
+            registry.clients,
+            port=port,
+            host=host,
+            vtn_user=vtn_user,
+            run_as=run_as,
+            certfile=tls_cert,
+            keyfile=tls_key,
+        )
+    except ValueError as err:
+        message = first_line(err)
+        option = {"out": "--out", "vtn_user": "--vtn-user", "certfile/keyfile": "--tls-cert"}
+        fail(option.get(message.split(":", 1)[0], "--clients-file"), message)
+    typer.echo(f"wrote {files.conf}, {files.passwd}, {files.acl}")
+    typer.echo(f"VTN: --mqtt-username {vtn_user} --mqtt-password-file {files.vtn_password}")
+    for client_id, path in files.client_passwords.items():
+        typer.echo(f"client {client_id}: user name {client_id}, password in {path}")

@@ -17,26 +17,35 @@ openadr3.yaml ``notifierOperationsTopics`` the pattern ``{objectType}s/<operatio
 extends the pattern to every topic endpoint: ``<endpoint path after /notifiers/mqtt/topics/>``
 + ``/create|update|delete``, ``ALL`` = ``<path>/+``, and no ``CREATE`` for one object's
 topics (``programs/{programID}``, ``vens/{venID}``), as ``notifierOperationsTopics.CREATE``
-says. A change is published to
+says — except that a ven's topics sit under its owner's subtree,
+``clients/{clientID}/vens/{venID}/…`` (:func:`ven_prefix`), so that the broker's ACL can keep
+each client to its own topics with one pattern (:mod:`drready.openadr.vtn.mqtt_access`). The
+topic-name endpoints answer these names, which is all a client needs (the specification lets
+the VTN name its topics). A change is published to
 
 * ``programs|events|reports|subscriptions|vens|resources/<op>`` — the full object (BL);
 * ``programs/{programID}/<op>`` (program update/delete), ``programs/{programID}/events/<op>``
   (events of the program) — the full object (BL: their endpoints need ``read_all``);
-* ``vens/{venID}/<op>`` (update/delete of that ven object) — the ven's owner and BL;
-* ``vens/{venID}/resources/<op>`` — resources of that ven;
-* ``vens/{venID}/events/<op>``, ``vens/{venID}/programs/<op>`` — with object privacy: an
-  object without targets goes to every ven; a targeted one only to the vens granted one of its
-  targets (targets of the ven object and of its resources), **with target hiding** (only the
-  granted targets remain in the object and the notification).
+* ``clients/{clientID}/vens/{venID}/<op>`` (update/delete of that ven object) — the ven's
+  owner and BL;
+* ``clients/{clientID}/vens/{venID}/resources/<op>`` — resources of that ven;
+* ``clients/{clientID}/vens/{venID}/events/<op>``, ``…/programs/<op>`` — with object privacy:
+  an object without targets goes to every ven; a targeted one only to the vens granted one of
+  its targets (targets of the ven object and of its resources), **with target hiding** (only
+  the granted targets remain in the object and the notification).
+
+A ven whose owner's client id cannot be a topic level (``/``, ``+``, ``#``: see
+:func:`~drready.openadr.vtn.mqtt_access.check_user_name`) gets no per-VEN publication (logged).
 
 Security
 --------
 The broker, not the VTN, decides who may subscribe to what. In production the broker **must**
 use TLS (``mqtts://``; Definition.md "MQTT": clients MUST use MQTTS) and enforce per-client
-ACLs equivalent to the REST scopes: the general topics above for BL only, ``vens/{venID}/#``
-for BL and the client owning that ven (the VTN publishes per-VEN topics precisely so that such
-ACLs can be written), and publishing for the VTN only. The loopback anonymous broker
-(``mqtt://127.0.0.1:1883``) is for development and tests.
+ACLs equivalent to the REST scopes: ``drready vtn mqtt-config`` writes them for Mosquitto
+(:mod:`~drready.openadr.vtn.mqtt_access`: the general topics for BL only, ``clients/%u/#`` for
+each client, publishing for the VTN's own user only), and ``drready vtn serve
+--mqtt-username/--mqtt-password-file`` publishes with the VTN's credentials. The loopback
+anonymous broker (``mqtt://127.0.0.1:1883``) is for development and tests.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import copy
 import json
 import logging
 import queue
+import re
 import secrets
 import ssl
 import threading
@@ -77,6 +87,7 @@ __all__ = [
     "object_topics",
     "route",
     "ven_grants_from",
+    "ven_prefix",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,8 +104,19 @@ COLLECTIONS: dict[ObjectType, str] = {
 
 _PUBLISHED = (Operation.CREATE, Operation.UPDATE, Operation.DELETE)
 
-VenGrant = tuple[str, frozenset[str]]
-"""A ven object's id and the targets granted to it (its own and its resources')."""
+VenGrant = tuple[str, str | None, frozenset[str]]
+"""A ven object's id, its owner's client id, and the targets granted to it (its own and its
+resources')."""
+
+_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")  # mqtt_access.check_user_name's rule
+
+
+def ven_prefix(ven_id: str, client_id: str | None) -> str | None:
+    """The topic prefix of a ven, ``clients/{clientID}/vens/{venID}``; None when the owner's
+    client id cannot be a topic level (or the ven has none)."""
+    if client_id is None or not _TOPIC_LEVEL.match(client_id) or not _TOPIC_LEVEL.match(ven_id):
+        return None
+    return f"clients/{client_id}/vens/{ven_id}"
 
 
 def _topic(prefix: str, operation: Operation) -> str:
@@ -123,7 +145,8 @@ def route(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every (topic, object as that topic's readers may see it) for one change.
 
-    ``vens`` is called only for programs and events (the per-VEN targeting needs it).
+    ``vens`` is called only for programs, events (the per-VEN targeting needs it) and
+    resources (their ven's owner names the topic).
     """
     if operation not in _PUBLISHED:
         return []
@@ -136,13 +159,22 @@ def route(
     elif object_type is ObjectType.EVENT and wire_object.get("programID"):
         out.append((_topic(f"programs/{wire_object['programID']}/events", operation), wire_object))
     elif object_type is ObjectType.VEN and oid and operation is not Operation.CREATE:
-        out.append((_topic(f"vens/{oid}", operation), wire_object))
+        prefix = ven_prefix(oid, wire_object.get("clientID"))
+        if prefix is not None:
+            out.append((_topic(prefix, operation), wire_object))
     elif object_type is ObjectType.RESOURCE and wire_object.get("venID"):
-        out.append((_topic(f"vens/{wire_object['venID']}/resources", operation), wire_object))
+        owner = next((c for v, c, _ in vens() if v == wire_object["venID"]), None)
+        prefix = ven_prefix(wire_object["venID"], owner)
+        if prefix is not None:
+            out.append((_topic(f"{prefix}/resources", operation), wire_object))
     if object_type in (ObjectType.PROGRAM, ObjectType.EVENT):
         sub = COLLECTIONS[object_type]
         targets = wire_object.get("targets") or []
-        for ven_id, granted in vens():
+        for ven_id, client_id, granted in vens():
+            prefix = ven_prefix(ven_id, client_id)
+            if prefix is None:
+                log.warning("ven %r: client id %r cannot name a topic", ven_id, client_id)
+                continue
             if not targets:
                 seen = wire_object
             else:
@@ -150,7 +182,7 @@ def route(
                 if not kept:
                     continue
                 seen = {**wire_object, "targets": kept}
-            out.append((_topic(f"vens/{ven_id}/{sub}", operation), seen))
+            out.append((_topic(f"{prefix}/{sub}", operation), seen))
     return out
 
 
@@ -159,20 +191,26 @@ def ven_grants_from(factory: sessionmaker[Session]) -> Callable[[], list[VenGran
 
     def grants() -> list[VenGrant]:
         stmt = select(
-            StoredObject.id, StoredObject.object_type, StoredObject.ven_id, StoredObject.targets
+            StoredObject.id,
+            StoredObject.object_type,
+            StoredObject.ven_id,
+            StoredObject.client_id,
+            StoredObject.targets,
         ).where(StoredObject.object_type.in_(("VEN", "RESOURCE")))
         granted: dict[str, set[str]] = {}
+        owners: dict[str, str | None] = {}
         resources: list[tuple[str | None, list[str]]] = []
         with factory() as session:
-            for oid, kind, ven_id, targets in session.execute(stmt):
+            for oid, kind, ven_id, client_id, targets in session.execute(stmt):
                 if kind == "VEN":
                     granted.setdefault(oid, set()).update(targets or ())
+                    owners[oid] = client_id
                 else:
                     resources.append((ven_id, targets or []))
         for ven_id, targets in resources:
             if ven_id in granted:
                 granted[ven_id].update(targets)
-        return [(vid, frozenset(ts)) for vid, ts in granted.items()]
+        return [(vid, owners.get(vid), frozenset(ts)) for vid, ts in granted.items()]
 
     return grants
 

@@ -30,7 +30,7 @@ from drready.openadr.models import (
 )
 from drready.openadr.vtn.deps import Principal, SessionDep, json_response, require_scopes
 from drready.openadr.vtn.errors import ApiError
-from drready.openadr.vtn.mqtt import collection_topics, object_topics
+from drready.openadr.vtn.mqtt import collection_topics, object_topics, ven_prefix
 from drready.openadr.vtn.routes._params import object_id_path
 from drready.openadr.vtn.service import load_owned, load_targeted
 from drready.openadr.vtn.settings import VtnSettings
@@ -74,6 +74,17 @@ def _topics(topics: dict[str, str]) -> Response:
     return json_response(to_wire(from_wire(NotifierTopicsResponse, {"topics": topics})))
 
 
+def _authentication(settings: VtnSettings) -> dict[str, str]:
+    """ANONYMOUS for a development broker; with access control (the VTN has broker
+    credentials, ``drready vtn mqtt-config``) each client logs in as its client id —
+    ``OAUTH2_BEARER_TOKEN`` with username ``"{clientID}"`` is the 3.1 method of that shape
+    (no 3.1 method names a password file); the password is the client's MQTT secret from
+    ``mqtt-config`` (docs/profile-openadr3.md)."""
+    if settings.mqtt_username is None:
+        return {"method": "ANONYMOUS"}
+    return {"method": "OAUTH2_BEARER_TOKEN", "username": "{clientID}"}
+
+
 @router.get("", response_model=NotifiersResponse, response_model_exclude_none=True)
 async def list_all_notifiers(request: Request, principal: Reader) -> Response:
     """listAllNotifiers: ``{"WEBHOOK": true}``, plus ``"MQTT"`` when a broker is configured."""
@@ -85,7 +96,7 @@ async def list_all_notifiers(request: Request, principal: Reader) -> Response:
             {
                 "URIS": [settings.mqtt_broker_url],
                 "serialization": "JSON",
-                "authentication": {"method": "ANONYMOUS"},
+                "authentication": _authentication(settings),
             },
         )
         body["MQTT"] = to_wire(binding)
@@ -182,12 +193,15 @@ def _ven_route(suffix: str, operation_id: str, what: str) -> None:
         request: Request, session: SessionDep, principal: ReadVenObjects, ven_id: VenId
     ) -> Response:
         _broker_url(request)
-        load_owned(
+        row = load_owned(
             session=session, principal=principal, object_type=ObjectType.VEN, object_id=ven_id
         )
+        prefix = ven_prefix(ven_id, row.client_id)
+        if prefix is None:  # an owner whose client id cannot name a topic: nothing published
+            raise ApiError(404, f"no MQTT topics for ven {ven_id!r}")
         if suffix:
-            return _topics(collection_topics(f"vens/{ven_id}/{suffix}"))
-        return _topics(object_topics(f"vens/{ven_id}"))
+            return _topics(collection_topics(f"{prefix}/{suffix}"))
+        return _topics(object_topics(prefix))
 
     _add(
         "/mqtt/topics/vens/{venID}" + (f"/{suffix}" if suffix else ""),
