@@ -135,6 +135,18 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(url)
+            # behind the operators' login (issue 12 item 6): the run's operator and password
+            # are in its private state directory
+            login = dict(
+                line.split(": ", 1)
+                for line in (Path(summary["state_dir"]) / "dashboard-login.txt")
+                .read_text()
+                .splitlines()
+            )
+            assert page.url.startswith(url.split("/dashboard/")[0] + "/login")
+            page.get_by_label("Operator").fill(login["operator"])
+            page.get_by_label("Password").fill(login["password"])
+            page.get_by_role("button", name="Log in").click()
             page.wait_for_selector('[data-testid="summary-row"]')
             all_rows = [r for r in summary["rows"] if r["route"] == "all"]
             requested = sum(r["requested_kwh"] for r in all_rows)
@@ -156,7 +168,15 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
         state = Path(summary["state_dir"])
         assert state.is_relative_to(tmp_path / "state" / "drready" / "runs"), state
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
-        for secret in ("vtn/clients.toml", "vtn/certs/ca-key.pem", "vtn/vtn.db", "servicer.db"):
+        for secret in (
+            "vtn/clients.toml",
+            "vtn/certs/ca-key.pem",
+            "vtn/vtn.db",
+            "servicer.db",
+            "dashboard-login.txt",
+            "dashboard/operators.toml",
+            "dashboard/session.key",
+        ):
             assert stat.S_IMODE((state / secret).stat().st_mode) == 0o600, secret
         assert json.loads((out / "summary.json").read_text()) == summary
         # market registration data: in the servicer's registry only, sealed

@@ -6,14 +6,19 @@ issue 11 item 2), its database, and the key that seals market registration data 
 (or its environment variable), credentials come from files or the environment outside the
 repository — the VTN client secret from ``$DRREADY_CLIENT_SECRET``, the API's token signing key
 from ``$DRREADY_TOKEN_KEY`` / ``$DRREADY_TOKEN_KEY_FILE``, the API's client registry from
-``--clients-file`` / ``$DRREADY_SERVICER_CLIENTS_FILE`` — and SIGTERM stops it with exit status 0
-within 10 s. Bad arguments exit 2 with one line naming the option.
+``--clients-file`` / ``$DRREADY_SERVICER_CLIENTS_FILE``, the dashboard's operators from
+``--operators-file`` / ``$DRREADY_SERVICER_OPERATORS_FILE`` (written by ``drready servicer
+operator add NAME``; without it the dashboard is closed to everyone), the session key from
+``--state-dir`` — and SIGTERM stops it with exit status 0 within 10 s. Bad arguments exit 2 with
+one line naming the option.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
+import sys
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +46,8 @@ from drready.domain.clock import (
     clock_from_env,
 )
 from drready.domain.time import zone
+from drready.security.operators import OperatorFile, check_operator_name, check_password
+from drready.security.sessions import load_or_create_session_key
 from drready.security.tokens import load_registry
 from drready.servicer.logs import LOG_FORMATS, configure_logging
 from drready.servicer.run import ServiceConfig, serve
@@ -48,6 +55,7 @@ from drready.servicer.storage.crypto import write_key_file
 from drready.servicer.storage.db import database_url, make_engine
 from drready.servicer.storage.migrations import current_revision, head_revision, upgrade
 from drready.servicer.web.auth import SERVICER_POLICY
+from drready.sim.stack_state import state_home
 
 app = sub_app(
     "DR servicer: run it as a service, its database, the key that seals market registration data."
@@ -55,6 +63,32 @@ app = sub_app(
 
 #: Environment variable naming the API's client registry (the VTN's is DRREADY_CLIENTS_FILE).
 ENV_SERVICER_CLIENTS_FILE = "DRREADY_SERVICER_CLIENTS_FILE"
+#: Environment variable naming the dashboard's operators file.
+ENV_OPERATORS_FILE = "DRREADY_SERVICER_OPERATORS_FILE"
+#: Environment variable naming the servicer's state directory (its session key).
+ENV_STATE_DIR = "DRREADY_SERVICER_STATE_DIR"
+
+operator_app = sub_app("The dashboard's operators: a password file with scrypt hashes (0600).")
+app.add_typer(operator_app, name="operator")
+
+
+def _operators_path(option: Path | None) -> Path | None:
+    if option is not None:
+        return option
+    env = os.environ.get(ENV_OPERATORS_FILE)
+    return Path(env) if env else None
+
+
+def _state_dir(option: Path | None) -> Path:
+    """--state-dir, else $DRREADY_SERVICER_STATE_DIR, else systemd's $STATE_DIRECTORY, else
+    the user's drready state folder."""
+    if option is not None:
+        return option
+    for name in (ENV_STATE_DIR, "STATE_DIRECTORY"):
+        value = os.environ.get(name, "").split(":")[0]
+        if value:
+            return Path(value)
+    return state_home() / "servicer"
 
 
 def _times(value: str, option: str) -> tuple[time, ...]:
@@ -207,6 +241,22 @@ def servicer_run(
     log_format: Annotated[str, typer.Option(help="'text' or 'json' (JSON lines).")] = "text",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     access_log: Annotated[bool, typer.Option(help="Log every HTTP request.")] = False,
+    operators_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Who may log in to the dashboard: the file `drready servicer operator add` "
+            "writes (scrypt hashes, mode 0600, outside the repository); default "
+            f"${ENV_OPERATORS_FILE}. Without it the dashboard is closed to everyone."
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory (0700, outside the repository) for the servicer's own keys: the "
+            f"dashboard's session key; default ${ENV_STATE_DIR}, $STATE_DIRECTORY, else "
+            "~/.local/state/drready/servicer."
+        ),
+    ] = None,
 ) -> None:
     """Run the DR servicer: the VTN's BL on its own database, its schedule, the north-bound API
     (/api/v1, /auth/token, /openapi.json, /docs), the dashboard (/dashboard/), /healthz and
@@ -257,6 +307,18 @@ def servicer_run(
         registry = load_registry(registry_file, policy=SERVICER_POLICY)
     except (ValueError, OSError) as err:
         fail("--clients-file", first_line(err))
+    operators_path = _operators_path(operators_file)
+    session_dir: Path | None = None
+    if operators_path is not None:
+        try:
+            OperatorFile(operators_path).names()
+        except (ValueError, OSError) as err:
+            fail("--operators-file", first_line(err))
+        session_dir = _state_dir(state_dir)
+        try:
+            load_or_create_session_key(session_dir)
+        except (ValueError, OSError) as err:
+            fail("--state-dir", first_line(err))
     try:
         configure_logging(log_format, log_level, clock=clock)
     except ValueError as err:
@@ -286,6 +348,8 @@ def servicer_run(
         max_rounds=max_rounds,
         retry_after=timedelta(seconds=retry_after),
         access_log=access_log,
+        operators_file=operators_path,
+        state_dir=session_dir,
     )
     try:
         status = asyncio.run(serve(config, registry, clock))
@@ -341,3 +405,74 @@ def servicer_data_key(
     except ValueError as err:
         fail("--out" if "work tree" in str(err) else "--key-id", first_line(err))
     console.print(f"wrote key {kid} to {out}")
+
+
+OperatorsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="The operators file (TOML, 0600, outside the repository); default "
+        f"${ENV_OPERATORS_FILE}."
+    ),
+]
+
+
+def _operators_file(option: Path | None) -> OperatorFile:
+    path = _operators_path(option)
+    if path is None:
+        fail("--operators-file", f"name the operators file (or set ${ENV_OPERATORS_FILE})")
+    try:
+        return OperatorFile(path)
+    except (ValueError, OSError) as err:
+        fail("--operators-file", first_line(err))
+
+
+def _read_password() -> str:
+    """The password: prompted twice on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            fail("password", "the two entries differ")
+        return first
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+@operator_app.command("add")
+def operator_add(
+    name: Annotated[str, typer.Argument(help="The operator's name (letters, digits, . _ @ -).")],
+    operators_file: OperatorsFileOpt = None,
+) -> None:
+    """Add an operator or set a new password (which ends the operator's sessions). The password
+    is read from the terminal (twice) or from the first line of standard input, never from an
+    option; at least 16 characters."""
+    try:
+        check_operator_name(name)
+    except ValueError as err:
+        fail("NAME", first_line(err))
+    operators = _operators_file(operators_file)
+    password = _read_password()
+    try:
+        check_password(password)
+    except ValueError as err:
+        fail("password", first_line(err))
+    new = operators.add(name, password)
+    console.print(f"{'added' if new else 'new password for'} operator {name} in {operators.path}")
+
+
+@operator_app.command("remove")
+def operator_remove(
+    name: Annotated[str, typer.Argument(help="The operator's name.")],
+    operators_file: OperatorsFileOpt = None,
+) -> None:
+    """Remove an operator (their sessions end at their next request)."""
+    operators = _operators_file(operators_file)
+    if not operators.remove(name):
+        fail("NAME", f"no operator {name!r} in {operators.path}")
+    console.print(f"removed operator {name} from {operators.path}")
+
+
+@operator_app.command("list")
+def operator_list(operators_file: OperatorsFileOpt = None) -> None:
+    """The operators' names (never their hashes)."""
+    for name in _operators_file(operators_file).names():
+        print(name)

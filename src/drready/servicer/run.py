@@ -19,7 +19,9 @@ one asyncio process (U1, U2, D3, D5, F1, F2, F5, S1; issue 11 items 2, 4, 6).
   ============== ==================== =====================================================
   ``sync``       every 10 min         VENs and resources from the VTN into the registry
   ``potential``  07:00 and 13:00      ask the potential for the next day's windows
-                                      (10:00–14:00, 17:00–20:00): the day-ahead collection
+                                      (10:00–14:00, 17:00–20:00): the day-ahead collection;
+                                      the day after the instant the run is *for*, and only
+                                      the windows still ahead (:func:`day_ahead_windows`)
   ``orders``     every 30 s           each order one step on (:class:`~drready.servicer.
                                       orders.OrderDesk`): potential for its window, dispatch,
                                       follow-up and re-dispatch of shortfall, status; new
@@ -33,7 +35,9 @@ one asyncio process (U1, U2, D3, D5, F1, F2, F5, S1; issue 11 items 2, 4, 6).
   A job that fails (the VTN away, a database error) is logged, counted and retried after
   ``retry_after``; a missed run (the servicer was down) is caught up once.
 * **the web app** (:func:`drready.servicer.web.app.create_app`) under uvicorn in the same event
-  loop, over HTTPS by default, with the VTN's protocol class
+  loop, over HTTPS by default; its dashboard behind the operators' login
+  (:mod:`drready.servicer.web.login`: the operators file, a session key in the state
+  directory), with the VTN's protocol class
   (:class:`~drready.openadr.vtn.protocol.CoalescingHttpToolsProtocol`: idle TLS keep-alive
   clients cannot hold a stop) and its bounded graceful phase
   (:data:`~drready.openadr.vtn.protocol.GRACEFUL_SHUTDOWN_S`).
@@ -67,8 +71,11 @@ from drready.domain.time import zone
 from drready.openadr.ven import VenError
 from drready.openadr.vtn.protocol import GRACEFUL_SHUTDOWN_S, CoalescingHttpToolsProtocol
 from drready.security.listen import check_listen_address
+from drready.security.operators import OperatorFile
+from drready.security.sessions import load_or_create_session_key
 from drready.security.tls import insecure_http_warning, uvicorn_ssl_kwargs, warn_insecure_http
 from drready.security.tokens import ClientRegistry
+from drready.security.verify_pool import BoundedVerifier
 from drready.servicer.bl import observed_bl_client
 from drready.servicer.core.schedule import DailyJob, Due, JobState, PeriodicJob, Schedule
 from drready.servicer.metrics import ServicerMetrics
@@ -78,8 +85,9 @@ from drready.servicer.settling import settle_due
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.app import ServiceState, create_app
 from drready.servicer.web.auth import AUDIENCE
+from drready.servicer.web.login import LOGIN_THROTTLE, PasswordFileAuthenticator
 
-__all__ = ["ServiceConfig", "serve"]
+__all__ = ["ServiceConfig", "day_ahead_windows", "serve"]
 
 _log = logging.getLogger("drready.servicer.run")
 
@@ -124,6 +132,12 @@ class ServiceConfig:
     dashboard_poll_s: float = 2.0
     access_log: bool = False
     token_ttl_s: int = 300
+    operators_file: Path | None = None
+    """Who may log in to the dashboard (``None``: no one; the pages stay closed)."""
+    state_dir: Path | None = None
+    """Where the service keeps its own keys (the session key); ``None``: sessions end with
+    the process."""
+    session_ttl_s: int = 8 * 3600
     tz: str = DEFAULT_TZ
 
     @property
@@ -180,6 +194,48 @@ def _uvicorn_config(config: ServiceConfig, app: Any) -> uvicorn.Config:
     )
 
 
+def day_ahead_windows(
+    due_at: datetime,
+    now: datetime,
+    windows: tuple[tuple[time, time], ...],
+    tz: str = DEFAULT_TZ,
+) -> list[tuple[datetime, datetime]]:
+    """The windows a day-ahead potential run asks for: each of ``windows`` on the day after
+    ``due_at`` (the instant the run is *for*), if it has not begun at ``now``.
+
+    A run on time asks for tomorrow's windows. A run caught up late asks for the windows of
+    the run it stands for that are still ahead — the servicer brought up at 05:00 after
+    missing 13:00 and 23:00 of the day before asks for today's 10:00 and 17:00, not
+    tomorrow's (which its own 07:00 and 13:00 runs will ask for).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> jst = ZoneInfo("Asia/Tokyo")
+    >>> w = ((time(10), time(14)), (time(17), time(20)))
+    >>> def at(d, h, m=0):
+    ...     return datetime(2026, 5, d, h, m, tzinfo=jst)
+    >>> [s.strftime("%d %H") for s, _ in day_ahead_windows(at(14, 7), at(14, 7), w)]
+    ['15 10', '15 17']
+    >>> [s.strftime("%d %H") for s, _ in day_ahead_windows(at(13, 23), at(14, 5), w)]
+    ['14 10', '14 17']
+    >>> [s.strftime("%d %H") for s, _ in day_ahead_windows(at(13, 13), at(14, 12, 30), w)]
+    ['14 17']
+    >>> night = ((time(22), time(2)),)
+    >>> [(s.day, e.day) for s, e in day_ahead_windows(at(14, 7), at(14, 7), night)]
+    [(15, 16)]
+    """
+    zone_ = zone(tz)
+    tomorrow = due_at.astimezone(zone_).date() + timedelta(days=1)
+    out = []
+    for start_t, end_t in windows:
+        start = datetime.combine(tomorrow, start_t, tzinfo=zone_)
+        end = datetime.combine(
+            tomorrow + timedelta(days=1 if end_t <= start_t else 0), end_t, tzinfo=zone_
+        )
+        if start > now:
+            out.append((start, end))
+    return out
+
+
 class _Service:
     """The running service's parts and its schedule loop."""
 
@@ -220,6 +276,16 @@ class _Service:
         tokens = registry.token_service(
             config.public_url, ttl_s=config.token_ttl_s, audience=AUDIENCE
         )
+        self.login_verifier = BoundedVerifier(1, LOGIN_THROTTLE.verify_queue_max)
+        operators = PasswordFileAuthenticator(
+            None if config.operators_file is None else OperatorFile(config.operators_file),
+            self.login_verifier,
+        )
+        if config.operators_file is None:
+            _log.warning(
+                "no --operators-file: the dashboard is closed to everyone (add an operator with "
+                "`drready servicer operator add NAME --operators-file FILE`)"
+            )
         self.app = create_app(
             store=self.store,
             servicer=self.servicer,
@@ -231,6 +297,12 @@ class _Service:
             state=self.state,
             tz=config.tz,
             dashboard_poll_s=config.dashboard_poll_s,
+            operators=operators,
+            session_key=None
+            if config.state_dir is None
+            else load_or_create_session_key(config.state_dir),
+            secure_cookies=not config.insecure_http,
+            session_ttl_s=config.session_ttl_s,
         )
         self.jobs: dict[str, Callable[[datetime], Awaitable[Any]]] = {
             "sync": self._sync,
@@ -245,14 +317,9 @@ class _Service:
         asked = await self.servicer.sync_resources()
         _log.info("registry synced: %d resources", len(asked), extra={"job": "sync"})
 
-    async def _potential(self, now: datetime) -> None:
-        tz = zone(self.config.tz)
-        tomorrow = now.astimezone(tz).date() + timedelta(days=1)
-        for start_t, end_t in self.config.potential_windows:
-            start = datetime.combine(tomorrow, start_t, tzinfo=tz)
-            end = datetime.combine(
-                tomorrow + timedelta(days=1 if end_t <= start_t else 0), end_t, tzinfo=tz
-            )
+    async def _potential(self, now: datetime, due_at: datetime | None = None) -> None:
+        windows = self.config.potential_windows
+        for start, end in day_ahead_windows(due_at or now, now, windows, self.config.tz):
             request_id = await self.servicer.ask_potential(start, end)
             _log.info(
                 "day-ahead potential asked for %s–%s",
@@ -297,7 +364,10 @@ class _Service:
         self.state.running_job = due.name
         ok, error = True, None
         try:
-            await self.jobs[due.name](now)
+            if due.name == "potential":  # for the instant it is due for (a catch-up)
+                await self._potential(now, due.due_at)
+            else:
+                await self.jobs[due.name](now)
         except (VenError, SQLAlchemyError, ValueError) as err:
             ok, error = False, f"{type(err).__name__}: {err}"
             _log.warning("job %s failed: %s", due.name, error, extra={"job": due.name})
@@ -334,6 +404,7 @@ class _Service:
                 await asyncio.wait_for(stop.wait(), timeout=wait_s)
 
     async def close(self) -> None:
+        self.login_verifier.close()
         await self.bl.close()
         self.store.close()
 

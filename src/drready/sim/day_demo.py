@@ -77,12 +77,15 @@ from drready.echonet.node import EchonetNode
 from drready.echonet.serve import water_heater_node
 from drready.gateway.battery import BatteryLink, discover_batteries
 from drready.gateway.ven import GatewayVen, discover_links
-from drready.openadr.profile import GROUP_RESOURCE
+from drready.openadr.profile import group_resource
 from drready.openadr.ven import VenClient
 from drready.planning.problem import Fleet
 from drready.planning.tariff import Tariff, TariffPeriod
 from drready.planning.unit import UnitConfig
-from drready.security.paths import git_work_tree
+from drready.security.operators import OperatorFile
+from drready.security.paths import git_work_tree, write_private_file
+from drready.security.sessions import SessionSigner, load_or_create_session_key
+from drready.security.verify_pool import BoundedVerifier
 from drready.servicer.bl import BlClient
 from drready.servicer.core.baseline import BaselineConfig, EventWindow
 from drready.servicer.core.dispatch import EnergyTarget
@@ -105,6 +108,11 @@ from drready.servicer.web.dashboard import (
     write_report,
 )
 from drready.servicer.web.dashboard import TrackingStats as DashTrackingStats
+from drready.servicer.web.login import (
+    PasswordFileAuthenticator,
+    install_operator_login,
+    operator_bar,
+)
 from drready.servicer.web.snapshot import build_snapshot
 from drready.sim.command_signal import command_signal
 from drready.sim.meters import fleet_history_kwh, history_days, unit_history_kwh
@@ -126,6 +134,8 @@ _log = logging.getLogger("drready.demo")
 
 DEMO_DAY = date(2025, 5, 14)  # a Wednesday in May: mild weather, no holiday near
 MAKER_CODE = "000005"
+GROUP_RESOURCE = group_resource(MAKER_CODE)
+"""The demo cloud's fleet group resource (D6: one per maker, ``FLEET-000005``)."""
 FLAT_TARIFF = Tariff(
     name="illustrative flat rate (31 yen/kWh all day)",
     periods=(
@@ -316,16 +326,54 @@ def _plan_power_kw(plans: list[HeatingPlan], at: datetime) -> float:
     return total
 
 
-class _DashboardServer:
-    """The dashboard over HTTPS on loopback in a background thread (uvicorn)."""
+#: The demo's dashboard operator (issue 12 item 6: the dashboard is behind a login).
+DEMO_OPERATOR = "demo"
+#: The file of the run's state directory holding the demo operator's name and password.
+DEMO_LOGIN_FILE = "dashboard-login.txt"
 
-    def __init__(self, provider: Callable[[], DashboardSnapshot], cert: Path, key: Path) -> None:
+
+def _demo_operator(run_dir: Path) -> tuple[OperatorFile, Path]:
+    """An operators file with one operator of a random password, in the run's private state
+    directory, and the 0600 file that tells the password."""
+    password = secrets.token_urlsafe(18)
+    operators = OperatorFile(run_dir / "dashboard" / "operators.toml")
+    operators.add(DEMO_OPERATOR, password)
+    login = run_dir / DEMO_LOGIN_FILE
+    write_private_file(
+        login, f"operator: {DEMO_OPERATOR}\npassword: {password}\n".encode(), overwrite=True
+    )
+    return operators, login
+
+
+class _DashboardServer:
+    """The dashboard over HTTPS on loopback in a background thread (uvicorn), behind the
+    operators' login (an operator made for the run, see :func:`_demo_operator`)."""
+
+    def __init__(
+        self,
+        provider: Callable[[], DashboardSnapshot],
+        cert: Path,
+        key: Path,
+        run_dir: Path,
+    ) -> None:
         from fastapi import FastAPI
+        from fastapi.responses import RedirectResponse
 
         app = FastAPI(title="drready servicer dashboard", docs_url=None, redoc_url=None)
-        app.include_router(dashboard_router(provider))
+        operators, self.login_file = _demo_operator(run_dir)
+        self._verifier = BoundedVerifier(1, 4)
+        login = install_operator_login(
+            app,
+            authenticator=PasswordFileAuthenticator(operators, self._verifier),
+            sessions=SessionSigner(load_or_create_session_key(run_dir / "dashboard")),
+            secure=True,
+        )
+        app.include_router(
+            dashboard_router(provider, operator_bar=operator_bar(login)), prefix="/dashboard"
+        )
+        app.add_api_route("/", lambda: RedirectResponse("/dashboard/"), include_in_schema=False)
         self.port = free_port()
-        self.url = f"https://localhost:{self.port}/"
+        self.url = f"https://localhost:{self.port}/dashboard/"
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -348,6 +396,7 @@ class _DashboardServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=5)
+        self._verifier.close()
 
 
 async def run_day_demo(
@@ -486,10 +535,15 @@ async def run_day_demo(
                 if settings.dashboard:
                     assert vtn.bundle is not None
                     dashboard = _DashboardServer(
-                        provide, vtn.bundle.server_cert, vtn.bundle.server_key
+                        provide, vtn.bundle.server_cert, vtn.bundle.server_key, run.path
                     )
                     dashboard.start()
                     console.print(f"dashboard: {dashboard.url}  (CA: {ca})")
+                    console.print(
+                        f"dashboard login: operator {DEMO_OPERATOR!r}, password in "
+                        f"{dashboard.login_file}",
+                        soft_wrap=True,
+                    )
 
                 steps = progress.add_task("simulated day 07:00–21:00", total=14 * 60)
                 controller: FollowingController | None = None

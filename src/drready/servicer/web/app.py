@@ -15,13 +15,19 @@ health and metrics in one FastAPI app (U1, U2, D3, S1; issue 11 item 2).
 * ``GET /metrics`` — Prometheus text (:mod:`drready.servicer.metrics`);
 * ``GET /openapi.json`` and ``GET /docs`` — the API's OpenAPI document and its viewer.
 
-Health, metrics and the dashboard need no token (bind the service to an internal address, as
-the CLI does by default); every ``/api/v1`` operation does.
+* ``GET/POST /login``, ``POST /logout`` — the operators' login (:mod:`drready.servicer.web.login`):
+  the dashboard and every operator page need a session cookie, every state change there a CSRF
+  token; who an operator is comes from one :class:`~drready.servicer.web.login.
+  OperatorAuthenticator` (the operators file by default, an OIDC provider by design).
+
+Health, metrics and the API's documents need no token (bind the service to an internal address,
+as the CLI does by default); every ``/api/v1`` operation needs a bearer token (no cookies).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,6 +45,7 @@ from drready.openadr.vtn.deps import VerifiedTokens
 from drready.openadr.vtn.routes import auth as token_routes
 from drready.openadr.vtn.settings import VtnSettings
 from drready.security.limits import BodySizeLimit
+from drready.security.sessions import SessionSigner
 from drready.security.throttle import TokenThrottle, TokenThrottleSettings
 from drready.security.tokens import ClientRegistry, TokenService
 from drready.security.verify_pool import BoundedVerifier
@@ -47,6 +54,12 @@ from drready.servicer.service import Servicer
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.api import ApiContext, api_router, install_api_error_handlers
 from drready.servicer.web.dashboard import DashboardSnapshot, dashboard_router
+from drready.servicer.web.login import (
+    OperatorAuthenticator,
+    PasswordFileAuthenticator,
+    install_operator_login,
+    operator_bar,
+)
 from drready.servicer.web.snapshot import build_snapshot, order_window_rows
 
 __all__ = ["MAX_BODY_BYTES", "ServiceState", "create_app"]
@@ -87,12 +100,19 @@ def create_app(
     dashboard_poll_s: float = 2.0,
     token_throttle: TokenThrottleSettings | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    operators: OperatorAuthenticator | None = None,
+    session_key: bytes | None = None,
+    secure_cookies: bool = True,
+    session_ttl_s: int = 8 * 3600,
 ) -> FastAPI:
     """The servicer's web app (see the module docstring).
 
     ``clock`` is the process clock (its ``scale`` shown by ``/healthz``); ``tokens`` must use
     the API's policy and audience (:mod:`drready.servicer.web.auth`); ``base_url`` is the public
-    URL announced by ``GET /auth/server``.
+    URL announced by ``GET /auth/server``. ``operators`` says who may log in to the dashboard
+    (``None``: no one — the pages stay closed); ``session_key`` signs the session cookies (from
+    the state directory; ``None``: a random key, sessions end with the process);
+    ``secure_cookies`` when served over TLS.
     """
     throttling = token_throttle or TokenThrottleSettings()
     verifier = BoundedVerifier(
@@ -131,6 +151,13 @@ def create_app(
     app.state.secret_verifier = verifier
     app.state.api = ApiContext(store=store, servicer=servicer, now=clock.now, tz=tz)
     install_api_error_handlers(app)
+    login = install_operator_login(
+        app,
+        authenticator=operators
+        or PasswordFileAuthenticator(None, BoundedVerifier(1, 0, throttling.verify_nice)),
+        sessions=SessionSigner(session_key or secrets.token_bytes(32), ttl_s=session_ttl_s),
+        secure=secure_cookies,
+    )
     app.include_router(token_routes.router)
     app.include_router(api_router())
     local = zone(tz)
@@ -150,7 +177,10 @@ def create_app(
         return await asyncio.to_thread(snapshot)
 
     app.include_router(
-        dashboard_router(snapshot_async, poll_interval_s=dashboard_poll_s), prefix="/dashboard"
+        dashboard_router(
+            snapshot_async, poll_interval_s=dashboard_poll_s, operator_bar=operator_bar(login)
+        ),
+        prefix="/dashboard",
     )
 
     @app.get("/", include_in_schema=False)

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import Field, StringConstraints, model_validator
 
@@ -108,6 +108,9 @@ _PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+_PAGE_CSP_WITH_FORMS = _PAGE_CSP.replace("form-action 'none'", "form-action 'self'")
+_BODY_OPEN = re.compile(r"<body[^>]*>")
 
 _Route = Literal["gateway", "cloud"]
 """How a resource reaches the servicer: a home gateway (route i) or a maker cloud (route ii)."""
@@ -414,7 +417,10 @@ def _template() -> str:
 
 
 def dashboard_router(
-    snapshot_provider: SnapshotProvider, *, poll_interval_s: float = 3.0
+    snapshot_provider: SnapshotProvider,
+    *,
+    poll_interval_s: float = 3.0,
+    operator_bar: Callable[[Request], str] | None = None,
 ) -> APIRouter:
     """A router serving the dashboard page, its assets and the snapshot API.
 
@@ -425,6 +431,10 @@ def dashboard_router(
         awaitable of one.
     poll_interval_s
         How often the page re-reads the API [s], in [0.2, 3600].
+    operator_bar
+        Behind a login (:mod:`drready.servicer.web.login`): the HTML of the "signed in as … /
+        log out" form for a request, put at the top of the page's body (the page's CSP then
+        allows forms to post to this server).
 
     Mount it anywhere (``app.include_router(router, prefix="/dashboard")``): the page uses
     relative URLs, so it works under any prefix that ends in ``/``.
@@ -440,9 +450,14 @@ def dashboard_router(
     }
     router = APIRouter()
 
+    bar_headers = {**page_headers, "Content-Security-Policy": _PAGE_CSP_WITH_FORMS}
+
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard_page() -> HTMLResponse:
-        return HTMLResponse(page, headers=page_headers)
+    async def dashboard_page(request: Request) -> HTMLResponse:
+        if operator_bar is None:
+            return HTMLResponse(page, headers=page_headers)
+        with_bar = _BODY_OPEN.sub(lambda m: m.group(0) + operator_bar(request), page, count=1)
+        return HTMLResponse(with_bar, headers=bar_headers)
 
     @router.get("/static/{name}", include_in_schema=False)
     async def dashboard_asset(name: str) -> Response:
