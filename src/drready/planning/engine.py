@@ -36,6 +36,8 @@ from drready.planning.fast import (
     StaircaseBounds,
     WindowTarget,
     greedy_min_cost,
+    highest_path,
+    prefix,
     slot_power_bounds,
     violation,
     window_extreme_slots,
@@ -260,6 +262,9 @@ class FleetPlanner:
             up = req.direction is Direction.UP
             p = Paths.of(b) if paths is None else paths
             extreme = window_most(b, s, e, p) if up else window_least(b, s, e, p)
+            b_req = b
+            if not up:
+                b_req, extreme = _recovery(b, p, s, e, y, extreme, req.amount_kwh > ZERO_KWH)
             sign = 1.0 if up else -1.0
             base_e = self._window_electric(base, s, e)  # DR amounts are from the baseline
             now_e = self._window_electric(y, s, e)
@@ -277,7 +282,7 @@ class FleetPlanner:
                 min_kwh=target_e - ROUNDOFF if up else None,
                 max_kwh=None if up else target_e + ROUNDOFF,
             )
-            y_new, bad = self._solve(b, tgt)
+            y_new, bad = self._solve(b_req, tgt)
             win_e = self._window_electric(y_new, s, e)
             bad |= (
                 (win_e < target_e - ENERGY_TOL_KWH) if up else (win_e > target_e + ENERGY_TOL_KWH)
@@ -295,7 +300,7 @@ class FleetPlanner:
                     where=np.abs(gap) > _NO_GAP_KWH,  # no gap: stay on the plan
                 ).clip(0.0, 1.0)  # clip: a mix weight; round-off may put it a hair outside
                 mix = (1.0 - beta) * y[:, idx] + beta * extreme[:, idx]
-                b_sub = b.take(idx).with_fixed(s, e, mix[s:e])
+                b_sub = b_req.take(idx).with_fixed(s, e, mix[s:e])
                 y_sub, bad_sub = self._solve(b_sub)
                 y_sub[:, bad_sub] = mix[:, bad_sub]
                 y_new[:, idx] = y_sub
@@ -304,12 +309,48 @@ class FleetPlanner:
             # later requests keep this window's slots as planned where something was accepted
             # (a unit not asked, or with no potential, promised nothing there)
             committed = acc > ZERO_KWH
+            b = b_req
             if committed.any():
                 b = b.with_fixed(s, e, y[s:e], None if committed.all() else committed)
                 paths = None
             accepted[k] = acc
             potential[k] = pot
         return self._result(y, accepted, potential, fallback)
+
+
+def _recovery(
+    b: StaircaseBounds,
+    p: Paths,
+    start: int,
+    end: int,
+    plan_y: FloatArray,
+    least_y: FloatArray,
+    asked: npt.NDArray[np.bool_],
+) -> tuple[StaircaseBounds, FloatArray]:
+    """The bounds of a down-DR re-plan and its extreme plan, with the shed heat recovered early.
+
+    Left to the least-cost greedy, the heat shed in a down window is made up where it is
+    cheapest — in winter often just before the evening's draws (the night's frosting COP costs
+    more than the evening's warmer air) — so the tank meets the evening with only the
+    confidence margin where the baseline had a full night's heat: a draw beyond that margin
+    (a bath an hour early and twice its size) then runs it dry with DR and not without, a
+    DR-caused shortage. Instead, from the window's end the asked units must hold at least
+    ``min(plan, recovery)``: the recovery path heats at full power from the window's end
+    (the highest feasible path after the least plan's window) until it catches up with the
+    plan in force before the request (the baseline, or the plan after earlier requests), and
+    from then on the plan never holds less than that plan would. Both are feasible paths, so
+    their minimum is (monotone, slopes within capacity, inside the bounds): the least plan with
+    that recovery meets the new bounds, and so does any mix of it with the plan in force — the
+    potential of the window is unchanged. Returns the bounds and the
+    extreme plan (the least plan with the recovery) in y-space.
+    """
+    least = prefix(least_y)
+    rec = highest_path(b, p.allowed, start=end, y0=least[end])
+    rec[: end + 1] = least[: end + 1]
+    floor = np.minimum(prefix(plan_y), rec)
+    lower = b.lower.copy()
+    lower[end + 1 :, asked] = np.maximum(lower[end + 1 :, asked], floor[end + 1 :, asked])
+    return StaircaseBounds(lower, b.upper, b.lo, b.cap), np.diff(rec, axis=0)
 
 
 def _unit_major(x: FloatArray) -> FloatArray:

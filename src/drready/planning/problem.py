@@ -23,6 +23,7 @@ At the horizon end the tank must hold the expected use until the next night heat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from statistics import NormalDist
@@ -32,7 +33,7 @@ import numpy.typing as npt
 
 from drready.domain import SlotGrid
 from drready.physics.climate import TOKYO, Climate, air_temp_c, hour_of_year, mains_temp_c
-from drready.physics.draws import DrawVariability, day_type_for, slot_use_moments_l
+from drready.physics.draws import DayType, DrawVariability, day_type_for, slot_use_moments_l
 from drready.physics.heatpump import RATED_33_CLASS, HeatPumpSpec, cop
 from drready.physics.tank import loss_rate_per_h, max_stored_heat_kwh, tank_for_volume
 from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
@@ -45,6 +46,10 @@ BoolArray = npt.NDArray[np.bool_]
 
 NIGHT_START_HOUR = 23
 """Local hour at which the night heating window (and a new heating cycle) begins."""
+
+MAX_PERSONS = 8
+"""Largest household: beyond the national schedule's 4 persons, the cold-start forecast scales the
+4-person schedule by ``persons / 4`` (mean and spread), as real homes of five or more exist."""
 
 
 def seasonal_boil_temp_c(mains_c: npt.ArrayLike) -> FloatArray:
@@ -65,7 +70,7 @@ class Fleet:
     Parameters
     ----------
     persons : int array
-        Household size, 1–4 (the national schedule's range).
+        Household size, 1–8 (the national schedule's 1–4; beyond, see :data:`MAX_PERSONS`).
     tank_volume_l : float array
         Tank volume [L].
     bathtub : bool array
@@ -89,8 +94,8 @@ class Fleet:
         n = self.persons.shape[0]
         if self.persons.ndim != 1 or n < 1:
             raise ValueError("persons must be a non-empty 1-D array")
-        if np.any((self.persons < 1) | (self.persons > 4)):
-            raise ValueError("persons must be within 1–4")
+        if np.any((self.persons < 1) | (self.persons > MAX_PERSONS)):
+            raise ValueError(f"persons must be within 1–{MAX_PERSONS}")
         if self.tank_volume_l.shape != (n,) or self.bathtub.shape != (n,):
             raise ValueError("tank_volume_l and bathtub must have the shape of persons")
         if np.any((self.tank_volume_l < 100) | (self.tank_volume_l > 1000)):
@@ -136,11 +141,56 @@ class DrawForecast:
     ``mean_l`` (T, N) per slot; ``cum_sigma_l`` (T+1, N) standard deviation of the cumulative
     use from the grid start to each slot boundary; ``after_end_l`` (N,) expected use from the
     grid end to the next 23:00 (what the tank must still hold at the end).
+
+    ``early_l`` (T+1, N), optional: the use that may come *before* its expected time — the
+    cumulative use of the schedule's blocks that land by one hour after the boundary, less the
+    expected cumulative use (:func:`draw_forecast`); the safety bound adds it to ``z·σ``.
+
+    ``over_l``/``under_l`` (T+1, N), optional: a forecast that knows its own error (a unit that
+    learns, :mod:`drready.planning.forecast`) gives the one-sided bounds of the cumulative use
+    above and below ``mean_l`` directly, at ``confidence``; :func:`build_problem` then uses
+    them instead of ``z·σ + early`` and requires the same confidence.
     """
 
     mean_l: FloatArray
     cum_sigma_l: FloatArray
     after_end_l: FloatArray
+    early_l: FloatArray | None = None
+    over_l: FloatArray | None = None
+    under_l: FloatArray | None = None
+    confidence: float | None = None
+
+    def take(self, idx: IntArray | slice) -> DrawForecast:
+        """The forecast of the units at ``idx``."""
+
+        def cut(x: FloatArray | None) -> FloatArray | None:
+            return None if x is None else np.ascontiguousarray(x[:, idx])
+
+        return replace(
+            self,
+            mean_l=np.ascontiguousarray(self.mean_l[:, idx]),
+            cum_sigma_l=np.ascontiguousarray(self.cum_sigma_l[:, idx]),
+            after_end_l=self.after_end_l[idx],
+            early_l=cut(self.early_l),
+            over_l=cut(self.over_l),
+            under_l=cut(self.under_l),
+        )
+
+    def margins_l(self, confidence: float) -> tuple[FloatArray, FloatArray]:
+        """One-sided bounds (T+1, N) [L] of cumulative use above and below the mean at
+        ``confidence``: the forecast's own (``over_l``, ``under_l``) or ``z·σ`` (+ ``early_l``
+        above)."""
+        if self.over_l is not None and self.under_l is not None:
+            if self.confidence is None or abs(self.confidence - confidence) > 1e-9:
+                raise ValueError(
+                    f"confidence: the forecast's bounds are at {self.confidence}, "
+                    f"the problem asks {confidence}"
+                )
+            return self.over_l, self.under_l
+        z = NormalDist().inv_cdf(confidence)
+        spread = z * self.cum_sigma_l
+        over = spread if self.early_l is None else spread + self.early_l
+        return over, spread
 
 
 def days_covering(grid: SlotGrid) -> tuple[list[date], int]:
@@ -158,31 +208,47 @@ def days_covering(grid: SlotGrid) -> tuple[list[date], int]:
     return days, first.hour * 2 + first.minute // 30
 
 
+DayTypeOf = Callable[[date], DayType]
+
+
 def draw_forecast(
-    fleet: Fleet, grid: SlotGrid, variability: DrawVariability | None = None
+    fleet: Fleet,
+    grid: SlotGrid,
+    variability: DrawVariability | None = None,
+    *,
+    day_type: DayTypeOf = day_type_for,
 ) -> DrawForecast:
     """Expected use and its uncertainty from the standard schedule of each calendar day.
 
     The variance of cumulative use combines, per calendar day, the fully correlated day factor
     ``(cv_day · cumulative mean within that day)²`` and the independent slot variances.
+    ``early_l`` is the schedule's use that may come up to an hour before its expected time (the
+    schedule's blocks land within ±1 h): a bath expected at 19:00 can be drawn at 18:00, and
+    a plan that heats just in time for 19:00 must already hold it at 18:00. ``day_type`` maps a
+    date to its day type: the national calendar (default) or the real one
+    (:func:`~drready.physics.draws.day_type_on`). Households of 5–8 persons take the 4-person
+    schedule scaled by ``persons / 4`` (:data:`MAX_PERSONS`).
     """
     # households differ here only by (persons, bathtub): compute each kind once, then expand
     key = fleet.persons * 2 + fleet.bathtub.astype(np.int64)
     kinds, inverse = np.unique(key, return_inverse=True)
     if kinds.size < fleet.size:
         first = np.array([int(np.flatnonzero(key == k)[0]) for k in kinds])
-        f = _draw_forecast_each(fleet.subset(first), grid, variability)
-        return DrawForecast(f.mean_l[:, inverse], f.cum_sigma_l[:, inverse], f.after_end_l[inverse])
-    return _draw_forecast_each(fleet, grid, variability)
+        return _draw_forecast_each(fleet.subset(first), grid, variability, day_type).take(inverse)
+    return _draw_forecast_each(fleet, grid, variability, day_type)
 
 
 def _draw_forecast_each(
-    fleet: Fleet, grid: SlotGrid, variability: DrawVariability | None
+    fleet: Fleet, grid: SlotGrid, variability: DrawVariability | None, day_type: DayTypeOf
 ) -> DrawForecast:
     var = DrawVariability() if variability is None else variability
     days, offset = days_covering(grid)
-    types = [day_type_for(d) for d in days]
-    mean, indep = slot_use_moments_l(fleet.persons, types, 30, var, fleet.bathtub)
+    types = [day_type(d) for d in days]
+    persons = np.minimum(fleet.persons, 4)
+    scale = np.maximum(fleet.persons / 4.0, 1.0)[:, None]
+    mean, indep = slot_use_moments_l(persons, types, 30, var, fleet.bathtub)
+    mean0, _ = slot_use_moments_l(persons, types, 30, replace(var, jitter_prob=0.0), fleet.bathtub)
+    mean, indep, mean0 = mean * scale, indep * scale**2, mean0 * scale
     t = grid.n_slots
     sl = slice(offset, offset + t)
     cv_day = float(np.sqrt(np.expm1(var.day_factor_sigma**2)))
@@ -200,11 +266,20 @@ def _draw_forecast_each(
         cum_d = np.zeros((fleet.size, t + 1))
         np.cumsum(in_day, axis=1, out=cum_d[:, 1:])
         cum_var += (cv_day * cum_d) ** 2
+    # use that may come an hour early: the unjittered schedule's cumulative use one hour (two
+    # slots) past each boundary, less the expected cumulative use (clip: never negative)
+    cum_mean = np.zeros((fleet.size, t + 1))
+    np.cumsum(mean_g, axis=1, out=cum_mean[:, 1:])
+    cum0 = np.concatenate([np.zeros((fleet.size, 1)), np.cumsum(mean0[:, offset:], axis=1)], 1)
+    ahead = np.minimum(np.arange(t + 1) + 2, cum0.shape[1] - 1)
+    early = np.clip(cum0[:, ahead] - cum_mean, 0.0, None)
     # what remains of the last covered day after the grid end, up to 23:00
     end_idx = offset + t
     stop = (len(days) - 1) * 48 + NIGHT_START_HOUR * 2
     after = mean[:, end_idx:stop].sum(axis=1) if stop > end_idx else np.zeros(fleet.size)
-    return DrawForecast(_time_major(mean_g), _time_major(np.sqrt(cum_var)), after)
+    return DrawForecast(
+        _time_major(mean_g), _time_major(np.sqrt(cum_var)), after, early_l=_time_major(early)
+    )
 
 
 def perfect_forecast(use_l: FloatArray, after_end_l: FloatArray) -> DrawForecast:
@@ -398,13 +473,12 @@ def build_problem(
     )
     retention = np.exp(-lam * grid.slot_hours)
     c = cop(fleet.heat_pump, air[:, None], boil[None, :], mains[None, :])
-    z = NormalDist().inv_cdf(confidence)
-    margin = z * forecast.cum_sigma_l * per_l
+    over_l, under_l = forecast.margins_l(confidence)
     reserve = fleet.reserve_l * per_l
-    lower = reserve + margin
+    lower = reserve + over_l * per_l
     end_need = np.minimum(forecast.after_end_l * per_l + reserve, 0.95 * q_max)
     lower[-1] = np.maximum(lower[-1], end_need)
-    upper = np.maximum(q_max - margin, lower)
+    upper = np.maximum(q_max - under_l * per_l, lower)
     cap = np.full((t, n), fleet.heat_pump.heat_output_kw * grid.slot_hours)
     prob = PlanningProblem(
         grid=grid,

@@ -82,8 +82,11 @@ class UnitLP:
         self.bounds = list(zip(np.r_[e_lo, q_lo], np.r_[e_hi, q_hi], strict=True))
         self.price = problem.price_yen_per_kwh
 
-    def solve(self, objective: FloatArray, windows: list[WindowConstraint]) -> FloatArray:
-        """Minimise ``objective · e`` subject to the windows; returns the full variable vector."""
+    def solve(
+        self, objective: FloatArray, windows: list[WindowConstraint], *, full: bool = False
+    ) -> FloatArray:
+        """Minimise ``objective · e`` (``objective · (e, Q[1..T])`` if ``full``) subject to the
+        windows; returns the full variable vector."""
         t = self.t
         a_ub = None
         b_ub = None
@@ -96,7 +99,7 @@ class UnitLP:
                 b[j] = sign * w.value_kwh
             a_ub, b_ub = m, b
         res = linprog(
-            np.r_[objective, np.zeros(t)],
+            objective if full else np.r_[objective, np.zeros(t)],
             A_ub=a_ub,
             b_ub=b_ub,
             A_eq=self.a_eq,
@@ -108,6 +111,36 @@ class UnitLP:
             raise InfeasibleProblemError(f"unit {self.i}: {res.message}")
         x: FloatArray = np.asarray(res.x)
         return x
+
+    def raise_stored_floor(self, floor_kwh: FloatArray, after: int) -> None:
+        """Stored heat at boundaries ``after+1 … T`` at least ``floor_kwh`` there ((T+1,))."""
+        for k in range(after + 1, self.t + 1):
+            lo, hi = self.bounds[self.t + k - 1]
+            # 1e-6 kWh below: the floor is met exactly by the recovery plan, not by LP round-off
+            self.bounds[self.t + k - 1] = (max(lo, min(float(floor_kwh[k]) - 1e-6, hi)), hi)
+
+    def recovery_floor(
+        self, start: int, end: int, plan_electric_kwh: FloatArray, windows: list[WindowConstraint]
+    ) -> FloatArray:
+        """``min(plan, recovery)`` stored heat (T+1,) after a down window, in physical terms
+        (``plan``: the plan in force before the request); the recovery is the plan with the
+        least window energy that holds the most heat at every later boundary (one LP maximising
+        the sum of the later stored heats: the feasible plans' stored heats form a lattice, so
+        its solution is the highest at each of them)."""
+        t = self.t
+        u = self.p.unit(self.i)
+        a, c, d = u["retention"], u["cop"], u["draw_kwh"]
+        least = self.solve(self.window_vector(start, end, 1.0), windows)
+        keep = WindowConstraint(start, end, "le", float(least[start:end].sum()) + 1e-7)
+        objective = np.zeros(2 * t)
+        objective[t + end :] = -1.0  # maximise Q[end+1 … T]
+        x = self.solve(objective, [*windows, keep], full=True)
+        rec = np.r_[self.p.q0_kwh[self.i], x[t:]]
+        base = np.empty(t + 1)
+        base[0] = self.p.q0_kwh[self.i]
+        for k in range(t):
+            base[k + 1] = a[k] * base[k] + c[k] * plan_electric_kwh[k] - d[k]
+        return np.minimum(base, rec)
 
     def cost_vector(self) -> FloatArray:
         return np.asarray(self.price, dtype=float)
@@ -131,13 +164,15 @@ def reference_plan(
     most (up) or least (down) window energy over plans that keep the earlier accepted amounts,
     measured from the baseline's window energy. The baseline is the LP's own least-cost plan,
     or ``baseline_electric_kwh`` (T,) when given — least-cost plans can tie, and DR amounts are
-    only comparable against the same baseline.
+    only comparable against the same baseline. After a down request the stored heat stays at
+    least ``min(plan before it, recovery)`` (:meth:`UnitLP.recovery_floor`), as the fast path's.
     """
     lp = UnitLP(problem, i)
     t = lp.t
     x = lp.solve(lp.cost_vector(), [])
     base = x[:t] if baseline_electric_kwh is None else np.asarray(baseline_electric_kwh, float)
     windows: list[WindowConstraint] = []
+    current = base
     accepted: list[float] = []
     potentials: list[float] = []
     for direction, s, e, amount in requests:
@@ -146,10 +181,14 @@ def reference_plan(
         ext = lp.solve(lp.window_vector(s, e, sign), windows)
         pot = max(0.0, -sign * (float(ext[s:e].sum()) - now))
         acc = min(amount, pot)
+        if direction is Direction.DOWN and amount > 0.0:
+            # the shed heat is recovered early (FleetPlanner.plan, engine._recovery)
+            lp.raise_stored_floor(lp.recovery_floor(s, e, current, windows), e)
         target = now + acc if direction is Direction.UP else now - acc
         target = target - tol_kwh if direction is Direction.UP else target + tol_kwh
         windows.append(WindowConstraint(s, e, "ge" if direction is Direction.UP else "le", target))
         x = lp.solve(lp.cost_vector(), windows)
+        current = x[:t]
         accepted.append(acc)
         potentials.append(pot)
     elec = x[:t]

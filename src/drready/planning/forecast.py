@@ -1,0 +1,376 @@
+"""Units that learn their household: a forecast from the unit's own measured draws, with its
+confidence from its own forecast errors (F1, F3, E1; issue 13 item 2).
+
+Every unit keeps the hot-water use it measured over the last :data:`HISTORY_DAYS` days, per
+30-minute slot (:class:`UsageHistory`), and forecasts from it (:func:`learned_forecast`):
+
+* **expected use** per slot: the mean of the unit's past days of the same *class* — workdays
+  and days off (Saturdays, Sundays and Japan's public holidays, from the real calendar via
+  :func:`~drready.physics.draws.day_type_on`) — or of all its past days while it has seen fewer
+  than :data:`MIN_CLASS_DAYS` of that class;
+* **confidence** per slot boundary of the planning horizon: the split-conformal bounds
+  (:mod:`drready.planning.conformal`) of the *cumulative* use from the planning time to that
+  boundary, above and below the expected use, from the unit's own scores — for every past day,
+  the cumulative use it drew over the horizon's span starting at the same time of day, less
+  what the forecast would have said *without that day* (leave-one-out). These are what the
+  planning problem's safety bounds need (:func:`~drready.planning.problem.build_problem`:
+  lower bound ``reserve + over``, upper bound ``Q_max − under``). With fewer than the
+  guaranteed number of scores (19 at 95 %), the bound is the larger of the largest past error
+  and ``z`` times the errors' root mean square.
+
+So a trip (days of no use) or a week with guests (days of double use) enters the means and,
+above all, the scores as soon as it has happened: the bounds widen, the declared potential
+shrinks instead of breaking. **Cold start**: a unit with fewer than :data:`MIN_HISTORY_DAYS`
+complete days uses the national schedule's forecast (:func:`~drready.planning.problem.
+draw_forecast`), as before.
+
+State per unit: one byte per slot and day, the square root of the litres coded on 0–254
+(:func:`encode_use_l`, 255 = not observed): 28 days × 48 slots = **1 344 B per unit** (1.34 GB for
+10⁶ units), shared day labels for the fleet. The coding's error is below 2 % of a slot's use
+above 10 L and below 0.1 L under it. Everything is numpy over units × days × slots; the
+scores are computed for the units asked (a chunk of a fleet) when a forecast is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from statistics import NormalDist
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from drready.domain import DEFAULT_TZ, SlotGrid
+from drready.physics.draws import DayType, DrawVariability, day_type_for, day_type_on
+from drready.planning.conformal import conformal_upper
+from drready.planning.problem import (
+    NIGHT_START_HOUR,
+    DrawForecast,
+    Fleet,
+    draw_forecast,
+)
+
+__all__ = [
+    "HISTORY_DAYS",
+    "MIN_CLASS_DAYS",
+    "MIN_HISTORY_DAYS",
+    "LearningForecaster",
+    "UsageHistory",
+    "decode_use_l",
+    "encode_use_l",
+    "is_day_off",
+    "learned_forecast",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+UInt8Array = npt.NDArray[np.uint8]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+Units = IntArray | slice
+
+SLOTS_PER_DAY: Final = 48
+HISTORY_DAYS: Final = 28
+"""Days of measured use a unit keeps (enough for 26–27 scores: a guaranteed bound at 95 %)."""
+MIN_HISTORY_DAYS: Final = 14
+"""Complete days a unit needs before it forecasts from its own use (cold start before)."""
+MIN_CLASS_DAYS: Final = 3
+"""Past days of a class (workday, day off) below which the class mean is the all-days mean."""
+_MISSING: Final = 255
+_CODE_PER_SQRT_L: Final = 8.0
+"""Code = round(8·√litres): 254 ↔ 1 008 L per slot, the coding's largest value."""
+MAX_SLOT_USE_L: Final = (254 / _CODE_PER_SQRT_L) ** 2
+
+
+def encode_use_l(use_l: npt.ArrayLike) -> UInt8Array:
+    """Litres per slot → one byte: ``round(8·√L)`` on 0–254 (uses above 1 008 L are capped).
+
+    >>> encode_use_l([0.0, 1.0, 180.0]).tolist()
+    [0, 8, 107]
+    """
+    x = np.asarray(use_l, dtype=np.float64)
+    if np.any(~np.isfinite(x)) or np.any(x < 0):
+        raise ValueError("use_l must be finite and ≥ 0")
+    # clip: a slot's use above the coding's range is capped at its largest value
+    return np.clip(np.rint(np.sqrt(x) * _CODE_PER_SQRT_L), 0, 254).astype(np.uint8)
+
+
+def decode_use_l(codes: npt.ArrayLike) -> Float32Array:
+    """One byte → litres (float32); 255 (not observed) → NaN.
+
+    >>> decode_use_l(np.array([0, 8, 107, 255], dtype=np.uint8)).round(1).tolist()
+    [0.0, 1.0, 178.9, nan]
+    """
+    c = np.asarray(codes, dtype=np.uint8)
+    out = (c.astype(np.float32) / np.float32(_CODE_PER_SQRT_L)) ** 2
+    out[c == _MISSING] = np.nan
+    return out
+
+
+def is_day_off(day: date) -> bool:
+    """Saturday, Sunday or a Japanese public holiday (and the national calendar's fixed days
+    off: Dec 30–31, May 3–4): a day whose national day type is a holiday type
+    (:func:`~drready.physics.draws.day_type_on`).
+
+    >>> is_day_off(date(2026, 1, 12)), is_day_off(date(2026, 1, 13))
+    (True, False)
+    """
+    return day_type_on(day).value.startswith("holiday")
+
+
+class UsageHistory:
+    """The measured use of N units over the last ``days`` local days, per 30-minute slot.
+
+    A ring of ``days`` rows, one per local date (shared by the fleet); each unit's row holds
+    one coded byte per slot (:func:`encode_use_l`), 255 where nothing was observed. Observing a
+    slot of a date newer than the ring holds recycles the oldest row.
+
+    Parameters
+    ----------
+    n_units : int
+        Units, ≥ 1.
+    days : int
+        Days kept, :data:`MIN_HISTORY_DAYS`–366.
+    tz : str
+        The households' time zone (IANA): slots and dates are local.
+    """
+
+    def __init__(self, n_units: int, days: int = HISTORY_DAYS, tz: str = DEFAULT_TZ) -> None:
+        if n_units < 1:
+            raise ValueError(f"n_units must be ≥ 1, got {n_units}")
+        if not MIN_HISTORY_DAYS <= days <= 366:
+            raise ValueError(f"days must be within {MIN_HISTORY_DAYS}–366, got {days}")
+        self.codes: UInt8Array = np.full((n_units, days, SLOTS_PER_DAY), _MISSING, np.uint8)
+        self.dates: IntArray = np.full(days, -1, dtype=np.int64)
+        self.tz = tz
+        self._zone = ZoneInfo(tz)
+
+    @property
+    def n_units(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def days(self) -> int:
+        return int(self.codes.shape[1])
+
+    @property
+    def bytes_per_unit(self) -> int:
+        """State per unit [B] (the coded use; the fleet's day labels are shared)."""
+        return self.days * SLOTS_PER_DAY * self.codes.itemsize
+
+    def _row(self, day: date) -> int | None:
+        """The ring row of ``day``, recycling the oldest; None if ``day`` is older than kept."""
+        o = day.toordinal()
+        row = o % self.days
+        held = int(self.dates[row])
+        if held == o:
+            return row
+        if held > o:
+            return None
+        self.dates[row] = o
+        self.codes[:, row, :] = _MISSING
+        return row
+
+    def observe(self, slot_start: datetime, units: Units, use_l: npt.ArrayLike) -> None:
+        """The use of one executed slot [L at 40 °C], (n,) for the units at ``units``."""
+        local = slot_start.astimezone(self._zone)
+        row = self._row(local.date())
+        if row is None:
+            return
+        slot = local.hour * 2 + local.minute // 30
+        self.codes[units, row, slot] = encode_use_l(use_l)
+
+    def load(self, first_day: date, use_l: npt.ArrayLike, units: Units = slice(None)) -> None:
+        """Many whole days at once: ``use_l`` (n, days, 48) [L] from ``first_day`` (NaN: not
+        observed). Days older than the ring keeps are dropped."""
+        x = np.asarray(use_l, dtype=np.float64)
+        if x.ndim != 3 or x.shape[2] != SLOTS_PER_DAY:
+            raise ValueError(f"use_l must be (units, days, 48), got {x.shape}")
+        missing = np.isnan(x)
+        codes = encode_use_l(np.where(missing, 0.0, x))
+        codes[missing] = _MISSING
+        for d in range(x.shape[1]):
+            row = self._row(first_day + timedelta(days=d))
+            if row is not None:
+                self.codes[units, row, :] = codes[:, d, :]
+
+    def series(self, units: Units) -> tuple[list[date], Float32Array]:
+        """The units' use as consecutive dates from the oldest kept to the newest: the dates
+        and (n, dates, 48) litres, NaN where not observed."""
+        held = np.sort(self.dates[self.dates >= 0])
+        if held.size == 0:
+            return [], np.zeros((self._count(units), 0, SLOTS_PER_DAY), np.float32)
+        first, last = int(held[0]), int(held[-1])
+        days = [date.fromordinal(o) for o in range(first, last + 1)]
+        out = np.full((self._count(units), len(days), SLOTS_PER_DAY), np.nan, np.float32)
+        codes = self.codes[units]
+        for o in held:
+            out[:, int(o) - first, :] = decode_use_l(codes[:, int(o) % self.days, :])
+        return days, out
+
+    def _count(self, units: Units) -> int:
+        return int(np.arange(self.n_units)[units].size)
+
+
+@dataclass(frozen=True)
+class _DayMeans:
+    """Per unit: the mean use per slot of workdays and of days off (n, 2, 48) and the complete
+    past days counted (n,)."""
+
+    means: FloatArray
+    n_days: IntArray
+
+
+def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, FloatArray]:
+    """Class means and the leave-one-out forecast of every past day (n, D, 48) (NaN where the
+    day is incomplete)."""
+    complete: BoolArray = np.asarray(~np.isnan(use).any(axis=2))  # (n, D)
+    x = np.where(complete[:, :, None], use, 0.0).astype(np.float64)
+    n_all = complete.sum(axis=1)
+    s_all = x.sum(axis=1)  # (n, 48)
+    cls = np.stack([~off, off])  # (2, D)
+    s_c = np.einsum("cd,nds->ncs", cls.astype(np.float64), x)
+    n_c = (complete[:, None, :] & cls[None, :, :]).sum(axis=2)  # (n, 2)
+    use_cls = n_c >= MIN_CLASS_DAYS
+    mean_all = s_all / np.maximum(n_all, 1)[:, None]
+    means = np.where(
+        use_cls[:, :, None], s_c / np.maximum(n_c, 1)[:, :, None], mean_all[:, None, :]
+    )
+    # leave-one-out: each complete day's forecast from the others
+    day_cls = off.astype(np.int64)  # (D,)
+    s_own = s_c[:, day_cls, :]  # (n, D, 48)
+    n_own = n_c[:, day_cls]  # (n, D)
+    loo_cls_ok = (n_own - 1) >= MIN_CLASS_DAYS
+    loo_cls = (s_own - x) / np.maximum(n_own - 1, 1)[:, :, None]
+    loo_all = (s_all[:, None, :] - x) / np.maximum(n_all - 1, 1)[:, None, None]
+    loo = np.where(loo_cls_ok[:, :, None], loo_cls, loo_all)
+    loo[~complete] = np.nan
+    return _DayMeans(means, n_all.astype(np.int64)), loo
+
+
+def learned_forecast(
+    history: UsageHistory,
+    units: Units,
+    grid: SlotGrid,
+    confidence: float,
+    prior: DrawForecast,
+) -> DrawForecast:
+    """The forecast of the units at ``units`` over ``grid`` from their own history (see the
+    module), the cold-start ``prior`` (the national schedule's, same units and grid) for units
+    with fewer than :data:`MIN_HISTORY_DAYS` complete days.
+
+    Returns a :class:`~drready.planning.problem.DrawForecast` with ``over_l``/``under_l`` at
+    ``confidence`` (for :func:`~drready.planning.problem.build_problem` at the same
+    confidence).
+    """
+    if not 0.5 <= confidence <= 0.999:
+        raise ValueError(f"confidence must be within 0.5–0.999, got {confidence}")
+    days, use = history.series(units)
+    n, t = use.shape[0], grid.n_slots
+    if prior.mean_l.shape != (t, n):
+        raise ValueError(f"prior.mean_l must be ({t}, {n}), got {prior.mean_l.shape}")
+    over_p, under_p = prior.margins_l(confidence)
+    if not days:
+        return _with_margins(prior, over_p, under_p, confidence)
+    off = np.array([is_day_off(d) for d in days])
+    dm, loo = _class_means(use, off)
+    learned = dm.n_days >= MIN_HISTORY_DAYS
+    if not learned.any():
+        return _with_margins(prior, over_p, under_p, confidence)
+    zone = ZoneInfo(grid.tz)
+    start = grid.start.astimezone(zone)
+    offset = start.hour * 2 + start.minute // 30
+    # expected use over the grid and until the next 23:00 after its end, by each date's class
+    # (the end condition of days_covering: the next 23:00 strictly after the end's hour)
+    end = offset + t
+    night = NIGHT_START_HOUR * 2
+    stop = (end // 48 + (0 if end % 48 < night else 1)) * 48 + night
+    horizon_days = [start.date() + timedelta(days=i) for i in range(stop // 48 + 1)]
+    cls_of = np.array([is_day_off(d) for d in horizon_days], dtype=np.int64)
+    ahead = dm.means[:, cls_of, :].reshape(n, -1)  # (n, H·48) from 00:00 of the start's date
+    mean = ahead[:, offset:end]
+    after = ahead[:, end:stop].sum(axis=1)
+    # scores: for every past day, the cumulative error over the horizon's span from the same
+    # time of day (NaN from the first slot not observed on)
+    resid = (use.astype(np.float64) - loo).reshape(n, -1)
+    d_count = len(days)
+    padded = np.concatenate([resid, np.full((n, t), np.nan)], axis=1)
+    starts = np.arange(d_count) * 48 + offset
+    idx = starts[:, None] + np.arange(t)[None, :]  # (W, t)
+    windows = padded[:, idx]  # (n, W, t)
+    scores = np.zeros((n, d_count, t + 1))
+    np.cumsum(windows, axis=2, out=scores[:, :, 1:])
+    over, over_ok, count = conformal_upper(scores, confidence, axis=1)  # (n, t+1)
+    under, under_ok, _ = conformal_upper(-scores, confidence, axis=1)
+    z = NormalDist().inv_cdf(confidence)
+    with np.errstate(invalid="ignore"):
+        rms = np.sqrt(np.nanmean(scores**2, axis=1))
+    rms = np.where(count > 0, rms, np.nan)
+    over = np.where(over_ok, over, np.fmax(over, z * rms))
+    under = np.where(under_ok, under, np.fmax(under, z * rms))
+    # boundaries no past day reached: the prior's margin
+    over_l = np.clip(np.where(np.isnan(over), over_p.T, over), 0.0, None)
+    under_l = np.clip(np.where(np.isnan(under), under_p.T, under), 0.0, None)
+    sigma = np.where(np.isnan(rms), prior.cum_sigma_l.T, rms)
+    # units still cold: the prior throughout
+    keep = learned[:, None]
+    return DrawForecast(
+        mean_l=_tm(np.where(keep, mean, prior.mean_l.T)),
+        cum_sigma_l=_tm(np.where(keep, sigma, prior.cum_sigma_l.T)),
+        after_end_l=np.where(learned, after, prior.after_end_l),
+        over_l=_tm(np.where(keep, over_l, over_p.T)),
+        under_l=_tm(np.where(keep, under_l, under_p.T)),
+        confidence=confidence,
+    )
+
+
+def _with_margins(
+    f: DrawForecast, over: FloatArray, under: FloatArray, confidence: float
+) -> DrawForecast:
+    return DrawForecast(
+        f.mean_l, f.cum_sigma_l, f.after_end_l, over_l=over, under_l=under, confidence=confidence
+    )
+
+
+def _tm(x: FloatArray) -> FloatArray:
+    return np.ascontiguousarray(x.T, dtype=np.float64)
+
+
+DayTypeOf = Callable[[date], DayType]
+
+
+@dataclass
+class LearningForecaster:
+    """A :class:`~drready.planning.rolling.Forecaster` whose units learn their households:
+    it keeps each unit's measured use (:class:`UsageHistory`, fed by :meth:`observe` — the
+    live fleet and the single heater call it after every executed slot) and forecasts from it
+    (:func:`learned_forecast`), the national schedule until a unit has
+    :data:`MIN_HISTORY_DAYS` complete days.
+
+    ``confidence`` must be the planner's (the bounds are made at it); ``day_type`` is the
+    calendar of the cold-start schedule (the national one by default, as the simulated
+    households draw; :func:`~drready.physics.draws.day_type_on` for real dates).
+    """
+
+    n_units: int
+    confidence: float = 0.95
+    days: int = HISTORY_DAYS
+    tz: str = DEFAULT_TZ
+    variability: DrawVariability | None = None
+    day_type: DayTypeOf = day_type_for
+    history: UsageHistory = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.confidence <= 0.999:
+            raise ValueError(f"confidence must be within 0.5–0.999, got {self.confidence}")
+        self.history = UsageHistory(self.n_units, self.days, self.tz)
+
+    def forecast(self, fleet: Fleet, grid: SlotGrid, units: Units) -> DrawForecast:
+        prior = draw_forecast(fleet, grid, self.variability, day_type=self.day_type)
+        return learned_forecast(self.history, units, grid, self.confidence, prior)
+
+    def observe(self, slot_start: datetime, units: Units, use_l: FloatArray) -> None:
+        self.history.observe(slot_start, units, use_l)
