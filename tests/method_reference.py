@@ -31,6 +31,22 @@ class Unit:
     cap: list[float]  # most y per slot
 
 
+def safety_bounds(b: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """§ 2 / § 10.2: the stored-heat bounds at every slot boundary from the forecast's spread.
+
+    lower = (reserve + z·σ + early)·h40, upper = max(Q_max − z·σ·h40, lower); at the horizon
+    end lower ≥ min((use after the horizon + reserve)·h40, 0.95·Q_max)."""
+    h40, z, q_max = b["heat_kwh_per_l_at_40c"], b["z"], b["q_max_kwh"]
+    lower = [
+        (b["reserve_l"] + z * s + e) * h40
+        for s, e in zip(b["cum_sigma_l"], b["early_use_l"], strict=True)
+    ]
+    end_need = min((b["after_end_l"] + b["reserve_l"]) * h40, 0.95 * q_max)
+    lower[-1] = max(lower[-1], end_need)
+    upper = [max(q_max - z * s * h40, lo) for s, lo in zip(b["cum_sigma_l"], lower, strict=True)]
+    return lower, upper
+
+
 def unit_from(inputs: dict[str, Any], slot_h: float) -> Unit:
     """§ 10.1: ``A``, the scaled draws ``D`` and the bounds on the running sum ``Y``."""
     a = inputs["retention"]

@@ -9,6 +9,7 @@ import pytest
 
 from drready.domain import Direction
 from drready.evaluation.deliverability import EvalWindow, evaluate_declared_potential
+from drready.evaluation.scorecard import TARGET_DECLARED_OVER_ORACLE
 from drready.planning.problem import Fleet
 from drready.sim.annual import simulate_standard_year
 
@@ -42,7 +43,7 @@ def test_declared_potential_is_deliverable_and_not_needlessly_small():
         assert asked > 500, outcome.window  # the check is about real requests
         assert outcome.deliverability() >= 0.95, outcome.window
         assert outcome.shortages == 0, outcome.window
-        assert outcome.declared_over_oracle() >= 0.80, outcome.window
+        assert outcome.declared_over_oracle() >= TARGET_DECLARED_OVER_ORACLE, outcome.window
 
 
 def test_shortage_is_counted_never_hidden():

@@ -40,6 +40,9 @@ def test_the_reference_reproduces_the_vector(vector: dict[str, Any]) -> None:
     tol = vector["tolerances"]
     assert tol == TOLERANCES
     inputs, expected = vector["inputs"], vector["expected"]
+    lower, upper = ref.safety_bounds(vector["bound_inputs"])
+    _close(lower[1:], inputs["lower_kwh"][1:], 1e-6, "lower bounds (§ 2)")
+    _close(upper[1:], inputs["upper_kwh"][1:], 1e-6, "upper bounds (§ 2)")
     u = ref.unit_from(inputs, vector["grid"]["slot_h"])
     base_y = ref.baseline(u)
     base_e = [y * w for y, w in zip(base_y, u.weight, strict=True)]

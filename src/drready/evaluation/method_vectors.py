@@ -9,10 +9,10 @@ these vectors are what a re-implementation must reproduce, within the tolerances
   retention ``a[t]``, ``COP[t]``, price, heat capacity and expected draw heat per slot, and the
   stored-heat bounds of § 2 at every slot boundary. The physics that produces ``a``, ``COP`` and
   the draws (weather, the national method's heat pump, the national schedule) is checked
-  separately against the national calculation method (``tests/national_method.py``), and the
+  separately against the national calculation method (``tests/national_method.py``); the
   bounds' own inputs (the forecast's mean use, the standard deviation of cumulative use, the
-  reserve, ``z``, ``Q_max``) are given beside them under ``bound_inputs``, informative: the
-  vectors start where the method's planning definitions (§§ 3–5) start.
+  use that may come an hour early, the reserve, ``z``, ``Q_max``, the use after the horizon)
+  are given beside them under ``bound_inputs``, so § 2's formula can be checked too.
 * ``expected`` — the baseline (electricity per slot, cost), for each window the baseline, most and
   least energy, up- and down-DR potential and per-slot least and most power, and for a sequence
   of requests the accepted amounts and the plan's cost and window energies.
@@ -208,6 +208,9 @@ def method_vector(case: MethodCase) -> dict[str, Any]:
             "after_end_l": _r(forecast.after_end_l[0]),
             "mean_use_l": _r(forecast.mean_l[:, 0]),
             "cum_sigma_l": _r(forecast.cum_sigma_l[:, 0]),
+            "early_use_l": _r(
+                np.zeros(prob.n_slots + 1) if forecast.early_l is None else forecast.early_l[:, 0]
+            ),
         },
         "expected": {
             "baseline": {
