@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import ssl
 import time
 from abc import ABC, abstractmethod
@@ -71,6 +72,7 @@ from drready.openadr.models import (
     AuthError,
     ClientCredentialResponse,
     Event,
+    NotifierTopicsResponse,
     ObjectOperation,
     ObjectType,
     Operation,
@@ -621,6 +623,32 @@ class VenClient(OpenAdrClient):
         )
         return await self._one(Subscription, "POST", "/subscriptions", create)
 
+    async def subscriptions(self, client_name: str | None = None) -> list[Subscription]:
+        """This client's subscriptions (a VEN sees only its own), by ``clientName``."""
+        params = {"clientName": client_name} if client_name else None
+        return await self._all(Subscription, "/subscriptions", params)
+
+    async def delete_subscription(self, subscription_id: str) -> Subscription:
+        """Delete one of this client's subscriptions."""
+        return await self._one(Subscription, "DELETE", f"/subscriptions/{subscription_id}")
+
+    async def notifiers(self) -> dict[str, Any]:
+        """``GET /notifiers``: the notification bindings the VTN offers (``WEBHOOK``, ``MQTT``)."""
+        response = await self._request("GET", "/notifiers")
+        try:
+            body = response.json()
+        except ValueError as err:
+            raise VtnProtocolError("GET /notifiers: answer is not JSON") from err
+        if not isinstance(body, dict):
+            raise VtnProtocolError("GET /notifiers: expected a JSON object")
+        return body
+
+    async def notifier_topics(self, path: str) -> dict[str, str]:
+        """The MQTT topic names of ``GET /notifiers/mqtt/topics/<path>`` (operation → topic),
+        e.g. ``path = f"vens/{ven_id}/events"``."""
+        answer = await self._one(NotifierTopicsResponse, "GET", f"/notifiers/mqtt/topics/{path}")
+        return {k: v for k, v in to_wire(answer.topics).items() if isinstance(v, str)}
+
 
 def _query(
     params: Mapping[str, Any] | None,
@@ -647,9 +675,11 @@ async def poll_loop(
     now: Callable[[], datetime] | None = None,
     max_backoff_s: float = 300.0,
     max_polls: int | None = None,
+    wake: asyncio.Event | None = None,
 ) -> None:
     """A VEN's polling loop: ``poll_once(now())`` every ``interval_s`` until ``stop`` is set
-    (or ``max_polls`` polls), each returned line logged.
+    (or ``max_polls`` polls), each returned line logged; at once when ``wake`` is set (a
+    pushed notification, :meth:`PollingVen.push`).
 
     ``now`` gives the current instant on the events' clock (wall time in
     :data:`~drready.domain.DEFAULT_TZ` by default; a simulated clock in a simulation). A VTN
@@ -670,8 +700,21 @@ async def poll_loop(
         except VenError as err:
             delay = min(max(delay * 2, interval_s), max_backoff_s)
             log.warning("poll failed (%s); next attempt in %.0f s", err, delay)
+        await _wait_either(stop, wake, delay)
+
+
+async def _wait_either(stop: asyncio.Event, wake: asyncio.Event | None, timeout_s: float) -> None:
+    """Wait until ``stop`` or ``wake`` is set, at most ``timeout_s``."""
+    if wake is None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+            await asyncio.wait_for(stop.wait(), timeout=timeout_s)
+        return
+    waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 class PollingVen(ABC):
@@ -708,6 +751,13 @@ class PollingVen(ABC):
         self.registered = False
         self._log = log
         self._stop = asyncio.Event()
+        self.full_poll_every_s: float | None = None
+        """With push (:meth:`push`): read the events from the VTN only this often [wall s] (the
+        safety net); between, a poll answers the pushed events and sends due power reports
+        without reading any. None (default): every poll reads the events."""
+        self._pushed: dict[str, Event] = {}
+        self._wake = asyncio.Event()
+        self._last_full_poll = -math.inf
 
     @property
     def client_name(self) -> str:
@@ -747,8 +797,23 @@ class PollingVen(ABC):
                 found.setdefault(event.id, event)
         return list(found.values())
 
+    def push(self, event: Event) -> None:
+        """A pushed event (webhook or MQTT notification, :mod:`drready.openadr.push`): the
+        loop polls at once and hands it to the core with the others pushed since (call from
+        the loop's thread)."""
+        self._pushed[event.id] = event
+        self._wake.set()
+
+    def _full_poll_due(self) -> bool:
+        every = self.full_poll_every_s
+        return every is None or time.monotonic() - self._last_full_poll >= every
+
     async def poll_once(self, now: datetime) -> list[str]:
         """Read the program's events, answer the new ones, send due power reports.
+
+        With push (:attr:`full_poll_every_s` set) the events are read from the VTN only when
+        the safety-net poll is due; otherwise the events pushed since the last poll are
+        answered, through the same :meth:`VenCore.handle` (``Polled``).
 
         ``now`` is the current instant on the events' clock. Returns a log of what was done
         (one line per action or skipped event).
@@ -768,8 +833,20 @@ class PollingVen(ABC):
         if not self.core.recovered:
             reports = await self.ven.reports(program_id=program_id, client_name=self.client_name)
             log += await self._drive(vc.Recovered(tuple(reports), now))
-        events = await self._events(program_id)
-        log += await self._drive(vc.Polled(now, tuple(events), tuple(self.resource_names)))
+        pushed = list(self._pushed.values())
+        self._pushed.clear()
+        self._wake.clear()
+        if self._full_poll_due():
+            events = await self._events(program_id)
+            self._last_full_poll = time.monotonic()
+        else:
+            events = [e for e in pushed if e.program_id == program_id]
+        try:
+            log += await self._drive(vc.Polled(now, tuple(events), tuple(self.resource_names)))
+        except BaseException:
+            for event in pushed:  # not answered: handed to the core again on the next poll
+                self._pushed.setdefault(event.id, event)
+            raise
         return log
 
     async def _drive(self, first: vc.Input) -> list[str]:
@@ -833,4 +910,5 @@ class PollingVen(ABC):
             now=now,
             max_backoff_s=max_backoff_s,
             max_polls=max_polls,
+            wake=self._wake,
         )
