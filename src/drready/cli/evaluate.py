@@ -27,8 +27,16 @@ from drready.cli.common import (
     sub_app,
     validated,
 )
+from drready.evaluation.households import evaluate_households, read_households_csv
 from drready.evaluation.report import write_html
-from drready.evaluation.scorecard import ScorecardSettings, score, scorecard_dict
+from drready.evaluation.scenarios import ALL_WINDOWS, library_dict, run_library
+from drready.evaluation.scorecard import (
+    DEFAULT_WINDOWS,
+    ScorecardSettings,
+    parse_window,
+    score,
+    scorecard_dict,
+)
 
 app = sub_app("E1: evaluate DR-potential methods (scorecard).")
 
@@ -69,9 +77,32 @@ def evaluate_potential(
         ),
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report with plots here.")] = None,
+    draws: Annotated[
+        Path | None,
+        typer.Option(
+            help="Measured draws (columns household,time,litres_40c; ISO 8601 time with UTC "
+            "offset); with --homes, scores these households instead of simulated ones: the "
+            "first 14 days are history, the rest scored."
+        ),
+    ] = None,
+    homes: Annotated[
+        Path | None,
+        typer.Option(help="The homes of --draws (columns household,persons,tank_l,tariff)."),
+    ] = None,
+    scenarios: Annotated[
+        bool,
+        typer.Option(
+            "--scenarios",
+            help="Run the scenario library (late baths, guests, trips, shift workers, 1.5× "
+            "use, seasonal; flat/night/tou; every 3-hour window up and down) instead.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Monte Carlo scorecard: declared vs delivered vs perfect-foresight potential per method."""
+    if scenarios or draws is not None or homes is not None:
+        _households(draws, homes, scenarios, households, days, seed, method, window, as_json)
+        return
     given = {"methods": method, "windows": window}  # the settings' defaults when not given
     settings = validated(
         ScorecardSettings,
@@ -89,6 +120,67 @@ def evaluate_potential(
     except ValueError as err:  # a method that cannot be resolved: "methods: …" or "csv: …"
         text = first_line(err)
         fail(option_for(text.split(":", 1)[0]), text)
+
+
+def _households(
+    draws: Path | None,
+    homes: Path | None,
+    scenarios: bool,
+    households: int,
+    days: int | None,
+    seed: int,
+    method: list[str] | None,
+    window: list[str] | None,
+    as_json: bool,
+) -> None:
+    """``--draws/--homes`` (measured households) or ``--scenarios`` (the library)."""
+    if scenarios:
+        if draws is not None or homes is not None:
+            fail("--scenarios", "--scenarios takes no --draws/--homes")
+        per_class = min(households, 2000)
+        scored = 14 if days is None else days
+        try:
+            windows = tuple(parse_window(w) for w in window) if window else ALL_WINDOWS
+            res = run_library(per_class, scored, seed, windows=windows)
+        except ValueError as err:
+            fail("--window", first_line(err))
+        data = library_dict(res)
+        if as_json:
+            console.out(json.dumps(data, ensure_ascii=False), highlight=False)
+        else:
+            console.print(
+                f"scenario library: {data['config']['households']} homes × "
+                f"{data['config']['scored_days']} scored days, {data['targets_checked']} targets, "
+                f"{len(data['failed'])} failed, {data['runtime_s']:.1f} s"
+            )
+            for f in data["failed"]:
+                console.print(
+                    f"  [red]FAIL[/red] {f['class']:<14} {f['tariff']:<6} {f['window']:<18} "
+                    f"{f['name']}: {f['value']:.3f} {f['comparison']} {f['threshold']}"
+                )
+        return
+    if draws is None or homes is None:
+        fail("--draws" if draws is None else "--homes", "--draws and --homes go together")
+    try:
+        hh = read_households_csv(draws, homes)
+        windows = tuple(parse_window(w) for w in window) if window else DEFAULT_WINDOWS
+        sc = evaluate_households(
+            hh, windows=windows, methods=tuple(method) if method else ("ours",), seed=seed
+        )
+    except ValueError as err:
+        text = first_line(err)
+        head = text.split(":", 1)[0]
+        fail(
+            {"draws": "--draws", "homes": "--homes", "windows": "--window"}.get(
+                head, option_for(head)
+            ),
+            text,
+        )
+    data = scorecard_dict(sc)
+    if as_json:
+        console.out(json.dumps(data, ensure_ascii=False), highlight=False)
+    else:
+        render(data, console)
 
 
 def show_scorecard(

@@ -59,7 +59,7 @@ from drready.evaluation.methods import (
     MethodContext,
     resolve_methods,
 )
-from drready.physics.draws import DrawVariability, day_type_for, sample_step_use_l
+from drready.physics.draws import DayType, DrawVariability, day_type_for, sample_step_use_l
 from drready.planning.engine import FleetPlanner, WindowRequest
 from drready.planning.execution import execute_plan
 from drready.planning.problem import (
@@ -226,6 +226,9 @@ class Scorecard:
     confidence: float
     fixed_margin: float
     runtime_s: float
+    day_type_of: Callable[[date], DayType] = day_type_for
+    """The calendar the days' types are read from (the national one for the Monte Carlo, the
+    real one, :func:`~drready.physics.draws.day_type_on`, for households on real dates)."""
 
     @property
     def case_season(self) -> npt.NDArray[np.str_]:
@@ -233,7 +236,7 @@ class Scorecard:
 
     @property
     def case_day_type(self) -> npt.NDArray[np.str_]:
-        types = [day_type_for(d).value for d in self.days]
+        types = [self.day_type_of(d).value for d in self.days]
         return np.repeat(np.array(types), self.n_households)
 
 
@@ -556,7 +559,7 @@ def scorecard_dict(sc: Scorecard) -> dict[str, Any]:
                 for w in sc.windows
             ],
             "days": [
-                {"date": d.isoformat(), "season": s, "day_type": day_type_for(d).value}
+                {"date": d.isoformat(), "season": s, "day_type": sc.day_type_of(d).value}
                 for d, s in zip(sc.days, sc.seasons, strict=True)
             ],
         },
