@@ -149,7 +149,7 @@ def test_a_webhook_pushes_the_event_to_the_core_without_a_poll(vtn: Any) -> None
             await asyncio.sleep(0.1)
             shell.stop()
             await task
-            await stop_push()
+            await stop_push.stop()
             await ven.close()
             return shell, created, answers
 

@@ -6,10 +6,12 @@ even with ``#``), no VEN can forge a notification, and anonymous clients are ref
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -19,13 +21,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from drready.openadr.push import PushOptions, start_push
+from drready.openadr.ven import VenClient
 from drready.openadr.vtn import VtnSettings, create_app
 from drready.openadr.vtn.mqtt_access import mosquitto_hash, mosquitto_verify
-from tests.https_helpers import free_port
-from tests.test_vtn_api import fetch_token, make_registry
+from drready.security.certs import write_bundle
+from drready.security.tls import uvicorn_ssl_kwargs
+from tests.https_helpers import free_port, serve
+from tests.test_ven_push import QuietVen
+from tests.test_vtn_api import SECRETS, fetch_token, make_registry
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 CLI = (sys.executable, "-m", "drready.cli")
@@ -211,3 +219,67 @@ def test_a_ven_reads_its_own_topics_and_no_other_credentials_can(
     assert all(m["objectType"] == "PROGRAM" for _, m in thief.got())
     assert general_by_ven.got() == []  # the general topics carry every target: BL only
     assert [m["object"]["targets"] for _, m in bl.got()] == [["area-1", "area-9"]]
+
+
+def test_a_push_driven_ven_gets_its_event_by_mqtt_without_a_poll(
+    tmp_path: Path, broker: tuple[int, Path]
+) -> None:
+    """`--push mqtt` end to end: the VEN logs in with its own broker credentials, finds its
+    topic at the VTN, and the pushed event reaches its core without a read of the events."""
+    port, out = broker
+    bundle = write_bundle(tmp_path / "certs")
+    registry = make_registry()
+    settings = VtnSettings(
+        database_url=f"sqlite:///{tmp_path / 'vtn.db'}",
+        base_url="https://x",
+        mqtt_broker_url=f"mqtt://127.0.0.1:{port}",
+        mqtt_username="drready-vtn",
+        mqtt_password_file=str(out / "vtn.password"),
+    )
+    app = create_app(settings, registry, registry.token_service("https://x"))
+    ca = str(bundle.ca_cert)
+    with serve(app, **uvicorn_ssl_kwargs(bundle.server_cert, bundle.server_key)) as vtn_port:
+        base = f"https://localhost:{vtn_port}"
+
+        async def scenario() -> tuple[QuietVen, str]:
+            async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as http:
+                form = {"grant_type": "client_credentials", "client_id": "bl"}
+                answer = await http.post(
+                    f"{base}/auth/token", data={**form, "client_secret": SECRETS["bl"]}
+                )
+                bl = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+                ven_body = {"objectType": "BL_VEN_REQUEST", "clientID": "ven-a"}
+                await http.post(
+                    f"{base}/vens",
+                    headers=bl,
+                    json={**ven_body, "venName": "ven-a", "targets": ["area-1"]},
+                )
+                program = await http.post(
+                    f"{base}/programs", headers=bl, json={"programName": "DRREADY"}
+                )
+                ven = VenClient(base, "ven-a", SECRETS["ven-a"], verify=ca, ven_name="ven-a")
+                shell = QuietVen(ven)
+                options = PushOptions(
+                    mode="mqtt", safety_poll_s=3600, mqtt_password=_password(out, "ven-a")
+                )
+                stop_push = await start_push(shell, ven, options)
+                task = asyncio.create_task(shell.run(interval_s=60))
+                while shell.full_reads < 1 or shell.core.busy:
+                    await asyncio.sleep(0.01)
+                while not stop_push.ready():  # the receiver's subscription acknowledged
+                    await asyncio.sleep(0.01)
+                event = {"programID": program.json()["id"], "targets": ["area-1", "area-9"]}
+                created = await http.post(f"{base}/events", headers=bl, json=event)
+                event_id = created.json()["id"]
+                deadline = time.monotonic() + 5
+                while shell.core.phase(event_id) is None and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                shell.stop()
+                await task
+                await stop_push.stop()
+                await ven.close()
+                return shell, event_id
+
+        shell, event_id = asyncio.run(scenario())
+    assert shell.core.phase(event_id) is not None  # pushed through the broker to the core
+    assert shell.full_reads == 1

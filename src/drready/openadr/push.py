@@ -40,7 +40,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -58,6 +58,7 @@ __all__ = [
     "MAX_SKEW_S",
     "PUSH_MODES",
     "MqttReceiver",
+    "PushLink",
     "PushMode",
     "PushOptions",
     "WebhookReceiver",
@@ -358,12 +359,30 @@ class PushOptions:
             bytes.fromhex(self.webhook_key_hex)  # ValueError names the bad hex
 
 
-Stopper = Callable[[], Awaitable[None]]
+@dataclass
+class PushLink:
+    """A running push subscription (:func:`start_push`): its receiver, if any."""
+
+    mode: PushMode
+    receiver: WebhookReceiver | MqttReceiver | None = None
+
+    def ready(self) -> bool:
+        """Whether notifications can arrive now (an MQTT subscription acknowledged)."""
+        if isinstance(self.receiver, MqttReceiver):
+            return self.receiver.subscribed.is_set()
+        return True
+
+    async def stop(self) -> None:
+        """Stop the receiver (the subscription at the VTN is replaced on the next start)."""
+        if isinstance(self.receiver, WebhookReceiver):
+            await self.receiver.stop()
+        elif isinstance(self.receiver, MqttReceiver):
+            self.receiver.stop()
 
 
-async def start_push(shell: PollingVen, ven: VenClient, options: PushOptions) -> Stopper:
+async def start_push(shell: PollingVen, ven: VenClient, options: PushOptions) -> PushLink:
     """Register the VEN, subscribe and start the receiver (see the module docstring); returns
-    the coroutine function that stops it. ``mode="poll"`` does nothing.
+    the running :class:`PushLink`. ``mode="poll"`` does nothing.
 
     Raises
     ------
@@ -373,11 +392,8 @@ async def start_push(shell: PollingVen, ven: VenClient, options: PushOptions) ->
         The VTN offers no MQTT binding.
     """
 
-    async def nothing() -> None:
-        return None
-
     if options.mode == "poll":
-        return nothing
+        return PushLink("poll")
     for line in await shell.register():
         _log.info("%s", line)
     shell.registered = True
@@ -386,7 +402,7 @@ async def start_push(shell: PollingVen, ven: VenClient, options: PushOptions) ->
     return await _start_mqtt(shell, ven, options)
 
 
-async def _start_webhook(shell: PollingVen, ven: VenClient, options: PushOptions) -> Stopper:
+async def _start_webhook(shell: PollingVen, ven: VenClient, options: PushOptions) -> PushLink:
     if options.callback_cert is None or options.callback_key is None:
         raise ValueError("callback_cert: a webhook callback is HTTPS: give its cert and key")
     key = None if options.webhook_key_hex is None else bytes.fromhex(options.webhook_key_hex)
@@ -415,10 +431,10 @@ async def _start_webhook(shell: PollingVen, ven: VenClient, options: PushOptions
         raise
     shell.full_poll_every_s = options.safety_poll_s
     _log.info("events pushed by webhook to %s", receiver.url)
-    return receiver.stop
+    return PushLink("webhook", receiver)
 
 
-async def _start_mqtt(shell: PollingVen, ven: VenClient, options: PushOptions) -> Stopper:
+async def _start_mqtt(shell: PollingVen, ven: VenClient, options: PushOptions) -> PushLink:
     notifiers = await ven.notifiers()
     binding = notifiers.get("MQTT")
     uris = binding.get("URIS") if isinstance(binding, dict) else None
@@ -438,22 +454,14 @@ async def _start_mqtt(shell: PollingVen, ven: VenClient, options: PushOptions) -
     receiver.start(asyncio.get_running_loop())
     shell.full_poll_every_s = options.safety_poll_s
     _log.info("events pushed by MQTT on %s", receiver.topics[0])
-
-    async def stop() -> None:
-        receiver.stop()
-
-    return stop
+    return PushLink("mqtt", receiver)
 
 
-async def start_push_or_poll(shell: PollingVen, ven: VenClient, options: PushOptions) -> Stopper:
+async def start_push_or_poll(shell: PollingVen, ven: VenClient, options: PushOptions) -> PushLink:
     """:func:`start_push`, or — when the VTN cannot be subscribed to now (unreachable, no MQTT
     binding, a refused callback) — a warning and plain polling, so a VEN starts either way."""
     try:
         return await start_push(shell, ven, options)
     except (VenError, ValueError, OSError) as err:
         _log.warning("--push %s not set up (%s); polling instead", options.mode, err)
-
-        async def nothing() -> None:
-            return None
-
-        return nothing
+        return PushLink("poll")
