@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -233,7 +234,10 @@ class Servicer:
 
         A VEN or resource the registry refuses (a bad name, rating or id), or a resource named
         like another VEN's (the one registered first keeps the name), is quarantined and left
-        out; the others are synced."""
+        out; two VENs listing one name in the same listing are the same case (the first listed
+        keeps it, as the VTN's own uniqueness rule has it). A VEN listing a name more than once
+        keeps it for the resource the registry holds under it, else the first listed; its twins
+        are quarantined. The others are synced; nothing here raises."""
         now = self.clock()
         vens = {}
         for ven in await self.bl.vens():
@@ -250,13 +254,32 @@ class Servicer:
                 self._set_aside(f"ven:{ven.id}", "ven", ven.client_id, None, "refused", err)
                 continue
             vens[ven.id] = ven
-        owner_ven = {r.resource_name: r.ven_id for r in self.registry.list_resources()}
+        registered = self.registry.list_resources()
+        owner_ven = {r.resource_name: r.ven_id for r in registered}
+        holder_id = {r.resource_name: r.id for r in registered}
+        listed = [res for res in await self.bl.all_resources() if res.ven_id in vens]
+        claims = Counter((res.ven_id, res.resource_name) for res in listed)
         seen = []
-        for res in await self.bl.all_resources():
-            ven_ = vens.get(res.ven_id)
-            if ven_ is None:
-                continue
+        for res in listed:
+            ven_ = vens[res.ven_id]
             key, client = f"resource:{res.id}", ven_.client_id
+            name = res.resource_name
+            if claims[(res.ven_id, name)] > 1:
+                # one VEN lists the name more than once: the resource the registry holds under
+                # it keeps it, else the first listed (the VTN lists by creation); the twins are
+                # set aside before they touch anything (their shift hours included)
+                keeper = holder_id.get(name)
+                if keeper is None or keeper not in {r.id for r in listed}:
+                    keeper = next(
+                        r.id for r in listed if (r.ven_id, r.resource_name) == (res.ven_id, name)
+                    )
+                if res.id != keeper and owner_ven.get(name, res.ven_id) == res.ven_id:
+                    self._set_aside(
+                        key, "resource", client, name, "refused",
+                        f"the VEN lists the name {claims[(res.ven_id, name)]} times; resource "
+                        f"{keeper} keeps it",
+                    )  # fmt: skip
+                    continue
             holder = owner_ven.setdefault(res.resource_name, res.ven_id)
             if holder != res.ven_id:
                 self._set_aside(
@@ -281,21 +304,17 @@ class Servicer:
 
     def _register(self, res: Resource) -> None:
         """Upsert one VTN resource into the registry (``ValueError`` if refused)."""
-        group = res.resource_name == profile.GROUP_RESOURCE
+        group = profile.is_group_resource(res.resource_name)
         rated, n_units = profile.rating_of(res.attributes)
         if rated is None:
             _log.warning(
                 "resource %s declares no %s; %.1f kW per unit assumed",
                 res.resource_name,
-                profile.RATED_POWER,
+                profile.MAX_POWER,
                 ASSUMED_RATED_KW,
             )
         n = n_units or 1
         hours = _energy_shift_hours(res.attributes)
-        if hours is None:
-            self.energy_shift_hours.pop(res.resource_name, None)
-        else:
-            self.energy_shift_hours[res.resource_name] = hours
         self.registry.upsert_resource(
             resource_id=res.id,
             ven_id=res.ven_id,
@@ -304,6 +323,11 @@ class Servicer:
             rated_power_kw=rated if rated is not None else ASSUMED_RATED_KW * n,
             n_units=n,
         )
+        # only once the registry took it: a refused twin must not change the name's hours
+        if hours is None:
+            self.energy_shift_hours.pop(res.resource_name, None)
+        else:
+            self.energy_shift_hours[res.resource_name] = hours
 
     # ------------------------------------------------------------------ trust no peer
     def _set_aside(
