@@ -37,11 +37,14 @@ leave as one write (one TLS record, one system call) instead of two.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
 import secrets
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
@@ -85,6 +88,9 @@ __all__ = [
 ENV_SETTINGS_JSON = "DRREADY_VTN_SETTINGS_JSON"
 ENV_WEBHOOK_KEY = "DRREADY_WEBHOOK_KEY"
 WEBHOOK_KEY_MIN_BYTES = 32
+WEBHOOK_CLOSE_S = 5.0
+"""At shutdown, how long queued webhook notifications may still be delivered [s] (within the
+graceful-shutdown budget, :data:`~drready.openadr.vtn.protocol.GRACEFUL_SHUTDOWN_S`)."""
 WORKERS_MAX = 64
 
 _log = logging.getLogger("drready.openadr.vtn")
@@ -124,13 +130,25 @@ def attach_push(app: FastAPI, settings: VtnSettings) -> WebhookNotifier:
             "callback URLs on loopback/private/link-local addresses are allowed "
             "(--allow-private-callbacks): the SSRF guard of webhooks is off"
         )
-    return attach_webhooks(
+    notifier = attach_webhooks(
         app,
         signing_key=webhook_master_key(),
         verify=settings.callback_ca_file or True,
         allow_private_callbacks=settings.allow_private_callbacks,
         per_client_keys=True,
     )
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: FastAPI) -> AsyncIterator[Any]:
+        async with inner(served) as state:
+            try:
+                yield state
+            finally:  # deliver what is queued before the store closes (within the grace)
+                await asyncio.to_thread(notifier.close, WEBHOOK_CLOSE_S)
+
+    app.router.lifespan_context = lifespan
+    return notifier
 
 
 def freeze_startup_heap() -> None:
