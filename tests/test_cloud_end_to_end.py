@@ -14,8 +14,9 @@ maker cloud (:class:`drready.cloud.service.MakerCloud` with a real
 4. F5: with the cloud's "now" inside the window, the cloud sends power reports at most every
    ``power_interval_s``.
 
-Group mode (D6): one ``FLEET`` resource, a group request split over the units, the group's
-plan equal to the sum of the units' plans.
+Group mode (D6): one resource named after the maker (``FLEET-000005``), a group request split
+over the units, the group's plan equal to the sum of the units' plans; two makers' clouds join
+the same VTN in group mode, each seeing only the events for its own group.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from drready.cloud.fleet import GROUP_DEVICE_ID, MakerFleet
+from drready.cloud.fleet import DEFAULT_MAKER_CODE, MakerFleet
 from drready.cloud.service import MakerCloud, run_cloud
 from drready.domain import DEFAULT_TZ, Direction, DrRequest, PowerSource, ResponseStatus
 from drready.domain.clock import SimClock
@@ -54,6 +55,8 @@ END = datetime(2025, 5, 14, 14, 0, tzinfo=TOKYO)
 BEFORE = datetime(2025, 5, 14, 8, 0, tzinfo=TOKYO)  # the cloud's "now" before the window
 TOL_KWH = 1e-3  # the amounts travel as kW rounded to 1e-6 and plans as kWh to 1e-6
 SLOT_TOL = 1e-5  # a slot's kW/kWh rounded to 1e-6 on the wire; min/max rebuilt from two of them
+GROUP = profile.group_resource(DEFAULT_MAKER_CODE)
+"""The demo maker's group resource, ``FLEET-000005`` (D6)."""
 GROUP_TOL = 1e-4  # the group's slot figures against float sums of 100 units' (as SLOT_TOL)
 
 
@@ -255,19 +258,19 @@ async def _group_mode(vtn: Vtn, bl: Bl, fleet: MakerFleet) -> None:
         cloud = MakerCloud(fleet, ven, mode="group", power_interval_s=60)
         await cloud.register()
         resources = bl.get("/resources")
-        assert [r["resourceName"] for r in resources] == [profile.GROUP_RESOURCE]
+        assert [r["resourceName"] for r in resources] == [GROUP]
         ven_obj = bl.get("/vens", venName=VEN_ID)[0]
         bl.put(  # BL may as well grant the target on the ven object
             f"/vens/{ven_obj['id']}",
-            BlVenCreate(client_id=VEN_ID, ven_name=VEN_ID, targets=(profile.GROUP_RESOURCE,)),
+            BlVenCreate(client_id=VEN_ID, ven_name=VEN_ID, targets=(GROUP,)),
         )
 
         ask = bl.post("/events", profile.potential_request(program_id, START, END))
         await cloud.poll_once(BEFORE)
         (report,) = _reports(bl, ask["id"], "potential")
-        assert [r.resource_name for r in report.resources] == [profile.GROUP_RESOURCE]
+        assert [r.resource_name for r in report.resources] == [GROUP]
         (group_env,) = profile.envelopes_from_report(report, computed_at=BEFORE)
-        assert group_env.device_id == GROUP_DEVICE_ID
+        assert str(group_env.device_id) == f"{DEFAULT_MAKER_CODE}:FLEET"
         units = fleet.envelopes(START, END)
         assert group_env.up_kwh == pytest.approx(sum(e.up_kwh for e in units), abs=SLOT_TOL)
         for j, slot in enumerate(group_env.slots):
@@ -279,11 +282,11 @@ async def _group_mode(vtn: Vtn, bl: Bl, fleet: MakerFleet) -> None:
             )
 
         req = _dr_request("group-up", 0.5 * group_env.up_kwh)
-        ev = bl.post("/events", profile.dr_event(program_id, req, [profile.GROUP_RESOURCE]))
+        ev = bl.post("/events", profile.dr_event(program_id, req, [GROUP]))
         log = await cloud.poll_once(BEFORE)
         assert any("plan report" in line for line in log), log
         (plan_rep,) = _reports(bl, ev["id"], "plan")
-        assert [r.resource_name for r in plan_rep.resources] == [profile.GROUP_RESOURCE]
+        assert [r.resource_name for r in plan_rep.resources] == [GROUP]
         (answer,) = profile.answers_from_report(plan_rep, req)
         assert answer.response.status is ResponseStatus.ACCEPTED
         extra = answer.plan.window_energy_kwh(START, END) - group_env.baseline_kwh
@@ -307,12 +310,63 @@ async def _group_mode(vtn: Vtn, bl: Bl, fleet: MakerFleet) -> None:
         log = await cloud.poll_once(START + timedelta(minutes=90))
         (power,) = _reports(bl, ev["id"], "power")
         (resource,) = power.resources
-        assert resource.resource_name == profile.GROUP_RESOURCE
+        assert resource.resource_name == GROUP
         payloads = {p.type: p.values[0] for p in resource.intervals[0].payloads}
         demand_kw = payloads[profile.DEMAND]
         assert isinstance(demand_kw, float) and demand_kw >= 0
         assert power.payload_descriptors is not None
         assert {d.reading_type for d in power.payload_descriptors} == {"DIRECT_READ"}
+
+
+def test_two_makers_join_in_group_mode_and_see_only_their_own_events(tmp_path: Path) -> None:
+    """Issue 17 item 1: each maker's group is its own resource (``FLEET-<maker code>``), so two
+    maker clouds both register in group mode (the VTN refuses a taken resourceName), and an
+    event for one maker's group — here F2 by start time alone, "start heating at 10:00" — is
+    answered by that maker only, accepted with what its fleet heats there."""
+    fleets = {
+        "cloud-1": MakerFleet.random(20, DAY, seed=6, maker_code="000005"),
+        "cloud-2": MakerFleet.random(20, DAY, seed=7, maker_code="00000A"),
+    }
+    with serve_vtn(tmp_path, other_vens=("cloud-2",)) as vtn:
+        bl = vtn.bl()
+        try:
+            asyncio.run(_two_makers(vtn, bl, fleets))
+        finally:
+            bl.close()
+
+
+async def _two_makers(vtn: Vtn, bl: Bl, fleets: dict[str, MakerFleet]) -> None:
+    program_id = bl.post("/programs", profile.program())["id"]
+    async with vtn.ven() as ven1, vtn.ven("cloud-2") as ven2:
+        clouds = {
+            name: MakerCloud(fleets[name], v, mode="group", power_interval_s=60)
+            for name, v in (("cloud-1", ven1), ("cloud-2", ven2))
+        }
+        for cloud in clouds.values():
+            await cloud.register()
+        names = {r["resourceName"]: r for r in bl.get("/resources")}
+        assert sorted(names) == ["FLEET-000005", "FLEET-00000A"]
+        for name, r in names.items():  # BL grants each group its own name, as the servicer does
+            client = "cloud-1" if name.endswith("000005") else "cloud-2"
+            bl.put(
+                f"/resources/{r['id']}",
+                BlResourceCreate(
+                    client_id=client, resource_name=name, ven_id=r["venID"], targets=(name,)
+                ),
+            )
+        req = DrRequest.at_start_time("start-1000", START, BEFORE)
+        ev = bl.post("/events", profile.dr_event(program_id, req, ["FLEET-00000A"]))
+        assert "DISPATCH_SETPOINT_RELATIVE" not in str(ev["intervals"])
+        log1 = await clouds["cloud-1"].poll_once(BEFORE)
+        assert not any("plan report" in line for line in log1), log1
+        await clouds["cloud-2"].poll_once(BEFORE)
+        (plan_rep,) = _reports(bl, ev["id"], "plan")
+        assert [r.resource_name for r in plan_rep.resources] == ["FLEET-00000A"]
+        (answer,) = profile.answers_from_report(plan_rep, req)
+        potential = fleets["cloud-2"].group_envelope(START, req.end).up_kwh
+        assert answer.response.status is ResponseStatus.ACCEPTED
+        assert answer.response.accepted_kwh == pytest.approx(potential, rel=1e-3)
+        assert potential > 1.0
 
 
 def test_vtn_outage_backs_off_and_run_cloud_returns(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from drready.domain.time import zone
 from drready.openadr import profile
 from drready.openadr.models import BlVenCreate, to_wire
 from tests.test_cli_vtn_cloud import CLOUD_SECRET, _bl_headers, _serve_vtn, _wait_until_up
-from tests.test_cloud_end_to_end import _reports
+from tests.test_cloud_end_to_end import GROUP, _reports
 from tests.test_ven_client import VEN_ID, serve_vtn
 
 TZ = zone(DEFAULT_TZ)
@@ -95,7 +95,7 @@ def test_serve_answers_tomorrow_at_04_45_and_stops_on_sigterm(tmp_path: Path) ->
                 time.sleep(0.3)
             assert reports, "no potential report for tomorrow 10:00–14:00"
             (resource,) = reports[0]["resources"]  # type: ignore[misc]
-            assert resource["resourceName"] == profile.GROUP_RESOURCE
+            assert resource["resourceName"] == GROUP
         code, took, err = _stop(cloud, signal.SIGTERM)
         assert code == 0 and took < 10, (code, took, err[-2000:])
         assert "stopping after the current poll" in err and "maker cloud stopped" in err
@@ -228,9 +228,7 @@ def test_the_live_fleet_answers_a_day_ahead_event_through_the_vtn(tmp_path: Path
                     cloud = MakerCloud(fleet, ven, mode="group", clock=clock)
                     await cloud.register()
                     ven_obj = bl.get("/vens", venName=VEN_ID)[0]
-                    grant = BlVenCreate(
-                        client_id=VEN_ID, ven_name=VEN_ID, targets=(profile.GROUP_RESOURCE,)
-                    )
+                    grant = BlVenCreate(client_id=VEN_ID, ven_name=VEN_ID, targets=(GROUP,))
                     bl.put(f"/vens/{ven_obj['id']}", grant)
                     ask = bl.post("/events", profile.potential_request(program_id, w0, w1))
                     await cloud.poll_once(clock.now())
@@ -245,7 +243,7 @@ def test_the_live_fleet_answers_a_day_ahead_event_through_the_vtn(tmp_path: Path
                         amount_kwh=0.5 * env.up_kwh,
                         issued_at=clock.now(),
                     )
-                    dr = profile.dr_event(program_id, req, [profile.GROUP_RESOURCE])
+                    dr = profile.dr_event(program_id, req, [GROUP])
                     ev = bl.post("/events", dr)
                     await cloud.poll_once(clock.now())
                     (plan_report,) = _reports(bl, ev["id"], profile.PLAN_REPORT)

@@ -124,7 +124,7 @@ def test_the_demo_meets_the_issue_figures_and_stops_everything(tmp_path: Path) -
         down_homes = rows[("down-DR", "gateway")]
         down = read_settlement_csv(out / "settlement-down.csv", DEFAULT_TZ)
         if down_homes["accepted_kwh"] == 0:
-            assert [r.resource_id for r in down.resources] == ["FLEET"]
+            assert [r.resource_id for r in down.resources] == ["FLEET-000005"]
 
         url = summary["dashboard_url"]
         assert url and _port_open(url)

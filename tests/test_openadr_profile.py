@@ -83,8 +83,9 @@ def test_dr_event_carries_the_request(direction: Direction):
     )
     ev = pf.dr_event("prog-1", req, targets=["000005:HW0000001"])
     validate("eventRequest", to_wire(ev))
-    kw = to_wire(ev)["intervals"][0]["payloads"][0]["values"][0]
-    assert kw == pytest.approx(0.8 if direction is Direction.UP else -0.8)
+    payloads = {p["type"]: p["values"] for p in to_wire(ev)["intervals"][0]["payloads"]}
+    assert payloads["DISPATCH_SETPOINT_RELATIVE"] == [pytest.approx(0.8)]  # ≥ 0, the schema's
+    assert payloads["CONTROL_LEVEL_OFFSET"] == [-1 if direction is Direction.UP else 1]
     back = pf.request_from_event(_event(ev), issued_at=NOW)
     assert back.direction is direction and back.amount_kwh == pytest.approx(2.4)
     assert (back.start, back.end, back.request_id) == (req.start, req.end, "r-42")
@@ -139,5 +140,5 @@ def test_power_report_reading_type(source: PowerSource):
 
 def test_not_following_the_profile_is_a_clear_error():
     ev = _event(pf.potential_request("p", NOW, NOW + timedelta(hours=1)))
-    with pytest.raises(pf.ProfileError, match="DISPATCH_SETPOINT_RELATIVE"):
+    with pytest.raises(pf.ProfileError, match="CONTROL_LEVEL_OFFSET"):
         pf.request_from_event(ev)

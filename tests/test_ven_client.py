@@ -74,11 +74,11 @@ class Vtn:
     ven_secret: str
     clock: FakeClock
 
-    def ven(self, **kwargs: Any) -> VenClient:
-        """A VEN client for ``cloud-1`` trusting the test CA."""
-        args: dict[str, Any] = {"verify": self.ca_file, "ven_name": VEN_ID}
+    def ven(self, client_id: str = VEN_ID, **kwargs: Any) -> VenClient:
+        """A VEN client for ``client_id`` (``cloud-1``) trusting the test CA, named so."""
+        args: dict[str, Any] = {"verify": self.ca_file, "ven_name": client_id}
         args.update(kwargs)
-        return VenClient(self.url, VEN_ID, self.ven_secret, **args)
+        return VenClient(self.url, client_id, self.ven_secret, **args)
 
     def bl(self) -> Bl:
         return Bl(self)
@@ -132,13 +132,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve_vtn(tmp_path: Path, *, ttl_s: int = 300) -> Iterator[Vtn]:
-    """Run the VTN over HTTPS in a thread for the duration of the block."""
+def serve_vtn(
+    tmp_path: Path, *, ttl_s: int = 300, other_vens: tuple[str, ...] = ()
+) -> Iterator[Vtn]:
+    """Run the VTN over HTTPS in a thread for the duration of the block; ``other_vens`` are
+    more VEN client ids besides ``cloud-1``, with the same secret (``Vtn.ven(client_id=…)``)."""
     bundle = write_bundle(tmp_path / "certs")
     bl_secret, ven_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     registry = ClientRegistry(signing_key=secrets.token_bytes(32))
     registry.add_client(BL_ID, bl_secret, role="bl")
-    registry.add_client(VEN_ID, ven_secret, role="ven")
+    for ven_id in (VEN_ID, *other_vens):
+        registry.add_client(ven_id, ven_secret, role="ven")
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
     clock = FakeClock(time.time())

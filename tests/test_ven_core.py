@@ -74,6 +74,7 @@ START = datetime(2026, 5, 12, 10, 0, tzinfo=TZ)
 END = datetime(2026, 5, 12, 12, 0, tzinfo=TZ)
 MINUTE = timedelta(minutes=1)
 CLIENT = "ven-1"
+FLEET = profile.group_resource("000005")
 A, B, C = "000005:HW0000001", "000005:HW0000002", "000005:HW0000003"
 OTHER = "000005:HW0000099"  # a resource of another VEN
 UNITS = (A, B, C)
@@ -129,9 +130,7 @@ def envelope(name: str) -> FlexibilityEnvelope:
         for k in range(4)
     )
     return FlexibilityEnvelope(
-        device_id=DeviceId.parse(name)
-        if name != profile.GROUP_RESOURCE
-        else profile.GROUP_DEVICE_ID,
+        device_id=DeviceId.parse(name) if name != FLEET else profile.GROUP_DEVICE_ID,
         computed_at=T0,
         window_start=START,
         window_end=END,
@@ -143,7 +142,7 @@ def envelope(name: str) -> FlexibilityEnvelope:
 
 
 def device(name: str) -> DeviceId:
-    return profile.GROUP_DEVICE_ID if name == profile.GROUP_RESOURCE else DeviceId.parse(name)
+    return profile.GROUP_DEVICE_ID if name == FLEET else DeviceId.parse(name)
 
 
 def answer(
@@ -191,7 +190,7 @@ def stored(report: ReportCreate, report_id: str, at: datetime = T0) -> Report:
     return Report.from_create(report, object_id=report_id, now=at, client_id=CLIENT)
 
 
-def core(*, group: bool = False) -> VenCore:
+def core(*, group: str | None = None) -> VenCore:
     """A core after a first start: recovery found nothing."""
     c = VenCore(CLIENT, power_interval=MINUTE, group=group)
     assert c.handle(Recovered((), T0)) == []
@@ -819,8 +818,8 @@ def test_restart_recovers_answered_events_and_resumes_running_windows_paced_from
 
 
 def test_group_mode_answers_for_the_fleet_resource() -> None:
-    fleet = profile.GROUP_RESOURCE
-    c = core(group=True)
+    fleet = FLEET
+    c = core(group=FLEET)
     pot = potential_event("p1", created=T0 - MINUTE)
     unit_pot = potential_event("p2", [A])
     ev = dr_event("e1", "g1", 10.0, [fleet], T0 + MINUTE)
@@ -828,8 +827,8 @@ def test_group_mode_answers_for_the_fleet_resource() -> None:
     request = profile.request_from_event(ev)
     given = (answer(request, fleet, 6.0),)
     group_env = envelope(fleet)
-    pot_body = profile.group_named(profile.potential_report(pot, [group_env], CLIENT))
-    plan = profile.group_named(plan_body(ev, given))
+    pot_body = profile.group_named(profile.potential_report(pot, [group_env], CLIENT), FLEET)
+    plan = profile.group_named(plan_body(ev, given), FLEET)
     assert [r.resource_name for r in pot_body.resources] == [fleet]
     assert [r.resource_name for r in plan.resources] == [fleet]
     play(
@@ -844,8 +843,8 @@ def test_group_mode_answers_for_the_fleet_resource() -> None:
                 Posted("rp-1"),
                 [
                     Log("event p1: potential report rp-1 for 1 resource(s)"),
-                    Log("event p2: potential request not for FLEET"),
-                    Log("event e2: DR event not for FLEET"),
+                    Log(f"event p2: potential request not for {FLEET}"),
+                    Log(f"event e2: DR event not for {FLEET}"),
                     ApplyRequests((DrAsk("e1", request, (fleet,)),), T0),
                 ],
             ),
@@ -857,7 +856,11 @@ def test_group_mode_answers_for_the_fleet_resource() -> None:
             (Polled(START, (), (fleet,)), [SamplePower((fleet,), START)]),
             (
                 PowerSampled({fleet: sample(fleet, START, 45_000.0)}),
-                [PostReport("e1", profile.group_named(power_body("e1", [fleet], START, 45_000.0)))],
+                [
+                    PostReport(
+                        "e1", profile.group_named(power_body("e1", [fleet], START, 45_000.0), FLEET)
+                    )
+                ],
             ),
         ],
     )

@@ -30,12 +30,11 @@ from drready.cli.common import (
     check_range,
     console,
     fail,
-    last_line,
     parse_date,
     parse_window,
     validated,
 )
-from drready.cli.dr_spec import parse_dr_spec
+from drready.cli.dr_spec import parse_dr_spec, spec_error_line
 from drready.domain.schema import write_json_schemas
 from drready.planning.unit import PlanInputs, UnitConfig, UnitPlanner
 from drready.sim.demo import PROGRESS_STEPS, run_demo
@@ -111,7 +110,8 @@ def plan(
         list[str] | None,
         typer.Option(
             help="DR request DIR:HH:MM-HH:MM:KWH, e.g. up:10:00-13:00:3.0 or "
-            "down:17:00-20:00:1.5; repeat for several."
+            "down:17:00-20:00:1.5, or by start time alone start:HH:MM[:KWH], e.g. start:13:00 "
+            "(heat from 13:00 as much as the plan allows); repeat for several."
         ),
     ] = None,
     persons: PersonsOpt = 4,
@@ -135,7 +135,7 @@ def plan(
                 )
             )
         except ValueError as err:
-            fail("--request", last_line(err))
+            fail("--request", spec_error_line(spec, err))
     outcome = up.respond_to_requests(reqs)
     heating, responses = outcome.heating_plan, outcome.responses
     out = {

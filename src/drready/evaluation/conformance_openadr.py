@@ -369,7 +369,7 @@ async def _check_privacy(clients: list[tuple[str, _Client]], state: _State) -> N
 
 
 def _is_resource_name(name: str) -> bool:
-    if name == profile.GROUP_RESOURCE:
+    if profile.is_group_resource(name):
         return True
     try:
         DeviceId.parse(name)
@@ -388,7 +388,7 @@ async def _check_resources(bl: _Client, state: _State) -> None:
     }
     evidence = [f"{len(first)} resource(s): {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"]
     if bad:
-        evidence.append(f"not a DeviceId nor {profile.GROUP_RESOURCE}: {bad[:10]}")
+        evidence.append(f"not a DeviceId nor a group (FLEET-<maker code>): {bad[:10]}")
     evidence.append("stable between two reads" if same else "changed between two reads")
     ok = bool(first) and not bad and same
     state.add("F6", "resources named by DeviceId", PASS if ok else FAIL, evidence)
@@ -503,11 +503,7 @@ async def _check_potential(
 
 
 def _name(env: FlexibilityEnvelope) -> str:
-    return (
-        profile.GROUP_RESOURCE
-        if env.device_id.serial == profile.GROUP_RESOURCE
-        else str(env.device_id)
-    )
+    return profile.resource_name_of(env.device_id)
 
 
 # --- F2–F5 --------------------------------------------------------------------------------
@@ -605,7 +601,7 @@ async def _check_dispatch(
 
 
 def _name_of(device: DeviceId) -> str:
-    return profile.GROUP_RESOURCE if device.serial == profile.GROUP_RESOURCE else str(device)
+    return profile.resource_name_of(device)
 
 
 async def _check_power(

@@ -6,24 +6,41 @@ and the servicer all use them, so each route speaks exactly one profile. The pro
 written down with JSON examples in ``docs/profile-openadr3.md``:
 
 * **F6** — a unit is a *resource* whose ``resourceName`` is the :class:`~drready.domain.DeviceId`
-  string (``000005:HW0000001``); a maker cloud may also offer the whole fleet as one resource
-  named :data:`GROUP_RESOURCE` (D6).
-* **F1** — BL asks for potential with a *potential-request event*: ``intervalPeriod`` = the
-  window, no payload intervals, ``reportDescriptors`` for ``BASELINE``,
-  ``UP_REGULATION_AVAILABLE`` and ``DOWN_REGULATION_AVAILABLE`` (kW per 30-minute slot),
-  and the private types ``DRREADY_UP_ENERGY`` / ``DRREADY_DOWN_ENERGY`` (kWh over the window)
-  and ``DRREADY_CUMULATIVE_MIN`` / ``MAX`` (kWh from the window start: the energy coupling of the
-  slots). The VEN answers with one report, one ``resources`` entry per unit, the descriptors'
-  ``confidence`` carrying the confidence level.
-* **F2** — a *DR event*: one interval whose period is the DR window, payload
-  ``DISPATCH_SETPOINT_RELATIVE`` in kW (positive = up-DR, consume more; negative = down-DR),
-  i.e. the requested energy spread evenly over the window; ``targets`` are the resource names
-  asked; the per-unit amounts of a split dispatch are separate events.
+  string (``000005:HW0000001``); a maker cloud may also offer its whole fleet as one resource
+  named after its maker, :func:`group_resource` (``FLEET-000005``, D6) — one per maker, so that
+  an event for one maker's fleet is visible to that maker's VEN only. Ratings are resource
+  attributes: the standard ``MAX_POWER_CONSUMPTION`` [kW] and the private ``DRREADY_UNITS``.
+* **F1** — BL asks for potential with a *potential-request event*, a report-only event in the
+  User Guide's sense: ``intervalPeriod`` = the window, no intervals, ``reportDescriptors`` with
+  ``reportIntervals: OPEN_INTERVALS`` (the VEN chooses the report's intervals) for
+  ``BASELINE``, ``UP_REGULATION_AVAILABLE`` and ``DOWN_REGULATION_AVAILABLE`` (kW per
+  30-minute slot), and the private types ``DRREADY_UP_ENERGY`` / ``DRREADY_DOWN_ENERGY`` (kWh
+  over the window) and ``DRREADY_CUMULATIVE_MIN`` / ``MAX`` (kWh from the window start: the
+  energy coupling of the slots). The VEN answers with one report, one ``resources`` entry per
+  unit, the descriptors' ``confidence`` carrying the confidence level.
+* **F2** — a *DR event*: one interval (id 0) whose period is the DR window, carrying the
+  direction as the standard ``CONTROL_LEVEL_OFFSET`` (−1 = consume more, up-DR; +1 = consume
+  less, down-DR: the spec's sign) and the amount as ``DISPATCH_SETPOINT_RELATIVE`` in kW,
+  always ≥ 0 as the 3.1.0 schema requires (the requested energy spread evenly over the
+  window). **By start time alone** (the study group's wording, "start heating at 13:00"):
+  ``CONTROL_LEVEL_OFFSET`` −1 and no ``DISPATCH_SETPOINT_RELATIVE`` — the window starts at
+  the heating start time and the unit heats there as much as its plan allows
+  (:meth:`~drready.domain.DrRequest.at_start_time`). ``targets`` are the resource names asked;
+  the per-unit amounts of a split dispatch are separate events.
 * **F3/F4** — the VEN answers a DR event with a report carrying, per resource, the private
-  ``DRREADY_RESPONSE`` (status, accepted kWh, reason) and the DR-aware plan as
-  ``USAGE_FORECAST`` (kWh per slot, readingType FORECAST) plus ``DRREADY_STORED_HEAT``.
-* **F5** — power reports: ``DEMAND`` (kW) and ``READING`` (cumulative kWh), readingType
-  ``DIRECT_READ`` when measured, ``ESTIMATED`` otherwise.
+  ``DRREADY_RESPONSE`` (status, accepted kWh, reason) on the event's interval (id 0), and the
+  DR-aware plan as ``USAGE_FORECAST`` (kWh per slot, readingType FORECAST) plus
+  ``DRREADY_STORED_HEAT`` on intervals the VEN chooses (``OPEN_INTERVALS``: the plan spans the
+  unit's whole planning grid, not the window): id ``1 + k`` for slot ``k`` of the plan.
+* **F5** — power reports, asked by the DR event's ``DEMAND`` and ``READING`` descriptors
+  (``OPEN_INTERVALS``, ad hoc): per sample one interval of :data:`POWER_SAMPLE_PERIOD` ending
+  at the sample time, ``DEMAND`` (kW, the power measured at the interval's end) and
+  ``READING`` (cumulative kWh), readingType ``DIRECT_READ`` when measured, ``ESTIMATED``
+  otherwise.
+
+Readers stay tolerant of the forms drready emitted before (a signed
+``DISPATCH_SETPOINT_RELATIVE`` without ``CONTROL_LEVEL_OFFSET``, the group resource ``FLEET``,
+``DRREADY_RATED_POWER_KW``, zero-length power intervals); writers emit only the forms above.
 
 Private payload types carry the ``DRREADY_`` prefix, as the spec allows custom strings.
 """
@@ -35,6 +52,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from drready.domain import (
+    MAX_AMOUNT_KWH,
     DeviceId,
     Direction,
     DrRequest,
@@ -59,6 +77,7 @@ from drready.openadr.models import (
     Report,
     ReportCreate,
     ReportDescriptor,
+    ReportIntervals,
     ReportPayloadDescriptor,
     ReportResource,
     Unit,
@@ -68,11 +87,19 @@ from drready.openadr.models import (
 )
 
 PROGRAM_NAME = "DRREADY-HPWH"
-GROUP_RESOURCE = "FLEET"
-GROUP_DEVICE_ID = DeviceId(maker_code="000000", serial=GROUP_RESOURCE)
-"""The DeviceId the domain gives a fleet group resource (D6); on the wire it is named
-:data:`GROUP_RESOURCE` (:func:`group_named`)."""
+GROUP_SERIAL = "FLEET"
+"""The serial of a fleet group's DeviceId (D6): ``<maker code>:FLEET`` in domain terms."""
+GROUP_PREFIX = "FLEET-"
+"""A fleet group resource is named ``FLEET-<maker code>`` on the wire (:func:`group_resource`)."""
+LEGACY_GROUP_RESOURCE = "FLEET"
+"""The one group name every maker used before per-maker groups: read, never written."""
+GROUP_DEVICE_ID = DeviceId(maker_code="000000", serial=GROUP_SERIAL)
+"""The DeviceId a maker cloud gives its own fleet group inside (``cloud.fleet``); on the wire
+the VEN names it :func:`group_resource` of its maker (:func:`group_named`)."""
 SLOT = timedelta(minutes=30)
+ZERO = timedelta(0)
+POWER_SAMPLE_PERIOD = timedelta(minutes=1)
+"""The interval an F5 sample reports ``DEMAND`` for: the minute ending at the sample time."""
 WIRE_DECIMALS = 6
 """Decimals of every kW and kWh number the profile puts on the wire (1e-6 kW, 1e-6 kWh: far
 below any meter's resolution; BL compares with :func:`event_amount_kwh` because of it)."""
@@ -93,11 +120,22 @@ UP_ENERGY = "DRREADY_UP_ENERGY"
 DOWN_ENERGY = "DRREADY_DOWN_ENERGY"
 CUM_MIN = "DRREADY_CUMULATIVE_MIN"
 CUM_MAX = "DRREADY_CUMULATIVE_MAX"
-RATED_POWER = "DRREADY_RATED_POWER_KW"
-"""Resource attribute (F6): the rated electric input of the unit, or the group's sum [kW]."""
+MAX_POWER = "MAX_POWER_CONSUMPTION"
+"""Resource attribute (F6, standard): the rated electric input of the unit, or the group's sum
+[kW]."""
+LEGACY_RATED_POWER = "DRREADY_RATED_POWER_KW"
+"""The private attribute :data:`MAX_POWER` replaced: read, never written."""
 UNIT_COUNT = "DRREADY_UNITS"
-"""Resource attribute (F6, D6): the water heaters behind the resource (1 for a unit)."""
+"""Resource attribute (F6, D6, private): the water heaters behind the resource (1 for a unit)."""
 DISPATCH = "DISPATCH_SETPOINT_RELATIVE"
+"""F2 amount: kW over the window, ≥ 0 (the 3.1.0 schema's minimum)."""
+DIRECTION = "CONTROL_LEVEL_OFFSET"
+"""F2 direction, the standard type whose sign means it: > 0 less load (down-DR), < 0 more load
+(up-DR)."""
+UP_LEVEL = -1
+"""``CONTROL_LEVEL_OFFSET`` of an up-DR event (consume more)."""
+DOWN_LEVEL = 1
+"""``CONTROL_LEVEL_OFFSET`` of a down-DR event (consume less)."""
 RESPONSE = "DRREADY_RESPONSE"
 USAGE_FORECAST = "USAGE_FORECAST"
 STORED_HEAT = "DRREADY_STORED_HEAT"
@@ -130,7 +168,7 @@ def resource_attributes(
         else (ValuesMap(type=ENERGY_SHIFT_ONLY, values=tuple(int(h) for h in energy_shift_hours)),)
     )
     return (
-        ValuesMap(type=RATED_POWER, values=(round(float(rated_power_kw), WIRE_DECIMALS),)),
+        ValuesMap(type=MAX_POWER, values=(round(float(rated_power_kw), WIRE_DECIMALS),)),
         ValuesMap(type=UNIT_COUNT, values=(int(n_units),)),
         *shift,
     )
@@ -138,32 +176,68 @@ def resource_attributes(
 
 def rating_of(attributes: Iterable[ValuesMap] | None) -> tuple[float | None, int | None]:
     """``(rated_power_kw, n_units)`` from a resource's attributes (None where absent or not a
-    positive number)."""
+    positive number); ``MAX_POWER_CONSUMPTION``, or the older ``DRREADY_RATED_POWER_KW``."""
     rated: float | None = None
     units: int | None = None
     for a in attributes or ():
         v = a.values[0] if a.values else None
         if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
             continue
-        if a.type == RATED_POWER:
+        if a.type == MAX_POWER or (a.type == LEGACY_RATED_POWER and rated is None):
             rated = float(v)
         elif a.type == UNIT_COUNT and float(v).is_integer():
             units = int(v)
     return rated, units
 
 
-def group_named(report: ReportCreate) -> ReportCreate:
-    """``report`` with the fleet group's resource (D6) under its profile name.
+def group_resource(maker_code: str) -> str:
+    """The wire name of a maker's fleet group resource (D6): ``FLEET-<maker code>``.
 
-    The domain names a group by :data:`GROUP_DEVICE_ID` (``000000:FLEET``), so the report
-    builders below name its resource that way; on the wire it is :data:`GROUP_RESOURCE`. Other
-    resources, and a report without the group, are returned unchanged.
+    >>> group_resource("000005")
+    'FLEET-000005'
+    """
+    return GROUP_PREFIX + DeviceId(maker_code=maker_code, serial=GROUP_SERIAL).maker_code
+
+
+def is_group_resource(name: str) -> bool:
+    """Whether ``name`` names a fleet group resource (``FLEET-<maker code>``, or the older
+    ``FLEET``)."""
+    return name == LEGACY_GROUP_RESOURCE or _group_maker(name) is not None
+
+
+def _group_maker(name: str) -> str | None:
+    if not name.startswith(GROUP_PREFIX):
+        return None
+    try:
+        return DeviceId(maker_code=name[len(GROUP_PREFIX) :], serial=GROUP_SERIAL).maker_code
+    except ValueError:
+        return None
+
+
+def resource_name_of(device: DeviceId) -> str:
+    """The resource name of ``device`` as :func:`envelopes_from_report` and the other readers
+    give it back: a unit's DeviceId string, its maker's :func:`group_resource` for a group
+    (``<maker>:FLEET``), ``FLEET`` for the older group name."""
+    if device == GROUP_DEVICE_ID:
+        return LEGACY_GROUP_RESOURCE
+    if device.serial == GROUP_SERIAL:
+        return group_resource(device.maker_code)
+    return str(device)
+
+
+def group_named(report: ReportCreate, name: str) -> ReportCreate:
+    """``report`` with the fleet group's resource (D6) under its wire name ``name``
+    (:func:`group_resource`).
+
+    A maker cloud names its group by :data:`GROUP_DEVICE_ID` (``000000:FLEET``) inside, so the
+    report builders below name its resource that way; on the wire it is the maker's group.
+    Other resources, and a report without the group, are returned unchanged.
     """
     group = str(GROUP_DEVICE_ID)
     if not any(r.resource_name == group for r in report.resources):
         return report
     resources = tuple(
-        r.model_copy(update={"resource_name": GROUP_RESOURCE}) if r.resource_name == group else r
+        r.model_copy(update={"resource_name": name}) if r.resource_name == group else r
         for r in report.resources
     )
     return report.model_copy(update={"resources": resources})
@@ -180,6 +254,7 @@ def program(name: str = PROGRAM_NAME) -> ProgramCreate:
             "program_name": name,
             "attributes": [{"type": "DRREADY_PROFILE", "values": ["drready-openadr3-1"]}],
             "payload_descriptors": [
+                {"object_type": "EVENT_PAYLOAD_DESCRIPTOR", "payload_type": DIRECTION},
                 {
                     "object_type": "EVENT_PAYLOAD_DESCRIPTOR",
                     "payload_type": DISPATCH,
@@ -215,6 +290,7 @@ def potential_request(
             units=Unit.KWH if "ENERGY" in t or "CUMULATIVE" in t else Unit.KW,
             targets=tuple(targets) if targets else None,
             historical=False,
+            report_intervals=ReportIntervals.OPEN_INTERVALS,
         )
         for t in POTENTIAL_TYPES
     ]
@@ -237,8 +313,9 @@ def event_window(event: Event) -> tuple[datetime, datetime] | None:
 
 
 def is_dr_event(event: Event) -> bool:
-    """Whether ``event`` is an F2 DR event (an interval carries ``DISPATCH_SETPOINT_RELATIVE``)."""
-    return any(p.type == DISPATCH for iv in event.intervals or () for p in iv.payloads)
+    """Whether ``event`` is an F2 DR event (an interval carries ``CONTROL_LEVEL_OFFSET`` or
+    ``DISPATCH_SETPOINT_RELATIVE``)."""
+    return any(p.type in (DIRECTION, DISPATCH) for iv in event.intervals or () for p in iv.payloads)
 
 
 def is_potential_request(event: Event) -> bool:
@@ -375,8 +452,13 @@ def envelopes_from_report(
 
 
 def _device_or_group(name: str) -> DeviceId:
-    if name == GROUP_RESOURCE:
+    """The DeviceId of a resource name: a unit's own, ``<maker>:FLEET`` for a maker's group
+    (:data:`GROUP_DEVICE_ID` for the older ``FLEET``)."""
+    if name == LEGACY_GROUP_RESOURCE:
         return GROUP_DEVICE_ID
+    maker = _group_maker(name)
+    if maker is not None:
+        return DeviceId(maker_code=maker, serial=GROUP_SERIAL)
     try:
         return DeviceId.parse(name)
     except ValueError as err:
@@ -398,26 +480,62 @@ def event_amount_kwh(amount_kwh: float, start: datetime, end: datetime) -> float
 
 
 def dr_event(program_id: str, request: DrRequest, targets: Sequence[str]) -> EventCreate:
-    """F2: a DR request as an event (the request id becomes the event name)."""
-    kw = _event_kw(request.amount_kwh, request.start, request.end) * (
-        1 if request.direction is Direction.UP else -1
-    )
+    """F2: a DR request as an event (the request id becomes the event name).
+
+    Direction as ``CONTROL_LEVEL_OFFSET`` (:data:`UP_LEVEL` / :data:`DOWN_LEVEL`), amount as a
+    non-negative ``DISPATCH_SETPOINT_RELATIVE`` [kW]; an open request (F2 by start time alone,
+    ``request.open_amount``) carries no amount. The event asks for the answer (F3/F4) and,
+    during the window, power reports (F5).
+    """
+    level = UP_LEVEL if request.direction is Direction.UP else DOWN_LEVEL
+    payloads = [ValuesMap(type=DIRECTION, values=(level,))]
+    descriptors = [EventPayloadDescriptor(payload_type=DIRECTION)]
+    if not request.open_amount:
+        kw = _event_kw(request.amount_kwh, request.start, request.end)
+        payloads.append(ValuesMap(type=DISPATCH, values=(kw,)))
+        descriptors.append(EventPayloadDescriptor(payload_type=DISPATCH, units=Unit.KW))
     return EventCreate(
         program_id=program_id,
         event_name=request.request_id,
         targets=tuple(targets),
-        payload_descriptors=(EventPayloadDescriptor(payload_type=DISPATCH, units=Unit.KW),),
+        payload_descriptors=tuple(descriptors),
         interval_period=IntervalPeriod(
             start=request.start, duration=format_duration(request.end - request.start)
         ),
-        intervals=(Interval(id=0, payloads=(ValuesMap(type=DISPATCH, values=(kw,)),)),),
-        report_descriptors=tuple(
-            ReportDescriptor(
-                payload_type=t, reading_type=ReadingType.FORECAST, units=Unit.KWH, historical=False
-            )
-            for t in PLAN_TYPES
-        ),
+        intervals=(Interval(id=0, payloads=tuple(payloads)),),
+        report_descriptors=dr_report_descriptors(),
     )
+
+
+def dr_report_descriptors() -> tuple[ReportDescriptor, ...]:
+    """What a DR event asks of the VEN: the answer (F3/F4) as soon as it has re-planned
+    (``frequency`` 0: ad hoc) — ``DRREADY_RESPONSE`` on the event's interval, the plan on
+    intervals of the VEN's choosing (``OPEN_INTERVALS``) — and, during the window, power (F5)
+    in ad hoc reports on intervals of the VEN's choosing."""
+    answer = (
+        ReportDescriptor(
+            payload_type=t,
+            reading_type=ReadingType.FORECAST,
+            units=Unit.KWH,
+            historical=False,
+            frequency=0,
+            report_intervals=(
+                ReportIntervals.INTERVALS if t == RESPONSE else ReportIntervals.OPEN_INTERVALS
+            ),
+        )
+        for t in PLAN_TYPES
+    )
+    power = (
+        ReportDescriptor(
+            payload_type=t,
+            units=Unit.KW if t == DEMAND else Unit.KWH,
+            frequency=0,
+            repeat=-1,
+            report_intervals=ReportIntervals.OPEN_INTERVALS,
+        )
+        for t in POWER_TYPES
+    )
+    return (*answer, *power)
 
 
 def request_from_event(event: Event, issued_at: datetime | None = None) -> DrRequest:
@@ -426,24 +544,43 @@ def request_from_event(event: Event, issued_at: datetime | None = None) -> DrReq
     The event name — the servicer's request id, set by :func:`dr_event` — becomes the
     request id unchanged (cut to the 64 characters a request id may have, which
     :func:`dr_event`'s names never exceed), so the units' plans name the event they honour;
-    ``issuer`` names the event id.
+    ``issuer`` names the event id. The direction is the sign of ``CONTROL_LEVEL_OFFSET``
+    (without it, of ``DISPATCH_SETPOINT_RELATIVE``: the older form); an up-DR event without
+    an amount is F2 by start time alone (an open request).
     """
     if not event.intervals:
-        raise ProfileError("a DR event needs an interval with a DISPATCH_SETPOINT_RELATIVE payload")
+        raise ProfileError(f"a DR event needs an interval with a {DIRECTION} or {DISPATCH} payload")
     start, end = _window_of(event)
     p = _payloads(event.intervals[0])
-    if DISPATCH not in p:
-        raise ProfileError(f"event {event.id}: no {DISPATCH} payload")
-    kw = _number(p[DISPATCH], DISPATCH)
+    if DIRECTION not in p and DISPATCH not in p:
+        raise ProfileError(f"event {event.id}: no {DIRECTION} nor {DISPATCH} payload")
+    kw = _number(p[DISPATCH], DISPATCH) if DISPATCH in p else None
+    if DIRECTION in p:
+        level = _number(p[DIRECTION], DIRECTION)
+        if level == 0:
+            raise ProfileError(f"event {event.id}: {DIRECTION} 0 asks for no change")
+        direction = Direction.UP if level < 0 else Direction.DOWN
+        if kw is not None and kw < 0:
+            raise ProfileError(f"event {event.id}: {DISPATCH} must be ≥ 0 kW, got {kw!r}")
+    else:
+        assert kw is not None
+        direction = Direction.UP if kw >= 0 else Direction.DOWN
+    request_id = (event.event_name or event.id)[:64]
+    issuer = f"event:{event.id}"[:64]
+    when = issued_at or event.created_date_time
+    if kw is None:
+        if direction is Direction.DOWN:
+            raise ProfileError(f"event {event.id}: a down-DR event needs a {DISPATCH} amount")
+        return DrRequest.at_start_time(request_id, start, when, end=end, issuer=issuer)
     hours = (end - start).total_seconds() / 3600
     return DrRequest(
-        request_id=(event.event_name or event.id)[:64],
-        direction=Direction.UP if kw >= 0 else Direction.DOWN,
+        request_id=request_id,
+        direction=direction,
         start=start,
         end=end,
         amount_kwh=abs(kw) * hours,
-        issuer=f"event:{event.id}"[:64],
-        issued_at=issued_at or event.created_date_time,
+        issuer=issuer,
+        issued_at=when,
     )
 
 
@@ -473,7 +610,8 @@ def plan_report(event: Event, answers: Iterable[PlanAnswer], client_name: str) -
         rows = [
             [(USAGE_FORECAST, s.energy_kwh), (STORED_HEAT, s.stored_heat_kwh)] for s in a.plan.slots
         ]
-        intervals = [Interval(id=0, interval_period=_period(event), payloads=(status,))]
+        answered = event.intervals[0].id if event.intervals else 0
+        intervals = [Interval(id=answered, interval_period=_period(event), payloads=(status,))]
         intervals += [
             Interval(id=i + 1, interval_period=iv.interval_period, payloads=iv.payloads)
             for i, iv in enumerate(_slot_intervals(a.plan.grid.start, rows))
@@ -502,15 +640,20 @@ def _period(event: Event) -> IntervalPeriod:
 
 def answers_from_report(report: Report | ReportCreate, request: DrRequest) -> list[PlanAnswer]:
     """F3/F4 back to domain terms, for the :class:`~drready.domain.DrRequest` answered."""
-    return plan_answers(report, request_id=request.request_id, requested_kwh=request.amount_kwh)
+    return plan_answers(
+        report,
+        request_id=request.request_id,
+        requested_kwh=None if request.open_amount else request.amount_kwh,
+    )
 
 
 def plan_answers(
-    report: Report | ReportCreate, *, request_id: str, requested_kwh: float
+    report: Report | ReportCreate, *, request_id: str, requested_kwh: float | None
 ) -> list[PlanAnswer]:
     """F3/F4 back to domain terms from what the answered event carried: its request id (the
     event name) and its amount [kWh] (the event's kW over its window,
-    :func:`event_amount_kwh`), which caps what an answer may accept."""
+    :func:`event_amount_kwh`), which caps what an answer may accept; None for an event by
+    start time alone (no amount: what the unit accepted is what it was asked)."""
     out = []
     for res in report.resources:
         device = _device_or_group(res.resource_name)
@@ -525,12 +668,17 @@ def plan_answers(
             status_ = ResponseStatus(str(status))
         except ValueError as err:
             raise ProfileError(f"{RESPONSE}: unknown status {status!r}") from err
+        accepted = _number(values[1:2], RESPONSE)
+        if requested_kwh is None:  # by start time alone: asked what it accepts
+            asked = accepted if status_ is not ResponseStatus.REJECTED else MAX_AMOUNT_KWH
+        else:
+            asked, accepted = requested_kwh, min(accepted, requested_kwh)
         response = DrResponse(
             request_id=request_id,
             device_id=device,
             status=status_,
-            requested_kwh=requested_kwh,
-            accepted_kwh=min(_number(values[1:2], RESPONSE), requested_kwh),
+            requested_kwh=asked,
+            accepted_kwh=accepted,
             reason=str(reason) or None,
         )
         slots_iv = [iv for iv in res.intervals if USAGE_FORECAST in _payloads(iv)]
@@ -588,7 +736,8 @@ def accepted_window(
 
 
 def power_report(event_id: str, samples: Iterable[PowerSample], client_name: str) -> ReportCreate:
-    """F5: current power and cumulative energy of each unit."""
+    """F5: current power and cumulative energy of each unit, each on the interval of
+    :data:`POWER_SAMPLE_PERIOD` that ends at its sample time."""
     resources = []
     measured = True
     for s in samples:
@@ -599,7 +748,10 @@ def power_report(event_id: str, samples: Iterable[PowerSample], client_name: str
                 intervals=(
                     Interval(
                         id=0,
-                        interval_period=IntervalPeriod(start=s.timestamp, duration="PT0S"),
+                        interval_period=IntervalPeriod(
+                            start=s.timestamp - POWER_SAMPLE_PERIOD,
+                            duration=format_duration(POWER_SAMPLE_PERIOD),
+                        ),
                         payloads=(
                             ValuesMap(
                                 type=DEMAND, values=(round(s.power_w / 1000, WIRE_DECIMALS),)
@@ -627,7 +779,8 @@ def power_report(event_id: str, samples: Iterable[PowerSample], client_name: str
 
 
 def samples_from_report(report: Report | ReportCreate) -> list[PowerSample]:
-    """F5 back to domain terms."""
+    """F5 back to domain terms: each sample at its interval's end (a zero-length interval of
+    the older form: at its start)."""
     source = PowerSource.MEASURED
     for d in report.payload_descriptors or ():
         if d.payload_type == DEMAND and d.reading_type == ReadingType.ESTIMATED:
@@ -636,12 +789,14 @@ def samples_from_report(report: Report | ReportCreate) -> list[PowerSample]:
     for res in report.resources:
         for iv in res.intervals:
             p = _payloads(iv)
-            if DEMAND not in p or iv.interval_period is None or iv.interval_period.start is None:
+            period = iv.interval_period
+            if DEMAND not in p or period is None or period.start is None:
                 continue
+            at = period.start + (parse_duration(period.duration) if period.duration else ZERO)
             out.append(
                 PowerSample(
                     device_id=_device_or_group(res.resource_name),
-                    timestamp=iv.interval_period.start,
+                    timestamp=at,
                     power_w=_number(p[DEMAND], DEMAND) * 1000,
                     cumulative_energy_kwh=_number(p.get(READING, (0.0,)), READING),
                     source=source,

@@ -454,12 +454,15 @@ class VenCore:
         ``clientName`` of the VEN's reports.
     power_interval : timedelta
         Least time between two power reports of one DR event, > 0.
-    group : bool
-        The VEN offers its fleet as one resource, :data:`profile.GROUP_RESOURCE` (D6): reports
-        name the group's resource so (``profile.group_named``) and the log says so.
+    group : str, optional
+        The VEN offers its fleet as one resource of this name, its maker's
+        ``profile.group_resource`` (D6): reports name the group's resource so
+        (``profile.group_named``) and the log says so. None: one resource per unit.
     """
 
-    def __init__(self, client_name: str, *, power_interval: timedelta, group: bool = False) -> None:
+    def __init__(
+        self, client_name: str, *, power_interval: timedelta, group: str | None = None
+    ) -> None:
         if not client_name:
             raise ValueError("client_name: must not be empty")
         if not power_interval > timedelta(0):
@@ -668,9 +671,9 @@ class VenCore:
 
     def _not_ours(self, *, potential: bool) -> str:
         """Why an event that targets none of the VEN's resources is skipped."""
-        if self.group:
+        if self.group is not None:
             what = "potential request" if potential else "DR event"
-            return f"{what} not for {profile.GROUP_RESOURCE}"
+            return f"{what} not for {self.group}"
         if potential:
             return "potential request targets none of our units"
         return "DR event without a target among our units, skipped"
@@ -884,7 +887,7 @@ class VenCore:
         return []
 
     def _named(self, report: ReportCreate) -> ReportCreate:
-        return profile.group_named(report) if self.group else report
+        return report if self.group is None else profile.group_named(report, self.group)
 
 
 def _rounds(records: Iterable[_Record]) -> list[_Item]:
