@@ -286,3 +286,28 @@ def test_days_of_the_real_calendar_in_the_scorecard_json(tmp_path: Path) -> None
     sc = evaluate_households(read_households_csv(draws, homes, tz=DEFAULT_TZ))
     # 2026-10-19 and -20 are a Monday and a Tuesday: weekday types on the real calendar
     assert [sc.day_type_of(d).value.startswith("weekday") for d in sc.days] == [True, True]
+
+
+def test_the_live_fleet_learns_through_its_forecaster_hook() -> None:
+    """``LiveFleet(forecaster=LearningForecaster(...))``: the units plan from their own history
+    (14 hand-written days preloaded) and record every executed slot."""
+    from drready.cloud.live import LiveFleet
+    from drready.domain.clock import SimClock
+    from drready.planning.forecast import LearningForecaster
+
+    zone_jst = SlotGrid.day_ahead(FIRST).zoneinfo
+    start = datetime(2026, 10, 20, 1, 10, tzinfo=zone_jst)  # the morning after 15 days
+    learner = LearningForecaster(5, confidence=0.95)
+    learner.history.load(FIRST, np.tile(home(15).reshape(1, 15, 48, 6).sum(axis=3), (5, 1, 1)))
+    clock = SimClock(start, speed=0.0)
+    base = LiveFleet.random(5, clock, seed=1)
+    live = LiveFleet(base.fleet, clock, seed=1, forecaster=learner)
+    # the warm-up executed 23:00–01:00 and the forecaster kept each slot's use
+    days, use = learner.history.series(slice(None))
+    assert days[-1] == date(2026, 10, 20)
+    assert not np.isnan(use[:, -2, 46:]).any() and not np.isnan(use[:, -1, :2]).any()
+    assert np.isnan(use[:, -1, 2]).all()  # 01:00–01:30 is still in progress
+    # its forecast is the households' own pattern: the 180 L bath at 19:00 of the day
+    grid = SlotGrid.day_ahead(date(2026, 10, 21))
+    f = learner.forecast(live.fleet, grid, slice(None))
+    assert f.mean_l[40] == pytest.approx(np.full(5, 180.0), rel=0.03)

@@ -30,7 +30,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["conformal_rank", "conformal_upper", "min_scores_for"]
+__all__ = ["conformal_bounds", "conformal_rank", "conformal_upper", "min_scores_for"]
 
 FloatArray = npt.NDArray[np.floating]
 IntArray = npt.NDArray[np.int64]
@@ -112,3 +112,32 @@ def conformal_upper(
     bound = np.take_along_axis(ordered, idx[..., None], axis=-1)[..., 0]
     bound = np.where(n > 0, bound, np.nan)
     return bound, guaranteed, n
+
+
+def conformal_bounds(
+    scores: npt.NDArray[np.floating], level: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], BoolArray, IntArray]:
+    """Both one-sided bounds of ``scores`` along the **last** axis with one sort: the upper
+    bound of the scores and the upper bound of their negatives (the ``k``-th largest score,
+    negated), each as :func:`conformal_upper` gives it.
+
+    Returns ``(upper, upper_of_negatives, guaranteed, n)``.
+
+    >>> up, down, ok, n = conformal_bounds(np.arange(1.0, 20.0), 0.95)
+    >>> float(up), float(down), bool(ok)
+    (19.0, -1.0, True)
+    """
+    lv = _check_level(level)
+    ordered = np.sort(scores, axis=-1)  # NaN sort last
+    n = np.sum(~np.isnan(ordered), axis=-1).astype(np.int64)
+    k = conformal_rank(n, lv)
+    guaranteed: BoolArray = (k <= n) & (n > 0)
+    kk = np.minimum(k, n)
+    # clip: the rank falls back to the extreme score when there are too few; an all-NaN row
+    # reads index 0 (NaN)
+    hi = np.take_along_axis(ordered, np.clip(kk - 1, 0, None)[..., None], axis=-1)[..., 0]
+    lo = np.take_along_axis(ordered, np.clip(n - kk, 0, None)[..., None], axis=-1)[..., 0]
+    none = n == 0
+    upper = np.where(none, np.nan, hi).astype(np.float64)
+    lower_neg = np.where(none, np.nan, -lo).astype(np.float64)
+    return upper, lower_neg, guaranteed, n

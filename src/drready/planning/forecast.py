@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from drready.domain import DEFAULT_TZ, SlotGrid
 from drready.physics.draws import DayType, DrawVariability, day_type_for, day_type_on
-from drready.planning.conformal import conformal_upper
+from drready.planning.conformal import conformal_bounds
 from drready.planning.problem import (
     NIGHT_START_HOUR,
     DrawForecast,
@@ -224,15 +224,15 @@ class _DayMeans:
     n_days: IntArray
 
 
-def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, FloatArray]:
+def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32Array]:
     """Class means and the leave-one-out forecast of every past day (n, D, 48) (NaN where the
     day is incomplete)."""
     complete: BoolArray = np.asarray(~np.isnan(use).any(axis=2))  # (n, D)
-    x = np.where(complete[:, :, None], use, 0.0).astype(np.float64)
+    x = np.where(complete[:, :, None], use, np.float32(0.0))
     n_all = complete.sum(axis=1)
-    s_all = x.sum(axis=1)  # (n, 48)
+    s_all = x.sum(axis=1, dtype=np.float64)  # (n, 48)
     cls = np.stack([~off, off])  # (2, D)
-    s_c = np.einsum("cd,nds->ncs", cls.astype(np.float64), x)
+    s_c = np.einsum("cd,nds->ncs", cls.astype(np.float32), x, dtype=np.float64)
     n_c = (complete[:, None, :] & cls[None, :, :]).sum(axis=2)  # (n, 2)
     use_cls = n_c >= MIN_CLASS_DAYS
     mean_all = s_all / np.maximum(n_all, 1)[:, None]
@@ -241,11 +241,13 @@ def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, FloatArr
     )
     # leave-one-out: each complete day's forecast from the others
     day_cls = off.astype(np.int64)  # (D,)
-    s_own = s_c[:, day_cls, :]  # (n, D, 48)
+    s_own = s_c.astype(np.float32)[:, day_cls, :]  # (n, D, 48)
     n_own = n_c[:, day_cls]  # (n, D)
     loo_cls_ok = (n_own - 1) >= MIN_CLASS_DAYS
-    loo_cls = (s_own - x) / np.maximum(n_own - 1, 1)[:, :, None]
-    loo_all = (s_all[:, None, :] - x) / np.maximum(n_all - 1, 1)[:, None, None]
+    loo_cls = (s_own - x) / np.maximum(n_own - 1, 1).astype(np.float32)[:, :, None]
+    loo_all = (s_all.astype(np.float32)[:, None, :] - x) / np.maximum(n_all - 1, 1).astype(
+        np.float32
+    )[:, None, None]
     loo = np.where(loo_cls_ok[:, :, None], loo_cls, loo_all)
     loo[~complete] = np.nan
     return _DayMeans(means, n_all.astype(np.int64)), loo
@@ -294,23 +296,23 @@ def learned_forecast(
     mean = ahead[:, offset:end]
     after = ahead[:, end:stop].sum(axis=1)
     # scores: for every past day, the cumulative error over the horizon's span from the same
-    # time of day (NaN from the first slot not observed on)
-    resid = (use.astype(np.float64) - loo).reshape(n, -1)
+    # time of day (NaN from the first slot not observed on), as (n, boundary, day) float32 so
+    # that one sort along the contiguous last axis gives both bounds
+    resid = (use - loo.astype(np.float32)).reshape(n, -1)
     d_count = len(days)
-    padded = np.concatenate([resid, np.full((n, t), np.nan)], axis=1)
-    starts = np.arange(d_count) * 48 + offset
-    idx = starts[:, None] + np.arange(t)[None, :]  # (W, t)
-    windows = padded[:, idx]  # (n, W, t)
-    scores = np.zeros((n, d_count, t + 1))
-    np.cumsum(windows, axis=2, out=scores[:, :, 1:])
-    over, over_ok, count = conformal_upper(scores, confidence, axis=1)  # (n, t+1)
-    under, under_ok, _ = conformal_upper(-scores, confidence, axis=1)
+    running = np.zeros((n, resid.shape[1] + t + 1), np.float32)
+    np.cumsum(resid, axis=1, out=running[:, 1 : resid.shape[1] + 1])
+    running[:, resid.shape[1] + 1 :] = np.nan  # past the history: no score
+    starts = np.arange(d_count) * 48 + offset  # (W,)
+    scores = running[:, starts[None, :] + np.arange(t + 1)[:, None]]  # (n, t+1, W)
+    scores -= running[:, starts][:, None, :]
+    over, under, guaranteed, count = conformal_bounds(scores, confidence)
     z = NormalDist().inv_cdf(confidence)
-    with np.errstate(invalid="ignore"):
-        rms = np.sqrt(np.nanmean(scores**2, axis=1))
-    rms = np.where(count > 0, rms, np.nan)
-    over = np.where(over_ok, over, np.fmax(over, z * rms))
-    under = np.where(under_ok, under, np.fmax(under, z * rms))
+    filled = np.nan_to_num(scores, nan=0.0, copy=False)  # the scores are not used after this
+    sum_sq = np.einsum("ntw,ntw->nt", filled, filled, dtype=np.float64)
+    rms = np.where(count > 0, np.sqrt(sum_sq / np.maximum(count, 1)), np.nan)
+    over = np.where(guaranteed, over, np.fmax(over, z * rms))
+    under = np.where(guaranteed, under, np.fmax(under, z * rms))
     # boundaries no past day reached: the prior's margin
     over_l = np.clip(np.where(np.isnan(over), over_p.T, over), 0.0, None)
     under_l = np.clip(np.where(np.isnan(under), under_p.T, under), 0.0, None)
