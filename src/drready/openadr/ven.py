@@ -38,6 +38,14 @@ message), :class:`VtnAuthError` for a refused token request; :class:`VtnUnavaila
 network failures and 5xx answers (worth retrying); :class:`VtnProtocolError` when the VTN's
 body does not match the spec.
 
+Busy VTN: a ``429 Too Many Requests`` or ``503 Service Unavailable`` — from ``/auth/token`` (its
+throttle, its full secret verifier) or from any other call — means "retry after", not refused
+credentials (RFC 9110 §10.2.3, RFC 6585 §4). The client waits ``Retry-After`` (seconds or an
+HTTP date; :data:`RETRY_AFTER_DEFAULT_S` without one; bounded to [1, :data:`RETRY_AFTER_MAX_S`])
+and sends again, at most :data:`BUSY_RETRIES` times and :data:`BUSY_WAIT_S` in all per call;
+past that it raises :class:`VtnBusyError` (a :class:`VtnUnavailableError`) carrying the wait,
+and :func:`poll_loop` waits at least that long before its next poll: never a tight loop.
+
 Paging: list operations follow ``skip``/``limit`` with :data:`PAGE_LIMIT` = 50, the largest
 ``limit`` openadr3.yaml allows, until a short page.
 
@@ -52,13 +60,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
 import math
 import ssl
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from zoneinfo import ZoneInfo
@@ -102,6 +111,7 @@ __all__ = [
     "VenConfigError",
     "VenError",
     "VtnAuthError",
+    "VtnBusyError",
     "VtnError",
     "VtnProtocolError",
     "VtnUnavailableError",
@@ -109,11 +119,20 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+_log = logging.getLogger("drready.openadr.ven")
 
 PAGE_LIMIT = 50
 """``limit`` of every list request: the maximum openadr3.yaml allows (``maximum: 50``)."""
 REFRESH_AT = 0.8
 """Share of a token's ``expires_in`` after which a new token is fetched before the next call."""
+RETRY_AFTER_DEFAULT_S = 5.0
+"""Wait [s] after a 429/503 that names no ``Retry-After``."""
+RETRY_AFTER_MAX_S = 300.0
+"""Longest ``Retry-After`` honoured [s]: a broken or hostile VTN cannot park a VEN for days."""
+BUSY_RETRIES = 2
+"""Retries of one call after 429/503 before :class:`VtnBusyError`."""
+BUSY_WAIT_S = 10.0
+"""Longest total wait [s] of one call for a busy VTN before :class:`VtnBusyError`."""
 MAX_PAGES = 10_000
 """Guard against a VTN that ignores ``skip`` (the same page forever)."""
 TARGET_CHUNK = 50
@@ -160,6 +179,33 @@ class VtnAuthError(VtnError):
 
 class VtnUnavailableError(VenError):
     """The VTN could not be reached, timed out, or answered 5xx: retry later."""
+
+
+class VtnBusyError(VtnUnavailableError):
+    """The VTN answered 429 or 503: retry after :attr:`retry_after_s` [s] (bounded)."""
+
+    def __init__(self, message: str, *, status: int, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_s(response: httpx.Response, now: datetime | None = None) -> float:
+    """The wait a 429/503 asks for [s]: ``Retry-After`` as delay-seconds or an HTTP date (RFC
+    9110 §10.2.3), :data:`RETRY_AFTER_DEFAULT_S` when absent or unreadable, within [1,
+    :data:`RETRY_AFTER_MAX_S`]."""
+    value = response.headers.get("retry-after", "").strip()
+    wait = RETRY_AFTER_DEFAULT_S
+    if value.isdigit():
+        wait = float(int(value[:12]))
+    elif value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            wait = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(wait, 1.0), RETRY_AFTER_MAX_S)
 
 
 class VtnProtocolError(VenError):
@@ -230,6 +276,10 @@ class OpenAdrClient:
         Monotonic time [s] used for token expiry; tests pass a fake.
     transport : httpx.AsyncBaseTransport, optional
         For tests (e.g. ``httpx.ASGITransport``).
+    busy_wait_s : float
+        Longest total wait of one call for a busy VTN (429/503) before :class:`VtnBusyError`.
+    sleep : callable
+        How to wait (``asyncio.sleep``; tests pass a recorder).
     """
 
     def __init__(
@@ -244,6 +294,8 @@ class OpenAdrClient:
         token_url: str | None = None,
         clock: Clock = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
+        busy_wait_s: float = BUSY_WAIT_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not client_id or not client_secret:
             raise VenConfigError("client_id and client_secret: must not be empty")
@@ -267,6 +319,8 @@ class OpenAdrClient:
         self.client_id = client_id
         self._secret = client_secret
         self._clock = clock
+        self._busy_wait_s = busy_wait_s
+        self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base,
             verify=tls,
@@ -305,10 +359,14 @@ class OpenAdrClient:
             "client_id": self.client_id,
             "client_secret": self._secret,
         }
-        try:
-            response = await self._http.post(self.token_url, data=form)
-        except httpx.TransportError as err:
-            raise VtnUnavailableError(f"POST {self.token_url}: {err!r}") from err
+
+        async def post() -> httpx.Response:
+            try:
+                return await self._http.post(self.token_url, data=form)
+            except httpx.TransportError as err:
+                raise VtnUnavailableError(f"POST {self.token_url}: {err!r}") from err
+
+        response = await self._unless_busy(post, f"POST {self.token_url}")
         if response.status_code >= 500:
             raise VtnUnavailableError(f"POST {self.token_url}: VTN answered {response.status_code}")
         if response.status_code >= 400:
@@ -354,6 +412,28 @@ class OpenAdrClient:
                     return self._token
             return await self.fetch_token()
 
+    async def _unless_busy(
+        self, send: Callable[[], Awaitable[httpx.Response]], what: str
+    ) -> httpx.Response:
+        """``send()``, sent again after ``Retry-After`` while the VTN answers 429/503, within
+        :data:`BUSY_RETRIES` and ``busy_wait_s``; then :class:`VtnBusyError`."""
+        waited_s = 0.0
+        for attempt in range(BUSY_RETRIES + 1):
+            response = await send()
+            if response.status_code not in (429, 503):
+                return response
+            wait_s = retry_after_s(response)
+            if attempt == BUSY_RETRIES or waited_s + wait_s > self._busy_wait_s:
+                raise VtnBusyError(
+                    f"{what}: VTN answered {response.status_code} (busy); retry after {wait_s:g} s",
+                    status=response.status_code,
+                    retry_after_s=wait_s,
+                )
+            _log.info("%s: VTN busy (%d), retrying in %g s", what, response.status_code, wait_s)
+            await self._sleep(wait_s)
+            waited_s += wait_s
+        raise AssertionError("unreachable")  # pragma: no cover
+
     # ------------------------------------------------------------------ requests
     async def _request(
         self,
@@ -365,10 +445,15 @@ class OpenAdrClient:
     ) -> httpx.Response:
         content = None if body is None else to_wire(body)
         token = await self._valid_token()
-        response = await self._send(method, path, params, content, token)
+        what = f"{method} {path}"
+        response = await self._unless_busy(
+            lambda: self._send(method, path, params, content, token), what
+        )
         if response.status_code == 401:  # voided early: one new token, one retry
             token = await self._valid_token(stale=token)
-            response = await self._send(method, path, params, content, token)
+            response = await self._unless_busy(
+                lambda: self._send(method, path, params, content, token), what
+            )
         if response.status_code >= 500:
             error = _vtn_error(response, method, path)
             raise VtnUnavailableError(str(error))
@@ -684,8 +769,9 @@ async def poll_loop(
     ``now`` gives the current instant on the events' clock (wall time in
     :data:`~drready.domain.DEFAULT_TZ` by default; a simulated clock in a simulation). A VTN
     outage doubles the wait, up to ``max_backoff_s``; the first successful poll resets it.
-    Other VEN errors (e.g. refused credentials) are logged and retried at the same backed-off
-    pace; nothing ends the loop but ``stop``.
+    A busy VTN (:class:`VtnBusyError`) is waited for at least its ``Retry-After``. Other VEN
+    errors (e.g. refused credentials) are logged and retried at the same backed-off pace;
+    nothing ends the loop but ``stop``.
     """
     clock = now or (lambda: datetime.now(ZoneInfo(DEFAULT_TZ)))
     delay = interval_s
@@ -699,6 +785,8 @@ async def poll_loop(
             delay = interval_s
         except VenError as err:
             delay = min(max(delay * 2, interval_s), max_backoff_s)
+            if isinstance(err, VtnBusyError):  # the VTN said how long: at least that
+                delay = max(delay, err.retry_after_s)
             log.warning("poll failed (%s); next attempt in %.0f s", err, delay)
         await _wait_either(stop, wake, delay)
 
