@@ -3,13 +3,15 @@
 plugin, ``toadr3`` and ``oadr30-ven-ud``, each pinned in its own virtual environment, drive a
 ``vtn serve`` child over HTTPS (tokens, programs, events, VENs, resources, targets, reports,
 subscriptions, webhook delivery to an echo-answering HTTPS receiver, MQTT through the
-development broker). The table in ``docs/profile-openadr3.md`` must be exactly what was
+development broker and through a broker of the test's own with `vtn mqtt-config`'s per-client
+ACL). The table in ``docs/profile-openadr3.md`` must be exactly what was
 measured (``python -m tests.compat.harness --write`` rewrites it).
 
 Needs Python >= 3.12 (the ElaadNL client requires it), PyPI on first use (the environments are
-cached outside the repository, keyed by the pinned versions) and the broker at
-127.0.0.1:1883; without them the test skips saying so (CI turns skips into failures).
-Takes about 20 s on a warm cache (four clients in parallel), about 60 s on the first install.
+cached outside the repository, keyed by the pinned versions), the development broker at
+127.0.0.1:1883 and the mosquitto binary; without them the test skips saying so (CI turns skips
+into failures). Takes 25-40 s on a warm cache (two VTNs, four clients in parallel each), about
+2.5 min on the first install on a busy machine.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from tests.compat import harness
 def _missing() -> str | None:
     if harness.python312() is None:
         return "no Python >= 3.12 on this machine (openadr3-client needs it)"
+    if not Path(harness.MOSQUITTO).exists():
+        return f"{harness.MOSQUITTO} not installed (apt-get install mosquitto)"
     try:
         with socket.create_connection(("127.0.0.1", 1883), timeout=1.0):
             return None

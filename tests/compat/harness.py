@@ -65,8 +65,12 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("report_create", "report create"),
     ("subscription_create", "subscription create"),
     ("webhook_delivery", "subscription with webhook delivery"),
-    ("mqtt", "MQTT (notifiers)"),
+    ("mqtt", "MQTT (notifiers), anonymous development broker"),
+    ("mqtt_acl", "MQTT (notifiers), broker with per-client ACL (`vtn mqtt-config`)"),
 )
+ACL_ROWS = ("mqtt_acl",)
+"""Rows measured against a second ``vtn serve`` whose broker enforces ``vtn mqtt-config``."""
+MOSQUITTO = "/usr/sbin/mosquitto"
 STATUSES = ("PASS", "FAIL", "3.0", "n/a", "pending")
 
 
@@ -195,15 +199,62 @@ class RunningVtn:
     server_key: Path
     secrets: dict[str, str]
     log_file: Path
+    mqtt_passwords: dict[str, str]
+    """With an ACL broker: each client's broker password from ``vtn mqtt-config``."""
+
+
+@contextlib.contextmanager
+def acl_broker(work_dir: Path, clients_file: Path) -> Iterator[tuple[int, Path]]:
+    """``drready vtn mqtt-config`` for the registry, served by a Mosquitto child process of
+    our own on a free loopback port (never the development broker on 1883)."""
+    port = _free_port()
+    out = work_dir / "broker"
+    command = [sys.executable, "-m", "drready.cli", "vtn", "mqtt-config", "--out", str(out)]
+    command += ["--clients-file", str(clients_file), "--port", str(port)]
+    made = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "DRREADY_TOKEN_KEY"},
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"vtn mqtt-config failed: {made.stderr[-2000:]}")
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(out / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("mosquitto did not start") from None
+                time.sleep(0.05)
+        yield port, out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @contextlib.contextmanager
 def running_vtn(
-    work_dir: Path, clients: Mapping[str, str], extra_args: Sequence[str] = ()
+    work_dir: Path,
+    clients: Mapping[str, str],
+    extra_args: Sequence[str] = (),
+    *,
+    mqtt_acl: bool = False,
 ) -> Iterator[RunningVtn]:
-    """``drready vtn serve`` over HTTPS on loopback with ``clients`` (id → role) registered."""
+    """``drready vtn serve`` over HTTPS on loopback with ``clients`` (id → role) registered;
+    with ``mqtt_acl``, publishing to a broker of its own that enforces ``vtn mqtt-config``."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    bundle = write_bundle(work_dir / "certs", overwrite=True)
     key = secrets.token_urlsafe(48)
     registry = ClientRegistry(signing_key=key.encode())
     client_secrets = {cid: secrets.token_urlsafe(24) for cid in clients}
@@ -211,6 +262,28 @@ def running_vtn(
         registry.add_client(cid, client_secrets[cid], role=role)
     clients_file = work_dir / "clients.toml"
     registry.save(clients_file, overwrite=True)
+    args = list(extra_args)
+    mqtt_passwords: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:  # the broker stops after the VTN
+        if mqtt_acl:
+            broker_port, broker_dir = stack.enter_context(acl_broker(work_dir, clients_file))
+            args += ["--mqtt-broker", f"mqtt://127.0.0.1:{broker_port}"]
+            args += ["--mqtt-username", "drready-vtn"]
+            args += ["--mqtt-password-file", str(broker_dir / "vtn.password")]
+            for cid in clients:
+                path = broker_dir / "clients" / f"{cid}.password"
+                mqtt_passwords[cid] = path.read_text().strip()
+        vtn = stack.enter_context(_running_vtn(work_dir, key, clients_file, args))
+        vtn.secrets.update(client_secrets)
+        vtn.mqtt_passwords.update(mqtt_passwords)
+        yield vtn
+
+
+@contextlib.contextmanager
+def _running_vtn(
+    work_dir: Path, key: str, clients_file: Path, extra_args: Sequence[str]
+) -> Iterator[RunningVtn]:
+    bundle = write_bundle(work_dir / "certs", overwrite=True)
     port = _free_port()
     base_url = f"https://localhost:{port}"
     command = [sys.executable, "-m", "drready.cli", "vtn", "serve", "--port", str(port)]
@@ -245,8 +318,9 @@ def running_vtn(
             bundle.ca_cert,
             bundle.server_cert,
             bundle.server_key,
-            client_secrets,
+            {},
             log_file,
+            {},
         )
     finally:
         if proc.poll() is None:
@@ -339,6 +413,8 @@ def seed(vtn: RunningVtn, ven_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
                 "granted_ven_id": granted["id"],
                 "granted_ven_name": granted["venName"],
                 "start": start.isoformat(),
+                "mqtt_password": vtn.mqtt_passwords.get(cid),
+                "rows": [key for key, _ in ROWS if key not in ACL_ROWS],
             }
         return configs
 
@@ -370,12 +446,13 @@ def run_client(
     (work / "stdout.txt").write_text(r.stdout)
     (work / "stderr.txt").write_text(r.stderr)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    wanted: list[str] = config["rows"]
     if not lines:
         detail = f"script exited {r.returncode} without a result"
-        return {key: ("FAIL", detail) for key, _ in ROWS}
+        return {key: ("FAIL", detail) for key in wanted}
     reported: dict[str, list[str]] = json.loads(lines[-1])["rows"]
     cells: dict[str, Cell] = {}
-    for key, _ in ROWS:
+    for key in wanted:
         status, note = reported.get(key, ("FAIL", "no answer from the script"))
         if status not in STATUSES:
             raise ValueError(f"{spec.slug}.{key}: status {status!r} not one of {STATUSES}")
@@ -391,20 +468,28 @@ def measure(work_dir: Path, extra_args: Sequence[str] = VTN_ARGS) -> Matrix:
     venvs = client_venvs(python)
     ven_ids = [f"ven-{spec.slug}" for spec in CLIENTS]
     roles = {"bl": "bl", **{cid: "ven" for cid in ven_ids}}
-    with running_vtn(work_dir / "vtn", roles, extra_args) as vtn:
-        configs = seed(vtn, ven_ids)
-        with concurrent.futures.ThreadPoolExecutor(len(CLIENTS)) as pool:
-            futures = {
-                spec.slug: pool.submit(
-                    run_client,
-                    spec,
-                    venvs[spec.slug],
-                    configs[f"ven-{spec.slug}"],
-                    work_dir / spec.slug,
-                )
-                for spec in CLIENTS
-            }
-            return {slug: f.result() for slug, f in futures.items()}
+    matrix: Matrix = {spec.slug: {} for spec in CLIENTS}
+    passes = (
+        ("main", extra_args, False, None),
+        ("acl", ("--allow-private-callbacks",), True, list(ACL_ROWS)),
+    )
+    for name, args, acl, rows in passes:
+        with running_vtn(work_dir / f"vtn-{name}", roles, args, mqtt_acl=acl) as vtn:
+            configs = seed(vtn, ven_ids)
+            with concurrent.futures.ThreadPoolExecutor(len(CLIENTS)) as pool:
+                futures = {
+                    spec.slug: pool.submit(
+                        run_client,
+                        spec,
+                        venvs[spec.slug],
+                        {**(config := configs[f"ven-{spec.slug}"]), "rows": rows or config["rows"]},
+                        work_dir / f"{spec.slug}-{name}",
+                    )
+                    for spec in CLIENTS
+                }
+                for slug, future in futures.items():
+                    matrix[slug].update(future.result())
+    return matrix
 
 
 LABELS = {

@@ -6,6 +6,7 @@ Not imported by drready."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from _rows import (
     EchoReceiver,
     Matrix,
     Outcome,
+    bl_get,
     fail,
     load_config,
     notification_names,
@@ -292,6 +294,126 @@ def mqtt() -> None:
         client.loop_stop()
         client.disconnect()
 
+
+def _connack(client: Any, topic: str) -> tuple[str, list[bytes]]:
+    """Connect ``client`` (a paho client), subscribe ``topic``: (``"ok"`` or the refusal, the
+    messages list that fills while the loop runs)."""
+    got: list[bytes] = []
+    result: dict[str, str] = {}
+    ready = threading.Event()
+
+    def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
+        if reason.is_failure:
+            result["connack"] = str(reason)
+            ready.set()
+        else:
+            c.subscribe(topic, qos=1)
+
+    def on_subscribe(*_a: Any) -> None:
+        result["connack"] = "ok"
+        ready.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = lambda _c, _u, msg: got.append(msg.payload)
+    return_value = ("no CONNACK", got)
+    try:
+        client.connect(state["broker"].hostname or "127.0.0.1", state["broker"].port or 1883)
+    except OSError as exc:
+        return f"connect: {type(exc).__name__}", got
+    client.loop_start()
+    if ready.wait(5):
+        return_value = (result["connack"], got)
+    return return_value
+
+
+def mqtt_acl() -> None:
+    """The binding /notifiers gives, applied by the client's own MQTTClient."""
+    from openadr3_client._auth.config_builder import build_token_manager_config
+    from openadr3_client._auth.token_manager import OAuthTokenManager
+    from openadr3_client.oadr310._vtn.mqtt.client import MQTTClient
+
+    notifiers = ven.notifiers.get_notifiers()
+    auth = notifiers.mqtt.authentication
+    state["broker"] = urlsplit(str(notifiers.mqtt.uris[0]))
+    topics = ven.notifiers.get_event_topics_for_ven(ven_id=config["granted_ven_id"]).topics
+    manager = OAuthTokenManager(
+        build_token_manager_config(
+            client_id=config["ven_id"],
+            client_secret=config["ven_secret"],
+            token_url=config["vtn"] + "/auth/token",
+            scopes=None,
+            audience=None,
+            vtn_base_url=config["vtn"],
+            verify_vtn_tls_certificate=Path(config["ca"]),
+            version=OADRVersion.OADR_310,
+            factory_name="compat",
+        )
+    )
+    client = MQTTClient(notifiers.mqtt, manager)
+    user, password = getattr(client, "_username", None), getattr(client, "_password", None)
+    has = {True: "with", False: "without"}
+    sent = (
+        "anonymously"
+        if user is None and password is None
+        else f"{has[bool(user)]} a username, {has[bool(password)]} a password"
+    )
+    parsed = type(auth).__name__
+    connack, got = _connack(client, topics.create)
+    try:
+        if connack == "ok":
+            name = f"gac-mqtt-acl-{uuid.uuid4().hex[:6]}"
+            bl.events.create_event(
+                new_event=gac_event(state["program"].id, name, [config["target"]])
+            )
+            deadline = time.monotonic() + NOTIFY_TIMEOUT_S
+            while time.monotonic() < deadline:
+                if any(name.encode() in payload for payload in got):
+                    return
+                time.sleep(0.1)
+            raise fail(f"connected, no message within {NOTIFY_TIMEOUT_S:.0f} s")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    # what the client sent, and the same with the username /notifiers names (Definition.md:
+    # OAUTH2_BEARER_TOKEN = "use token as password and specified username as username"), and
+    # with the password `vtn mqtt-config` made for this client (given out of band)
+    probes = {}
+    for label, password in (
+        ("its access token", manager.get_access_token()),
+        ("its `vtn mqtt-config` password", config["mqtt_password"]),
+    ):
+        probe = MQTTClient(notifiers.mqtt, manager)
+        probe.username_pw_set(config["ven_id"], password)
+        probe_connack, probe_got = _connack(probe, topics.create)
+        if probe_connack == "ok":
+            name = f"gac-mqtt-probe-{uuid.uuid4().hex[:6]}"
+            bl.events.create_event(
+                new_event=gac_event(state["program"].id, name, [config["target"]])
+            )
+            deadline = time.monotonic() + NOTIFY_TIMEOUT_S
+            while time.monotonic() < deadline and not any(name.encode() in p for p in probe_got):
+                time.sleep(0.1)
+            delivered = any(name.encode() in p for p in probe_got)
+            probe_connack = "delivered" if delivered else "connected, no message"
+        probe.loop_stop()
+        probe.disconnect()
+        probes[label] = probe_connack
+    wire = bl_get(config, "/notifiers")["MQTT"]["authentication"]
+    tried = "; ".join(
+        f"username {config['ven_id']!r} with {label}: {result}" for label, result in probes.items()
+    )
+    raise fail(
+        f"/notifiers gives {json.dumps(wire)}; the client's model keeps it as {parsed}, "
+        f"so its MQTTClient connects {sent}: {connack}. The same client given {tried}"
+    )
+
+
+if "mqtt_acl" in config["rows"]:
+    for key, fn in (("program_read", program_read), ("mqtt_acl", mqtt_acl)):
+        m.run(key, fn, describe)
+    m.emit()
+    raise SystemExit(0)
 
 for key, fn in (
     ("program_read", program_read),

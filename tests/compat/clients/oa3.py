@@ -5,6 +5,7 @@ config file; prints one JSON line of cells. Not imported by drready."""
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -214,6 +215,48 @@ def mqtt() -> None:
         time.sleep(0.1)
     raise fail(f"no message within {NOTIFY_TIMEOUT_S:.0f} s")
 
+
+def mqtt_acl() -> None:
+    """The broker /notifiers gives, through the client's MqttChannel."""
+    import inspect
+    import time
+
+    from openadr3_client.mqtt import MQTTConnection
+
+    wire = (ven.discover_notifiers() or {}).get("MQTT", {}).get("authentication")
+    channel = ven.add_mqtt(ven.get_mqtt_broker_uris()[0])
+    channel.start()
+    channel.subscribe_topics(list(ven.get_mqtt_topics_ven_events().json()["topics"].values()))
+    time.sleep(0.5)
+    name = f"compat-mqtt-acl-{config['ven_id']}"
+    bl.create_event(
+        {
+            "programID": config["program_id"],
+            "eventName": name,
+            "intervalPeriod": {"start": config["start"], "duration": "PT1H"},
+            "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [1]}]}],
+        }
+    ).raise_for_status()
+    deadline = time.monotonic() + NOTIFY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if any(name in msg.raw_payload.decode() for msg in channel.messages):
+            return
+        time.sleep(0.1)
+    params = inspect.signature(MQTTConnection.__init__).parameters
+    takes = "takes" if {"username", "password"} & set(params) else "takes no username or password"
+    raise fail(
+        f"/notifiers gives {json.dumps(wire)}; the client's MqttChannel {takes} "
+        f"(connects without credentials): no message within {NOTIFY_TIMEOUT_S:.0f} s"
+    )
+
+
+if "mqtt_acl" in config["rows"]:
+    for key, fn in (("ven_create", ven_create), ("mqtt_acl", mqtt_acl)):
+        m.run(key, fn, describe)
+    m.emit()
+    ven.stop()
+    bl.stop()
+    raise SystemExit(0)
 
 for key, fn in (
     ("program_read", program_read),

@@ -26,6 +26,10 @@ from toadr3.models import ObjectOperation, Report, Subscription
 
 config = load_config()
 m = Matrix()
+if config["rows"] == ["mqtt_acl"]:
+    m.set("mqtt_acl", "n/a", "no MQTT")
+    m.emit()
+    raise SystemExit(0)
 
 
 def describe(exc: BaseException) -> str:

@@ -22,6 +22,10 @@ from oadr30.vtn import VTNOps
 
 config = load_config()
 m = Matrix()
+if config["rows"] == ["mqtt_acl"]:
+    m.set("mqtt_acl", "n/a", "no MQTT")
+    m.emit()
+    raise SystemExit(0)
 answers: list[tuple[str, str, int, str]] = []
 
 
