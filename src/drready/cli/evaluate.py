@@ -293,3 +293,42 @@ def render(data: dict[str, Any], console: Console) -> None:
             f"  {verdict} {tg['method']:<13} {tg['window']:<18} {tg['name']}: "
             f"{shown} {tg['comparison']} {tg['threshold']:.3f}"
         )
+
+
+# --- spec sheet (issue 13 item 4) ---------------------------------------------------------
+
+
+@app.command("spec-sheet")
+def evaluate_spec_sheet(
+    persons: Annotated[int, typer.Option(help="The model's rated household, 1–4 persons.")] = 4,
+    tank_l: Annotated[
+        float, typer.Option("--tank-l", help="The model's tank volume [L], 100–1000.")
+    ] = 460.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The sheet a maker publishes per model: its DR-able share of the daily heating energy
+    under the evaluation mode (docs/evaluation-mode.md), PASS at 50 % or more."""
+    from pydantic import ValidationError
+
+    from drready.cli.common import fail_validation
+    from drready.evaluation.spec_sheet import spec_sheet
+
+    try:
+        data = spec_sheet(persons, tank_l).as_dict()
+    except ValidationError as err:
+        fail_validation(err)
+    if as_json:
+        console.out(json.dumps(data, ensure_ascii=False), highlight=False)
+        return
+    mode = data["evaluation_mode"]
+    t = Table(title=f"{persons} persons, {tank_l:g} L — {mode['name']}, {mode['window']}")
+    for col in ("day", "required kWh", "DR-able kWh", "share"):
+        t.add_column(col, justify="right")
+    for m in data["months"]:
+        t.add_row(m["day"], f"{m['required_kwh']:.2f}", f"{m['dr_able_kwh']:.2f}", _pct(m["share"]))
+    console.print(t)
+    verdict = "[green]PASS[/green]" if data["result"] == "PASS" else "[red]FAIL[/red]"
+    console.print(
+        f"{verdict} DR-able share of the daily heating energy {_pct(data['dr_able_share'])} "
+        f"(≥ {_pct(data['threshold'])}; lowest month {_pct(data['lowest_month']['share'])})"
+    )
