@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -260,3 +262,29 @@ def test_command_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
     out = json.loads(capsys.readouterr().out)
     assert out["passed"] is True and out["level"] == "dr-ready"
     assert out["target"].startswith("echonet 127.0.0.59")
+
+
+def _doc_check_names(doc: str) -> set[str]:
+    """The check names the conformance table of a profile names (``C1 · `name```)."""
+    table = doc[doc.index("## 10. Conformance") :]
+    names = set()
+    for row in table.splitlines():
+        cells = row.split("|")
+        if len(cells) > 3 and "·" in cells[2] and cells[1].strip() != "rule":
+            names |= set(re.findall(r"`([^`]+)`", cells[2]))
+    return names - {"dr-ready", "standard", "none"}
+
+
+def test_the_profile_maps_its_rules_to_checks_that_exist() -> None:
+    # docs/profile-echonet-lite.md § 10 names only checks the checker reports on our node
+    doc = (Path(__file__).parents[1] / "docs" / "profile-echonet-lite.md").read_text("utf-8")
+    named = _doc_check_names(doc)
+    report, _ = asyncio.run(_probe("127.0.0.46"))
+    # the one check reported only when the node falls silent (test_silent_node_fails_c1)
+    reported = {c.name for c in report.checks} | {"node answers every request"}
+    assert named, "no check named in § 10"
+    assert named <= reported, named - reported
+    # and every check the checker runs is mapped to a rule
+    assert reported - {LEVEL_CHECK} <= named, (reported - {LEVEL_CHECK}) - named
+    silent = asyncio.run(check_echonet("127.0.0.45", timeout_s=0.05, retries=0))
+    assert {c.name for c in silent.checks} <= named
