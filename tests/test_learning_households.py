@@ -311,3 +311,36 @@ def test_the_live_fleet_learns_through_its_forecaster_hook() -> None:
     grid = SlotGrid.day_ahead(date(2026, 10, 21))
     f = learner.forecast(live.fleet, grid, slice(None))
     assert f.mean_l[40] == pytest.approx(np.full(5, 180.0), rel=0.03)
+
+
+def test_cli_scenario_library_reports_every_class_and_tariff() -> None:
+    """``--scenarios``: every class under every tariff, the targets checked per cell."""
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "potential",
+            "--scenarios",
+            "--households",
+            "1",
+            "--days",
+            "1",
+            "--window",
+            "down:00:00-03:00",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert list(data["classes"]) == [
+        "standard",
+        "late-baths",
+        "guests",
+        "trips",
+        "shift-workers",
+        "heavy-use",
+        "seasonal",
+    ]
+    assert all(set(per) == {"flat", "night", "tou"} for per in data["classes"].values())
+    assert data["targets_checked"] == 7 * 3 * 3
+    assert data["passed"] == (not data["failed"])

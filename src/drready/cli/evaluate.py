@@ -141,9 +141,13 @@ def _households(
         scored = 14 if days is None else days
         try:
             windows = tuple(parse_window(w) for w in window) if window else ALL_WINDOWS
-            res = run_library(per_class, scored, seed, windows=windows)
         except ValueError as err:
             fail("--window", first_line(err))
+        try:
+            res = run_library(per_class, scored, seed, windows=windows)
+        except ValueError as err:  # per_class or scored_days out of range
+            text = first_line(err)
+            fail("--households" if text.startswith("per_class") else "--days", text)
         data = library_dict(res)
         if as_json:
             console.out(json.dumps(data, ensure_ascii=False), highlight=False)

@@ -107,7 +107,7 @@ def _guests(use: Float32Array, rng: np.random.Generator, n_days: int) -> None:
 def _trips(use: Float32Array, rng: np.random.Generator, n_days: int) -> None:
     for i in range(use.shape[0]):
         for lo, hi in ((1, HISTORY_DAYS_DEFAULT - 4), (HISTORY_DAYS_DEFAULT - 2, n_days - 4)):
-            d = int(rng.integers(lo, hi))
+            d = int(rng.integers(lo, max(hi, lo + 1)))
             use[i, d * STEPS_PER_DAY : (d + 3) * STEPS_PER_DAY] = 0.0
 
 

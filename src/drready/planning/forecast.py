@@ -14,14 +14,14 @@ Every unit keeps the hot-water use it measured over the last :data:`HISTORY_DAYS
   the cumulative use it drew over the horizon's span starting at the same time of day, less
   what the forecast would have said *without that day* (leave-one-out). These are what the
   planning problem's safety bounds need (:func:`~drready.planning.problem.build_problem`:
-  lower bound ``reserve + over``, upper bound ``Q_max − under``). With fewer than the
-  guaranteed number of scores (19 at 95 %), the bound is the larger of the largest past error
-  and ``z`` times the errors' root mean square.
+  lower bound ``reserve + over``, upper bound ``Q_max − under``), and never below ``z`` times
+  the errors' own root mean square (with fewer than the guaranteed number of scores, 19 at
+  95 %, the conformal rank falls back to the largest past error).
 
 So a trip (days of no use) or a week with guests (days of double use) enters the means and,
 above all, the scores as soon as it has happened: the bounds widen, the declared potential
 shrinks instead of breaking. **Cold start**: a unit with fewer than :data:`MIN_HISTORY_DAYS`
-complete days uses the national schedule's forecast (:func:`~drready.planning.problem.
+observed days uses the national schedule's forecast (:func:`~drready.planning.problem.
 draw_forecast`), as before.
 
 State per unit: one byte per slot and day, the square root of the litres coded on 0–254
@@ -217,8 +217,8 @@ class UsageHistory:
 
 @dataclass(frozen=True)
 class _DayMeans:
-    """Per unit: the mean use per slot of workdays and of days off (n, 2, 48) and the complete
-    past days counted (n,)."""
+    """Per unit: the mean use per slot of workdays and of days off (n, 2, 48) and the days
+    observed (n,) (the day of the planning time counts: it is observed up to it)."""
 
     means: FloatArray
     n_days: IntArray
@@ -230,6 +230,7 @@ def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32A
     complete: BoolArray = np.asarray(~np.isnan(use).any(axis=2))  # (n, D)
     x = np.where(complete[:, :, None], use, np.float32(0.0))
     n_all = complete.sum(axis=1)
+    observed = (~np.isnan(use)).any(axis=2).sum(axis=1)  # days with any slot observed
     s_all = x.sum(axis=1, dtype=np.float64)  # (n, 48)
     cls = np.stack([~off, off])  # (2, D)
     s_c = np.einsum("cd,nds->ncs", cls.astype(np.float32), x, dtype=np.float64)
@@ -250,7 +251,7 @@ def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32A
     )[:, None, None]
     loo = np.where(loo_cls_ok[:, :, None], loo_cls, loo_all)
     loo[~complete] = np.nan
-    return _DayMeans(means, n_all.astype(np.int64)), loo
+    return _DayMeans(means, observed.astype(np.int64)), loo
 
 
 def learned_forecast(
@@ -262,7 +263,7 @@ def learned_forecast(
 ) -> DrawForecast:
     """The forecast of the units at ``units`` over ``grid`` from their own history (see the
     module), the cold-start ``prior`` (the national schedule's, same units and grid) for units
-    with fewer than :data:`MIN_HISTORY_DAYS` complete days.
+    with fewer than :data:`MIN_HISTORY_DAYS` days observed (the day in progress counts).
 
     Returns a :class:`~drready.planning.problem.DrawForecast` with ``over_l``/``under_l`` at
     ``confidence`` (for :func:`~drready.planning.problem.build_problem` at the same
@@ -311,8 +312,12 @@ def learned_forecast(
     filled = np.nan_to_num(scores, nan=0.0, copy=False)  # the scores are not used after this
     sum_sq = np.einsum("ntw,ntw->nt", filled, filled, dtype=np.float64)
     rms = np.where(count > 0, np.sqrt(sum_sq / np.maximum(count, 1)), np.nan)
-    over = np.where(guaranteed, over, np.fmax(over, z * rms))
-    under = np.where(guaranteed, under, np.fmax(under, z * rms))
+    # never below z times the errors' own root mean square: with fewer than 39 scores the
+    # conformal rank at 95 % is the largest score, whose coverage n/(n+1) is only just the
+    # target at each boundary, while a plan must hold at all of them at once
+    del guaranteed
+    over = np.fmax(over, z * rms)
+    under = np.fmax(under, z * rms)
     # boundaries no past day reached: the prior's margin
     over_l = np.clip(np.where(np.isnan(over), over_p.T, over), 0.0, None)
     under_l = np.clip(np.where(np.isnan(under), under_p.T, under), 0.0, None)
@@ -350,7 +355,7 @@ class LearningForecaster:
     it keeps each unit's measured use (:class:`UsageHistory`, fed by :meth:`observe` — the
     live fleet and the single heater call it after every executed slot) and forecasts from it
     (:func:`learned_forecast`), the national schedule until a unit has
-    :data:`MIN_HISTORY_DAYS` complete days.
+    :data:`MIN_HISTORY_DAYS` days observed.
 
     ``confidence`` must be the planner's (the bounds are made at it); ``day_type`` is the
     calendar of the cold-start schedule (the national one by default, as the simulated
