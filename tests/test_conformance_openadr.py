@@ -32,7 +32,7 @@ from drready.cli.conformance import openadr_conformance_command
 from drready.cloud.fleet import MakerFleet
 from drready.cloud.service import MakerCloud
 from drready.evaluation.conformance import Report, Verdict
-from drready.evaluation.conformance_openadr import check_openadr, default_window
+from drready.evaluation.conformance_openadr import WIRE_CHECK, check_openadr, default_window
 from drready.evaluation.openadr_probes import PROBES
 from drready.openadr.ven import VenClient
 from drready.openadr.vtn import VtnSettings, create_app
@@ -57,6 +57,7 @@ EXPECTED = {
     ("F3", "accepted ≤ requested"),
     ("F4", "DR-aware plan"),
     ("F5", "power reports"),
+    ("C1", WIRE_CHECK),
     *(("S1", name) for name in PROBES),
 }
 
@@ -191,7 +192,7 @@ def test_command_prints_json_or_a_table_and_returns_the_exit_code(tmp_path: Path
         assert code == 0 and doc["passed"] is True, doc
         # no VEN credentials: privacy and three probes need two VENs; strict JSON (events, as
         # BL) and deep JSON (/auth/token) need none
-        assert doc["counts"] == {"pass": 12, "fail": 0, "not observable": 4}
+        assert doc["counts"] == {"pass": 13, "fail": 0, "not observable": 4}
         with _cloud(url, ca_file, units=2):  # a fresh cloud: its clock is before the window
             console = Console(record=True, width=200)
             code = openadr_conformance_command(

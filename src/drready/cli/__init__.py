@@ -69,6 +69,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "echonet",
         "ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.",
     ),
+    "profile": (
+        "profile",
+        "D1/E1: the profiles' published test vectors (ECHONET Lite, OpenADR, method).",
+    ),
     "stack": (
         "stack",
         "The whole ecosystem as separate processes: VTN, servicer, maker cloud, home gateway.",

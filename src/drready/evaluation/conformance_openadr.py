@@ -16,6 +16,10 @@ spec-validated models of :mod:`drready.openadr.models`, the profile with
 * **F2/F3/F4** — a small up-DR event for one resource gets a response, accepted ≤ requested, and a
   DR-aware plan whose window energy covers baseline + accepted (1 % tolerance).
 * **F5** — power reports for the event carry ``DEMAND``, measured (``DIRECT_READ``) or estimated.
+* **C1** — every resource and every report the VENs posted on the checker's events is valid
+  against the 3.1.0 schema, each value against its enumeration's type schema or the profile's
+  private type schema (:func:`~drready.evaluation.private_types.wire_problems`;
+  ``docs/profile-openadr3.md`` § 10).
 * **S1, hostile input** (issue 12 item 8, :mod:`drready.evaluation.openadr_probes`) — with two
   VEN credentials: no report on an event the VEN cannot see, no name squatting, strict JSON,
   deep JSON and long numbers refused (also at ``/auth/token``), no existence oracle between
@@ -50,12 +54,13 @@ from drready.domain.time import DEFAULT_TZ
 from drready.domain.tolerances import ENERGY_TOL_KWH
 from drready.evaluation.conformance import Check, Report, Verdict
 from drready.evaluation.openadr_probes import PROBES, ProbeVen, probe_vtn
+from drready.evaluation.private_types import wire_problems
 from drready.openadr import profile
 from drready.openadr.models import ReadingType, from_wire, to_wire
 from drready.openadr.models import Report as OadrReport
 from drready.security.tls import client_ssl_context
 
-__all__ = ["check_openadr", "default_window"]
+__all__ = ["WIRE_CHECK", "check_openadr", "default_window"]
 
 PASS, FAIL, NOT_OBSERVABLE = Verdict.PASS, Verdict.FAIL, Verdict.NOT_OBSERVABLE
 PAGE = 50
@@ -67,6 +72,9 @@ PLAN_TOLERANCE = 0.01
 """Relative tolerance of the plan's window energy against baseline + accepted (F4)."""
 DR_SHARE = 0.5
 """Share of the resource's declared up potential the test DR event asks for (≤ 80 %)."""
+
+
+WIRE_CHECK = "reports and resources valid against the 3.1.0 schema and the private type schemas"
 
 
 def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -197,6 +205,7 @@ async def check_openadr(
             if not probes_only:
                 await _check_potential(bl, state, start, end, wait_s, poll_s)
                 await _check_dispatch(bl, state, start, end, wait_s, poll_s)
+                await _check_wire(bl, state)
         except (_StopError, httpx.HTTPError) as err:
             state.add("E1", "checker could go on", FAIL, [f"stopped: {err}"])
         vens: list[tuple[str, _Client]] = []
@@ -653,6 +662,22 @@ async def _check_power(
         )
     else:
         state.add("F5", name, FAIL, ["no power report for the event"])
+
+
+async def _check_wire(bl: _Client, state: _State) -> None:
+    """C1: the resources and the reports on the checker's events, as the VTN holds them, are
+    valid 3.1.0 objects with every value within its type's schema (profile § 10)."""
+    problems: list[str] = []
+    seen = 0
+    for r in state.resources:
+        seen += 1
+        problems += [f"resource {r.get('resourceName')}: {p}" for p in wire_problems("resource", r)]
+    for event_id in state.events:
+        for report in await bl.get_all("/reports", eventID=event_id):
+            seen += 1
+            problems += [f"report {report.get('id')}: {p}" for p in wire_problems("report", report)]
+    verdict = NOT_OBSERVABLE if not seen else FAIL if problems else PASS
+    state.add("C1", WIRE_CHECK, verdict, [f"{seen} object(s) checked", *problems[:20]])
 
 
 # --- cleanup and CLI ------------------------------------------------------------------------
