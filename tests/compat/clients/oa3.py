@@ -174,6 +174,18 @@ def webhook_delivery() -> None:
     )
 
 
+def connected(channel: Any, timeout_s: float) -> bool:
+    """Whether the channel's MQTT link is up within ``timeout_s`` (its ebus client's state)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if channel._conn._client.is_connected():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def events_arrive(channel: Any, tag: str) -> bool:
     """Create events until one reaches ``channel`` (two tries, half the timeout each: a
     subscription the broker has not yet taken on loses the first)."""
@@ -205,6 +217,8 @@ def mqtt() -> None:
     uris = ven.get_mqtt_broker_uris()
     channel = ven.add_mqtt(uris[0])
     channel.start()
+    if not connected(channel, 5.0):
+        raise fail("no MQTT link after 5 s")
     topics = ven.subscribe(
         program_names=[config["program_name"]],
         objects=["EVENT"],
@@ -237,14 +251,19 @@ def mqtt_acl() -> None:
     wire = (ven.discover_notifiers() or {}).get("MQTT", {}).get("authentication")
     channel = ven.add_mqtt(ven.get_mqtt_broker_uris()[0])
     channel.start()
+    params = inspect.signature(MQTTConnection.__init__).parameters
+    takes = "takes" if {"username", "password"} & set(params) else "takes no username or password"
+    if not connected(channel, 3.0):
+        raise fail(
+            f"/notifiers gives {json.dumps(wire)}; the client's MqttChannel {takes}: it "
+            "connects without credentials and the broker does not let it in (no link after 3 s)"
+        )
     channel.subscribe_topics(list(ven.get_mqtt_topics_ven_events().json()["topics"].values()))
     if events_arrive(channel, f"compat-mqtt-acl-{config['ven_id']}"):
         return
-    params = inspect.signature(MQTTConnection.__init__).parameters
-    takes = "takes" if {"username", "password"} & set(params) else "takes no username or password"
     raise fail(
-        f"/notifiers gives {json.dumps(wire)}; the client's MqttChannel {takes} "
-        f"(connects without credentials): no message within {NOTIFY_TIMEOUT_S:.0f} s"
+        f"/notifiers gives {json.dumps(wire)}; connected, but no message within "
+        f"{NOTIFY_TIMEOUT_S:.0f} s"
     )
 
 
