@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,12 +23,14 @@ from drready.cli.common import (
     client_secret,
     fail,
     first_line,
+    output_file,
     require_http_url,
     sub_app,
 )
 from drready.cloud.service import run_cloud
 from drready.domain import DEFAULT_TZ
 from drready.domain.clock import ENV_CLOCK, MAX_TIME_SCALE, ClockSpec, ScaledClock, clock_from_env
+from drready.planning.tariff import TARIFFS
 
 app = sub_app("Maker cloud: a fleet of simulated water heaters behind one OpenADR VEN (route ii).")
 
@@ -83,6 +86,18 @@ def cloud_serve(
             "power reports and re-plans follow it."
         ),
     ] = None,
+    tariff: Annotated[
+        str,
+        typer.Option(help=f"The households' tariff the units plan on: {', '.join(TARIFFS)}."),
+    ] = "night",
+    status_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep a JSON status here (mode 0600; after every poll and at the stop): the "
+            "fleet's hot-water shortages and the DR-caused ones, counted against a no-DR twin "
+            "fleet this process simulates beside it (twice the planning work)."
+        ),
+    ] = None,
 ) -> None:
     """Run a maker cloud; its client secret comes from $DRREADY_CLIENT_SECRET.
 
@@ -96,6 +111,10 @@ def cloud_serve(
         fail("--mode", f"must be 'units' or 'group', got {mode!r}")
     check_range("--interval", interval, 1, 3600, "s")
     require_http_url(vtn)
+    plan_tariff = TARIFFS.get(tariff)
+    if plan_tariff is None:
+        fail("--tariff", f"must be one of {', '.join(TARIFFS)}, got {tariff!r}")
+    output_file(status_file, "--status-file")
     clock = _clock(time_scale)
     secret = client_secret("this cloud's OAuth2 client secret")
     handler = logging.StreamHandler(sys.stderr)
@@ -116,6 +135,8 @@ def cloud_serve(
             interval_s=interval,
             allow_insecure_http=insecure_http,
             clock=clock,
+            tariff=plan_tariff,
+            status_file=status_file,
         )
     except KeyboardInterrupt:
         pass

@@ -1,5 +1,6 @@
-"""``drready echonet serve|scan|get|set``: ECHONET Lite on a LAN (route i; C1, F1–F6): run a
-simulated DR-ready water heater as a node, discover nodes, read and write one property."""
+"""``drready echonet serve|serve-battery|scan|get|set``: ECHONET Lite on a LAN (route i; C1,
+F1–F6, U1): run a simulated water heater (DR-ready or standard-only) or a storage battery as a
+node, discover nodes, read and write one property."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,20 +27,31 @@ from drready.cli.common import (
     check_range,
     console,
     fail,
+    output_file,
     parse_ipv4,
     sub_app,
     validated,
 )
+from drready.device.battery import MAX_BATTERY_KW, MAX_BATTERY_KWH, BatterySpec, SimulatedBattery
 from drready.device.clock import Clock, SimClock, clock_from_env
 from drready.device.heater import SimulatedWaterHeater
+from drready.device.status import heater_status, write_status
+from drready.domain import DeviceId
 from drready.domain.clock import ENV_CLOCK
 from drready.domain.time import DEFAULT_TZ, zone
+from drready.echonet.battery import battery_node
 from drready.echonet.controller import EchonetController, EchonetTimeoutError
 from drready.echonet.frame import EOJ
 from drready.echonet.mra import class_spec
-from drready.echonet.node import MAX_ANSWER_DELAY_S, EchonetNode
-from drready.echonet.serve import PROFILES, serve_forever, water_heater_node
+from drready.echonet.node import MAX_ANSWER_DELAY_S
+from drready.echonet.serve import (
+    PROFILES,
+    serve_battery_forever,
+    serve_forever,
+    water_heater_node,
+)
 from drready.echonet.values import decode_value
+from drready.planning.tariff import TARIFFS
 from drready.planning.unit import UnitConfig
 
 app = sub_app("ECHONET Lite (route i): run a device node, scan a LAN, get and set properties.")
@@ -126,6 +140,18 @@ def echonet_serve(
             f"0–{MAX_ANSWER_DELAY_S:g} (installed units' adapters may take 20 s)."
         ),
     ] = 0.0,
+    tariff: Annotated[
+        str,
+        typer.Option(help=f"The household's tariff the unit plans on: {', '.join(TARIFFS)}."),
+    ] = "night",
+    status_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep a JSON status here (mode 0600; every few seconds and at the stop): the "
+            "unit's hot-water shortages and the DR-caused ones, counted against a no-DR twin "
+            "of the same household that this process simulates beside it."
+        ),
+    ] = None,
 ) -> None:
     """Run a simulated water heater (DR-ready or standard-only) as an ECHONET Lite node until
     interrupted."""
@@ -137,14 +163,20 @@ def echonet_serve(
     check_range("--answer-delay-s", answer_delay_s, 0, MAX_ANSWER_DELAY_S, "s")
     device_id = {"maker_code": maker_code, "serial": serial}
     config = validated(UnitConfig, device_id=device_id, persons=persons, tank_l=tank_l)
-    check_range("--speed", speed, 0.1, 3600)
-    # the process clock when a stack shares one (DRREADY_CLOCK), else wall time × --speed
-    clock: Clock = (
-        clock_from_env()
-        if os.environ.get(ENV_CLOCK)
-        else SimClock(datetime.now(zone(DEFAULT_TZ)), speed=speed)
-    )
-    heater = SimulatedWaterHeater(config, clock, seed=seed, energy_shifts=kind.energy_shifts)
+    clock = _node_clock(speed)
+    plan_tariff = TARIFFS.get(tariff)
+    if plan_tariff is None:
+        fail("--tariff", f"must be one of {', '.join(TARIFFS)}, got {tariff!r}")
+    if status_file is not None:
+        output_file(status_file, "--status-file")
+
+    def unit() -> SimulatedWaterHeater:
+        return SimulatedWaterHeater(
+            config, clock, seed=seed, energy_shifts=kind.energy_shifts, tariff=plan_tariff
+        )
+
+    heater = unit()
+    twin = unit() if status_file is not None else None  # the same household, never asked
     try:
         node = water_heater_node(
             address,
@@ -160,16 +192,80 @@ def echonet_serve(
         f"ECHONET Lite node on {address}:3610: {config.device_id} (0x026B01, {kind.name}) — "
         "Ctrl-C to stop"
     )
+
+    def keep_status(final: bool = False) -> None:
+        if status_file is not None:
+            write_status(status_file, heater_status(heater, twin, final=final))
+
     try:
-        asyncio.run(_serve_until_signal(node, heater))
+        asyncio.run(
+            _serve_until_signal(serve_forever(node, heater, twin=twin, on_tick=keep_status))
+        )
+    except OSError as err:
+        fail("--address", f"cannot bind {address}:3610: {err}")
+    keep_status(final=True)
+
+
+def _node_clock(speed: float) -> Clock:
+    """The process clock when a stack shares one (DRREADY_CLOCK), else wall time × ``speed``."""
+    check_range("--speed", speed, 0.1, 3600)
+    if os.environ.get(ENV_CLOCK):
+        try:
+            return clock_from_env()
+        except ValueError as err:
+            fail(ENV_CLOCK, str(err).splitlines()[0])
+    return SimClock(datetime.now(zone(DEFAULT_TZ)), speed=speed)
+
+
+@app.command("serve-battery")
+def echonet_serve_battery(
+    address: Annotated[
+        str,
+        typer.Option(help="IPv4 address to bind (port 3610); e.g. 127.0.0.20 beside the homes."),
+    ],
+    capacity_kwh: Annotated[
+        float, typer.Option(help=f"Rated capacity (0xD0), 0–{MAX_BATTERY_KWH:g} kWh.")
+    ] = 500.0,
+    power_kw: Annotated[
+        float,
+        typer.Option(help=f"Rated charging and discharging power, 0–{MAX_BATTERY_KW:g} kW."),
+    ] = 250.0,
+    maker_code: MakerOpt = "000000",
+    serial: SerialOpt = "BT0000001",
+    speed: Annotated[float, typer.Option(help="Simulated time per wall time, 0.1–3600.")] = 1.0,
+    allow_any_address: Annotated[
+        bool, typer.Option(help="Allow binding 0.0.0.0 (every interface).")
+    ] = False,
+) -> None:
+    """Run a simulated stationary storage battery as an ECHONET Lite node (class 0x027D01:
+    capacity, state of charge, measured AC power 0xD3, operation mode 0xDA and charging /
+    discharging power 0xEB/0xEC) until interrupted (SIGTERM/SIGINT: exit 0)."""
+    if address != "0.0.0.0" or not allow_any_address:
+        parse_ipv4(address, "--address")
+    check_range("--capacity-kwh", capacity_kwh, 0.001, MAX_BATTERY_KWH, "kWh")
+    check_range("--power-kw", power_kw, 0.001, MAX_BATTERY_KW, "kW")
+    spec = BatterySpec(capacity_kwh=capacity_kwh, max_charge_kw=power_kw, max_discharge_kw=power_kw)
+    device_id = validated(DeviceId, maker_code=maker_code, serial=serial)
+    battery = SimulatedBattery(spec, _node_clock(speed), device_id=device_id)
+    try:
+        node = battery_node(address, battery, allow_any_address=allow_any_address)
+    except ValueError as err:
+        fail("--address", str(err))
+    console.print(
+        f"ECHONET Lite storage battery on {address}:3610: {device_id} (0x027D01, "
+        f"{capacity_kwh:g} kWh, {power_kw:g} kW) — Ctrl-C to stop"
+    )
+    try:
+        asyncio.run(_serve_until_signal(serve_battery_forever(node, battery)))
     except OSError as err:
         fail("--address", f"cannot bind {address}:3610: {err}")
 
 
-async def _serve_until_signal(node: EchonetNode, heater: SimulatedWaterHeater) -> None:
-    """:func:`serve_forever` until SIGINT/SIGTERM, then a clean stop (the node's socket closed,
-    exit 0): a supervisor's SIGTERM is the ordinary way to stop a node."""
-    task = asyncio.create_task(serve_forever(node, heater))
+async def _serve_until_signal(serving: Coroutine[Any, Any, None]) -> None:
+    """``serving`` (:func:`serve_forever`, :func:`serve_battery_forever`) until SIGINT/SIGTERM,
+    then a clean stop (the node's socket closed, exit 0): a supervisor's SIGTERM is the
+    ordinary way to stop a node."""
+    task = asyncio.create_task(serving)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)

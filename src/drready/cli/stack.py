@@ -77,7 +77,8 @@ def _show(report: StackReport, out: Console) -> None:
     out.print(procs)
     out.print(
         f"{report.simulated_hours:.1f} simulated hours in {report.wall_s:.0f} s, stopped by "
-        f"{report.stopped_by}; DR-caused shortages: {report.dr_caused_shortages}",
+        f"{report.stopped_by}; DR-caused shortages (units with more than their no-DR twin): "
+        f"{report.dr_caused_shortages}",
         soft_wrap=True,
     )
     for note in report.missing:
@@ -95,11 +96,15 @@ def stack_up(
         str, typer.Option(help="'group' (the fleet as one resource, D6) or 'units'.")
     ] = "group",
     homes: Annotated[
-        int, typer.Option(help="ECHONET Lite homes behind the home gateway, 0–10 (0: none).")
-    ] = 5,
+        int,
+        typer.Option(
+            help="ECHONET Lite homes behind the home gateway, 0–10 (0: none): the first half "
+            "DR-ready units, the rest standard-only units of the installed base."
+        ),
+    ] = 10,
     battery: Annotated[
-        bool, typer.Option(help="Run the ECHONET Lite storage battery node too.")
-    ] = False,
+        bool, typer.Option(help="Run the ECHONET Lite storage battery node (class 0x027D).")
+    ] = True,
     time_scale: Annotated[
         float, typer.Option(help="Simulated seconds per wall second, 1–1000 (720: a day in 2 min).")
     ] = 1.0,
@@ -135,8 +140,9 @@ def stack_up(
     ] = False,
 ) -> None:
     """Bring up the whole ecosystem as separate processes — VTN, servicer (API + dashboard),
-    maker cloud, home gateway with its ECHONET Lite nodes — on one clock, place the demo day's
-    orders through the servicer's API, and stop everything on Ctrl-C or after --duration."""
+    maker cloud, home gateway with its ECHONET Lite nodes, storage battery node — on one clock,
+    place the demo day's orders through the servicer's API, and stop everything on Ctrl-C or
+    after --duration."""
     settings = validated(
         StackSettings,
         units=units,

@@ -39,6 +39,16 @@ arrays per chunk, ≈ 0.3 GB) and dropped; a potential request or a roll rebuild
 responses, plans) are made only for the units a call asks about; a group request answers with
 sums.
 
+DR-caused shortages
+-------------------
+With ``no_dr_twin=True`` the fleet carries a **twin**: the same households on the same clock,
+with the same seed — so the same realised use, draw for draw — that is never asked anything.
+It rolls with the fleet (:meth:`LiveFleet.advance`), and :meth:`LiveFleet.shortage_count`
+compares the two: a unit with more shortage steps (湯切れ) than its twin had a shortage that DR
+caused (the demo's rule, :mod:`drready.sim.day_demo`, now measured by the cloud itself). The
+twin doubles the fleet's planning work and memory; ``drready cloud serve --status-file`` turns
+it on.
+
 Realised use (the simulated meter) is sampled per local day and chunk of :data:`CHUNK_UNITS`
 units from ``SeedSequence(seed, spawn_key=(2, day, chunk))``, on/off phases per slot from
 ``spawn_key=(1, slot)`` — the same draws whenever a day is simulated, whatever was asked.
@@ -110,7 +120,7 @@ from drready.planning.rolling import (
 )
 from drready.planning.tariff import NIGHT_TOU, Tariff
 
-__all__ = ["CHUNK_UNITS", "FleetInterruptedError", "LiveFleet", "Timing"]
+__all__ = ["CHUNK_UNITS", "FleetInterruptedError", "LiveFleet", "ShortageCount", "Timing"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -160,6 +170,20 @@ class Timing:
     request_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class ShortageCount:
+    """Shortages (湯切れ) of a fleet since it started, and those DR caused (see the module).
+
+    ``dr_caused`` is None when the fleet has no no-DR twin to compare with."""
+
+    at: datetime
+    units: int
+    shortage_steps: int
+    units_with_shortage: int
+    twin_shortage_steps: int | None
+    dr_caused: int | None
+
+
 @dataclass
 class _GroupSums:
     """The fleet's plan summed over units (D6 F4), from the last full pass."""
@@ -195,6 +219,10 @@ class LiveFleet:
         The households' time zone (IANA).
     chunk_units : int
         Units planned at once (part of the realised-use stream: keep it to reproduce a run).
+    no_dr_twin : bool
+        Carry a twin that is never asked anything, to count DR-caused shortages
+        (:meth:`shortage_count`); refused with a ``forecaster`` of the caller's (the twin
+        would learn from the same object).
     """
 
     def __init__(
@@ -211,7 +239,10 @@ class LiveFleet:
         forecaster: Forecaster | None = None,
         tz: str = DEFAULT_TZ,
         chunk_units: int = CHUNK_UNITS,
+        no_dr_twin: bool = False,
     ) -> None:
+        if no_dr_twin and forecaster is not None:
+            raise ValueError("no_dr_twin needs the default forecaster (the twin learns its own)")
         if isinstance(step_minutes, bool) or step_minutes <= 0 or 30 % step_minutes:
             raise ValueError(f"step_minutes must divide 30 (1, 5, 10, 15, 30), got {step_minutes}")
         if chunk_units < 1:
@@ -256,7 +287,21 @@ class LiveFleet:
         self._slot_manual = np.zeros((n, k), dtype=bool)
         self._rated = np.zeros(n)
         self._now = clock.now()
+        self.twin: LiveFleet | None = None
         self._at = self._warm_up(self._now)
+        if no_dr_twin:
+            self.twin = LiveFleet(
+                fleet,
+                clock,
+                maker_code=maker_code,
+                seed=seed,
+                climate=climate,
+                tariff=tariff,
+                confidence=confidence,
+                step_minutes=step_minutes,
+                tz=tz,
+                chunk_units=chunk_units,
+            )
         self.timing = replace(self.timing, start_up_s=time.perf_counter() - started)
 
     @classmethod
@@ -269,6 +314,8 @@ class LiveFleet:
         maker_code: str = DEFAULT_MAKER_CODE,
         step_minutes: int = 5,
         chunk_units: int = CHUNK_UNITS,
+        tariff: Tariff = NIGHT_TOU,
+        no_dr_twin: bool = False,
     ) -> LiveFleet:
         """``n`` households drawn with :meth:`Fleet.random` from ``seed``."""
         rng = np.random.default_rng(seed)
@@ -279,6 +326,8 @@ class LiveFleet:
             maker_code=maker_code,
             step_minutes=step_minutes,
             chunk_units=chunk_units,
+            tariff=tariff,
+            no_dr_twin=no_dr_twin,
         )
 
     # ------------------------------------------------------------------ F6
@@ -348,6 +397,8 @@ class LiveFleet:
         fleet's roll or potential (the fleet's state may be half rolled: it is not used again).
         Safe to call from another thread."""
         self._interrupted.set()
+        if self.twin is not None:
+            self.twin.interrupt()
 
     def _check_interrupted(self) -> None:
         if self._interrupted.is_set():
@@ -520,6 +571,8 @@ class LiveFleet:
         self._sums = sums
         self._phases = None
         self._windows = [w for w in self._windows if w.held.end > to]
+        if self.twin is not None:
+            self.twin.advance(to)
         elapsed = time.perf_counter() - started
         self.timing = replace(self.timing, roll_s=elapsed)
         return (
@@ -994,8 +1047,24 @@ class LiveFleet:
         self.advance()
         return self._q.copy()
 
-    def shortage_steps(self) -> npt.NDArray[np.int64]:
+    def shortage_steps(self, *, advance: bool = True) -> npt.NDArray[np.int64]:
         """Each unit's simulated steps with a shortage (湯切れ) so far, the slot in progress
-        included (N,)."""
-        self.advance()
+        included (N,); ``advance=False`` reads the state where it is (no roll: for a process
+        that is stopping)."""
+        if advance:
+            self.advance()
         return self._shortages + self._slot_shortages
+
+    def shortage_count(self, *, advance: bool = True) -> ShortageCount:
+        """The fleet's shortages and, with a twin, how many units had more shortage steps
+        than their no-DR twin (see the module); ``advance`` as for :meth:`shortage_steps`."""
+        mine = self.shortage_steps(advance=advance)
+        twin = None if self.twin is None else self.twin.shortage_steps(advance=False)
+        return ShortageCount(
+            at=self._at,
+            units=self.size,
+            shortage_steps=int(mine.sum()),
+            units_with_shortage=int(np.count_nonzero(mine)),
+            twin_shortage_steps=None if twin is None else int(twin.sum()),
+            dr_caused=None if twin is None else int(np.count_nonzero(mine > twin)),
+        )

@@ -11,11 +11,10 @@ answer, once, in which rounds, when power is due, what survives a VTN outage or 
 
 * :meth:`MakerCloud.register` — F6: the ven object (``venName`` = the client's VEN name), and
   one resource per unit named by its DeviceId string (``mode="units"``), or one resource named
-  after its maker, ``profile.group_resource`` (``FLEET-<maker code>``), for the whole fleet
-  (``mode="group"``, D6), rated with ``profile.resource_attributes``. Units are registered in
-  batches of :data:`REGISTER_BATCH` (:data:`REGISTER_CONCURRENCY` requests in flight), one
-  batch per poll: a large fleet answers events for the units already registered while the
-  rest follow.
+  ``profile.GROUP_RESOURCE`` for the whole fleet (``mode="group"``, D6), rated with
+  ``profile.resource_attributes``. Units are registered in batches of :data:`REGISTER_BATCH`
+  (:data:`REGISTER_CONCURRENCY` requests in flight), one batch per poll: a large fleet answers
+  events for the units already registered while the rest follow.
 * The work the core asks for, done on the fleet's arrays (:meth:`MakerCloud._work`), in a worker
   thread so that the event loop stays free (signals, connections) while a large fleet plans:
 
@@ -56,6 +55,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final, Literal, Protocol
 
 import numpy as np
@@ -63,11 +63,13 @@ import numpy.typing as npt
 
 from drready.cloud.fleet import DEFAULT_MAKER_CODE, GROUP_DEVICE_ID, GroupOutcome, UnitAnswer
 from drready.cloud.live import LiveFleet
-from drready.domain import DeviceId, DrRequest, FlexibilityEnvelope, PowerSample, PowerSource
+from drready.device.status import PartyStatus, write_status
+from drready.domain import DrRequest, FlexibilityEnvelope, PowerSample, PowerSource
 from drready.domain.clock import Clock, ScaledClock, WallClock, clock_from_env
 from drready.openadr import profile
 from drready.openadr import ven_core as vc
 from drready.openadr.ven import PollingVen, VenClient
+from drready.planning.tariff import NIGHT_TOU, Tariff
 
 __all__ = [
     "MIN_POLL_WALL_S",
@@ -146,13 +148,6 @@ def wall_seconds(clock: Clock | None, sim_seconds: float) -> float:
     return sim_seconds
 
 
-def _maker_code(fleet: CloudFleet) -> str:
-    """The maker code of ``fleet``'s units (every unit of a cloud is its maker's), the default
-    maker's for an empty fleet."""
-    names = fleet.names
-    return DeviceId.parse(names[0]).maker_code if names else DEFAULT_MAKER_CODE
-
-
 class MakerCloud(PollingVen):
     """A maker's cloud server acting as one VEN for its fleet.
 
@@ -190,12 +185,10 @@ class MakerCloud(PollingVen):
             raise ValueError(f"mode must be 'units' or 'group', got {mode!r}")
         if power_interval_s <= 0:
             raise ValueError(f"power_interval_s must be > 0, got {power_interval_s}")
-        self.group_name = profile.group_resource(_maker_code(fleet))
-        """The group resource's name in group mode (``FLEET-<maker code>``, D6)."""
         core = vc.VenCore(
             client_name or ven.ven_name,
             power_interval=timedelta(seconds=power_interval_s),
-            group=self.group_name if mode == "group" else None,
+            group=mode == "group",
         )
         super().__init__(ven, core, program_name=program_name, log=_log)
         self.fleet = fleet
@@ -204,12 +197,14 @@ class MakerCloud(PollingVen):
         self.clock = clock
         self._registered_names: list[str] = []
         self._to_register: deque[str] | None = None
+        self.after_poll: Callable[[], None] | None = None
+        """Called after every poll (``drready cloud serve --status-file``)."""
 
     @property
     def resource_names(self) -> list[str]:
         """The resources this cloud offers (in units mode: those registered so far)."""
         if self.mode == "group":
-            return [self.group_name]
+            return [profile.GROUP_RESOURCE]
         return self._registered_names if self._to_register is not None else self.fleet.names
 
     @property
@@ -231,7 +226,9 @@ class MakerCloud(PollingVen):
         rated = self.fleet.rated_inputs_kw()
         if self.mode == "group":
             attrs = {
-                self.group_name: profile.resource_attributes(float(rated.sum()), self.fleet.size)
+                profile.GROUP_RESOURCE: profile.resource_attributes(
+                    float(rated.sum()), self.fleet.size
+                )
             }
             resources = await self.ven.ensure_resources(self.resource_names, attrs)
             self.registered = True
@@ -279,6 +276,8 @@ class MakerCloud(PollingVen):
         started = time.perf_counter()
         rolled = await asyncio.to_thread(self.fleet.advance, now)
         log = ([rolled] if rolled else []) + await super().poll_once(now)
+        if self.after_poll is not None:
+            self.after_poll()
         took = time.perf_counter() - started
         if took >= SLOW_POLL_S:
             log.append(f"poll of {len(self.resource_names)} resource(s) took {took:.2f} s")
@@ -324,7 +323,10 @@ class MakerCloud(PollingVen):
 
     def _power(self, action: vc.SamplePower) -> vc.PowerSampled:
         if self.mode == "group":
-            power_w, energy_kwh = self.fleet.group_power(action.now)
+            try:
+                power_w, energy_kwh = self.fleet.group_power(action.now)
+            except ValueError as err:  # the fleet rolled past ``now`` meanwhile: next time
+                return vc.PowerSampled({}, {name: str(err) for name in action.targets})
             sample = PowerSample(
                 device_id=GROUP_DEVICE_ID,
                 timestamp=action.now,
@@ -332,7 +334,7 @@ class MakerCloud(PollingVen):
                 cumulative_energy_kwh=energy_kwh,
                 source=PowerSource.MEASURED,
             )
-            return vc.PowerSampled({self.group_name: sample})
+            return vc.PowerSampled({profile.GROUP_RESOURCE: sample})
         try:
             samples = self.fleet.power_samples(action.now, self._units(action.targets))
         except ValueError as err:  # outside the fleet's grid: no sample this time
@@ -398,6 +400,8 @@ def run_cloud(
     allow_insecure_http: bool = False,
     max_polls: int | None = None,
     clock: Clock | None = None,
+    tariff: Tariff = NIGHT_TOU,
+    status_file: Path | None = None,
 ) -> None:
     """Run a maker cloud of ``units`` simulated units against the VTN at ``vtn_url``.
 
@@ -407,7 +411,10 @@ def run_cloud(
     finishes first, cut short after :data:`STOP_GRACE_S`; during the fleet's start-up it stops
     at once) or after ``max_polls`` polls. ``ca_file`` is the PEM CA the VTN's
     certificate must chain to (None: the system store); ``ven_name`` defaults to
-    ``client_id``.
+    ``client_id``. ``tariff`` is the households' (what the units plan on). With
+    ``status_file`` the fleet carries a no-DR twin and the file keeps its shortage counters
+    (:class:`~drready.device.status.PartyStatus`: after every poll from the fleet's arrays, and
+    once more at the stop).
 
     Raises
     ------
@@ -429,7 +436,14 @@ def run_cloud(
     )
     try:
         with _stop_on_sigterm():  # the start-up of a large fleet takes a while
-            fleet = LiveFleet.random(units, clock, seed=seed, maker_code=maker_code)
+            fleet = LiveFleet.random(
+                units,
+                clock,
+                seed=seed,
+                maker_code=maker_code,
+                tariff=tariff,
+                no_dr_twin=status_file is not None,
+            )
     except KeyboardInterrupt:
         _log.info("maker cloud stopped during its start-up")
         return
@@ -440,8 +454,25 @@ def run_cloud(
         fleet.at.isoformat(),
     )
 
+    def keep_status(final: bool = False) -> None:
+        if status_file is not None:
+            count = fleet.shortage_count(advance=False)  # the arrays as they are: no roll
+            write_status(
+                status_file,
+                PartyStatus(
+                    party="cloud",
+                    at=count.at,
+                    units=count.units,
+                    shortage_steps=count.shortage_steps,
+                    twin_shortage_steps=count.twin_shortage_steps,
+                    dr_caused_shortages=count.dr_caused,
+                    final=final,
+                ),
+            )
+
     async def main() -> None:
         cloud = MakerCloud(fleet, ven, mode=mode, power_interval_s=power_interval_s, clock=clock)
+        cloud.after_poll = keep_status
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         stops = 0
@@ -473,4 +504,5 @@ def run_cloud(
 
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         asyncio.run(main())
+    keep_status(final=True)
     _log.info("maker cloud stopped")

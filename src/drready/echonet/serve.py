@@ -2,7 +2,9 @@
 
 :func:`water_heater_node` puts a :class:`~drready.device.heater.SimulatedWaterHeater` behind a
 node profile and a 0x026B object and wires the heater's change notifications to INF
-announcements; :func:`serve_forever` is what ``drready echonet serve`` runs.
+announcements; :func:`serve_forever` is what ``drready echonet serve`` runs, and
+:func:`serve_battery_forever` what ``drready echonet serve-battery`` runs for a storage battery
+node (class 0x027D, :func:`drready.echonet.battery.battery_node`).
 
 :data:`PROFILES` are the kinds of unit a node can play (``drready echonet serve --profile``):
 
@@ -18,6 +20,7 @@ announcements; :func:`serve_forever` is what ``drready echonet serve`` runs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -93,12 +96,37 @@ def water_heater_node(
     return node
 
 
-async def serve_forever(node: EchonetNode, heater: Any, tick_s: float = 5.0) -> None:
-    """Start ``node`` and keep the simulated heater advancing (and announcing) until cancelled."""
+async def serve_forever(
+    node: EchonetNode,
+    heater: Any,
+    tick_s: float = 5.0,
+    *,
+    twin: Any = None,
+    on_tick: Callable[[], None] | None = None,
+) -> None:
+    """Start ``node`` and keep the simulated heater advancing (and announcing) until cancelled;
+    ``twin`` (the same household never asked anything: :mod:`drready.device.status`) advances
+    with it, and ``on_tick`` is called after every step (the node's status file)."""
     await node.start()
     try:
         while True:
             heater.advance()
+            if twin is not None:
+                twin.advance()
+            if on_tick is not None:
+                on_tick()
+            await asyncio.sleep(tick_s)
+    finally:
+        await node.close()
+
+
+async def serve_battery_forever(node: EchonetNode, battery: Any, tick_s: float = 5.0) -> None:
+    """Start ``node`` and keep the simulated battery integrating (and announcing a change of
+    its working state, 0xCF) until cancelled: what ``drready echonet serve-battery`` runs."""
+    await node.start()
+    try:
+        while True:
+            battery.advance()
             await asyncio.sleep(tick_s)
     finally:
         await node.close()

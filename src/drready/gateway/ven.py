@@ -77,7 +77,7 @@ from drready.domain import (
     HeatingPlan,
     PowerSample,
 )
-from drready.domain.clock import clock_from_env
+from drready.domain.clock import ScaledClock, WallClock, clock_from_env
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
 from drready.echonet.errors import EchonetError, EchonetRefusedError
@@ -529,6 +529,10 @@ async def serve_gateway(
         return gateway
 
 
+MIN_POLL_WALL_S = 0.1
+"""Shortest wait between two polls on a scaled clock [wall s] (as the maker cloud's)."""
+
+
 def run_gateway(
     vtn_url: str,
     hosts: Sequence[str] = (),
@@ -546,12 +550,17 @@ def run_gateway(
     extension_makers: frozenset[str] = DEFAULT_EXTENSION_MAKERS,
 ) -> None:
     """What ``drready gateway serve --vtn URL --host ADDRESS …`` runs: blocks, polling every
-    ``interval_s`` wall seconds, until SIGINT/SIGTERM (a clean stop: the poll in progress is
-    cancelled, the connections closed, and the function returns) or after ``max_polls`` polls.
+    ``interval_s`` seconds of the process clock (at a stack's ``--time-scale N``,
+    ``interval_s / N`` wall seconds, at least :data:`MIN_POLL_WALL_S`), until SIGINT/SIGTERM
+    (a clean stop: the poll in progress is cancelled, the connections closed, and the function
+    returns) or after ``max_polls`` polls.
     The events' clock is the process clock (:func:`~drready.domain.clock.clock_from_env`: the
     wall clock, or the simulated clock every drready process of a stack shares).
     Arguments and errors as :func:`serve_gateway`."""
     clock = clock_from_env()
+    wait_s = interval_s
+    if isinstance(clock, WallClock | ScaledClock):
+        wait_s = max(clock.wall_seconds(interval_s), min(MIN_POLL_WALL_S, interval_s))
 
     async def main() -> None:
         task = asyncio.create_task(
@@ -563,7 +572,7 @@ def run_gateway(
                 ca_file=ca_file,
                 interface=interface,
                 ven_name=ven_name,
-                interval_s=interval_s,
+                interval_s=wait_s,
                 power_interval_s=power_interval_s,
                 discovery_window_s=discovery_window_s,
                 allow_insecure_http=allow_insecure_http,

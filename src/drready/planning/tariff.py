@@ -99,3 +99,17 @@ SOLAR_DAYTIME_TOU = Tariff(
     ),
 )
 """A tariff that rewards daytime heating (solar-surplus hours), for up-DR studies."""
+
+FLAT_RATE = Tariff(
+    name="illustrative flat rate (31 yen/kWh all day)",
+    periods=(
+        TariffPeriod(start=time(0, 0), end=time(12, 0), price_yen_per_kwh=31.0),
+        TariffPeriod(start=time(12, 0), end=time(0, 0), price_yen_per_kwh=31.0),
+    ),
+)
+"""A flat-rate household (the demo's): it heats before it uses hot water, evenings included,
+so it has heating to shed in an evening down-DR window (a night-rate household has none)."""
+
+TARIFFS: dict[str, Tariff] = {"night": NIGHT_TOU, "flat": FLAT_RATE, "solar": SOLAR_DAYTIME_TOU}
+"""The named tariffs a simulated party can be given (``--tariff`` of ``drready cloud serve``
+and ``drready echonet serve``)."""

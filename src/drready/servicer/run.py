@@ -20,8 +20,8 @@ one asyncio process (U1, U2, D3, D5, F1, F2, F5, S1; issue 11 items 2, 4, 6).
   ``sync``       every 10 min         VENs and resources from the VTN into the registry
   ``potential``  07:00 and 13:00      ask the potential for the next day's windows
                                       (10:00–14:00, 17:00–20:00): the day-ahead collection;
-                                      the day after the instant the run is *for*, and only
-                                      the windows still ahead (:func:`day_ahead_windows`)
+                                      and the windows of the run's own day still ahead
+                                      (:func:`day_ahead_windows`)
   ``orders``     every 30 s           each order one step on (:class:`~drready.servicer.
                                       orders.OrderDesk`): potential for its window, dispatch,
                                       follow-up and re-dispatch of shortfall, status; new
@@ -200,13 +200,14 @@ def day_ahead_windows(
     windows: tuple[tuple[time, time], ...],
     tz: str = DEFAULT_TZ,
 ) -> list[tuple[datetime, datetime]]:
-    """The windows a day-ahead potential run asks for: each of ``windows`` on the day after
-    ``due_at`` (the instant the run is *for*), if it has not begun at ``now``.
+    """The windows a potential run asks for: each of ``windows`` on the day of ``due_at`` (the
+    instant the run is *for*) and on the day after, if it has not begun at ``now``.
 
-    A run on time asks for tomorrow's windows. A run caught up late asks for the windows of
-    the run it stands for that are still ahead — the servicer brought up at 05:00 after
-    missing 13:00 and 23:00 of the day before asks for today's 10:00 and 17:00, not
-    tomorrow's (which its own 07:00 and 13:00 runs will ask for).
+    The day after is the day-ahead collection. The run's own day is its intraday refresh: at
+    13:00 the evening window's potential is asked again, after the noon up-DR has filled the
+    tanks, so an order for it is sized on what the units can still shed. A run caught up late
+    asks for the windows still ahead of the run it stands for — the servicer brought up at
+    05:00 after missing 13:00 and 23:00 of the day before asks for today's 10:00 and 17:00.
 
     >>> from zoneinfo import ZoneInfo
     >>> jst = ZoneInfo("Asia/Tokyo")
@@ -214,25 +215,26 @@ def day_ahead_windows(
     >>> def at(d, h, m=0):
     ...     return datetime(2026, 5, d, h, m, tzinfo=jst)
     >>> [s.strftime("%d %H") for s, _ in day_ahead_windows(at(14, 7), at(14, 7), w)]
-    ['15 10', '15 17']
+    ['14 10', '14 17', '15 10', '15 17']
+    >>> [s.strftime("%d %H") for s, _ in day_ahead_windows(at(14, 13), at(14, 13), w)]
+    ['14 17', '15 10', '15 17']
     >>> [s.strftime("%d %H") for s, _ in day_ahead_windows(at(13, 23), at(14, 5), w)]
     ['14 10', '14 17']
-    >>> [s.strftime("%d %H") for s, _ in day_ahead_windows(at(13, 13), at(14, 12, 30), w)]
-    ['14 17']
     >>> night = ((time(22), time(2)),)
-    >>> [(s.day, e.day) for s, e in day_ahead_windows(at(14, 7), at(14, 7), night)]
+    >>> [(s.day, e.day) for s, e in day_ahead_windows(at(14, 23), at(14, 23), night)]
     [(15, 16)]
     """
     zone_ = zone(tz)
-    tomorrow = due_at.astimezone(zone_).date() + timedelta(days=1)
+    day = due_at.astimezone(zone_).date()
     out = []
-    for start_t, end_t in windows:
-        start = datetime.combine(tomorrow, start_t, tzinfo=zone_)
-        end = datetime.combine(
-            tomorrow + timedelta(days=1 if end_t <= start_t else 0), end_t, tzinfo=zone_
-        )
-        if start > now:
-            out.append((start, end))
+    for d in (day, day + timedelta(days=1)):
+        for start_t, end_t in windows:
+            start = datetime.combine(d, start_t, tzinfo=zone_)
+            end = datetime.combine(
+                d + timedelta(days=1 if end_t <= start_t else 0), end_t, tzinfo=zone_
+            )
+            if start > now:
+                out.append((start, end))
     return out
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
@@ -59,9 +60,12 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from rich.console import Console
 
+from drready.device.status import read_status
 from drready.domain import DEFAULT_TZ
 from drready.domain.clock import ENV_CLOCK, MAX_TIME_SCALE, ClockSpec, ScaledClock
 from drready.domain.time import zone
+from drready.security.files import make_private_dirs
+from drready.security.operators import OperatorFile
 from drready.security.paths import git_work_tree
 from drready.security.tls import client_ssl_context
 from drready.security.tokens import ENV_CLIENTS_FILE, ENV_TOKEN_KEY
@@ -116,7 +120,16 @@ GATEWAY_CLIENT = "home-gateway"
 VTN_CLIENTS = {SERVICER_CLIENT: "bl", CLOUD_CLIENT: "ven", GATEWAY_CLIENT: "ven"}
 #: The servicer API's client the stack places orders with (role ``trader``).
 TRADER_CLIENT = "operator"
-#: Households of the route-i homes (persons, tank [L]), as in ``drready demo``.
+#: The dashboard's operator made for the run (``servicer run --operators-file``), and the
+#: files of the run's state directory: the operators file (scrypt hashes) and the 0600 file
+#: that tells the operator's password.
+DASHBOARD_OPERATOR = "stack"
+OPERATORS_FILE = "servicer/operators.toml"
+DASHBOARD_LOGIN_FILE = "credentials/dashboard-login.txt"
+SERVICER_STATE_DIR = "servicer/state"
+#: Households of the route-i homes (persons, tank [L]), as in ``drready demo``; the first
+#: half of the homes run DR-ready units, the second half units of the installed base
+#: (standard energy shift only, issue 15): see :func:`home_profile`.
 _HOMES: tuple[tuple[int, float], ...] = (
     (4, 460.0),
     (2, 370.0),
@@ -129,6 +142,9 @@ _HOMES: tuple[tuple[int, float], ...] = (
     (3, 460.0),
     (3, 370.0),
 )
+#: The households' tariff, for the cloud's units and the homes' (the demo's flat rate: a
+#: night-rate household heats at night and has nothing to shed in the evening window).
+TARIFF = "flat"
 #: The battery's address: the demo's 127.0.0.20, 18 after the first home.
 _BATTERY_OFFSET = 18
 #: Simulated local time of each day at which the processes' memory is sampled: after the day's
@@ -145,6 +161,24 @@ ENV_SERVICER_CLIENTS_FILE = "DRREADY_SERVICER_CLIENTS_FILE"
 #: milliseconds of wall time at 720×, and the processes would only poll each other.
 _STEP_WALL_S = 0.2
 _POLL_WALL_S = 0.1
+#: Wall seconds the servicer waits for the VENs' answers before it dispatches or re-dispatches.
+_ANSWER_WALL_S = 5.0
+
+
+def home_profile(k: int, homes: int) -> str:
+    """The ``echonet serve --profile`` of home ``k`` (0-based) of ``homes``: the first half
+    (rounded up) DR-ready, the rest the installed base, alternately ``standard`` (two shift
+    times) and ``standard-single`` (one shift time, 09–17 h).
+
+    >>> [home_profile(k, 10) for k in (0, 4, 5, 6, 9)]
+    ['dr-ready', 'dr-ready', 'standard', 'standard-single', 'standard']
+    >>> home_profile(0, 1)
+    'dr-ready'
+    """
+    first_standard = (homes + 1) // 2
+    if k < first_standard:
+        return "dr-ready"
+    return "standard" if (k - first_standard) % 2 == 0 else "standard-single"
 
 
 def servicer_tick_s(time_scale: float) -> float:
@@ -154,7 +188,7 @@ def servicer_tick_s(time_scale: float) -> float:
     >>> servicer_tick_s(1.0), servicer_tick_s(720.0)
     (30.0, 144.0)
     """
-    return max(30.0, round(_STEP_WALL_S * time_scale))
+    return max(30.0, float(round(_STEP_WALL_S * time_scale)))
 
 
 def ven_poll_s(time_scale: float) -> float:
@@ -164,7 +198,18 @@ def ven_poll_s(time_scale: float) -> float:
     >>> ven_poll_s(1.0), ven_poll_s(720.0)
     (10.0, 72.0)
     """
-    return max(10.0, round(_POLL_WALL_S * time_scale))
+    return max(10.0, float(round(_POLL_WALL_S * time_scale)))
+
+
+def answer_wait_s(time_scale: float) -> float:
+    """The servicer's ``--potential-wait`` [simulated s]: its default of 10 minutes, or
+    :data:`_ANSWER_WALL_S` of wall time when that is longer — a home gateway reads its units
+    over ECHONET Lite before it answers, which takes wall time, not simulated time.
+
+    >>> answer_wait_s(1.0), answer_wait_s(720.0)
+    (600.0, 3600.0)
+    """
+    return max(600.0, float(round(_ANSWER_WALL_S * time_scale)))
 
 
 #: Stop waves (highest first): the order desk's peers, then the VENs, then the VTN and the LAN.
@@ -172,7 +217,7 @@ _WAVE_SERVICER, _WAVE_VENS, _WAVE_BASE = 2, 1, 0
 
 
 #: The stack comes up at 19:00 the evening before its start (06:00): 11 simulated hours.
-WARMUP_H = 11.0
+WARMUP_H = 6.0
 #: … but never more than a minute of wall time (at 1× the evening before would take 11 hours).
 WARMUP_MAX_WALL_S = 60.0
 #: The servicer's day-ahead potential collection: its defaults and 23:00, which collects the
@@ -208,8 +253,13 @@ class StackSettings(BaseModel):
 
     units: int = Field(default=1000, ge=0, le=1_000_000, description="Maker cloud's units.")
     mode: Literal["units", "group"] = "group"
-    homes: int = Field(default=5, ge=0, le=len(_HOMES), description="Route-i homes.")
-    battery: bool = False
+    homes: int = Field(
+        default=10,
+        ge=0,
+        le=len(_HOMES),
+        description="Route-i homes: half DR-ready, half standard-only (home_profile).",
+    )
+    battery: bool = True
     servicer: bool = True
     time_scale: float = Field(default=1.0, ge=1.0, le=MAX_TIME_SCALE)
     start: AwareDatetime | None = None
@@ -273,6 +323,7 @@ class ProcessReport(BaseModel):
     stop_s: float = 0.0
     rss_kb: dict[str, int] = Field(default_factory=dict)
     log: str
+    argv: list[str] = Field(default_factory=list, description="Its command line.")
 
 
 class StackReport(BaseModel):
@@ -293,6 +344,13 @@ class StackReport(BaseModel):
     urls: dict[str, str] = Field(default_factory=dict)
     state_dir: str
     credentials: str
+    shortages: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Each party's shortage counters as its status file gave them at the stop.",
+    )
+    dashboard_login: str | None = Field(
+        default=None, description="The 0600 file with the dashboard operator's name and password."
+    )
     missing: list[str] = Field(default_factory=list)
     error: str | None = None
 
@@ -342,6 +400,7 @@ def child_specs(
             stop_wave=_WAVE_BASE,
         )
     ]
+    status = run.path / "status"
     for k, host in enumerate(settings.home_hosts()):
         persons, tank_l = _HOMES[k]
         specs.append(
@@ -363,6 +422,12 @@ def child_specs(
                     f"HG{k + 1:07d}",
                     "--seed",
                     str(settings.seed + 101 + k),
+                    "--profile",
+                    home_profile(k, settings.homes),
+                    "--tariff",
+                    TARIFF,
+                    "--status-file",
+                    str(status / f"home-{k + 1}.json"),
                 ],
                 clock,
                 ready(f"home-{k + 1}"),
@@ -373,7 +438,17 @@ def child_specs(
         specs.append(
             ChildSpec(
                 "battery",
-                [*_python(), "echonet", "serve-battery", "--address", settings.battery_host()],
+                [
+                    *_python(),
+                    "echonet",
+                    "serve-battery",
+                    "--address",
+                    settings.battery_host(),
+                    "--maker-code",
+                    MAKER_CODE,
+                    "--serial",
+                    "BT0000001",
+                ],
                 clock,
                 ready("battery"),
                 stop_wave=_WAVE_BASE,
@@ -403,6 +478,10 @@ def child_specs(
                     MAKER_CODE,
                     "--seed",
                     str(settings.seed),
+                    "--tariff",
+                    TARIFF,
+                    "--status-file",
+                    str(status / "cloud.json"),
                     *poll,
                 ],
                 {ENV_CLIENT_SECRET: creds.secrets[CLOUD_CLIENT], **clock},
@@ -466,6 +545,14 @@ def child_specs(
                     f"{servicer_tick_s(settings.time_scale):g}",
                     "--potential-at",
                     POTENTIAL_AT,
+                    "--operators-file",
+                    str(run.path / OPERATORS_FILE),
+                    "--state-dir",
+                    str(run.path / SERVICER_STATE_DIR),
+                    "--potential-wait",
+                    f"{answer_wait_s(settings.time_scale):g}",
+                    "--response-timeout",
+                    f"{max(900.0, answer_wait_s(settings.time_scale)):g}",
                 ],
                 {
                     ENV_CLIENT_SECRET: creds.secrets[SERVICER_CLIENT],
@@ -479,6 +566,34 @@ def child_specs(
             )
         )
     return specs
+
+
+def start_groups(specs: list[ChildSpec]) -> list[list[ChildSpec]]:
+    """The children in the groups they start in, each group at once once the one before is
+    ready: the VTN; the LAN (water heaters, battery); the VENs (cloud, gateway: they need the
+    VTN, and the gateway the LAN); the servicer, whose first potential collection needs the
+    VENs' resources on the VTN.
+
+    >>> names = ["vtn", "home-1", "home-2", "battery", "cloud", "gateway", "servicer"]
+    >>> [[c.name for c in g] for g in start_groups([ChildSpec(n, []) for n in names])]
+    [['vtn'], ['home-1', 'home-2', 'battery'], ['cloud', 'gateway'], ['servicer']]
+    """
+    rank = {"vtn": 0, "battery": 1, "cloud": 2, "gateway": 2, "servicer": 3}
+    groups: dict[int, list[ChildSpec]] = {}
+    for spec in specs:
+        groups.setdefault(rank.get(spec.name, 1), []).append(spec)
+    return [groups[k] for k in sorted(groups)]
+
+
+def dashboard_operator(run: RunDir) -> Path:
+    """An operator of the servicer's dashboard for the run (:data:`DASHBOARD_OPERATOR`, a
+    random password): the operators file ``servicer run --operators-file`` reads, and the 0600
+    file that tells the password (returned)."""
+    password = secrets.token_urlsafe(18)
+    make_private_dirs((run.path / OPERATORS_FILE).parent)
+    OperatorFile(run.path / OPERATORS_FILE).add(DASHBOARD_OPERATOR, password)
+    text = f"operator: {DASHBOARD_OPERATOR}\npassword: {password}\n"
+    return run.write_secret(DASHBOARD_LOGIN_FILE, text.encode())
 
 
 def stack_credentials(settings: StackSettings, run: RunDir, urls: _Urls) -> Credentials:
@@ -590,6 +705,7 @@ def run_stack(
         api=f"https://localhost:{_port(settings.api_port)}",
     )
     creds = stack_credentials(settings, run, urls)
+    login = dashboard_operator(run) if settings.servicer else None
     start = settings.start or default_start()
     warmup = timedelta(
         hours=default_warmup(settings.time_scale)
@@ -622,6 +738,7 @@ def run_stack(
         return None
 
     run.private_file("servicer/servicer.db")  # private from the start (SQLite keeps the mode)
+    (run.path / "status").mkdir(mode=0o700, exist_ok=True)
     specs = child_specs(settings, run, creds, urls, spec.to_env(), ready=ready)
     supervisor = Supervisor(run.path / "logs", _child_env())
     error: str | None = None
@@ -631,11 +748,16 @@ def run_stack(
     orders: list[dict[str, Any]] = []
     lost: list[dict[str, Any]] | None = None
     try:
-        for child in specs:
-            say(f"starting {child.name} …")
-            supervisor.start(child, should_stop=state.stop.is_set)
+        for group in start_groups(specs):
+            say(f"starting {', '.join(c.name for c in group)} …")
+            supervisor.start_all(group, should_stop=state.stop.is_set)
         shown = _shown_urls(settings, urls, run, creds)
         say(_ready_text(shown, start, settings), soft_wrap=True)
+        if login is not None:
+            say(
+                f"dashboard login: operator {DASHBOARD_OPERATOR!r}, password in {login}",
+                soft_wrap=True,
+            )
         if on_ready is not None:
             on_ready(shown)
         if trader is not None:
@@ -678,11 +800,8 @@ def run_stack(
         if trader is not None:
             trader.close()
     left = _left_behind(exits, settings, urls)
-    shortages = None
-    state.missing.append(
-        "DR-caused shortages: neither the maker cloud nor the ECHONET Lite nodes expose their "
-        "shortage counters (no endpoint, EPC or exit summary), so the stack cannot read them"
-    )
+    counters, shortages = _shortages(run, [e.name for e in exits], state.missing)
+    argv_of = {c.name: list(c.argv) for c in specs}
     return StackReport(
         simulated_hours=round(max((sim_end - start).total_seconds(), 0.0) / 3600.0, 3),
         simulated_start=start,
@@ -693,6 +812,8 @@ def run_stack(
         stopped_by=stopped_by,
         orders=orders,
         dr_caused_shortages=shortages,
+        shortages=counters,
+        dashboard_login=None if login is None else str(login),
         unanswered_events=lost,
         processes=[
             ProcessReport(
@@ -704,6 +825,7 @@ def run_stack(
                 stop_s=e.stop_s,
                 rss_kb=state.rss.get(e.name, {}),
                 log=str(supervisor.log(e.name)),
+                argv=argv_of.get(e.name, []),
             )
             for e in exits
         ],
@@ -714,6 +836,30 @@ def run_stack(
         missing=state.missing,
         error=error,
     )
+
+
+def _shortages(
+    run: RunDir, names: list[str], missing: list[str]
+) -> tuple[dict[str, dict[str, Any]], int | None]:
+    """The shortage counters of the children that keep a status file (the maker cloud and
+    the water heaters: :mod:`drready.device.status`) as they wrote them at their stop, and the
+    DR-caused shortages summed over them — None, with a note in ``missing``, if one of them
+    has no final status to give."""
+    counters: dict[str, dict[str, Any]] = {}
+    total: int | None = 0
+    for name in names:
+        if name != "cloud" and not name.startswith("home-"):
+            continue
+        status = read_status(run.path / "status" / f"{name}.json")
+        if status is None or status.dr_caused_shortages is None or not status.final:
+            missing.append(f"DR-caused shortages: {name} left no final status file")
+            total = None
+            if status is None:
+                continue
+        counters[name] = status.model_dump(mode="json")
+        if total is not None and status.dr_caused_shortages is not None:
+            total += status.dr_caused_shortages
+    return counters, total
 
 
 def _child_env() -> dict[str, str]:

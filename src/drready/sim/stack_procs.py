@@ -165,8 +165,25 @@ class Supervisor:
         InterruptedError
             ``should_stop()`` became true while waiting.
         """
-        if spec.name in self.names:
-            raise ValueError(f"a child named {spec.name!r} was started already")
+        (pid,) = self.start_all([spec], should_stop=should_stop)
+        return pid
+
+    def start_all(
+        self, specs: Sequence[ChildSpec], *, should_stop: Callable[[], bool] = lambda: False
+    ) -> list[int]:
+        """Start every one of ``specs`` at once, then wait until each is ready (children that
+        do not depend on each other come up in the time of the slowest); their pids. Raises
+        as :meth:`start` for the first that fails."""
+        names = [s.name for s in specs]
+        for name in names:
+            if name in self.names or names.count(name) > 1:
+                raise ValueError(f"a child named {name!r} was started already")
+        children = [self._launch(spec) for spec in specs]
+        for child in children:
+            self._wait_ready(child, should_stop)
+        return [c.pid for c in children]
+
+    def _launch(self, spec: ChildSpec) -> _Child:
         log = self.log_dir / f"{spec.name}.log"
         create_private_file(log)
         with log.open("ab") as out:  # the child keeps its own handle
@@ -180,6 +197,10 @@ class Supervisor:
             )
         child = _Child(spec, proc, log)
         self._children.append(child)
+        return child
+
+    def _wait_ready(self, child: _Child, should_stop: Callable[[], bool]) -> None:
+        spec, proc, log = child.spec, child.proc, child.log
         deadline = time.monotonic() + spec.ready_timeout_s
         pause = _POLL_S
         while spec.ready is not None:
@@ -196,7 +217,6 @@ class Supervisor:
                 )
             time.sleep(pause)
             pause = min(pause * 2, 4 * _POLL_S)
-        return proc.pid
 
     def exited(self) -> list[ChildExit]:
         """Children that exited although nobody asked them to, each reported once (and marked
