@@ -27,6 +27,18 @@ from drready.cli.common import (
     require_http_url,
     sub_app,
 )
+from drready.cli.push_opts import (
+    CallbackCertOpt,
+    CallbackHostOpt,
+    CallbackKeyOpt,
+    CallbackPortOpt,
+    CallbackUrlOpt,
+    MqttCaOpt,
+    MqttPasswordFileOpt,
+    PushOpt,
+    SafetyPollOpt,
+    push_options,
+)
 from drready.cloud.service import run_cloud
 from drready.domain import DEFAULT_TZ
 from drready.domain.clock import ENV_CLOCK, MAX_TIME_SCALE, ClockSpec, ScaledClock, clock_from_env
@@ -90,6 +102,15 @@ def cloud_serve(
         str,
         typer.Option(help=f"The households' tariff the units plan on: {', '.join(TARIFFS)}."),
     ] = "night",
+    push: PushOpt = "poll",
+    safety_poll: SafetyPollOpt = 300.0,
+    callback_host: CallbackHostOpt = "127.0.0.1",
+    callback_port: CallbackPortOpt = 0,
+    callback_cert: CallbackCertOpt = None,
+    callback_key: CallbackKeyOpt = None,
+    callback_url: CallbackUrlOpt = None,
+    mqtt_password_file: MqttPasswordFileOpt = None,
+    mqtt_ca: MqttCaOpt = None,
     status_file: Annotated[
         Path | None,
         typer.Option(
@@ -116,6 +137,17 @@ def cloud_serve(
         fail("--tariff", f"must be one of {', '.join(TARIFFS)}, got {tariff!r}")
     output_file(status_file, "--status-file")
     clock = _clock(time_scale)
+    pushed = push_options(
+        push=push,
+        safety_poll=safety_poll,
+        callback_host=callback_host,
+        callback_port=callback_port,
+        callback_cert=callback_cert,
+        callback_key=callback_key,
+        callback_url=callback_url,
+        mqtt_password_file=mqtt_password_file,
+        mqtt_ca=mqtt_ca,
+    )
     secret = client_secret("this cloud's OAuth2 client secret")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -137,6 +169,7 @@ def cloud_serve(
             clock=clock,
             tariff=plan_tariff,
             status_file=status_file,
+            push=pushed,
         )
     except KeyboardInterrupt:
         pass

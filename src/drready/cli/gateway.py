@@ -29,6 +29,18 @@ from drready.cli.common import (
     require_http_url,
     sub_app,
 )
+from drready.cli.push_opts import (
+    CallbackCertOpt,
+    CallbackHostOpt,
+    CallbackKeyOpt,
+    CallbackPortOpt,
+    CallbackUrlOpt,
+    MqttCaOpt,
+    MqttPasswordFileOpt,
+    PushOpt,
+    SafetyPollOpt,
+    push_options,
+)
 from drready.domain.time import DEFAULT_TZ, zone
 from drready.echonet.controller import EchonetController
 from drready.gateway.capability import DEFAULT_EXTENSION_MAKERS
@@ -96,6 +108,15 @@ def gateway_serve(
     ] = 1.0,
     insecure_http: InsecureHttpOpt = False,
     extension_maker: ExtensionMakerOpt = None,
+    push: PushOpt = "poll",
+    safety_poll: SafetyPollOpt = 300.0,
+    callback_host: CallbackHostOpt = "127.0.0.1",
+    callback_port: CallbackPortOpt = 0,
+    callback_cert: CallbackCertOpt = None,
+    callback_key: CallbackKeyOpt = None,
+    callback_url: CallbackUrlOpt = None,
+    mqtt_password_file: MqttPasswordFileOpt = None,
+    mqtt_ca: MqttCaOpt = None,
 ) -> None:
     """Run a home gateway's VEN; its client secret comes from $DRREADY_CLIENT_SECRET."""
     makers = _makers(extension_maker)
@@ -105,6 +126,17 @@ def gateway_serve(
     check_range("--power-interval", power_interval, 1, 3600, "s")
     check_range("--discovery-window", discovery_window, 0.1, 10, "s")
     require_http_url(vtn)
+    pushed = push_options(
+        push=push,
+        safety_poll=safety_poll,
+        callback_host=callback_host,
+        callback_port=callback_port,
+        callback_cert=callback_cert,
+        callback_key=callback_key,
+        callback_url=callback_url,
+        mqtt_password_file=mqtt_password_file,
+        mqtt_ca=mqtt_ca,
+    )
     secret = client_secret("this gateway's OAuth2 client secret")
     try:
         run_gateway(
@@ -119,6 +151,7 @@ def gateway_serve(
             discovery_window_s=discovery_window,
             allow_insecure_http=insecure_http,
             extension_makers=makers,
+            push=pushed,
         )
     except KeyboardInterrupt:
         pass

@@ -11,11 +11,10 @@ answer, once, in which rounds, when power is due, what survives a VTN outage or 
 
 * :meth:`MakerCloud.register` — F6: the ven object (``venName`` = the client's VEN name), and
   one resource per unit named by its DeviceId string (``mode="units"``), or one resource named
-  after its maker, ``profile.group_resource`` (``FLEET-<maker code>``), for the whole fleet
-  (``mode="group"``, D6), rated with ``profile.resource_attributes``. Units are registered in
-  batches of :data:`REGISTER_BATCH` (:data:`REGISTER_CONCURRENCY` requests in flight), one
-  batch per poll: a large fleet answers events for the units already registered while the
-  rest follow.
+  ``profile.GROUP_RESOURCE`` for the whole fleet (``mode="group"``, D6), rated with
+  ``profile.resource_attributes``. Units are registered in batches of :data:`REGISTER_BATCH`
+  (:data:`REGISTER_CONCURRENCY` requests in flight), one batch per poll: a large fleet answers
+  events for the units already registered while the rest follow.
 * The work the core asks for, done on the fleet's arrays (:meth:`MakerCloud._work`), in a worker
   thread so that the event loop stays free (signals, connections) while a large fleet plans:
 
@@ -65,10 +64,11 @@ import numpy.typing as npt
 from drready.cloud.fleet import DEFAULT_MAKER_CODE, GROUP_DEVICE_ID, GroupOutcome, UnitAnswer
 from drready.cloud.live import LiveFleet
 from drready.device.status import PartyStatus, write_status
-from drready.domain import DeviceId, DrRequest, FlexibilityEnvelope, PowerSample, PowerSource
+from drready.domain import DrRequest, FlexibilityEnvelope, PowerSample, PowerSource
 from drready.domain.clock import Clock, ScaledClock, WallClock, clock_from_env
 from drready.openadr import profile
 from drready.openadr import ven_core as vc
+from drready.openadr.push import PushOptions, start_push_or_poll
 from drready.openadr.ven import PollingVen, VenClient
 from drready.planning.tariff import NIGHT_TOU, Tariff
 
@@ -149,13 +149,6 @@ def wall_seconds(clock: Clock | None, sim_seconds: float) -> float:
     return sim_seconds
 
 
-def _maker_code(fleet: CloudFleet) -> str:
-    """The maker code of ``fleet``'s units (every unit of a cloud is its maker's), the default
-    maker's for an empty fleet."""
-    names = fleet.names
-    return DeviceId.parse(names[0]).maker_code if names else DEFAULT_MAKER_CODE
-
-
 class MakerCloud(PollingVen):
     """A maker's cloud server acting as one VEN for its fleet.
 
@@ -193,12 +186,10 @@ class MakerCloud(PollingVen):
             raise ValueError(f"mode must be 'units' or 'group', got {mode!r}")
         if power_interval_s <= 0:
             raise ValueError(f"power_interval_s must be > 0, got {power_interval_s}")
-        self.group_name = profile.group_resource(_maker_code(fleet))
-        """The group resource's name in group mode (``FLEET-<maker code>``, D6)."""
         core = vc.VenCore(
             client_name or ven.ven_name,
             power_interval=timedelta(seconds=power_interval_s),
-            group=self.group_name if mode == "group" else None,
+            group=mode == "group",
         )
         super().__init__(ven, core, program_name=program_name, log=_log)
         self.fleet = fleet
@@ -214,7 +205,7 @@ class MakerCloud(PollingVen):
     def resource_names(self) -> list[str]:
         """The resources this cloud offers (in units mode: those registered so far)."""
         if self.mode == "group":
-            return [self.group_name]
+            return [profile.GROUP_RESOURCE]
         return self._registered_names if self._to_register is not None else self.fleet.names
 
     @property
@@ -236,7 +227,9 @@ class MakerCloud(PollingVen):
         rated = self.fleet.rated_inputs_kw()
         if self.mode == "group":
             attrs = {
-                self.group_name: profile.resource_attributes(float(rated.sum()), self.fleet.size)
+                profile.GROUP_RESOURCE: profile.resource_attributes(
+                    float(rated.sum()), self.fleet.size
+                )
             }
             resources = await self.ven.ensure_resources(self.resource_names, attrs)
             self.registered = True
@@ -342,7 +335,7 @@ class MakerCloud(PollingVen):
                 cumulative_energy_kwh=energy_kwh,
                 source=PowerSource.MEASURED,
             )
-            return vc.PowerSampled({self.group_name: sample})
+            return vc.PowerSampled({profile.GROUP_RESOURCE: sample})
         try:
             samples = self.fleet.power_samples(action.now, self._units(action.targets))
         except ValueError as err:  # outside the fleet's grid: no sample this time
@@ -410,6 +403,7 @@ def run_cloud(
     clock: Clock | None = None,
     tariff: Tariff = NIGHT_TOU,
     status_file: Path | None = None,
+    push: PushOptions | None = None,
 ) -> None:
     """Run a maker cloud of ``units`` simulated units against the VTN at ``vtn_url``.
 
@@ -422,7 +416,9 @@ def run_cloud(
     ``client_id``. ``tariff`` is the households' (what the units plan on). With
     ``status_file`` the fleet carries a no-DR twin and the file keeps its shortage counters
     (:class:`~drready.device.status.PartyStatus`: after every poll from the fleet's arrays, and
-    once more at the stop).
+    once more at the stop). With ``push`` (webhook or MQTT, :mod:`drready.openadr.push`) the
+    events are pushed and read from the VTN only every ``push.safety_poll_s``; the loop still
+    ticks every ``interval_s`` for the power reports.
 
     Raises
     ------
@@ -503,11 +499,16 @@ def run_cloud(
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+        stop_push = None
         try:
+            if push is not None:
+                stop_push = await start_push_or_poll(cloud, ven, push)
             await cloud.run(interval_s, max_polls=max_polls)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            if stop_push is not None:
+                await stop_push.stop()
             await ven.close()
 
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):

@@ -85,6 +85,7 @@ from drready.gateway.capability import DEFAULT_EXTENSION_MAKERS, Level
 from drready.gateway.home import HomeGateway, WaterHeaterLink, unique_links
 from drready.openadr import profile
 from drready.openadr import ven_core as vc
+from drready.openadr.push import PushOptions, start_push_or_poll
 from drready.openadr.ven import PollingVen, VenClient
 
 __all__ = [
@@ -466,6 +467,7 @@ async def serve_gateway(
     now: Callable[[], datetime] | None = None,
     extension_makers: frozenset[str] = DEFAULT_EXTENSION_MAKERS,
     rediscover_s: float = REDISCOVER_S,
+    push: PushOptions | None = None,
 ) -> GatewayVen:
     """Discover the home's water heaters from ``interface`` and run the gateway's VEN.
 
@@ -476,7 +478,9 @@ async def serve_gateway(
     (0xD5), are served too. ``extension_makers``: maker codes trusted with 0xF0–0xF4.
     ``ca_file`` is the PEM CA the VTN's certificate must chain to (None: the system store);
     ``ven_name`` defaults to ``client_id``; ``now`` is the events' clock (wall time by
-    default). Returns the VEN after ``max_polls`` polls (or :meth:`GatewayVen.stop`).
+    default). Returns the VEN after ``max_polls`` polls (or :meth:`GatewayVen.stop`). With
+    ``push`` (webhook or MQTT, :mod:`drready.openadr.push`) events are pushed and read from
+    the VTN only every ``push.safety_poll_s``.
 
     Raises
     ------
@@ -522,10 +526,15 @@ async def serve_gateway(
                     _log.info("new water heater(s): %s", added)
 
         task = asyncio.create_task(rediscover())
+        stop_push = None
         try:
+            if push is not None:
+                stop_push = await start_push_or_poll(gateway, ven, push)
             await gateway.run(interval_s, now=now, max_polls=max_polls)
         finally:
             task.cancel()
+            if stop_push is not None:
+                await stop_push.stop()
         return gateway
 
 
@@ -548,6 +557,7 @@ def run_gateway(
     allow_insecure_http: bool = False,
     max_polls: int | None = None,
     extension_makers: frozenset[str] = DEFAULT_EXTENSION_MAKERS,
+    push: PushOptions | None = None,
 ) -> None:
     """What ``drready gateway serve --vtn URL --host ADDRESS …`` runs: blocks, polling every
     ``interval_s`` seconds of the process clock (at a stack's ``--time-scale N``,
@@ -579,6 +589,7 @@ def run_gateway(
                 max_polls=max_polls,
                 now=clock.now,
                 extension_makers=extension_makers,
+                push=push,
             )
         )
         loop = asyncio.get_running_loop()
