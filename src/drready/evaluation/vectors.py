@@ -35,6 +35,7 @@ from drready.device.heater import SimulatedWaterHeater
 from drready.domain import DEFAULT_TZ, DeviceId, Direction, ResponseStatus
 from drready.domain.time import zone
 from drready.echonet import extension as ext
+from drready.echonet.errors import EchonetError
 from drready.echonet.frame import CONTROLLER, EOJ, ESV, Frame, Property, decode_frame, encode_frame
 from drready.echonet.node import NodeCore
 from drready.echonet.objects import node_profile, water_heater_object
@@ -221,7 +222,7 @@ def _exchange(
                 body["request"].setdefault("decoded", {})[f"0x{p.epc:02X}"] = decode_edt(
                     p.epc, p.edt
                 )
-            except Exception as err:  # a malformed EDT: say why the node refuses it
+            except (EchonetError, ValueError, struct.error) as err:  # why the node refuses it
                 body["request"].setdefault("why_refused", {})[f"0x{p.epc:02X}"] = str(err)
     if answers:
         answer = decode_frame(answers[0])
