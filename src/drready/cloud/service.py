@@ -11,10 +11,11 @@ answer, once, in which rounds, when power is due, what survives a VTN outage or 
 
 * :meth:`MakerCloud.register` — F6: the ven object (``venName`` = the client's VEN name), and
   one resource per unit named by its DeviceId string (``mode="units"``), or one resource named
-  ``profile.GROUP_RESOURCE`` for the whole fleet (``mode="group"``, D6), rated with
-  ``profile.resource_attributes``. Units are registered in batches of :data:`REGISTER_BATCH`
-  (:data:`REGISTER_CONCURRENCY` requests in flight), one batch per poll: a large fleet answers
-  events for the units already registered while the rest follow.
+  after its maker, ``profile.group_resource`` (``FLEET-<maker code>``), for the whole fleet
+  (``mode="group"``, D6), rated with ``profile.resource_attributes``. Units are registered in
+  batches of :data:`REGISTER_BATCH` (:data:`REGISTER_CONCURRENCY` requests in flight), one
+  batch per poll: a large fleet answers events for the units already registered while the
+  rest follow.
 * The work the core asks for, done on the fleet's arrays (:meth:`MakerCloud._work`), in a worker
   thread so that the event loop stays free (signals, connections) while a large fleet plans:
 
@@ -64,7 +65,7 @@ import numpy.typing as npt
 from drready.cloud.fleet import DEFAULT_MAKER_CODE, GROUP_DEVICE_ID, GroupOutcome, UnitAnswer
 from drready.cloud.live import LiveFleet
 from drready.device.status import PartyStatus, write_status
-from drready.domain import DrRequest, FlexibilityEnvelope, PowerSample, PowerSource
+from drready.domain import DeviceId, DrRequest, FlexibilityEnvelope, PowerSample, PowerSource
 from drready.domain.clock import Clock, ScaledClock, WallClock, clock_from_env
 from drready.openadr import profile
 from drready.openadr import ven_core as vc
@@ -149,6 +150,13 @@ def wall_seconds(clock: Clock | None, sim_seconds: float) -> float:
     return sim_seconds
 
 
+def _maker_code(fleet: CloudFleet) -> str:
+    """The maker code of ``fleet``'s units (every unit of a cloud is its maker's), the default
+    maker's for an empty fleet."""
+    names = fleet.names
+    return DeviceId.parse(names[0]).maker_code if names else DEFAULT_MAKER_CODE
+
+
 class MakerCloud(PollingVen):
     """A maker's cloud server acting as one VEN for its fleet.
 
@@ -186,10 +194,12 @@ class MakerCloud(PollingVen):
             raise ValueError(f"mode must be 'units' or 'group', got {mode!r}")
         if power_interval_s <= 0:
             raise ValueError(f"power_interval_s must be > 0, got {power_interval_s}")
+        self.group_name = profile.group_resource(_maker_code(fleet))
+        """The group resource's name in group mode (``FLEET-<maker code>``, D6)."""
         core = vc.VenCore(
             client_name or ven.ven_name,
             power_interval=timedelta(seconds=power_interval_s),
-            group=mode == "group",
+            group=self.group_name if mode == "group" else None,
         )
         super().__init__(ven, core, program_name=program_name, log=_log)
         self.fleet = fleet
@@ -205,7 +215,7 @@ class MakerCloud(PollingVen):
     def resource_names(self) -> list[str]:
         """The resources this cloud offers (in units mode: those registered so far)."""
         if self.mode == "group":
-            return [profile.GROUP_RESOURCE]
+            return [self.group_name]
         return self._registered_names if self._to_register is not None else self.fleet.names
 
     @property
@@ -227,9 +237,7 @@ class MakerCloud(PollingVen):
         rated = self.fleet.rated_inputs_kw()
         if self.mode == "group":
             attrs = {
-                profile.GROUP_RESOURCE: profile.resource_attributes(
-                    float(rated.sum()), self.fleet.size
-                )
+                self.group_name: profile.resource_attributes(float(rated.sum()), self.fleet.size)
             }
             resources = await self.ven.ensure_resources(self.resource_names, attrs)
             self.registered = True
@@ -335,7 +343,7 @@ class MakerCloud(PollingVen):
                 cumulative_energy_kwh=energy_kwh,
                 source=PowerSource.MEASURED,
             )
-            return vc.PowerSampled({profile.GROUP_RESOURCE: sample})
+            return vc.PowerSampled({self.group_name: sample})
         try:
             samples = self.fleet.power_samples(action.now, self._units(action.targets))
         except ValueError as err:  # outside the fleet's grid: no sample this time
