@@ -30,9 +30,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from drready.openadr.models import from_wire
 from drready.security.strict_json import (
@@ -94,11 +94,31 @@ def _discriminator(ctx: Mapping[str, Any]) -> str:
     return (wire or names or ["objectType"])[-1]
 
 
-def describe_errors(errors: Sequence[Mapping[str, Any]], data: Any = None) -> str:
+def union_tags(cls: Any, field_name: str = "object_type") -> str:
+    """The values a discriminated union ``cls`` takes at ``field_name``, as ``'A', 'B'``.
+
+    pydantic names them for a wrong tag (``expected_tags``) but not for a missing one, so a body
+    without ``objectType`` would be told "one of" and nothing (seen with a 3.0 client).
+    """
+    tags: list[str] = []
+    for member in get_args(cls) or (cls,):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get(field_name)
+            if field is not None and isinstance(field.default, str):
+                tags.append(repr(field.default))
+        elif get_args(member):
+            nested = union_tags(member, field_name)
+            if nested:
+                tags.append(nested)
+    return ", ".join(tags)
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]], data: Any = None, cls: Any = None) -> str:
     """One ``<wire path>: <rule>`` per error, joined by ``; `` (each distinct line once).
 
     With ``data`` (the body as sent) the locations are mapped onto it (:func:`wire_path`);
-    discriminator errors name the discriminator's wire name and the values it may take.
+    discriminator errors name the discriminator's wire name and the values it may take (from
+    ``cls``, the model or union validated against, where pydantic does not say).
     """
     lines: list[str] = []
     for err in errors:
@@ -108,12 +128,14 @@ def describe_errors(errors: Sequence[Mapping[str, Any]], data: Any = None) -> st
         if kind in ("union_tag_not_found", "union_tag_invalid"):
             ctx = err.get("ctx") or {}
             loc = (*loc, _discriminator(ctx))
-            expected = ctx.get("expected_tags", "")
-            message = (
-                f"required, one of {expected}"
-                if kind == "union_tag_not_found"
-                else f"must be one of {expected}, got {ctx.get('tag')!r}"
+            expected = ctx.get("expected_tags") or (
+                union_tags(cls) if cls is not None and not err.get("loc") else ""
             )
+            if kind == "union_tag_not_found":
+                message = f"required, one of {expected}" if expected else "required"
+            else:
+                message = f"must be one of {expected}, got {ctx.get('tag')!r}"
+
             path = wire_path(data, loc, absent_last=True) if data is not None else loc
         elif data is not None:
             path = wire_path(data, loc, absent_last=kind == "missing")
@@ -180,8 +202,8 @@ def parse_body(cls: Any, raw: bytes, *, strict: bool = False) -> ParsedBody:
             unknown = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
             dropped = [] if strict else [_drop(data, loc) for loc in unknown]
             if not unknown or strict or None in dropped:
-                raise BodyError(describe_errors(errors, data)) from None
+                raise BodyError(describe_errors(errors, data, cls)) from None
             ignored += [format_path(path) for path in dropped if path is not None]
         else:
             return ParsedBody(model, tuple(ignored))
-    raise BodyError(describe_errors(errors, data))
+    raise BodyError(describe_errors(errors, data, cls))
