@@ -25,6 +25,7 @@ from drready.domain.requests import MAX_AMOUNT_KWH, START_TIME_WINDOW
 from drready.echonet.controller import EchonetController
 from drready.echonet.frame import EOJ
 from drready.gateway.home import WaterHeaterLink
+from drready.gateway.standard import ShiftOption, decide_shift
 from tests.echonet_helpers import TZ, make_heater, make_node
 
 DAY = date(2026, 5, 12)
@@ -131,3 +132,20 @@ def test_gateway_sends_an_open_request_to_a_dr_ready_unit_and_reports_it_accepte
             await node.close()
 
     asyncio.run(run())
+
+
+def test_a_standard_only_unit_takes_a_start_time_as_the_shift_from_that_hour() -> None:
+    """Through the gateway a standard-only unit is given the whole shift starting at the asked
+    hour (0xCA), accepted with its expected energy — not the shift nearest a cap."""
+    day = date(2026, 5, 12)
+    at = {h: datetime(2026, 5, 12, h, tzinfo=TZ) for h in (10, 13)}
+    options = [
+        ShiftOption(1, 10, at[10], at[10] + START_TIME_WINDOW, 3.2, 1.0),
+        ShiftOption(2, 13, at[13], at[13] + START_TIME_WINDOW, 2.1, 1.0),
+    ]
+    req = DrRequest.at_start_time("s", at[13], at[10], end=at[13] + START_TIME_WINDOW)
+    decision = decide_shift(req, options, day)
+    assert decision.option is options[1] and decision.accepted_kwh == 2.1
+    resp = DrResponse.from_amounts(req, UNIT, decision.accepted_kwh, decision.reason)
+    assert resp.status is ResponseStatus.ACCEPTED and resp.accepted_kwh == 2.1
+    assert "less than asked" not in (decision.reason or "")

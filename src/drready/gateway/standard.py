@@ -279,6 +279,11 @@ def decide_shift(request: DrRequest, options: Sequence[ShiftOption], day: date) 
             "4 h",
         )
     asked = request.amount_kwh
+    if request.open_amount:  # by start time alone: the shift from that hour, whatever it holds
+        at = [o for o in options if o.start == request.start] or list(options)
+        first = min(at, key=lambda o: (o.start, -o.expected_kwh))
+        what = f"standard energy shift to {first.hour:02d}:00 (shift time {first.shift})"
+        return ShiftDecision(first, first.expected_kwh, f"{what}: the unit's expected energy")
     nearest = min(options, key=lambda o: (abs(o.expected_kwh - asked), -o.expected_kwh))
     got = nearest.expected_kwh
     what = f"standard energy shift to {nearest.hour:02d}:00 (shift time {nearest.shift})"
