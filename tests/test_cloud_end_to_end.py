@@ -359,7 +359,8 @@ async def _two_makers(vtn: Vtn, bl: Bl, fleets: dict[str, MakerFleet]) -> None:
         assert "DISPATCH_SETPOINT_RELATIVE" not in str(ev["intervals"])
         log1 = await clouds["cloud-1"].poll_once(BEFORE)
         assert not any("plan report" in line for line in log1), log1
-        await clouds["cloud-2"].poll_once(BEFORE)
+        log2 = await clouds["cloud-2"].poll_once(BEFORE)
+        assert any("kWh accepted (by start time alone)" in line for line in log2), log2
         (plan_rep,) = _reports(bl, ev["id"], "plan")
         assert [r.resource_name for r in plan_rep.resources] == ["FLEET-00000A"]
         (answer,) = profile.answers_from_report(plan_rep, req)

@@ -785,9 +785,10 @@ class VenCore:
             accepted = sum(a.response.accepted_kwh for a in answers)
             notes = "; ".join(u.note for u in given if u.note)
             record.body = body
+            of = "" if request.open_amount else f" of {request.amount_kwh * len(answers):.3f}"
             record.summary = (
-                f" for {len(answers)} resource(s), "
-                f"{accepted:.3f} of {request.amount_kwh * len(answers):.3f} kWh accepted"
+                f" for {len(answers)} resource(s), {accepted:.3f}{of} kWh accepted"
+                + (" (by start time alone)" if request.open_amount else "")
                 + (f"; {notes}" if notes else "")
             )
             names = tuple(
