@@ -43,7 +43,13 @@ app = sub_app("E1: evaluate DR-potential methods (scorecard).")
 
 @app.command("potential")
 def evaluate_potential(
-    households: Annotated[int, typer.Option(help="Simulated households, 1–200000.")] = 1000,
+    households: Annotated[
+        int | None,
+        typer.Option(
+            help="Simulated households, 1–200000 (default 1000); with --scenarios, homes per "
+            "class and tariff, 1–2000 (default 10)."
+        ),
+    ] = None,
     days_per_season: Annotated[int, typer.Option(help="Days per season (4 seasons).")] = 7,
     days: Annotated[
         int | None,
@@ -106,7 +112,7 @@ def evaluate_potential(
     given = {"methods": method, "windows": window}  # the settings' defaults when not given
     settings = validated(
         ScorecardSettings,
-        households=households,
+        households=1000 if households is None else households,
         days_per_season=days_per_season,
         n_days=days,
         seed=seed,
@@ -126,7 +132,7 @@ def _households(
     draws: Path | None,
     homes: Path | None,
     scenarios: bool,
-    households: int,
+    households: int | None,
     days: int | None,
     seed: int,
     method: list[str] | None,
@@ -137,7 +143,7 @@ def _households(
     if scenarios:
         if draws is not None or homes is not None:
             fail("--scenarios", "--scenarios takes no --draws/--homes")
-        per_class = min(households, 2000)
+        per_class = 10 if households is None else households
         scored = 14 if days is None else days
         try:
             windows = tuple(parse_window(w) for w in window) if window else ALL_WINDOWS
