@@ -27,7 +27,8 @@ What runs, on loopback over HTTPS, everything in a temporary directory (removed 
 
 Rows: *before* = the other client's requests sent during the quiet periods (after a 1 s
 warm-up); *during* = those sent while a brute force was running (from its first guess to its
-last answer). With the throttle, a round is ~10 scrypt runs in its first half second, then
+last answer). With the throttle, a round is 5 scrypt runs (``failures_max``; one guess of a client
+id in flight at a time, so parallel connections cannot overshoot it) in its first second, then
 refused guesses answered one per second per connection (the tarpit), ~25 s. The verdict
 compares the two p99. Client, attacker and server share the machine's cores: on a machine
 busy with other work the figures move with it (run it on a quiet one).

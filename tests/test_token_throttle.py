@@ -73,6 +73,7 @@ def test_repeated_failures_lock_the_address_and_the_client_for_growing_periods()
         assert throttle.admit("other", "a", now) > 0.0  # the address is locked
         assert throttle.admit("c", "elsewhere", now) > 0.0  # so is the client id
         assert throttle.admit("other", "elsewhere", now) == 0.0
+        throttle.release("other")  # admitted, no outcome: no longer in flight
         now = locked_at + lock  # the lock has run out
         assert not throttle.locked("c", "a", now)
     # failures spread wider than the window do not lock

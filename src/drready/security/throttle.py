@@ -24,6 +24,12 @@ with :meth:`TokenThrottle.record`:
   elsewhere; the attacker's own address is locked by its own failures.
 * **tarpit**: the endpoint answers a refused attempt only after ``refused_delay_s`` (1 s), so
   a guesser's loop of instant 429s does not become a flood that delays the other clients.
+* **one at a time per client id**: at most ``client_concurrency`` (1) admitted attempts of a
+  client id are in flight (admitted, outcome not yet recorded); a further one is refused
+  before any scrypt work. A guesser's parallel connections then cannot start ten scrypt runs
+  before the first failure counts, and the lockout comes after exactly ``failures_max``
+  checked guesses (a VEN fetches its tokens one at a time anyway). An attempt whose outcome
+  is never recorded is forgotten after :data:`IN_FLIGHT_MAX_S`.
 * **memory**: each table holds at most ``max_tracked`` keys (least recently used evicted).
 
 The state lives in one process: with ``drready vtn serve --workers N`` each worker throttles
@@ -42,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "GOOD_ADDRESSES_MAX",
+    "IN_FLIGHT_MAX_S",
     "TokenThrottle",
     "TokenThrottleSettings",
     "address_key",
@@ -51,6 +58,8 @@ V = TypeVar("V")
 
 GOOD_ADDRESSES_MAX = 8
 """Addresses remembered per client id as those it authenticated from."""
+IN_FLIGHT_MAX_S = 30.0
+"""An admitted attempt not recorded within this [s] no longer counts as in flight."""
 
 
 class TokenThrottleSettings(BaseModel):
@@ -64,7 +73,9 @@ class TokenThrottleSettings(BaseModel):
     client_burst, client_per_s : int, float
         Token bucket per client id: 10 at once, then one every 2 s.
     failures_max, failure_window_s : int, float
-        Failed attempts [count] within this window [s] that lock the key: 10 in 60 s.
+        Failed attempts [count] within this window [s] that lock the key: 5 in 60 s.
+    client_concurrency : int
+        Admitted attempts of one client id in flight at once (1).
     lockout_s, lockout_max_s : float
         First lockout [s] (60), doubled per further lockout up to this [s] (3 600).
     max_tracked : int
@@ -90,10 +101,11 @@ class TokenThrottleSettings(BaseModel):
     address_per_s: Annotated[float, Field(gt=0, le=100_000)] = 10.0
     client_burst: Annotated[int, Field(ge=1, le=100_000)] = 10
     client_per_s: Annotated[float, Field(gt=0, le=100_000)] = 0.5
-    failures_max: Annotated[int, Field(ge=1, le=100_000)] = 10
+    failures_max: Annotated[int, Field(ge=1, le=100_000)] = 5
     failure_window_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     lockout_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     lockout_max_s: Annotated[float, Field(gt=0, le=86_400 * 7)] = 3600.0
+    client_concurrency: Annotated[int, Field(ge=1, le=1_000)] = 1
     max_tracked: Annotated[int, Field(ge=16, le=10_000_000)] = 16_384
     verify_threads: Annotated[int, Field(ge=1, le=64)] = 1
     verify_queue_max: Annotated[int, Field(ge=0, le=10_000)] = 16
@@ -166,6 +178,7 @@ class TokenThrottle:
         self._address_strikes: _Table[_Strikes] = _Table(size)
         self._client_strikes: _Table[_Strikes] = _Table(size)
         self._good: _Table[OrderedDict[str, None]] = _Table(size)
+        self._in_flight: _Table[list[float]] = _Table(size)
 
     def admit(self, client_id: str, address: str, now: float) -> float:
         """``0.0`` if an attempt of ``client_id`` from ``address`` (an :func:`address_key`) may
@@ -183,15 +196,28 @@ class TokenThrottle:
         )
         waits.append(max(0.0, (1.0 - address_bucket.tokens) / s.address_per_s))
         waits.append(max(0.0, (1.0 - client_bucket.tokens) / s.client_per_s))
+        flying = [t for t in self._in_flight.get(client_id) or () if now - t < IN_FLIGHT_MAX_S]
+        if len(flying) >= s.client_concurrency:
+            waits.append(1.0)  # one at a time: try again in a second
         wait = max(waits)
         if wait > 0.0:
             return wait
         address_bucket.tokens -= 1.0
         client_bucket.tokens -= 1.0
+        self._in_flight.put(client_id, [*flying, now])
         return 0.0
+
+    def release(self, client_id: str) -> None:
+        """An admitted attempt of ``client_id`` ended without an outcome (the verifier was full,
+        the request failed): it no longer counts as in flight. Call it, or :meth:`record`,
+        once per admitted attempt."""
+        flying = self._in_flight.get(client_id)
+        if flying:
+            flying.pop(0)
 
     def record(self, client_id: str, address: str, *, success: bool, now: float) -> None:
         """The outcome of an admitted attempt: failures count toward the lockouts."""
+        self.release(client_id)
         if success:
             self._address_strikes.items.pop(address, None)
             self._client_strikes.items.pop(client_id, None)

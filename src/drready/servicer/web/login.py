@@ -437,10 +437,14 @@ def login_router(login: OperatorLogin) -> APIRouter:
         try:
             attempt = await login.authenticator.finish(request, form)
         except VerifierBusyError:
+            throttle.release(claimed)
             await asyncio.sleep(throttle.settings.refused_delay_s)
             response = page(request, next_path, "Too many logins in progress: try again.", 503)
             response.headers["Retry-After"] = "1"
             return response
+        except BaseException:
+            throttle.release(claimed)
+            raise
         if attempt.operator is None or attempt.tag is None:
             throttle.record(claimed, address, success=False, now=time.monotonic())
             return page(request, next_path, "Wrong operator name or password.", 401)

@@ -190,6 +190,7 @@ async def fetch_token(request: Request) -> JSONResponse:
         try:
             record = await verifier.run(registry.authenticate, client_id, secret)
         except VerifierBusyError:
+            throttle.release(client_id)  # admitted, but no outcome: no longer in flight
             await asyncio.sleep(throttle.settings.refused_delay_s)  # tarpit
             return _retry_later(503, 1.0, "too many token requests in progress")
         except TokenInvalidError:
@@ -197,6 +198,9 @@ async def fetch_token(request: Request) -> JSONResponse:
             raise _TokenRequestError(
                 401, AuthErrorCode.INVALID_CLIENT, "invalid client credentials"
             ) from None
+        except BaseException:
+            throttle.release(client_id)
+            raise
         throttle.record(client_id, address, success=True, now=time.monotonic())
         requested = frozenset(fields.get("scope", "").split())
         unknown = sorted(requested - record.scopes)
