@@ -24,6 +24,7 @@ from drready.echonet.objects import EchonetObject, PropertySlot
 from drready.evaluation.conformance import Check, Report, Verdict
 from drready.evaluation.conformance_echonet import (
     HORIZON_F0_CHECK,
+    HORIZON_F3_CHECK,
     LEVEL_CHECK,
     MAKER_MAPS_CHECK,
     MALFORMED_F0_CHECK,
@@ -98,6 +99,20 @@ def _get_sna_as_res(node: EchonetNode, heater: Any) -> None:
     node.core.handle = patched  # type: ignore[method-assign]
 
 
+def _f3_answers_any_window(node: EchonetNode, heater: Any) -> None:
+    # 0xF3 answers an envelope (all zero) even for a window the unit cannot evaluate
+    real = _heater_obj(node).slots[0xF3].get
+    assert real is not None
+
+    def get() -> bytes:
+        try:
+            return bytes(real())
+        except ValueError:
+            return bytes(10)
+
+    _heater_obj(node).slots[0xF3].get = get
+
+
 def _f0_takes_anything(node: EchonetNode, heater: Any) -> None:
     # every 0xF0 answered Set_Res and dropped: neither refused nor answered in 0xF1
     slot = _heater_obj(node).slots[0xF0]
@@ -125,9 +140,11 @@ BROKEN: list[tuple[str, Fixture, set[str]]] = [
     ("id_mismatch", _id_mismatch, {SAME_ID}),
     ("energy_decreasing", _energy_decreasing, {POWER}),
     ("cb_too_large", _cb_too_large, {CONSISTENT}),
-    ("get_sna_as_res", _get_sna_as_res, {UNKNOWN}),
+    # a node that never answers Get_SNA breaks both checks that expect one
+    ("get_sna_as_res", _get_sna_as_res, {UNKNOWN, HORIZON_F3_CHECK}),
     ("f0_takes_anything", _f0_takes_anything, {MALFORMED_F0_CHECK, HORIZON_F0_CHECK}),
     ("answers_source_port", _answers_source_port, {PORT_CHECK}),
+    ("f3_answers_any_window", _f3_answers_any_window, {HORIZON_F3_CHECK}),
 ]
 
 

@@ -29,7 +29,8 @@ F1  0xCB and 0xCC are present and decode (4 × u32 Wh, 4 × u16 Wh for 10, 13, 1
     0xE1-based figure is given as evidence. Bounds whose inputs are absent are skipped and say
     so; with none applicable the check is not observable. Maker potential: when 0xF2/0xF3
     are present, 0xF2 is set to the first 2 h of its current window, 0xF3 must then decode
-    with 4 slots, confidence ≤ 100 % and non-decreasing cumulative bounds; 0xF2 is restored.
+    with 4 slots, confidence ≤ 100 % and non-decreasing cumulative bounds; then 0xF2 set to a
+    window in 2099 must make a Get of 0xF3 answer Get_SNA (EL-F3-2); 0xF2 is restored.
 F2  SetC 0xC7 = 0x01 accepted; SetC 0xCA = 0x20 (out of range) refused with SetC_SNA (fail if
     accepted); SetC 0xCA = 0x0D accepted; Get 0xCA then answers 0x0D.
     Maker request (0xF0/0xF1 advertised): 0xF0 with direction 0x03, and with a start at minute
@@ -86,6 +87,7 @@ __all__ = [
     "DR_READY_CHECKS",
     "HEATER_EOJ",
     "HORIZON_F0_CHECK",
+    "HORIZON_F3_CHECK",
     "LEVEL_CHECK",
     "MAKER_MAPS_CHECK",
     "MALFORMED_F0_CHECK",
@@ -108,9 +110,11 @@ MAKER_MAPS_CHECK = "maker EPCs 0xF0–0xF4: all five or none, 0xF0 and 0xF2 sett
 PORT_CHECK = "answers go to destination port 3610"
 MALFORMED_F0_CHECK = "malformed 0xF0 refused with SetC_SNA"
 HORIZON_F0_CHECK = "0xF0 beyond the horizon: Set_Res, 0xF1 rejected with the id; again, the same"
+HORIZON_F3_CHECK = "0xF3 of a window beyond the horizon answers Get_SNA"
 DR_READY_CHECKS = (
     MAKER_MAPS_CHECK,
     "maker potential 0xF2/0xF3 for a 2 h window",
+    HORIZON_F3_CHECK,
     MALFORMED_F0_CHECK,
     HORIZON_F0_CHECK,
     "heating plan 0xF4 readable (8 + 4 n bytes)",
@@ -593,12 +597,14 @@ async def _check_maker_potential(
 ) -> None:
     name = "maker potential 0xF2/0xF3 for a 2 h window"
     if not {0xF2, 0xF3} <= get_map or 0xF2 not in set_map:
-        report.add("F1", name, Verdict.NOT_OBSERVABLE, ["0xF2/0xF3 not advertised"])
+        for check in (name, HORIZON_F3_CHECK):
+            report.add("F1", check, Verdict.NOT_OBSERVABLE, ["0xF2/0xF3 not advertised"])
         return
     ev: list[str] = []
     window = (await probe.get([0xF2], ev))[0xF2]
     if window is None or len(window) != 8:
         report.add("F1", name, Verdict.FAIL, ["0xF2 must be 8 bytes", *ev])
+        report.add("F1", HORIZON_F3_CHECK, Verdict.NOT_OBSERVABLE, ["0xF2 unreadable"])
         return
     restore.append((0xF2, window))
     problems: list[str] = []
@@ -625,6 +631,16 @@ async def _check_maker_potential(
                 problems.append(f"slot {i}: cumulative energy decreases")
     ev[:0] = problems
     report.add("F1", name, Verdict.FAIL if problems else Verdict.PASS, ev)
+    ev = []
+    far = bytes.fromhex("0833 01 01 0A 00 0078")  # 2099-01-01 10:00, 120 min
+    if await probe.set(0xF2, far, ev):
+        res, line = await probe.request(ESV.GET, [Property(0xF3)])
+        ev.append(line)
+        ok = res.esv == ESV.GET_SNA and all(p.pdc == 0 for p in res.properties)
+    else:
+        ev.insert(0, "0xF2 refused a well-formed window in 2099 (it must take it, EL-F2-1)")
+        ok = False
+    report.add("F1", HORIZON_F3_CHECK, Verdict.PASS if ok else Verdict.FAIL, ev)
 
 
 async def _check_request(
