@@ -126,6 +126,7 @@ def test_gateway_sends_an_open_request_to_a_dr_ready_unit_and_reports_it_accepte
                 assert resp.status is ResponseStatus.ACCEPTED
                 assert resp.accepted_kwh == pytest.approx(env.up_kwh, abs=2e-3)
                 assert resp.accepted_kwh > 0.5
+                assert resp.reason and "from the start time" in resp.reason
                 plan = await link.heating_plan()
                 assert "drready-assignment-9" in plan.honours
         finally:

@@ -386,7 +386,11 @@ class WaterHeaterLink:
             response = DrResponse.from_amounts(request, device, request.amount_kwh, None)
         else:
             accepted_kwh = min(ext.kwh_from_wh(answer.accepted_wh), request.amount_kwh)
-            reason = f"the unit accepted {answer.accepted_wh} Wh of {edt.amount_wh} Wh"
+            reason = (
+                f"the unit heats {answer.accepted_wh} Wh from the start time"
+                if request.open_amount  # by start time alone: 0xF0 carried the largest amount
+                else f"the unit accepted {answer.accepted_wh} Wh of {edt.amount_wh} Wh"
+            )
             response = DrResponse.from_amounts(request, device, accepted_kwh, reason)
         if response.accepted_kwh > ZERO_KWH:
             self._honoured[request.request_id] = request.end
