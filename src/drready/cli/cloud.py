@@ -34,7 +34,6 @@ from drready.cli.push_opts import (
     CallbackPortOpt,
     CallbackUrlOpt,
     MqttCaOpt,
-    MqttPasswordFileOpt,
     PushOpt,
     SafetyPollOpt,
     push_options,
@@ -109,7 +108,6 @@ def cloud_serve(
     callback_cert: CallbackCertOpt = None,
     callback_key: CallbackKeyOpt = None,
     callback_url: CallbackUrlOpt = None,
-    mqtt_password_file: MqttPasswordFileOpt = None,
     mqtt_ca: MqttCaOpt = None,
     status_file: Annotated[
         Path | None,
@@ -145,7 +143,6 @@ def cloud_serve(
         callback_cert=callback_cert,
         callback_key=callback_key,
         callback_url=callback_url,
-        mqtt_password_file=mqtt_password_file,
         mqtt_ca=mqtt_ca,
     )
     secret = client_secret("this cloud's OAuth2 client secret")

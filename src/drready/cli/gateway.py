@@ -36,7 +36,6 @@ from drready.cli.push_opts import (
     CallbackPortOpt,
     CallbackUrlOpt,
     MqttCaOpt,
-    MqttPasswordFileOpt,
     PushOpt,
     SafetyPollOpt,
     push_options,
@@ -115,7 +114,6 @@ def gateway_serve(
     callback_cert: CallbackCertOpt = None,
     callback_key: CallbackKeyOpt = None,
     callback_url: CallbackUrlOpt = None,
-    mqtt_password_file: MqttPasswordFileOpt = None,
     mqtt_ca: MqttCaOpt = None,
 ) -> None:
     """Run a home gateway's VEN; its client secret comes from $DRREADY_CLIENT_SECRET."""
@@ -134,7 +132,6 @@ def gateway_serve(
         callback_cert=callback_cert,
         callback_key=callback_key,
         callback_url=callback_url,
-        mqtt_password_file=mqtt_password_file,
         mqtt_ca=mqtt_ca,
     )
     secret = client_secret("this gateway's OAuth2 client secret")

@@ -14,8 +14,6 @@ from drready.openadr.push import PUSH_MODES, PushMode, PushOptions
 
 ENV_WEBHOOK_CLIENT_KEY = "DRREADY_WEBHOOK_CLIENT_KEY"
 """This VEN's webhook key (hex, from ``drready vtn webhook-key CLIENT_ID``)."""
-ENV_MQTT_PASSWORD = "DRREADY_MQTT_PASSWORD"
-"""This VEN's broker password (from ``drready vtn mqtt-config``), unless a file is given."""
 
 PushOpt = Annotated[
     str,
@@ -44,14 +42,12 @@ CallbackUrlOpt = Annotated[
     str | None,
     typer.Option(help="With --push webhook: the URL the VTN calls (default from host/port)."),
 ]
-MqttPasswordFileOpt = Annotated[
+MqttCaOpt = Annotated[
     Path | None,
     typer.Option(
-        help=f"With --push mqtt: file with this VEN's broker password (else ${ENV_MQTT_PASSWORD})."
+        help="With --push mqtt: CA bundle of an mqtts:// broker announced ANONYMOUS (with "
+        "CERTIFICATE, GET /notifiers gives the CA and this VEN's certificate)."
     ),
-]
-MqttCaOpt = Annotated[
-    Path | None, typer.Option(help="With --push mqtt: CA bundle of an mqtts:// broker.")
 ]
 
 
@@ -64,7 +60,6 @@ def push_options(
     callback_cert: Path | None,
     callback_key: Path | None,
     callback_url: str | None,
-    mqtt_password_file: Path | None,
     mqtt_ca: Path | None,
 ) -> PushOptions | None:
     """The validated :class:`PushOptions` (None for ``poll``); exits 2 naming the option."""
@@ -87,12 +82,6 @@ def push_options(
             bytes.fromhex(key_hex)
         except ValueError:
             fail(f"${ENV_WEBHOOK_CLIENT_KEY}", "must be hex (from `drready vtn webhook-key`)")
-    password = os.environ.get(ENV_MQTT_PASSWORD)
-    if mqtt_password_file is not None:
-        try:
-            password = mqtt_password_file.read_text().strip()
-        except OSError as err:
-            fail("--mqtt-password-file", f"cannot read {mqtt_password_file}: {err.strerror}")
     return PushOptions(
         mode=modes[0],
         safety_poll_s=safety_poll,
@@ -102,6 +91,5 @@ def push_options(
         callback_key=None if callback_key is None else str(callback_key),
         callback_url=callback_url,
         webhook_key_hex=key_hex,
-        mqtt_password=password,
         mqtt_ca_file=None if mqtt_ca is None else str(mqtt_ca),
     )

@@ -19,6 +19,12 @@ from drready.security.tokens import ENV_TOKEN_KEY, ENV_TOKEN_KEY_FILE, load_regi
 
 app = sub_app("OpenADR 3.1 VTN (the DR servicer's server, route ii).")
 
+_MQTT_FIELDS = (
+    ("mqtt_username", "--mqtt-username"),
+    ("mqtt_ca_file", "--mqtt-ca"),
+    ("mqtt_ca_key_file", "--mqtt-ca-key"),
+)
+
 
 @app.command("serve")
 def vtn_serve(
@@ -67,14 +73,28 @@ def vtn_serve(
     ] = None,
     mqtt_username: Annotated[
         str | None,
-        typer.Option(help="The VTN's user name at the broker (from `drready vtn mqtt-config`)."),
-    ] = None,
-    mqtt_password_file: Annotated[
-        Path | None,
-        typer.Option(help="File with the VTN's broker password (0600, outside the repo)."),
+        typer.Option(
+            help="The VTN's user name at the broker, its certificate's CN (default drready-vtn)."
+        ),
     ] = None,
     mqtt_ca: Annotated[
-        Path | None, typer.Option(help="CA bundle of an mqtts:// broker (default: system CAs).")
+        Path | None,
+        typer.Option(
+            help="CA of an mqtts:// broker (default: system CAs); the ca.pem of `drready vtn "
+            "mqtt-config`."
+        ),
+    ] = None,
+    mqtt_ca_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The broker CA's key (ca-key.pem of `drready vtn mqtt-config`, 0600): GET "
+            "/notifiers gives each client its certificate (OpenADR 3.1 CERTIFICATE "
+            "authentication) and the VTN publishes with its own."
+        ),
+    ] = None,
+    mqtt_cert_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where issued client keys are kept (0700); default issued/ by the key."),
     ] = None,
     allow_private_callbacks: Annotated[
         bool,
@@ -117,18 +137,20 @@ def vtn_serve(
             base_url=base_url or f"{scheme}://{host}:{port}",
             mqtt_broker_url=mqtt_broker,
             mqtt_username=mqtt_username,
-            mqtt_password_file=None if mqtt_password_file is None else str(mqtt_password_file),
             mqtt_ca_file=None if mqtt_ca is None else str(mqtt_ca),
+            mqtt_ca_key_file=None if mqtt_ca_key is None else str(mqtt_ca_key),
+            mqtt_cert_dir=None if mqtt_cert_dir is None else str(mqtt_cert_dir),
             allow_private_callbacks=allow_private_callbacks,
             callback_ca_file=None if callback_ca is None else str(callback_ca),
             strict_input=strict_input,
         )
     except ValueError as err:
-        option = "--mqtt-username" if "mqtt_username" in str(err) else "--mqtt-broker"
+        message = str(err)
+        option = next((opt for field, opt in _MQTT_FIELDS if field in message), "--mqtt-broker")
         fail(option, last_line(err))
     for option, path in (
-        ("--mqtt-password-file", mqtt_password_file),
         ("--mqtt-ca", mqtt_ca),
+        ("--mqtt-ca-key", mqtt_ca_key),
         ("--callback-ca", callback_ca),
     ):
         if path is not None and not path.is_file():
@@ -182,13 +204,17 @@ def vtn_mqtt_config(
         str | None,
         typer.Option(help="System user the broker runs as (owns the 0600 files); default you."),
     ] = None,
-    tls_cert: Annotated[Path | None, typer.Option(help="Broker certificate (mqtts).")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="Broker private key (mqtts).")] = None,
+    server_name: Annotated[
+        list[str] | None,
+        typer.Option(help="Another name (DNS or IP) the broker is reached by (repeatable)."),
+    ] = None,
 ) -> None:
-    """Write a Mosquitto broker's access control for the VTN's MQTT binding: mosquitto.conf,
-    passwd (PBKDF2-SHA512), acl (each client reads only clients/<its id>/#; BL the general
-    topics its scopes allow), the VTN's and each client's password (all 0600). Re-running
-    keeps the passwords already written."""
+    """Write a Mosquitto broker's access control for the VTN's MQTT binding (OpenADR 3.1
+    CERTIFICATE authentication): the broker CA (ca.pem, ca-key.pem; kept when re-run), the
+    broker's TLS certificate, acl (each client reads only clients/<its id>/#; BL the general
+    topics its scopes allow) and mosquitto.conf (mutual TLS, the certificate's CN as user
+    name, no anonymous clients), all 0600. `vtn serve --mqtt-ca-key` then issues each
+    client its certificate through GET /notifiers."""
     check_range("--port", port, 1, 65535)
     try:
         # the registry's records only: no token is signed here, so any key parses it
@@ -206,14 +232,14 @@ def vtn_mqtt_config(
             host=host,
             vtn_user=vtn_user,
             run_as=run_as,
-            certfile=tls_cert,
-            keyfile=tls_key,
+            server_names=server_name or (),
         )
     except ValueError as err:
         message = first_line(err)
-        option = {"out": "--out", "vtn_user": "--vtn-user", "certfile/keyfile": "--tls-cert"}
+        option = {"out": "--out", "vtn_user": "--vtn-user", "ip_addresses": "--server-name"}
         fail(option.get(message.split(":", 1)[0], "--clients-file"), message)
-    typer.echo(f"wrote {files.conf}, {files.passwd}, {files.acl}")
-    typer.echo(f"VTN: --mqtt-username {vtn_user} --mqtt-password-file {files.vtn_password}")
-    for client_id, path in files.client_passwords.items():
-        typer.echo(f"client {client_id}: user name {client_id}, password in {path}")
+    typer.echo(f"wrote {files.conf}, {files.acl}, {files.ca_cert}, {files.server_cert}")
+    typer.echo(
+        f"VTN: --mqtt-broker mqtts://{host}:{port} --mqtt-ca {files.ca_cert} "
+        f"--mqtt-ca-key {files.ca_key} --mqtt-username {vtn_user}"
+    )

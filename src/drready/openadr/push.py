@@ -14,9 +14,12 @@ wakes its loop at once and feeds the event to the same :meth:`VenCore.handle` a 
   :data:`MAX_SKEW_S` old). Bodies are bounded (:data:`MAX_BODY_BYTES`) and parsed as the 3.1
   ``notification`` schema.
 * :class:`MqttReceiver` — a paho-mqtt client subscribed to the VEN's own events topic
-  (``GET /notifiers/mqtt/topics/vens/{venID}/events``), with the VEN's broker credentials
-  (:mod:`drready.openadr.vtn.mqtt_access`); the broker's ACL, not this code, keeps other
-  publishers out.
+  (``GET /notifiers/mqtt/topics/vens/{venID}/events``), authenticated as ``GET /notifiers``
+  says: ``CERTIFICATE`` — mutual TLS with the ``caCert``, ``clientCert`` and ``clientKey`` it
+  gives (the key passes through a 0600 file in a private temporary directory, removed once
+  loaded: :func:`certificate_context`) — or ``ANONYMOUS``; ``OAUTH2_BEARER_TOKEN`` is not
+  implemented (the VEN falls back to polling). The broker's ACL, not this code, keeps other
+  publishers out (:mod:`drready.openadr.vtn.mqtt_access`).
 * :func:`start_push` — registers the VEN, subscribes (a webhook subscription without targets:
   every target granted to the VEN; its old subscriptions of the same ``clientName`` are
   deleted first, so a restart does not double the notifications), starts the receiver and sets
@@ -38,10 +41,12 @@ import json
 import logging
 import secrets
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +56,7 @@ from pydantic import ValidationError
 from drready.openadr.models import Event, Notification, ObjectType, Operation, from_wire
 from drready.openadr.ven import PollingVen, VenClient, VenConfigError, VenError
 from drready.openadr.vtn.webhooks import verify_signature
+from drready.security.paths import write_private_file
 from drready.security.tls import uvicorn_ssl_kwargs
 
 __all__ = [
@@ -62,6 +68,7 @@ __all__ = [
     "PushMode",
     "PushOptions",
     "WebhookReceiver",
+    "certificate_context",
     "event_of",
     "start_push",
     "start_push_or_poll",
@@ -260,6 +267,7 @@ class MqttReceiver:
         username: str | None = None,
         password: str | None = None,
         ca_file: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(broker_url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
@@ -272,6 +280,11 @@ class MqttReceiver:
         self.username = username
         self.password = password
         self.ca_file = ca_file
+        self.tls_context = tls_context
+        if tls_context is not None and not self.tls:
+            raise ValueError(
+                f"broker_url: certificate authentication needs mqtts://, got {broker_url!r}"
+            )
         self.subscribed = threading.Event()
         self.received = 0
         self.refused = 0
@@ -284,7 +297,8 @@ class MqttReceiver:
 
         client = Client(callback_api_version=CallbackAPIVersion.VERSION2)
         if self.tls:
-            client.tls_set_context(ssl.create_default_context(cafile=self.ca_file))
+            context = self.tls_context or ssl.create_default_context(cafile=self.ca_file)
+            client.tls_set_context(context)
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
 
@@ -332,8 +346,8 @@ class PushOptions:
     ``safety_poll_s`` is the wall time between two reads of the events from the VTN when
     pushed; the webhook options are the callback server's address, certificate and key, the
     URL the VTN should call (default: from host and port) and the VEN's webhook key (hex, from
-    ``drready vtn webhook-key``); the MQTT ones the VEN's broker user name (default its client
-    id), password and the broker's CA.
+    ``drready vtn webhook-key``); ``mqtt_ca_file`` the CA of an ``mqtts://`` broker announced
+    with ``ANONYMOUS`` (with ``CERTIFICATE``, ``GET /notifiers`` gives the CA).
     """
 
     mode: PushMode = "poll"
@@ -344,8 +358,6 @@ class PushOptions:
     callback_key: str | None = None
     callback_url: str | None = None
     webhook_key_hex: str | None = None
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
     mqtt_ca_file: str | None = None
 
     def __post_init__(self) -> None:
@@ -434,22 +446,57 @@ async def _start_webhook(shell: PollingVen, ven: VenClient, options: PushOptions
     return PushLink("webhook", receiver)
 
 
+def certificate_context(ca_cert: str, client_cert: str, client_key: str) -> ssl.SSLContext:
+    """A TLS client context trusting ``ca_cert`` and presenting ``client_cert`` with
+    ``client_key`` (PEM strings, as ``mqttNotifierAuthenticationCertificate`` carries them).
+    :mod:`ssl` loads a key from a file only: it is written 0600 into a 0700 temporary
+    directory and removed as soon as it is loaded. ValueError when the material is not PEM or
+    the key does not match the certificate."""
+    try:
+        context = ssl.create_default_context(cadata=ca_cert)
+        with tempfile.TemporaryDirectory(prefix="drready-mqtt-") as directory:
+            cert_path = Path(directory) / "client.pem"
+            key_path = Path(directory) / "client-key.pem"
+            write_private_file(cert_path, client_cert.encode())
+            write_private_file(key_path, client_key.encode())
+            context.load_cert_chain(cert_path, key_path)
+    except ssl.SSLError as err:
+        raise ValueError(f"MQTT CERTIFICATE authentication: unusable material ({err})") from err
+    return context
+
+
+def _mqtt_tls(
+    authentication: object, options: PushOptions
+) -> tuple[ssl.SSLContext | None, str | None]:
+    """The TLS context for the announced authentication (and the CA file for ANONYMOUS)."""
+    method = authentication.get("method") if isinstance(authentication, dict) else None
+    if method == "ANONYMOUS":
+        return None, options.mqtt_ca_file
+    if method == "CERTIFICATE" and isinstance(authentication, dict):
+        parts = [authentication.get(k) for k in ("caCert", "clientCert", "clientKey")]
+        if not all(isinstance(p, str) and p for p in parts):
+            raise ValueError("--push mqtt: CERTIFICATE without caCert/clientCert/clientKey")
+        ca, cert, key = (str(p) for p in parts)
+        return certificate_context(ca, cert, key), None
+    raise ValueError(f"--push mqtt: broker authentication {method!r} is not implemented")
+
+
 async def _start_mqtt(shell: PollingVen, ven: VenClient, options: PushOptions) -> PushLink:
     notifiers = await ven.notifiers()
     binding = notifiers.get("MQTT")
     uris = binding.get("URIS") if isinstance(binding, dict) else None
-    if not uris:
+    if not uris or not isinstance(binding, dict):
         raise ValueError("--push mqtt: the VTN offers no MQTT binding (GET /notifiers)")
     if ven.ven is None:
         raise VenConfigError("the VEN must be registered (ensure_ven) before subscribing")
+    context, ca_file = _mqtt_tls(binding.get("authentication"), options)
     topics = await ven.notifier_topics(f"vens/{ven.ven.id}/events")
     receiver = MqttReceiver(
         shell.push,
         broker_url=str(uris[0]),
         topics=[topics.get("ALL") or topics["CREATE"]],
-        username=options.mqtt_username or ven.client_id,
-        password=options.mqtt_password,
-        ca_file=options.mqtt_ca_file,
+        ca_file=ca_file,
+        tls_context=context,
     )
     receiver.start(asyncio.get_running_loop())
     shell.full_poll_every_s = options.safety_poll_s

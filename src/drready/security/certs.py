@@ -195,6 +195,7 @@ def make_certificate(
     ip_addresses: Iterable[str] = ("127.0.0.1",),
     client: bool = False,
     days: int = LEAF_MAX_DAYS,
+    key: PrivateKey | None = None,
 ) -> tuple[PrivateKey, x509.Certificate]:
     """Issue a leaf certificate signed by the CA.
 
@@ -213,6 +214,8 @@ def make_certificate(
         mutual TLS (EKU clientAuth).
     days : int
         Validity [d], 1–825.
+    key : private key, optional
+        The subject's existing key (a renewal keeps it); default a new P-256 key.
 
     Returns
     -------
@@ -228,7 +231,7 @@ def make_certificate(
     sans: list[x509.GeneralName] = [*dns, *ips]
     if not client and not sans:
         raise ValueError("dns_names/ip_addresses: a server certificate needs at least one SAN")
-    key = _new_key()
+    key = _new_key() if key is None else key
     public = key.public_key()
     now = dt.datetime.now(dt.UTC)
     usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH

@@ -42,10 +42,11 @@ Security
 The broker, not the VTN, decides who may subscribe to what. In production the broker **must**
 use TLS (``mqtts://``; Definition.md "MQTT": clients MUST use MQTTS) and enforce per-client
 ACLs equivalent to the REST scopes: ``drready vtn mqtt-config`` writes them for Mosquitto
-(:mod:`~drready.openadr.vtn.mqtt_access`: the general topics for BL only, ``clients/%u/#`` for
-each client, publishing for the VTN's own user only), and ``drready vtn serve
---mqtt-username/--mqtt-password-file`` publishes with the VTN's credentials. The loopback
-anonymous broker (``mqtt://127.0.0.1:1883``) is for development and tests.
+(:mod:`~drready.openadr.vtn.mqtt_access`: a broker CA and mutual TLS, the general topics for BL
+only, ``clients/%u/#`` for each client, publishing for the VTN's own user only), and ``drready
+vtn serve --mqtt-ca-key`` gives each client its certificate through ``GET /notifiers`` and
+publishes with its own (:mod:`~drready.openadr.vtn.mqtt_certs`). The loopback anonymous broker
+(``mqtt://127.0.0.1:1883``) is for development and tests.
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -70,6 +70,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from drready.openadr.models import Notification, ObjectType, Operation, to_wire
+from drready.openadr.vtn.mqtt_access import VTN_USER
+from drready.openadr.vtn.mqtt_certs import issuer_for
 from drready.openadr.vtn.notify import Notifier, NullNotifier
 from drready.openadr.vtn.store import StoredObject
 
@@ -445,26 +447,27 @@ def attach_mqtt(app: FastAPI, notifier: MqttNotifier | None = None) -> MqttNotif
     after anything that replaces ``app.state.notifier`` (e.g.
     :func:`~drready.openadr.vtn.webhook_setup.attach_webhooks`); it is idempotent.
     """
+    settings = app.state.settings
+    issuer = getattr(app.state, "mqtt_certs", None)
+    if issuer is None and settings.mqtt_ca_key_file is not None:
+        issuer = app.state.mqtt_certs = issuer_for(settings)
     mqtt = notifier or getattr(app.state, "mqtt_notifier", None)
     if mqtt is None:
-        url = app.state.settings.mqtt_broker_url
+        url = settings.mqtt_broker_url
         if url is None:
             raise ValueError("settings.mqtt_broker_url is not set: no broker to publish to")
-        settings = app.state.settings
-        password = None
-        if settings.mqtt_password_file is not None:
-            password = Path(settings.mqtt_password_file).read_text().strip()
         tls = (
             ssl.create_default_context(cafile=settings.mqtt_ca_file)
             if settings.mqtt_ca_file
             else None
         )
+        username = settings.mqtt_username
+        if issuer is not None and tls is not None:  # certificate authentication
+            cert, key = issuer.files(settings.mqtt_username or VTN_USER)
+            tls.load_cert_chain(cert, key)
+            username = None  # the broker takes the certificate's CN
         mqtt = MqttNotifier(
-            url,
-            vens=ven_grants_from(app.state.sessionmaker),
-            username=settings.mqtt_username,
-            password=password,
-            tls=tls,
+            url, vens=ven_grants_from(app.state.sessionmaker), username=username, tls=tls
         )
     app.state.mqtt_notifier = mqtt
     current: Notifier = getattr(app.state, "notifier", None) or NullNotifier()

@@ -1,56 +1,61 @@
-"""Access control of the VTN's MQTT broker: per-client credentials and topic ACLs for Mosquitto
-(issue 16 item 2; C1, S1).
+"""Access control of the VTN's MQTT broker: a broker CA, client certificates and topic ACLs
+for Mosquitto (issue 16 item 2; C1, S1).
 
 OpenADR 3.1 leaves topic access control to the broker (Definition.md "Notifications via
 Additional Protocols"), and an anonymous broker lets any ``#`` subscriber read every event with
-its targets. This module writes what a Mosquitto 2 broker needs so that it does not:
+its targets. The 3.1 authentication methods a broker can be announced with are ``ANONYMOUS``,
+``OAUTH2_BEARER_TOKEN`` (the access token as password: stock Mosquitto cannot check a JWT) and
+``CERTIFICATE`` (mutual TLS), which Mosquitto enforces by itself. This module writes what a
+Mosquitto 2 broker needs for the last one:
 
-* ``passwd`` — one line per client, ``user:$7$<iterations>$<salt>$<hash>``: PBKDF2-HMAC-SHA512
-  with a 12-byte random salt and a 64-byte hash, both base64, the format ``mosquitto_passwd``
-  writes by default since Mosquitto 2.0 (:func:`mosquitto_hash`; checked against
-  ``mosquitto_passwd`` itself in the tests).
-* ``acl`` — who reads what:
+* ``ca.pem`` / ``ca-key.pem`` (0600) — the broker CA (:mod:`drready.security.certs`, P-256),
+  kept when re-run so that certificates issued earlier stay valid; ``vtn serve --mqtt-ca-key``
+  holds the key and issues each client its certificate through ``GET /notifiers``
+  (:mod:`drready.openadr.vtn.mqtt_certs`);
+* ``server.pem`` / ``server-key.pem`` — the broker's TLS certificate (serverAuth, SANs the
+  listen address, ``localhost`` and ``127.0.0.1`` plus any ``server_names``);
+* ``acl`` — who reads what, by user name = the certificate's CN = the OAuth2 client id:
 
   - the VTN's own user (:data:`VTN_USER` by default) publishes every topic and reads none;
   - every client reads its own subtree only, ``clients/<its user name>/#`` — the per-VEN topics
     of :mod:`drready.openadr.vtn.mqtt` live there (``clients/{clientID}/vens/{venID}/events/…``),
-    so one ``pattern read clients/%u/#`` line (``%u`` is the *authenticated* user name, unlike
-    the client id a client picks) keeps every VEN to its own topics, VENs that register later
-    included, without regenerating the ACL;
+    so one ``pattern read clients/%u/#`` line keeps every VEN to its own topics, VENs that
+    register later included, without regenerating the ACL;
   - the general topics carry objects unhidden (all targets), so only the scopes that may read
     them everywhere get them: ``read_all`` → ``programs/#`` and every client's subtree
     (``clients/#``), ``read_bl`` → ``events/#``, ``reports/#``, ``subscriptions/#``,
     ``vens/#``, ``resources/#`` — the scopes the topic-name endpoints ask for.
 
-* ``mosquitto.conf`` — no anonymous clients, the two files above, one listener (loopback by
-  default; TLS with ``certfile``/``keyfile`` when given), no persistence.
+* ``mosquitto.conf`` — one TLS listener (loopback by default) with ``require_certificate true``
+  and ``use_identity_as_username true`` (a client without a certificate of the CA fails the
+  handshake; the CN is the user name the ACL sees), ``allow_anonymous false``, no persistence.
 
-User names are the OAuth2 client ids, so a VEN uses the same identity at the broker as at the
-VTN; its MQTT password is its own random secret (``clients/<id>.password``), distinct from its
-OAuth2 secret. A client id that cannot be a topic level (``/``, ``+``, ``#``, NUL, empty) is
-refused. Every file is 0600 in a 0700 directory outside the repository; the broker must run as
-their owner (``user`` in the configuration).
+A client id that cannot be a topic level (``/``, ``+``, ``#``, NUL, empty) is refused. Every
+file is 0600 in a 0700 directory outside the repository (the broker must run as their owner,
+``user`` in the configuration).
 
 References
 ----------
-Eclipse Mosquitto 2.0 ``mosquitto.conf(5)`` (``password_file``, ``acl_file``, ``pattern``,
-``allow_anonymous``, ``user``) and ``mosquitto_passwd(1)``; ``src/password_mosq.c`` (``$7$``
-= PBKDF2-SHA512, ``SALT_LEN`` 12, ``PW_DEFAULT_ITERATIONS`` 101). RFC 8018 (PBKDF2).
+Eclipse Mosquitto 2.0 ``mosquitto.conf(5)`` (``require_certificate``,
+``use_identity_as_username``, ``cafile``, ``acl_file``, ``pattern``, ``allow_anonymous``,
+``user``); OpenADR 3.1.0 openadr3.yaml ``mqttNotifierAuthenticationCertificate``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import ipaddress
 import os
 import pwd
 import re
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from drready.security.certs import LEAF_MAX_DAYS, cert_to_pem, key_to_pem, make_ca, make_certificate
 from drready.security.files import make_private_dirs
 from drready.security.paths import git_work_tree, write_private_file
 from drready.security.tokens import READ_ALL, READ_BL, ClientRecord
@@ -62,8 +67,7 @@ __all__ = [
     "acl_text",
     "check_user_name",
     "conf_text",
-    "mosquitto_hash",
-    "mosquitto_verify",
+    "load_or_make_ca",
     "write_broker_config",
 ]
 
@@ -72,12 +76,6 @@ VTN_USER = "drready-vtn"
 
 CLIENT_TOPIC_ROOT = "clients"
 """The root of every client's own subtree, ``clients/<user name>/…``."""
-
-SALT_BYTES = 12
-"""Mosquitto's ``SALT_LEN``."""
-HASH_ITERATIONS = 101
-"""Mosquitto 2.0's default PBKDF2 iteration count (``PW_DEFAULT_ITERATIONS``)."""
-_HASH_BYTES = 64  # SHA-512 output
 
 SCOPE_TOPICS: Mapping[str, tuple[str, ...]] = {
     READ_ALL: ("programs/#", f"{CLIENT_TOPIC_ROOT}/#"),
@@ -97,27 +95,6 @@ def check_user_name(name: str, field: str = "client_id") -> str:
             "letters, digits and . _ @ -"
         )
     return name
-
-
-def mosquitto_hash(
-    password: str, *, salt: bytes | None = None, iterations: int = HASH_ITERATIONS
-) -> str:
-    """The ``$7$`` password-file hash of ``password`` (PBKDF2-HMAC-SHA512, see the module)."""
-    if not 1 <= iterations <= 10_000_000:
-        raise ValueError(f"iterations must be within 1–10 000 000, got {iterations}")
-    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, _HASH_BYTES)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
-
-def mosquitto_verify(password: str, encoded: str) -> bool:
-    """Whether ``password`` matches a ``$7$`` hash (as the broker checks it)."""
-    parts = encoded.split("$")
-    if len(parts) != 5 or parts[1] != "7":
-        raise ValueError("encoded: not a Mosquitto $7$ hash")
-    iterations, salt, digest = int(parts[2]), base64.b64decode(parts[3]), parts[4]
-    again = mosquitto_hash(password, salt=salt, iterations=iterations).split("$")[4]
-    return hmac.compare_digest(again, digest)
 
 
 def acl_text(clients: Iterable[ClientRecord], *, vtn_user: str = VTN_USER) -> str:
@@ -142,32 +119,27 @@ def acl_text(clients: Iterable[ClientRecord], *, vtn_user: str = VTN_USER) -> st
 
 
 def conf_text(
-    *,
-    directory: Path,
-    port: int,
-    host: str = "127.0.0.1",
-    run_as: str | None = None,
-    certfile: Path | None = None,
-    keyfile: Path | None = None,
+    *, directory: Path, port: int, host: str = "127.0.0.1", run_as: str | None = None
 ) -> str:
     """``mosquitto.conf`` for the files in ``directory`` (see the module docstring)."""
     if not 1 <= port <= 65535:
         raise ValueError(f"port must be within 1–65535, got {port}")
-    if (certfile is None) != (keyfile is None):
-        raise ValueError("certfile/keyfile: give both for TLS, or neither")
     user = run_as or pwd.getpwuid(os.getuid()).pw_name
+    where = directory.resolve()
     lines = [
         "# drready: written by `drready vtn mqtt-config`",
         f"user {user}",
         "per_listener_settings false",
         "allow_anonymous false",
-        f"password_file {directory.resolve() / 'passwd'}",
-        f"acl_file {directory.resolve() / 'acl'}",
+        f"acl_file {where / 'acl'}",
         "persistence false",
         f"listener {port} {host}",
+        f"cafile {where / 'ca.pem'}",
+        f"certfile {where / 'server.pem'}",
+        f"keyfile {where / 'server-key.pem'}",
+        "require_certificate true",
+        "use_identity_as_username true",
     ]
-    if certfile is not None and keyfile is not None:
-        lines += [f"certfile {certfile.resolve()}", f"keyfile {keyfile.resolve()}"]
     return "\n".join(lines) + "\n"
 
 
@@ -176,20 +148,27 @@ class BrokerFiles:
     """What :func:`write_broker_config` wrote."""
 
     conf: Path
-    passwd: Path
     acl: Path
-    vtn_password: Path
-    client_passwords: Mapping[str, Path]
+    ca_cert: Path
+    ca_key: Path
+    server_cert: Path
+    server_key: Path
 
 
-def _password(path: Path) -> str:
-    """The password kept in ``path``, or a new one written there (0600): re-running keeps every
-    client's password, so adding a client does not lock the others out."""
-    if path.exists():
-        return path.read_text().strip()
-    password = secrets.token_urlsafe(24)
-    write_private_file(path, (password + "\n").encode())
-    return password
+def load_or_make_ca(out: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The broker CA in ``out`` (``ca.pem``, ``ca-key.pem``), made (0600, ``out`` 0700) if
+    absent."""
+    make_private_dirs(out)
+    cert_path, key_path = out / "ca.pem", out / "ca-key.pem"
+    if cert_path.exists() and key_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"out: {key_path} is not an EC private key")
+        return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key, cert = make_ca("drready MQTT broker CA")
+    write_private_file(key_path, key_to_pem(key), overwrite=True)
+    write_private_file(cert_path, cert_to_pem(cert), overwrite=True)
+    return key, cert
 
 
 def write_broker_config(
@@ -200,11 +179,10 @@ def write_broker_config(
     host: str = "127.0.0.1",
     vtn_user: str = VTN_USER,
     run_as: str | None = None,
-    certfile: Path | None = None,
-    keyfile: Path | None = None,
+    server_names: Iterable[str] = (),
 ) -> BrokerFiles:
-    """Write ``mosquitto.conf``, ``passwd``, ``acl``, ``vtn.password`` and
-    ``clients/<id>.password`` into ``out`` (0700, outside any git work tree; files 0600).
+    """Write the broker CA (kept if present), the broker's server certificate, ``acl`` and
+    ``mosquitto.conf`` into ``out`` (0700, outside any git work tree; files 0600).
 
     Raises
     ------
@@ -212,29 +190,40 @@ def write_broker_config(
         ``out`` inside a git work tree, a client id that cannot be a user name, a bad port.
     """
     if git_work_tree(out) is not None:
-        raise ValueError(f"out: {out} is inside a git work tree; broker secrets live outside it")
+        raise ValueError(f"out: {out} is inside a git work tree; broker keys live outside it")
     records = sorted(clients, key=lambda c: c.client_id)
     for record in records:
         check_user_name(record.client_id)
     check_user_name(vtn_user, "vtn_user")
     if vtn_user in {r.client_id for r in records}:
         raise ValueError(f"vtn_user: {vtn_user!r} is also an OAuth2 client id")
-    make_private_dirs(out / CLIENT_TOPIC_ROOT)
-    vtn_password = out / "vtn.password"
-    entries = [(vtn_user, _password(vtn_password))]
-    client_passwords: dict[str, Path] = {}
-    for record in records:
-        path = out / CLIENT_TOPIC_ROOT / f"{record.client_id}.password"
-        entries.append((record.client_id, _password(path)))
-        client_passwords[record.client_id] = path
-    passwd = out / "passwd"
-    text = "".join(f"{user}:{mosquitto_hash(pw)}\n" for user, pw in entries)
-    write_private_file(passwd, text.encode(), overwrite=True)
-    acl = out / "acl"
-    write_private_file(acl, acl_text(records, vtn_user=vtn_user).encode(), overwrite=True)
-    conf = out / "mosquitto.conf"
-    body = conf_text(
-        directory=out, port=port, host=host, run_as=run_as, certfile=certfile, keyfile=keyfile
+    conf_body = conf_text(directory=out, port=port, host=host, run_as=run_as)
+    make_private_dirs(out)
+    ca_key, ca_cert = load_or_make_ca(out)
+    dns, ips = {"localhost"}, {"127.0.0.1"}
+    for name in (host, *server_names):
+        try:
+            ips.add(str(ipaddress.ip_address(name)))
+        except ValueError:
+            dns.add(name)
+    server_key, server_cert = make_certificate(
+        ca_key,
+        ca_cert,
+        "drready MQTT broker",
+        dns_names=sorted(dns),
+        ip_addresses=sorted(ips),
+        days=LEAF_MAX_DAYS,
     )
-    write_private_file(conf, body.encode(), overwrite=True)
-    return BrokerFiles(conf, passwd, acl, vtn_password, client_passwords)
+    files = BrokerFiles(
+        out / "mosquitto.conf",
+        out / "acl",
+        out / "ca.pem",
+        out / "ca-key.pem",
+        out / "server.pem",
+        out / "server-key.pem",
+    )
+    write_private_file(files.server_key, key_to_pem(server_key), overwrite=True)
+    write_private_file(files.server_cert, cert_to_pem(server_cert), overwrite=True)
+    write_private_file(files.acl, acl_text(records, vtn_user=vtn_user).encode(), overwrite=True)
+    write_private_file(files.conf, conf_body.encode(), overwrite=True)
+    return files

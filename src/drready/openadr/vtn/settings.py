@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drready.security.settings import MAX_BODY_MAX, MAX_BODY_MIN
 from drready.security.throttle import TokenThrottleSettings
@@ -42,12 +42,20 @@ class VtnSettings(BaseModel):
         (``mqtts://broker.example.jp:8883``; ``mqtt://`` only for a development broker).
         ``None`` (default): the MQTT notifier binding is not offered.
     mqtt_username : str or None
-        The VTN's own user name at the broker (``drready vtn mqtt-config`` makes it and its
-        password); ``None``: connect without credentials (a development broker).
-    mqtt_password_file : str or None
-        File holding the VTN's broker password (outside the repository, 0600).
+        The VTN's own user name at the broker, the CN of its client certificate (default
+        ``drready-vtn`` with ``mqtt_ca_key_file``).
     mqtt_ca_file : str or None
-        CA bundle that signed an ``mqtts://`` broker's certificate (default: the system's).
+        CA bundle that signed an ``mqtts://`` broker's certificate (default: the system's);
+        with ``mqtt_ca_key_file``, the broker CA of ``drready vtn mqtt-config``.
+    mqtt_ca_key_file : str or None
+        The broker CA's private key (0600, outside the repository): ``GET /notifiers`` then
+        announces ``CERTIFICATE`` authentication and gives each client its certificate (CN =
+        its client id), and the VTN publishes with its own
+        (:mod:`drready.openadr.vtn.mqtt_certs`). ``None``: ``ANONYMOUS`` (a development
+        broker).
+    mqtt_cert_dir : str or None
+        Where the issued client keys and certificates are kept (0700); default ``issued/``
+        next to ``mqtt_ca_key_file``.
     allow_private_callbacks : bool
         Accept webhook callback URLs that resolve to loopback, private, link-local or other
         non-public addresses (local tests); refused by default (400 naming ``callbackUrl``:
@@ -74,12 +82,23 @@ class VtnSettings(BaseModel):
     token_ttl_s: Annotated[int, Field(ge=TTL_MIN_S, le=TTL_MAX_S)] = 300
     mqtt_broker_url: Annotated[str, Field(pattern=r"^mqtts?://[^/?#\s]+/?$")] | None = None
     mqtt_username: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")] | None = None
-    mqtt_password_file: str | None = None
     mqtt_ca_file: str | None = None
+    mqtt_ca_key_file: str | None = None
+    mqtt_cert_dir: str | None = None
     allow_private_callbacks: bool = False
     callback_ca_file: str | None = None
     strict_input: bool = False
     token_throttle: TokenThrottleSettings = TokenThrottleSettings()
+
+    @model_validator(mode="after")
+    def _certificate_mode(self) -> VtnSettings:
+        if self.mqtt_ca_key_file is None:
+            return self
+        if self.mqtt_ca_file is None:
+            raise ValueError("mqtt_ca_file: the broker CA's certificate goes with mqtt_ca_key_file")
+        if self.mqtt_broker_url is None or not self.mqtt_broker_url.startswith("mqtts://"):
+            raise ValueError("mqtt_broker_url: certificate authentication needs mqtts://")
+        return self
 
     @property
     def token_url(self) -> str:

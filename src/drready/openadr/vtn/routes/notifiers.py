@@ -2,10 +2,11 @@
 (``/notifiers/mqtt/topics/…``, Definition.md "Notifications via Additional Protocols").
 
 Webhooks always; MQTT when ``VtnSettings.mqtt_broker_url`` is set: ``GET /notifiers`` then adds
-the ``mqttNotifierBindingObject`` and the topic endpoints answer ``notifierTopicsResponse`` (the
-names are built by :mod:`drready.openadr.vtn.mqtt`). Without a broker the topic endpoints
-answer 404 with a problem saying MQTT is not offered (their responses in openadr3.yaml list 404
-but not 501).
+the ``mqttNotifierBindingObject`` (``ANONYMOUS``, or ``CERTIFICATE`` with the asking client's own
+certificate and key when the VTN holds the broker CA's key) and the topic endpoints answer
+``notifierTopicsResponse`` (the names are built by :mod:`drready.openadr.vtn.mqtt`). Without a
+broker the topic endpoints answer 404 with a problem saying MQTT is not offered (their responses
+in openadr3.yaml list 404 but not 501).
 
 Scopes are openadr3.yaml's; the ven-object endpoints also accept ``read_all`` (BL's scope, as
 the ``/vens`` routes do). Privacy: a VEN asking for the topics of a ven object it does not own
@@ -14,10 +15,12 @@ gets 404, as for ``GET /vens/{venID}``; an unknown program or ven is 404 too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from drready.openadr.models import (
     MqttNotifierBinding,
@@ -31,10 +34,13 @@ from drready.openadr.models import (
 from drready.openadr.vtn.deps import Principal, SessionDep, json_response, require_scopes
 from drready.openadr.vtn.errors import ApiError
 from drready.openadr.vtn.mqtt import collection_topics, object_topics, ven_prefix
+from drready.openadr.vtn.mqtt_certs import MqttCertIssuer
 from drready.openadr.vtn.routes._params import object_id_path
 from drready.openadr.vtn.service import load_owned, load_targeted
 from drready.openadr.vtn.settings import VtnSettings
 from drready.security.tokens import READ_ALL, READ_BL, READ_TARGETS, READ_VEN_OBJECTS
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/notifiers", tags=["notifiers"])
 
@@ -74,33 +80,50 @@ def _topics(topics: dict[str, str]) -> Response:
     return json_response(to_wire(from_wire(NotifierTopicsResponse, {"topics": topics})))
 
 
-def _authentication(settings: VtnSettings) -> dict[str, str]:
-    """ANONYMOUS for a development broker; with access control (the VTN has broker
-    credentials, ``drready vtn mqtt-config``) each client logs in as its client id —
-    ``OAUTH2_BEARER_TOKEN`` with username ``"{clientID}"`` is the 3.1 method of that shape
-    (no 3.1 method names a password file); the password is the client's MQTT secret from
-    ``mqtt-config`` (docs/profile-openadr3.md)."""
-    if settings.mqtt_username is None:
+def _authentication(request: Request, principal: Principal) -> dict[str, str] | None:
+    """``ANONYMOUS`` for a development broker; with the broker CA's key (``vtn serve
+    --mqtt-ca-key``, the broker of ``drready vtn mqtt-config``) ``CERTIFICATE``: the CA and this
+    client's own certificate (CN = its client id, the broker's user name) and key
+    (:mod:`drready.openadr.vtn.mqtt_certs`). None for a client whose id cannot be a broker
+    user name (no MQTT for it)."""
+    issuer: MqttCertIssuer | None = getattr(request.app.state, "mqtt_certs", None)
+    if issuer is None:
         return {"method": "ANONYMOUS"}
-    return {"method": "OAUTH2_BEARER_TOKEN", "username": "{clientID}"}
+    try:
+        material = issuer.material(principal.client_id)
+    except ValueError:
+        log.warning("client %r: no MQTT certificate (not a broker user name)", principal.client_id)
+        return None
+    return {
+        "method": "CERTIFICATE",
+        "caCert": material.ca_cert,
+        "clientCert": material.client_cert,
+        "clientKey": material.client_key,
+    }
 
 
 @router.get("", response_model=NotifiersResponse, response_model_exclude_none=True)
 async def list_all_notifiers(request: Request, principal: Reader) -> Response:
-    """listAllNotifiers: ``{"WEBHOOK": true}``, plus ``"MQTT"`` when a broker is configured."""
+    """listAllNotifiers: ``{"WEBHOOK": true}``, plus ``"MQTT"`` when a broker is configured
+    (with certificate authentication, this client's own key: never cached)."""
     body: dict[str, Any] = {"WEBHOOK": True}
     settings: VtnSettings = request.app.state.settings
+    authentication = None
     if settings.mqtt_broker_url is not None:
+        authentication = await run_in_threadpool(_authentication, request, principal)
+    if settings.mqtt_broker_url is not None and authentication is not None:
         binding = from_wire(
             MqttNotifierBinding,
             {
                 "URIS": [settings.mqtt_broker_url],
                 "serialization": "JSON",
-                "authentication": _authentication(settings),
+                "authentication": authentication,
             },
         )
         body["MQTT"] = to_wire(binding)
-    return json_response(body)
+    response = json_response(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _collection(operation_id: str, prefix: str, scope: str, what: str) -> None:
