@@ -15,6 +15,7 @@ import typer
 
 from drready.cli.common import (
     CaOpt,
+    ConfOpt,
     InsecureHttpOpt,
     IntervalOpt,
     MakerOpt,
@@ -101,6 +102,7 @@ def cloud_serve(
         str,
         typer.Option(help=f"The households' tariff the units plan on: {', '.join(TARIFFS)}."),
     ] = "night",
+    confidence: ConfOpt = 0.95,
     push: PushOpt = "poll",
     safety_poll: SafetyPollOpt = 300.0,
     callback_host: CallbackHostOpt = "127.0.0.1",
@@ -134,6 +136,7 @@ def cloud_serve(
     if plan_tariff is None:
         fail("--tariff", f"must be one of {', '.join(TARIFFS)}, got {tariff!r}")
     output_file(status_file, "--status-file")
+    check_range("--confidence", confidence, 0.5, 0.999)
     clock = _clock(time_scale)
     pushed = push_options(
         push=push,
@@ -166,6 +169,7 @@ def cloud_serve(
             clock=clock,
             tariff=plan_tariff,
             status_file=status_file,
+            confidence=confidence,
             push=pushed,
         )
     except KeyboardInterrupt:

@@ -316,6 +316,7 @@ class LiveFleet:
         chunk_units: int = CHUNK_UNITS,
         tariff: Tariff = NIGHT_TOU,
         no_dr_twin: bool = False,
+        confidence: float = 0.95,
     ) -> LiveFleet:
         """``n`` households drawn with :meth:`Fleet.random` from ``seed``."""
         rng = np.random.default_rng(seed)
@@ -328,6 +329,7 @@ class LiveFleet:
             chunk_units=chunk_units,
             tariff=tariff,
             no_dr_twin=no_dr_twin,
+            confidence=confidence,
         )
 
     # ------------------------------------------------------------------ F6

@@ -411,6 +411,7 @@ def run_cloud(
     clock: Clock | None = None,
     tariff: Tariff = NIGHT_TOU,
     status_file: Path | None = None,
+    confidence: float = 0.95,
     push: PushOptions | None = None,
 ) -> None:
     """Run a maker cloud of ``units`` simulated units against the VTN at ``vtn_url``.
@@ -421,7 +422,8 @@ def run_cloud(
     finishes first, cut short after :data:`STOP_GRACE_S`; during the fleet's start-up it stops
     at once) or after ``max_polls`` polls. ``ca_file`` is the PEM CA the VTN's
     certificate must chain to (None: the system store); ``ven_name`` defaults to
-    ``client_id``. ``tariff`` is the households' (what the units plan on). With
+    ``client_id``. ``tariff`` is the households' (what the units plan on), ``confidence`` the
+    level of the potential they declare and keep a reserve for (E1). With
     ``status_file`` the fleet carries a no-DR twin and the file keeps its shortage counters
     (:class:`~drready.device.status.PartyStatus`: after every poll from the fleet's arrays, and
     once more at the stop). With ``push`` (webhook or MQTT, :mod:`drready.openadr.push`) the
@@ -455,6 +457,7 @@ def run_cloud(
                 maker_code=maker_code,
                 tariff=tariff,
                 no_dr_twin=status_file is not None,
+                confidence=confidence,
             )
     except KeyboardInterrupt:
         _log.info("maker cloud stopped during its start-up")
