@@ -344,3 +344,29 @@ def test_cli_scenario_library_reports_every_class_and_tariff() -> None:
     assert all(set(per) == {"flat", "night", "tou"} for per in data["classes"].values())
     assert data["targets_checked"] == 7 * 3 * 3
     assert data["passed"] == (not data["failed"])
+
+
+def test_the_single_heater_learns_through_its_forecaster_hook() -> None:
+    """``SimulatedWaterHeater(forecaster=LearningForecaster(1))``: a unit left running for 16
+    days keeps its household's measured use, slot by slot, and then forecasts from it."""
+    from drready.device.clock import SimClock
+    from drready.device.heater import SimulatedWaterHeater
+    from drready.domain import DeviceId
+    from drready.planning.forecast import LearningForecaster
+    from drready.planning.unit import UnitConfig
+
+    cfg = UnitConfig(DeviceId(maker_code="000005", serial="HW0000001"), 3, 370.0)
+    zone_jst = SlotGrid.day_ahead(FIRST).zoneinfo
+    clock = SimClock(datetime(2026, 10, 4, 23, 0, tzinfo=zone_jst), speed=0.0)
+    learner = LearningForecaster(1, confidence=0.95)
+    heater = SimulatedWaterHeater(cfg, clock, forecaster=learner)
+    for _ in range(16):
+        clock.advance(timedelta(days=1))
+        heater.advance()
+    days, use = learner.history.series(slice(None))
+    assert len(days) == 17 and days[-1] == date(2026, 10, 20)
+    assert not np.isnan(use[0, 1:-1]).any()  # every slot of every whole day was observed
+    assert 100.0 < float(use[0, 1:-1].sum(axis=1).mean()) < 1000.0  # litres a day, 3 persons
+    f = learner.forecast(cfg.fleet(), SlotGrid.day_ahead(date(2026, 10, 21)), slice(0, 1))
+    assert f.over_l is not None and f.confidence == 0.95
+    assert np.allclose(f.mean_l[:48, 0].sum(), use[0, 1:-1].sum(axis=1).mean(), rtol=0.5)
