@@ -242,7 +242,10 @@ def test_token_errors(vtn: Vtn) -> None:
     assert by_basic.headers["www-authenticate"].startswith("Basic")
 
 
-def test_token_scope_subset_and_superset(vtn: Vtn) -> None:
+def test_token_scope_subset_superset_and_unknown(vtn: Vtn) -> None:
+    """RFC 6749 §3.3: a subset is granted as asked; scopes the client does not hold are
+    ignored (partially, or fully: then all its own scopes), the answer's scope saying what was
+    granted; a name no OpenADR client holds, or a malformed one, is 400 invalid_scope."""
     form = {"grant_type": "client_credentials", "client_id": "ven-a"}
     form["client_secret"] = SECRETS["ven-a"]
     subset = vtn.client.post("/auth/token", data={**form, "scope": "read_targets write_reports"})
@@ -251,7 +254,16 @@ def test_token_scope_subset_and_superset(vtn: Vtn) -> None:
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     assert vtn.client.get("/vens", headers=headers).status_code == 403  # no read_ven_objects
     superset = vtn.client.post("/auth/token", data={**form, "scope": "read_targets write_events"})
-    _auth_error(superset, 400, "invalid_scope")
+    assert ok(superset, 200, "clientCredentialResponse")["scope"] == "read_targets"
+    as_30 = vtn.client.post("/auth/token", data={**form, "scope": "read_all"}).json()
+    held = " ".join(sorted(VEN_SCOPES))
+    assert as_30["scope"] == held  # a 3.0 VEN asks read_all (BL's in 3.1): its own scopes
+    headers = {"Authorization": f"Bearer {as_30['access_token']}"}
+    assert vtn.client.get("/vens", headers=headers).status_code == 200
+    assert vtn.client.post("/programs", headers=headers, json={}).status_code == 403
+    for bad in ("read_targets reed_all", "read_targets \\x"):
+        refused = vtn.client.post("/auth/token", data={**form, "scope": bad})
+        _auth_error(refused, 400, "invalid_scope")
 
 
 # --- authentication and scopes ----------------------------------------------------------------

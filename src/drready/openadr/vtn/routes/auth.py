@@ -4,10 +4,15 @@ client-credentials grant (RFC 6749 §4.4) of the VTN (S1: authenticate; C1).
 ``POST /auth/token`` takes the client credentials as an ``application/x-www-form-urlencoded``
 body (RFC 6749 §2.3.1, the spec's media type), as a JSON body (``clientCredentialRequest``), or
 in HTTP Basic (RFC 6749 §2.3.1, then without ``client_secret`` in the body). ``scope``
-(space-separated) must be a subset of the client's scopes (400 ``invalid_scope``); without it
-the client gets all its scopes. Errors carry an RFC 6749 §5.2 body that is at the same time an
-RFC 7807 problem (``error``/``error_description`` plus ``type``/``title``/``status``/``detail``),
-so it satisfies both ``authError`` and the ``problem`` the yaml names for 400 and 401.
+(space-separated) is tolerated as RFC 6749 §3.3 lets the server "fully or partially ignore"
+it: the token carries the requested scopes the client holds, or all its scopes when it holds
+none of them (a 3.0 VEN asks ``read_all``, a BL scope in 3.1), and the answer's ``scope`` says
+what was granted (§3.3: MUST when it differs). 400 ``invalid_scope`` is kept for a scope that
+is malformed (not a §3.3 ``scope-token``) or that no OpenADR client can hold (a typo is
+reported, not silently dropped); without ``scope`` the client gets all its scopes. Errors
+carry an RFC 6749 §5.2 body that is at the same time an RFC 7807 problem
+(``error``/``error_description`` plus ``type``/``title``/``status``/``detail``), so it
+satisfies both ``authError`` and the ``problem`` the yaml names for 400 and 401.
 
 Each attempt with credentials costs a scrypt run. Before it, the endpoint asks the app's
 :class:`~drready.security.throttle.TokenThrottle` (per address and per client id: rate limits,
@@ -25,6 +30,7 @@ import asyncio
 import base64
 import binascii
 import math
+import re
 import time
 from http import HTTPStatus
 from typing import Any
@@ -46,6 +52,21 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FIELDS = ("grant_type", "client_id", "client_secret", "scope")
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 §3.3 scope-token
+
+
+def _granted_scopes(scope: str, held: frozenset[str], known: frozenset[str]) -> frozenset[str]:
+    """The scopes a token gets for the requested ``scope`` (see the module docstring)."""
+    requested = frozenset(scope.split())
+    malformed = sorted(s for s in requested if not _SCOPE_TOKEN.match(s))
+    unknown = sorted(requested - known)
+    if malformed or unknown:
+        raise _TokenRequestError(
+            400,
+            AuthErrorCode.INVALID_SCOPE,
+            f"scope: unknown {' '.join(malformed + unknown)!r}; known: {' '.join(sorted(known))}",
+        )
+    return (requested & held) or held
 
 
 class _TokenRequestError(Exception):
@@ -202,17 +223,9 @@ async def fetch_token(request: Request) -> JSONResponse:
             throttle.release(client_id)
             raise
         throttle.record(client_id, address, success=True, now=time.monotonic())
-        requested = frozenset(fields.get("scope", "").split())
-        unknown = sorted(requested - record.scopes)
-        if unknown:
-            raise _TokenRequestError(
-                400,
-                AuthErrorCode.INVALID_SCOPE,
-                f"scope: not granted to this client: {' '.join(unknown)}",
-            )
+        granted = _granted_scopes(fields.get("scope", ""), record.scopes, tokens.policy.scopes)
     except _TokenRequestError as exc:
         return _auth_error(exc)
-    granted = requested or record.scopes
     token, expires_in = tokens.issue(
         record.client_id, granted, role=record.role, ven_id=record.ven_id
     )
