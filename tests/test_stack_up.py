@@ -31,12 +31,17 @@ import pytest
 from drready.cli import load_subcommand
 from drready.domain import DEFAULT_TZ, Direction
 from drready.domain.time import zone
+from drready.security.operators import OperatorFile
 from drready.security.tokens import ClientRegistry, TokenInvalidError, load_registry
 from drready.sim.stack import (
+    DASHBOARD_LOGIN_FILE,
+    DASHBOARD_OPERATOR,
+    OPERATORS_FILE,
     StackSettings,
     _Urls,
     answer_wait_s,
     child_specs,
+    dashboard_operator,
     default_start,
     home_profile,
     stack_credentials,
@@ -466,6 +471,25 @@ def test_the_homes_are_half_dr_ready_half_the_installed_base(tmp_path: Path) -> 
         ["cloud", "gateway"],
         ["servicer"],
     ]
+
+
+def test_the_dashboard_operator_of_a_run_can_log_in(tmp_path: Path) -> None:
+    """The stack makes a dashboard operator (``servicer run --operators-file``) and tells the
+    password in a 0600 file of its credentials folder, never on a command line."""
+    run = new_run_dir("stack", explicit=tmp_path / "run")
+    login = dashboard_operator(run)
+    assert login == run.path / DASHBOARD_LOGIN_FILE and mode(login) == 0o600
+    name, password = (line.split(": ", 1)[1] for line in login.read_text().splitlines())
+    operators = OperatorFile(run.path / OPERATORS_FILE)
+    assert name == DASHBOARD_OPERATOR and operators.names() == [name]
+    assert operators.verify(name, password) and not operators.verify(name, password + "x")
+    assert mode(run.path / OPERATORS_FILE) == 0o600
+    settings = StackSettings(homes=1, units=10)
+    urls = _Urls("https://localhost:1", "https://localhost:2")
+    specs = child_specs(settings, run, stack_credentials(settings, run, urls), urls, "{}")
+    argv = list(next(s for s in specs if s.name == "servicer").argv)
+    assert argv[argv.index("--operators-file") + 1] == str(run.path / OPERATORS_FILE)
+    assert password not in " ".join(argv)
 
 
 def test_the_servicer_waits_wall_seconds_for_answers_at_any_scale() -> None:
