@@ -1,15 +1,17 @@
 """``drready stack up``: the whole DR-ready ecosystem, each party its own OS process over the real
 protocols, on one shared clock, driven through the servicer's north-bound API (C1, S1, U2, D3,
-D6; issue 11 items 5 and 7).
+D6; issue 11 items 5 and 7; issue 15's target).
 
-What runs (all on loopback unless told otherwise), in this order, each started only when the
-one before is ready:
+What runs (all on loopback unless told otherwise), in start groups (:func:`start_groups`): each
+group is started at once, when every child of the group before is ready:
 
 =================  ========================================================  ===============
 party              command                                                   ready when
 =================  ========================================================  ===============
 VTN                ``drready vtn serve`` (HTTPS, SQLite in the state dir)    ``/auth/server``
-water heaters      ``drready echonet serve`` per home, on 127.0.0.2 …        UDP 3610 bound
+water heaters      ``drready echonet serve`` per home, on 127.0.0.2 …:       UDP 3610 bound
+                   the first half ``--profile dr-ready``, the rest the
+                   installed base (``standard``, ``standard-single``)
 battery            ``drready echonet serve-battery`` on 127.0.0.20           UDP 3610 bound
 maker cloud        ``drready cloud serve --units N --mode units|group``      its VEN and a
                                                                              resource on the VTN
@@ -18,16 +20,16 @@ servicer           ``drready servicer run`` (BL client, API, dashboard)      ``/
 =================  ========================================================  ===============
 
 Certificates and credentials are made fresh in the run's private state directory
-(:mod:`drready.sim.stack_creds`, :mod:`drready.sim.stack_state`), and every child gets the same
-:class:`~drready.domain.clock.ClockSpec` in :data:`~drready.domain.clock.ENV_CLOCK`,
+(:mod:`drready.sim.stack_creds`, :mod:`drready.sim.stack_state`), with a dashboard operator
+(:func:`dashboard_operator`: ``credentials/dashboard-login.txt``), and every child gets the
+same :class:`~drready.domain.clock.ClockSpec` in :data:`~drready.domain.clock.ENV_CLOCK`,
 ``time_scale`` simulated seconds per wall second. The simulated day starts at ``start``
 (default tomorrow 06:00 in :data:`~drready.domain.time.DEFAULT_TZ`); the children are started
-``warmup`` earlier, at 19:00 the evening before by default (:func:`default_warmup`), as an
-operator brings a deployment up the day before: the servicer collects the day-ahead potential
-of the first day's windows at 23:00 (``--potential-at 07:00,13:00,23:00``), when every party
-has been up for a while, so the desk can size the first morning's order from it. (Its own
-collections at 07:00 and 13:00 are for the next day's windows: a stack started at 06:00 would
-have nothing to sell before the second day.)
+``warmup`` earlier, at 00:00 by default (:func:`default_warmup`): the servicer's first potential
+run stands for 23:00 of the evening before and asks for that day's windows still ahead
+(:func:`drready.servicer.run.day_ahead_windows`), so the desk can size the first morning's
+order from it. The households are on a flat rate (:data:`TARIFF`) and the maker cloud declares
+its potential at :data:`CLOUD_CONFIDENCE`.
 
 Then the stack is an aggregator's trading desk (:mod:`drready.sim.stack_orders`): each simulated
 day it reads the portfolio potential the servicer collected and places an up-DR order for
@@ -38,7 +40,9 @@ before SIGKILL (:mod:`drready.sim.stack_procs`), and what is left — processes 
 groups, listening ports, bound ECHONET Lite sockets — is listed. The report
 (:class:`StackReport`, ``--json``) says what the parties themselves measured: the orders as the
 servicer tells them (accepted, delivered from F5 or meter data), the VTN's events that a
-targeted resource never answered, each process's exit and its memory per simulated day.
+targeted resource never answered, each process's exit and its memory per simulated day, and
+the DR-caused shortages the maker cloud and every water heater node counted against their no-DR
+twins and left in their status files (:mod:`drready.device.status`).
 """
 
 from __future__ import annotations
@@ -220,12 +224,12 @@ def answer_wait_s(time_scale: float) -> float:
 _WAVE_SERVICER, _WAVE_VENS, _WAVE_BASE = 2, 1, 0
 
 
-#: The stack comes up at 19:00 the evening before its start (06:00): 11 simulated hours.
+#: The stack comes up at 00:00 of its first day (the start is 06:00): 6 simulated hours.
 WARMUP_H = 6.0
-#: … but never more than a minute of wall time (at 1× the evening before would take 11 hours).
+#: … but never more than a minute of wall time (at 1× the warm-up would take 6 hours).
 WARMUP_MAX_WALL_S = 60.0
-#: The servicer's day-ahead potential collection: its defaults and 23:00, which collects the
-#: first day's windows when the stack comes up the evening before.
+#: The servicer's potential collection: its defaults and 23:00, the instant a stack that comes
+#: up after midnight catches up (that day's windows) and the night's refresh of the next day's.
 POTENTIAL_AT = "07:00,13:00,23:00"
 
 
@@ -234,7 +238,7 @@ def default_warmup(time_scale: float) -> float:
     :data:`WARMUP_MAX_WALL_S` of wall time when that is less.
 
     >>> default_warmup(720.0), default_warmup(1.0)
-    (11.0, 0.016666666666666666)
+    (6.0, 0.016666666666666666)
     """
     return min(WARMUP_H, WARMUP_MAX_WALL_S * time_scale / 3600.0)
 
