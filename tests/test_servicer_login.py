@@ -40,7 +40,7 @@ from drready.servicer.service import Servicer
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.app import ServiceState, create_app
 from drready.servicer.web.auth import AUDIENCE, SERVICER_POLICY
-from drready.servicer.web.login import PasswordFileAuthenticator
+from drready.servicer.web.login import LOGIN_THROTTLE, PasswordFileAuthenticator
 from drready.sim.processes import free_port
 
 TZ = zone(DEFAULT_TZ)
@@ -82,6 +82,8 @@ def _app(tmp_path: Path, operators: OperatorFile | None, *, secure: bool = True)
         operators=PasswordFileAuthenticator(operators, BoundedVerifier(1, 4)),
         session_key=load_or_create_session_key(tmp_path / "state"),
         secure_cookies=secure,
+        # the shipped limits, with no refill during a test however slow the machine
+        login_throttle=LOGIN_THROTTLE.model_copy(update={"client_per_s": 1e-4}),
     )
 
 
@@ -184,6 +186,8 @@ def test_wrong_password_is_401_then_throttled_with_retry_after(site: Site) -> No
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
     assert http.get("/dashboard/api/dashboard").status_code == 401
+    # another name from the same address is not held up by alice's
+    assert _login(http, name="bob", password=PASSWORD).status_code == 401
 
 
 def test_csrf_missing_or_wrong_is_403_and_logout_ends_the_session(site: Site) -> None:
@@ -377,3 +381,14 @@ def test_a_browser_logs_in_sees_the_dashboard_and_logs_out(tmp_path: Path) -> No
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_an_operators_file_opened_to_others_while_running_lets_no_one_in(site: Site) -> None:
+    http = site.http
+    assert _login(http).status_code == 303
+    os.chmod(site.operators.path, 0o644)
+    answer = http.get("/dashboard/api/dashboard")
+    assert answer.status_code == 401  # fail closed, not a 500
+    assert _login(http).status_code == 401
+    os.chmod(site.operators.path, 0o600)
+    assert _login(http).status_code == 303

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -33,6 +34,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from drready.security.files import make_private_dirs
 from drready.security.paths import git_work_tree, write_private_file
 from drready.security.tokens import hash_secret, verify_secret
 
@@ -54,6 +56,7 @@ PASSWORD_MAX_CHARS = 1024
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 """An operator name: a letter or digit, then up to 63 of letters, digits, ``. _ @ -``."""
 
+_log = logging.getLogger("drready.security.operators")
 _HEADER = "# drready servicer operators (S1); passwords are stored as scrypt hashes only\n"
 
 
@@ -144,21 +147,33 @@ class OperatorFile:
         self.path = path.expanduser().absolute()
         _private_outside_repo(self.path, "operators file")
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
         self._records: dict[str, OperatorRecord] = {}
         self._dummy_hash: str | None = None
-        self._reload()
+        self._reload(strict=True)
 
     # ------------------------------------------------------------------ reading
-    def _reload(self) -> None:
-        """Read the file again if it changed (size, mtime, inode); refuse one others may read."""
+    def _reload(self, *, strict: bool = False) -> None:
+        """Read the file again if it changed (inode, size, mtime, ctime: a chmod too); refuse
+        one others may read. ``strict``: raise ``ValueError``; else (a running server) log it
+        and let no one in until the file is right again (fail closed)."""
+        try:
+            self._read()
+        except (ValueError, OSError) as err:
+            if strict:
+                raise
+            _log.error("operators file refused, no one can log in: %s", err)
+            with self._lock:
+                self._stamp, self._records = None, {}
+
+    def _read(self) -> None:
         try:
             st = self.path.stat()
         except FileNotFoundError:
             with self._lock:
                 self._stamp, self._records = None, {}
             return
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if stamp == self._stamp:
             return
         if stat.S_IMODE(st.st_mode) & 0o077:
@@ -225,10 +240,9 @@ class OperatorFile:
                 f"password_hash = {json.dumps(record.password_hash)}",
                 "",
             ]
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, mode=0o700)
+        make_private_dirs(self.path.parent)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         write_private_file(tmp, "\n".join(lines).encode("utf-8"), overwrite=True)
         os.replace(tmp, self.path)
         self._stamp = None
-        self._reload()
+        self._reload(strict=True)

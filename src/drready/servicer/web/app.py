@@ -55,6 +55,7 @@ from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.api import ApiContext, api_router, install_api_error_handlers
 from drready.servicer.web.dashboard import DashboardSnapshot, dashboard_router
 from drready.servicer.web.login import (
+    LOGIN_THROTTLE,
     OperatorAuthenticator,
     PasswordFileAuthenticator,
     install_operator_login,
@@ -104,6 +105,7 @@ def create_app(
     session_key: bytes | None = None,
     secure_cookies: bool = True,
     session_ttl_s: int = 8 * 3600,
+    login_throttle: TokenThrottleSettings = LOGIN_THROTTLE,
 ) -> FastAPI:
     """The servicer's web app (see the module docstring).
 
@@ -112,7 +114,8 @@ def create_app(
     URL announced by ``GET /auth/server``. ``operators`` says who may log in to the dashboard
     (``None``: no one — the pages stay closed); ``session_key`` signs the session cookies (from
     the state directory; ``None``: a random key, sessions end with the process);
-    ``secure_cookies`` when served over TLS.
+    ``secure_cookies`` when served over TLS; ``login_throttle`` limits the operators' login
+    attempts (per address and per name).
     """
     throttling = token_throttle or TokenThrottleSettings()
     verifier = BoundedVerifier(
@@ -157,6 +160,7 @@ def create_app(
         or PasswordFileAuthenticator(None, BoundedVerifier(1, 0, throttling.verify_nice)),
         sessions=SessionSigner(session_key or secrets.token_bytes(32), ttl_s=session_ttl_s),
         secure=secure_cookies,
+        throttle=login_throttle,
     )
     app.include_router(token_routes.router)
     app.include_router(api_router())
