@@ -21,6 +21,13 @@ root mean square).
 
 Scores are float arrays with NaN for a missing one (a day the unit did not observe); the bound
 is taken along one axis, every other axis (units, boundaries) at once.
+
+**Without sorting** (:class:`StreamedBounds`): the bound at level ``c`` among ``n`` scores is
+the ``(n − k + 1)``-th *largest*, and ``n − k + 1`` is small — 1 (the largest) for every
+``n ≤ 38`` at 95 %, so for a unit's 27 past days. The fleet's forecast streams its scores one
+past day at a time into a running top-``m`` and bottom-``m`` (``m`` = :func:`order_depth`,
+``m`` max/min updates per day, no (units × boundaries × days) array, no sort), and reads both
+bounds from them: the same order statistics as :func:`conformal_bounds`, exactly.
 """
 
 from __future__ import annotations
@@ -30,7 +37,14 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["conformal_bounds", "conformal_rank", "conformal_upper", "min_scores_for"]
+__all__ = [
+    "StreamedBounds",
+    "conformal_bounds",
+    "conformal_rank",
+    "conformal_upper",
+    "min_scores_for",
+    "order_depth",
+]
 
 FloatArray = npt.NDArray[np.floating]
 IntArray = npt.NDArray[np.int64]
@@ -141,3 +155,76 @@ def conformal_bounds(
     upper = np.where(none, np.nan, hi).astype(np.float64)
     lower_neg = np.where(none, np.nan, -lo).astype(np.float64)
     return upper, lower_neg, guaranteed, n
+
+
+def order_depth(level: float, max_n: int) -> int:
+    """The most ranks from either end a bound at ``level`` reads among at most ``max_n``
+    scores: ``max(n − min(k, n) + 1)`` over ``n ≤ max_n`` (1: the bounds are the extremes).
+
+    >>> order_depth(0.95, 38), order_depth(0.95, 39), order_depth(0.9, 27)
+    (1, 2, 2)
+    """
+    n = np.arange(1, max(int(max_n), 1) + 1)
+    k = conformal_rank(n, level)
+    return int((n - np.minimum(k, n) + 1).max())
+
+
+class StreamedBounds:
+    """Both one-sided split-conformal bounds of scores that arrive one past day at a time,
+    without keeping or sorting them (see the module): a running top-``depth`` and
+    bottom-``depth`` per element, NaN scores skipped.
+
+    ``StreamedBounds(shape, level, max_n)``, then :meth:`add` each day's scores (an array of
+    ``shape``), then :meth:`bounds` with the scores counted per element: the same
+    ``(upper, upper_of_negatives)`` as :func:`conformal_bounds` on the stacked scores.
+
+    >>> sb = StreamedBounds((1,), 0.9, 19)
+    >>> for x in [3.0, np.nan, 1.0, 2.0, 5.0, 4.0]:
+    ...     sb.add(np.array([x], np.float32))
+    >>> [b.tolist() for b in sb.bounds(np.array([5]))]
+    [[5.0], [-1.0]]
+    """
+
+    def __init__(self, shape: tuple[int, ...], level: float, max_n: int) -> None:
+        self.level = _check_level(level)
+        self.depth = order_depth(self.level, max_n)
+        # top[0] ≥ top[1] ≥ …, bottom[0] ≤ bottom[1] ≤ … ; ±inf (depth > 1) or NaN (depth 1)
+        # where fewer scores have come
+        fill_top = np.nan if self.depth == 1 else -np.inf
+        fill_bottom = np.nan if self.depth == 1 else np.inf
+        self.top = np.full((self.depth, *shape), fill_top, np.float32)
+        self.bottom = np.full((self.depth, *shape), fill_bottom, np.float32)
+        self._hold = np.empty(shape, np.float32)
+
+    def add(self, scores: npt.NDArray[np.float32]) -> None:
+        """One score per element (NaN: none)."""
+        if self.depth == 1:  # fmax/fmin skip NaN: the extremes in one update each
+            np.fmax(self.top[0], scores, out=self.top[0])
+            np.fmin(self.bottom[0], scores, out=self.bottom[0])
+            return
+        missing = np.isnan(scores)
+        for ranks, fill, keep, drop in (
+            (self.top, -np.inf, np.maximum, np.minimum),
+            (self.bottom, np.inf, np.minimum, np.maximum),
+        ):
+            x = np.where(missing, np.float32(fill), scores)
+            for r in ranks:  # insertion into the sorted ranks: the displaced value moves on
+                np.copyto(self._hold, r)
+                keep(r, x, out=r)
+                drop(self._hold, x, out=x)
+
+    def bounds(
+        self, n: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``(upper, upper_of_negatives)`` given ``n`` scores counted per element (NaN where
+        ``n`` is 0), as :func:`conformal_bounds` returns them."""
+        k = conformal_rank(n, self.level)
+        # the (n − min(k, n) + 1)-th from either end; clip: an element without scores reads
+        # rank 1 and is masked below
+        j = np.clip(n - np.minimum(k, n), 0, self.depth - 1)[None, ...]
+        hi = np.take_along_axis(self.top, j, axis=0)[0]
+        lo = np.take_along_axis(self.bottom, j, axis=0)[0]
+        none = n == 0
+        upper = np.where(none, np.nan, hi).astype(np.float64)
+        lower_neg = np.where(none, np.nan, -lo).astype(np.float64)
+        return upper, lower_neg

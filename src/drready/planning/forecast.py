@@ -28,11 +28,16 @@ State per unit: one byte per slot and day, the square root of the litres coded o
 (:func:`encode_use_l`, 255 = not observed): 28 days × 48 slots = **1 344 B per unit** (1.34 GB for
 10⁶ units), shared day labels for the fleet. The coding's error is below 2 % of a slot's use
 above 10 L and below 0.1 L under it. Everything is numpy over units × days × slots; the
-scores are computed for the units asked (a chunk of a fleet) when a forecast is made.
+scores are computed for the units asked (a chunk of a fleet) when a forecast is made, without
+holding them: one past day at a time, time-major, into a running maximum and minimum (the
+conformal bound among ≤ 38 scores at 95 % is the extreme one;
+:class:`~drready.planning.conformal.StreamedBounds`), blocks of :data:`SCORE_BLOCK_UNITS`
+units — no sort and no (units × boundaries × days) array (``benchmarks/learning_forecast.py``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -45,7 +50,7 @@ import numpy.typing as npt
 
 from drready.domain import DEFAULT_TZ, SlotGrid
 from drready.physics.draws import DayType, DrawVariability, day_type_for, day_type_on
-from drready.planning.conformal import conformal_bounds
+from drready.planning.conformal import StreamedBounds
 from drready.planning.problem import (
     NIGHT_START_HOUR,
     DrawForecast,
@@ -101,7 +106,7 @@ def encode_use_l(use_l: npt.ArrayLike) -> UInt8Array:
 def decode_use_l(codes: npt.ArrayLike) -> Float32Array:
     """One byte → litres (float32); 255 (not observed) → NaN.
 
-    >>> decode_use_l(np.array([0, 8, 107, 255], dtype=np.uint8)).round(1).tolist()
+    >>> decode_use_l(np.array([0, 8, 107, 255], dtype=np.uint8)).astype(float).round(1).tolist()
     [0.0, 1.0, 178.9, nan]
     """
     c = np.asarray(codes, dtype=np.uint8)
@@ -110,6 +115,7 @@ def decode_use_l(codes: npt.ArrayLike) -> Float32Array:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def is_day_off(day: date) -> bool:
     """Saturday, Sunday or a Japanese public holiday (and the national calendar's fixed days
     off: Dec 30–31, May 3–4): a day whose national day type is a holiday type
@@ -225,8 +231,10 @@ class _DayMeans:
 
 
 def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32Array]:
-    """Class means and the leave-one-out forecast of every past day (n, D, 48) (NaN where the
-    day is incomplete)."""
+    """Class means and every past day's residual (n, D, 48): its use less the leave-one-out
+    forecast of it (the mean of the other complete days of its class, or of all of them while
+    the class has fewer than :data:`MIN_CLASS_DAYS` others), NaN where the day is incomplete.
+    One past day at a time, so that no other (n, D, 48) array is made."""
     complete: BoolArray = np.asarray(~np.isnan(use).any(axis=2))  # (n, D)
     x = np.where(complete[:, :, None], use, np.float32(0.0))
     n_all = complete.sum(axis=1)
@@ -240,18 +248,21 @@ def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32A
     means = np.where(
         use_cls[:, :, None], s_c / np.maximum(n_c, 1)[:, :, None], mean_all[:, None, :]
     )
-    # leave-one-out: each complete day's forecast from the others
-    day_cls = off.astype(np.int64)  # (D,)
-    s_own = s_c.astype(np.float32)[:, day_cls, :]  # (n, D, 48)
-    n_own = n_c[:, day_cls]  # (n, D)
-    loo_cls_ok = (n_own - 1) >= MIN_CLASS_DAYS
-    loo_cls = (s_own - x) / np.maximum(n_own - 1, 1).astype(np.float32)[:, :, None]
-    loo_all = (s_all.astype(np.float32)[:, None, :] - x) / np.maximum(n_all - 1, 1).astype(
-        np.float32
-    )[:, None, None]
-    loo = np.where(loo_cls_ok[:, :, None], loo_cls, loo_all)
-    loo[~complete] = np.nan
-    return _DayMeans(means, observed.astype(np.int64)), loo
+    # leave-one-out: each complete day's forecast from the others, (sum − day) / (count − 1)
+    # of its class where the class keeps enough days without it, else of all days
+    s_c32, s_all32 = s_c.astype(np.float32), s_all.astype(np.float32)
+    den_all = np.maximum(n_all - 1, 1).astype(np.float32)[:, None]
+    resid = np.empty_like(x)
+    for c in (0, 1):
+        n_own = n_c[:, c]
+        ok = ((n_own - 1) >= MIN_CLASS_DAYS)[:, None]
+        num = np.where(ok, s_c32[:, c, :], s_all32)
+        den = np.where(ok, np.maximum(n_own - 1, 1).astype(np.float32)[:, None], den_all)
+        for d in np.flatnonzero(cls[c]):
+            xd = x[:, d, :]
+            resid[:, d, :] = xd - (num - xd) / den
+    resid[~complete] = np.nan
+    return _DayMeans(means, observed.astype(np.int64)), resid
 
 
 def learned_forecast(
@@ -279,7 +290,7 @@ def learned_forecast(
     if not days:
         return _with_margins(prior, over_p, under_p, confidence)
     off = np.array([is_day_off(d) for d in days])
-    dm, loo = _class_means(use, off)
+    dm, resid = _class_means(use, off)
     learned = dm.n_days >= MIN_HISTORY_DAYS
     if not learned.any():
         return _with_margins(prior, over_p, under_p, confidence)
@@ -296,42 +307,81 @@ def learned_forecast(
     ahead = dm.means[:, cls_of, :].reshape(n, -1)  # (n, H·48) from 00:00 of the start's date
     mean = ahead[:, offset:end]
     after = ahead[:, end:stop].sum(axis=1)
-    # scores: for every past day, the cumulative error over the horizon's span from the same
-    # time of day (NaN from the first slot not observed on), as (n, boundary, day) float32 so
-    # that one sort along the contiguous last axis gives both bounds
-    resid = (use - loo.astype(np.float32)).reshape(n, -1)
-    d_count = len(days)
-    running = np.zeros((n, resid.shape[1] + t + 1), np.float32)
-    np.cumsum(resid, axis=1, out=running[:, 1 : resid.shape[1] + 1])
-    running[:, resid.shape[1] + 1 :] = np.nan  # past the history: no score
-    starts = np.arange(d_count) * 48 + offset  # (W,)
-    scores = running[:, starts[None, :] + np.arange(t + 1)[:, None]]  # (n, t+1, W)
-    scores -= running[:, starts][:, None, :]
-    over, under, guaranteed, count = conformal_bounds(scores, confidence)
+    # scores: for every past day w, the cumulative error over the horizon's span from the same
+    # time of day, running[a_w + j] − running[a_w] at boundary j (a_w = 48·w + offset), NaN
+    # from the first slot not observed on — streamed one past day at a time (see _score_bounds)
+    over, under, rms = _score_bounds(resid.reshape(n, -1), len(days), offset, t, confidence)
     z = NormalDist().inv_cdf(confidence)
-    filled = np.nan_to_num(scores, nan=0.0, copy=False)  # the scores are not used after this
-    sum_sq = np.einsum("ntw,ntw->nt", filled, filled, dtype=np.float64)
-    rms = np.where(count > 0, np.sqrt(sum_sq / np.maximum(count, 1)), np.nan)
     # never below z times the errors' own root mean square: with fewer than 39 scores the
     # conformal rank at 95 % is the largest score, whose coverage n/(n+1) is only just the
     # target at each boundary, while a plan must hold at all of them at once
-    del guaranteed
     over = np.fmax(over, z * rms)
     under = np.fmax(under, z * rms)
-    # boundaries no past day reached: the prior's margin
-    over_l = np.clip(np.where(np.isnan(over), over_p.T, over), 0.0, None)
-    under_l = np.clip(np.where(np.isnan(under), under_p.T, under), 0.0, None)
-    sigma = np.where(np.isnan(rms), prior.cum_sigma_l.T, rms)
-    # units still cold: the prior throughout
-    keep = learned[:, None]
+    # boundaries no past day reached: the prior's margin; units still cold: the prior
+    # throughout (all (t, n), the planning problem's layout)
+    over_l = np.clip(np.where(np.isnan(over), over_p, over), 0.0, None)
+    under_l = np.clip(np.where(np.isnan(under), under_p, under), 0.0, None)
+    sigma = np.where(np.isnan(rms), prior.cum_sigma_l, rms)
+    keep = learned[None, :]
     return DrawForecast(
-        mean_l=_tm(np.where(keep, mean, prior.mean_l.T)),
-        cum_sigma_l=_tm(np.where(keep, sigma, prior.cum_sigma_l.T)),
+        mean_l=np.ascontiguousarray(np.where(keep, mean.T, prior.mean_l)),
+        cum_sigma_l=np.where(keep, sigma, prior.cum_sigma_l),
         after_end_l=np.where(learned, after, prior.after_end_l),
-        over_l=_tm(np.where(keep, over_l, over_p.T)),
-        under_l=_tm(np.where(keep, under_l, under_p.T)),
+        over_l=np.where(keep, over_l, over_p),
+        under_l=np.where(keep, under_l, under_p),
         confidence=confidence,
     )
+
+
+SCORE_BLOCK_UNITS: Final = 2048
+"""Units whose scores are streamed together: one past day's (boundaries, units) float32 block
+stays within the core's cache (97 × 2 048 × 4 B ≈ 0.8 MB)."""
+
+
+def _score_bounds(
+    resid: Float32Array, d_count: int, offset: int, t: int, confidence: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Conformal bounds (over, under) and root mean square of the scores at the ``t + 1``
+    boundaries of a horizon starting at slot ``offset`` of the day, (t + 1, n) each, from the
+    units' residuals ``resid`` (n, 48·D) (NaN: not scored).
+
+    The scores of past day ``w`` at boundary ``j`` are ``R[a + j] − R[a]``, ``R`` the running
+    sum of ``resid`` and ``a = 48·w + offset`` — streamed day by day into
+    :class:`~drready.planning.conformal.StreamedBounds` and a sum of squares, time-major
+    (one day's scores are ``t + 1`` contiguous rows of ``R``), never held as a (units,
+    boundaries, days) array. ``R[i]`` is finite exactly up to the first NaN residual ``p``, so
+    a score is there iff ``a + j ≤ p``, which counts them without looking:
+    ``n_j = clip(⌊(p − offset − j) / 48⌋ + 1, 0, D)``.
+    """
+    n, length = resid.shape
+    nan = np.isnan(resid)
+    first_nan = np.where(nan.any(axis=1), nan.argmax(axis=1), length)  # p per unit
+    j = np.arange(t + 1)
+    count = np.clip(
+        (first_nan[None, :] - offset - j[:, None]) // SLOTS_PER_DAY + 1, 0, d_count
+    ).astype(np.int64)  # (t + 1, n)
+    over = np.empty((t + 1, n))
+    under = np.empty((t + 1, n))
+    sum_sq = np.zeros((t + 1, n))
+    for lo in range(0, n, SCORE_BLOCK_UNITS):
+        hi = min(lo + SCORE_BLOCK_UNITS, n)
+        b = hi - lo
+        running = np.full((length + t + 1, b), np.nan, np.float32)  # past the history: none
+        running[0] = 0.0
+        np.cumsum(resid[lo:hi].T, axis=0, out=running[1 : length + 1])
+        stream = StreamedBounds((t + 1, b), confidence, d_count)
+        score = np.empty((t + 1, b), np.float32)
+        sq = np.empty((t + 1, b), np.float32)
+        for w in range(d_count):
+            a = w * SLOTS_PER_DAY + offset
+            np.subtract(running[a : a + t + 1], running[a], out=score)
+            stream.add(score)
+            np.multiply(score, score, out=sq)
+            np.fmax(sq, np.float32(0.0), out=sq)  # fmax: a missing score (NaN) adds 0
+            sum_sq[:, lo:hi] += sq
+        over[:, lo:hi], under[:, lo:hi] = stream.bounds(count[:, lo:hi])
+    rms = np.where(count > 0, np.sqrt(sum_sq / np.maximum(count, 1)), np.nan)
+    return over, under, rms
 
 
 def _with_margins(
@@ -340,10 +390,6 @@ def _with_margins(
     return DrawForecast(
         f.mean_l, f.cum_sigma_l, f.after_end_l, over_l=over, under_l=under, confidence=confidence
     )
-
-
-def _tm(x: FloatArray) -> FloatArray:
-    return np.ascontiguousarray(x.T, dtype=np.float64)
 
 
 DayTypeOf = Callable[[date], DayType]
