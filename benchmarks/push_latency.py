@@ -15,16 +15,17 @@ are up to 1 ms high). All parties run on this machine, so one clock serves both 
   own callback URL; the callbacks are paths of one HTTPS server in this process (uvicorn, in a
   thread). Notifications are HMAC-signed per VEN by the VTN; the receiver records them without
   checking (the check is the tests' business, and costs microseconds).
-* **mqtt**: each VEN logs in to the broker with its own credentials and subscribes to its own
-  events topic (``GET /notifiers/mqtt/topics/vens/{venID}/events``); the broker's ACL lets it
-  read nothing else.
+* **mqtt**: each VEN connects to the broker (mutual TLS) with the certificate ``GET
+  /notifiers`` gives it (OpenADR 3.1 ``CERTIFICATE``) and subscribes to its own events topic
+  (``GET /notifiers/mqtt/topics/vens/{venID}/events``); the broker's ACL lets it read nothing
+  else.
 
 Setup, in a temporary directory outside the repository (removed afterwards): a CA and server
 certificate; a client registry of the BL and ``--vens`` VEN clients (one shared secret hash:
 tokens are minted here with the VTN's signing key — the same signed JWTs the token endpoint
 issues — so that 101 scrypt verifications do not dominate the start-up); ``drready vtn serve``
 as a child process over HTTPS (``--workers``, SQLite, ``--allow-private-callbacks`` for the
-loopback callbacks, ``--mqtt-broker`` with its own broker credentials); a Mosquitto broker of
+loopback callbacks, ``--mqtt-broker mqtts://…`` with the broker CA's key); a Mosquitto broker of
 its own on a free loopback port with the access control ``drready vtn mqtt-config`` writes.
 
 Run: ``.venv/bin/python benchmarks/push_latency.py`` (≈ 1 min). ``--events 3`` is shorter.
@@ -57,6 +58,7 @@ import httpx
 import numpy as np
 import uvicorn
 
+from drready.openadr.push import certificate_context
 from drready.openadr.vtn.mqtt_access import write_broker_config
 from drready.security.certs import write_bundle
 from drready.security.tls import uvicorn_ssl_kwargs
@@ -291,10 +293,16 @@ def mqtt_phase(setup: Setup, n_events: int) -> tuple[np.ndarray, int]:
             ).json()["topics"]["ALL"]
             for i, vid in enumerate(setup.ven_ids)
         ]
+        auths = [
+            http.get(f"{setup.base}/notifiers", headers=headers).json()["MQTT"]["authentication"]
+            for headers in setup.vens
+        ]
     for i, topic in enumerate(topics):
         client = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"ven-{i}")
-        password = (setup.broker_dir / "clients" / f"ven-{i}.password").read_text().strip()
-        client.username_pw_set(f"ven-{i}", password)
+        pem = auths[i]
+        client.tls_set_context(
+            certificate_context(pem["caCert"], pem["clientCert"], pem["clientKey"])
+        )
 
         def on_connect(c: Any, u: Any, f: Any, rc: Any, p: Any, topic: str = topic) -> None:
             c.subscribe(topic, qos=1)
@@ -369,9 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--database", f"sqlite:///{tmp / 'vtn.db'}", "--base-url", base]
         command += ["--workers", str(args.workers), "--allow-private-callbacks"]
         command += ["--callback-ca", str(certs.ca_cert)]
-        command += ["--mqtt-broker", f"mqtt://127.0.0.1:{broker_port}"]
-        command += ["--mqtt-username", "drready-vtn"]
-        command += ["--mqtt-password-file", str(broker.vtn_password)]
+        command += ["--mqtt-broker", f"mqtts://127.0.0.1:{broker_port}"]
+        command += ["--mqtt-ca", str(broker.ca_cert), "--mqtt-ca-key", str(broker.ca_key)]
         with (
             child([MOSQUITTO, "-c", str(broker.conf)], tmp / "mosquitto.log") as mosquitto,
             child(command, tmp / "vtn.log", env) as vtn,

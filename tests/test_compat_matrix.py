@@ -3,8 +3,9 @@
 plugin, ``toadr3`` and ``oadr30-ven-ud``, each pinned in its own virtual environment, drive a
 ``vtn serve`` child over HTTPS (tokens, programs, events, VENs, resources, targets, reports,
 subscriptions, webhook delivery to an echo-answering HTTPS receiver, MQTT through the
-development broker and through a broker of the test's own with `vtn mqtt-config`'s per-client
-ACL). The table in ``docs/profile-openadr3.md`` must be exactly what was
+development broker and through a mutual-TLS broker of the test's own with `vtn mqtt-config`'s
+per-client ACL, each client given its certificate by GET /notifiers). The table in
+``docs/profile-openadr3.md`` must be exactly what was
 measured (``python -m tests.compat.harness --write`` rewrites it).
 
 Needs Python >= 3.12 (the ElaadNL client requires it), PyPI on first use (the environments are

@@ -66,7 +66,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("subscription_create", "subscription create"),
     ("webhook_delivery", "subscription with webhook delivery"),
     ("mqtt", "MQTT (notifiers), anonymous development broker"),
-    ("mqtt_acl", "MQTT (notifiers), broker with per-client ACL (`vtn mqtt-config`)"),
+    ("mqtt_acl", "MQTT (notifiers), mutual-TLS broker with per-client ACL (`vtn mqtt-config`)"),
 )
 ACL_ROWS = ("mqtt_acl",)
 """Rows measured against a second ``vtn serve`` whose broker enforces ``vtn mqtt-config``."""
@@ -199,8 +199,6 @@ class RunningVtn:
     server_key: Path
     secrets: dict[str, str]
     log_file: Path
-    mqtt_passwords: dict[str, str]
-    """With an ACL broker: each client's broker password from ``vtn mqtt-config``."""
 
 
 @contextlib.contextmanager
@@ -253,7 +251,9 @@ def running_vtn(
     mqtt_acl: bool = False,
 ) -> Iterator[RunningVtn]:
     """``drready vtn serve`` over HTTPS on loopback with ``clients`` (id → role) registered;
-    with ``mqtt_acl``, publishing to a broker of its own that enforces ``vtn mqtt-config``."""
+    with ``mqtt_acl``, publishing to a broker of its own that enforces ``vtn mqtt-config``
+    (mutual TLS: the VTN holds the broker CA's key and gives each client its certificate
+    through ``GET /notifiers``, OpenADR 3.1 ``CERTIFICATE`` authentication)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     registry = ClientRegistry(signing_key=key.encode())
@@ -263,19 +263,14 @@ def running_vtn(
     clients_file = work_dir / "clients.toml"
     registry.save(clients_file, overwrite=True)
     args = list(extra_args)
-    mqtt_passwords: dict[str, str] = {}
     with contextlib.ExitStack() as stack:  # the broker stops after the VTN
         if mqtt_acl:
             broker_port, broker_dir = stack.enter_context(acl_broker(work_dir, clients_file))
-            args += ["--mqtt-broker", f"mqtt://127.0.0.1:{broker_port}"]
-            args += ["--mqtt-username", "drready-vtn"]
-            args += ["--mqtt-password-file", str(broker_dir / "vtn.password")]
-            for cid in clients:
-                path = broker_dir / "clients" / f"{cid}.password"
-                mqtt_passwords[cid] = path.read_text().strip()
+            args += ["--mqtt-broker", f"mqtts://127.0.0.1:{broker_port}"]
+            args += ["--mqtt-ca", str(broker_dir / "ca.pem")]
+            args += ["--mqtt-ca-key", str(broker_dir / "ca-key.pem")]
         vtn = stack.enter_context(_running_vtn(work_dir, key, clients_file, args))
         vtn.secrets.update(client_secrets)
-        vtn.mqtt_passwords.update(mqtt_passwords)
         yield vtn
 
 
@@ -320,7 +315,6 @@ def _running_vtn(
             bundle.server_key,
             {},
             log_file,
-            {},
         )
     finally:
         if proc.poll() is None:
@@ -345,6 +339,13 @@ def ean13(i: int) -> str:
     body = f"871685{i:06d}"
     weighted = sum(int(d) * (3 if k % 2 == 0 else 1) for k, d in enumerate(reversed(body)))
     return body + str((10 - weighted % 10) % 10)
+
+
+def bl_id(ven_id: str) -> str:
+    """The BL client id a client's script uses (one per script: the VTN's token throttle lets
+    one token request per client id be in flight, and four scripts at once sharing one BL id
+    would be a contention of the test's making, not the client's)."""
+    return "bl-" + ven_id.removeprefix("ven-")
 
 
 def seed(vtn: RunningVtn, ven_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -402,8 +403,8 @@ def seed(vtn: RunningVtn, ven_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
                 "receiver_key": str(vtn.server_key),
                 "ven_id": cid,
                 "ven_secret": vtn.secrets[cid],
-                "bl_id": "bl",
-                "bl_secret": vtn.secrets["bl"],
+                "bl_id": bl_id(cid),
+                "bl_secret": vtn.secrets[bl_id(cid)],
                 "bl_token": bl_token,
                 "program_id": program["id"],
                 "program_name": program_name,
@@ -413,7 +414,6 @@ def seed(vtn: RunningVtn, ven_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
                 "granted_ven_id": granted["id"],
                 "granted_ven_name": granted["venName"],
                 "start": start.isoformat(),
-                "mqtt_password": vtn.mqtt_passwords.get(cid),
                 "rows": [key for key, _ in ROWS if key not in ACL_ROWS],
             }
         return configs
@@ -467,7 +467,8 @@ def measure(work_dir: Path, extra_args: Sequence[str] = VTN_ARGS) -> Matrix:
         raise LookupError("the compatibility matrix needs Python >= 3.12 and none was found")
     venvs = client_venvs(python)
     ven_ids = [f"ven-{spec.slug}" for spec in CLIENTS]
-    roles = {"bl": "bl", **{cid: "ven" for cid in ven_ids}}
+    roles = {"bl": "bl", **{bl_id(cid): "bl" for cid in ven_ids}}
+    roles.update({cid: "ven" for cid in ven_ids})
     matrix: Matrix = {spec.slug: {} for spec in CLIENTS}
     passes = (
         ("main", extra_args, False, None),

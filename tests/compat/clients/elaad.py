@@ -20,7 +20,6 @@ from _rows import (
     EchoReceiver,
     Matrix,
     Outcome,
-    bl_get,
     fail,
     load_config,
     notification_names,
@@ -327,85 +326,85 @@ def _connack(client: Any, topic: str) -> tuple[str, list[bytes]]:
     return return_value
 
 
+def _delivered(client: Any, topic: str) -> str:
+    """Connect ``client``, subscribe ``topic``, have the BL create an event for the client's
+    target: ``"delivered"``, or what went wrong."""
+    connack, got = _connack(client, topic)
+    try:
+        if connack != "ok":
+            return connack
+        name = f"gac-mqtt-acl-{uuid.uuid4().hex[:6]}"
+        bl.events.create_event(new_event=gac_event(state["program"].id, name, [config["target"]]))
+        deadline = time.monotonic() + NOTIFY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if any(name.encode() in payload for payload in got):
+                return "delivered"
+            time.sleep(0.1)
+        return f"connected, no message within {NOTIFY_TIMEOUT_S:.0f} s"
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def ven_get(path: str) -> Any:
+    """As this VEN (a token of its own, outside the client): GET ``path``, decoded JSON."""
+    import ssl
+    import urllib.parse
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=config["ca"])
+    form = {"grant_type": "client_credentials", "client_id": config["ven_id"]}
+    data = urllib.parse.urlencode({**form, "client_secret": config["ven_secret"]}).encode()
+    with urllib.request.urlopen(config["vtn"] + "/auth/token", data=data, context=ctx) as res:
+        token = json.loads(res.read())["access_token"]
+    req = urllib.request.Request(config["vtn"] + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as res:
+        return json.loads(res.read())
+
+
 def mqtt_acl() -> None:
-    """The binding /notifiers gives, applied by the client's own MQTTClient."""
-    from openadr3_client._auth.config_builder import build_token_manager_config
-    from openadr3_client._auth.token_manager import OAuthTokenManager
+    """The binding /notifiers gives (CERTIFICATE: the CA, the client's certificate and key as
+    PEM strings), applied by the client's own MQTTClient; where its model loses it, the
+    client's own certificate model built from the wire strings, then from files."""
     from openadr3_client.oadr310._vtn.mqtt.client import MQTTClient
+    from openadr3_client.oadr310.models.notifiers.mqtt.mqtt import (
+        MqttNotifierAuthenticationCertificate,
+    )
 
     notifiers = ven.notifiers.get_notifiers()
     auth = notifiers.mqtt.authentication
     state["broker"] = urlsplit(str(notifiers.mqtt.uris[0]))
     topics = ven.notifiers.get_event_topics_for_ven(ven_id=config["granted_ven_id"]).topics
-    manager = OAuthTokenManager(
-        build_token_manager_config(
-            client_id=config["ven_id"],
-            client_secret=config["ven_secret"],
-            token_url=config["vtn"] + "/auth/token",
-            scopes=None,
-            audience=None,
-            vtn_base_url=config["vtn"],
-            verify_vtn_tls_certificate=Path(config["ca"]),
-            version=OADRVersion.OADR_310,
-            factory_name="compat",
-        )
-    )
-    client = MQTTClient(notifiers.mqtt, manager)
-    user, password = getattr(client, "_username", None), getattr(client, "_password", None)
-    has = {True: "with", False: "without"}
-    sent = (
-        "anonymously"
-        if user is None and password is None
-        else f"{has[bool(user)]} a username, {has[bool(password)]} a password"
-    )
-    parsed = type(auth).__name__
-    connack, got = _connack(client, topics.create)
-    try:
-        if connack == "ok":
-            name = f"gac-mqtt-acl-{uuid.uuid4().hex[:6]}"
-            bl.events.create_event(
-                new_event=gac_event(state["program"].id, name, [config["target"]])
-            )
-            deadline = time.monotonic() + NOTIFY_TIMEOUT_S
-            while time.monotonic() < deadline:
-                if any(name.encode() in payload for payload in got):
-                    return
-                time.sleep(0.1)
-            raise fail(f"connected, no message within {NOTIFY_TIMEOUT_S:.0f} s")
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    # what the client sent, and the same with the username /notifiers names (Definition.md:
-    # OAUTH2_BEARER_TOKEN = "use token as password and specified username as username"), and
-    # with the password `vtn mqtt-config` made for this client (given out of band)
-    probes = {}
-    for label, password in (
-        ("its access token", manager.get_access_token()),
-        ("its `vtn mqtt-config` password", config["mqtt_password"]),
-    ):
-        probe = MQTTClient(notifiers.mqtt, manager)
-        probe.username_pw_set(config["ven_id"], password)
-        probe_connack, probe_got = _connack(probe, topics.create)
-        if probe_connack == "ok":
-            name = f"gac-mqtt-probe-{uuid.uuid4().hex[:6]}"
-            bl.events.create_event(
-                new_event=gac_event(state["program"].id, name, [config["target"]])
-            )
-            deadline = time.monotonic() + NOTIFY_TIMEOUT_S
-            while time.monotonic() < deadline and not any(name.encode() in p for p in probe_got):
-                time.sleep(0.1)
-            delivered = any(name.encode() in p for p in probe_got)
-            probe_connack = "delivered" if delivered else "connected, no message"
-        probe.loop_stop()
-        probe.disconnect()
-        probes[label] = probe_connack
-    wire = bl_get(config, "/notifiers")["MQTT"]["authentication"]
-    tried = "; ".join(
-        f"username {config['ven_id']!r} with {label}: {result}" for label, result in probes.items()
-    )
+
+    def attempt(binding: Any) -> str:
+        try:
+            return _delivered(MQTTClient(binding), topics.create)
+        except Exception as exc:  # the client's constructor (paho's tls_set)
+            return f"{type(exc).__name__}: {str(exc)[:60]}"
+
+    as_parsed = attempt(notifiers.mqtt)
+    if as_parsed == "delivered":
+        return
+    wire = ven_get("/notifiers")["MQTT"]["authentication"]
+    pem = {"ca_cert": wire["caCert"], "client_cert": wire["clientCert"]}
+    pem["client_key"] = wire["clientKey"]
+    by_hand = MqttNotifierAuthenticationCertificate(**pem)
+    as_strings = attempt(notifiers.mqtt.model_copy(update={"authentication": by_hand}))
+    work = Path(config["work_dir"])
+    paths = {}
+    for field, text in pem.items():
+        path = work / f"mqtt-{field}.pem"
+        path.touch(mode=0o600)
+        path.write_text(text)
+        paths[field] = str(path)
+    as_files = MqttNotifierAuthenticationCertificate(**paths)
+    files = attempt(notifiers.mqtt.model_copy(update={"authentication": as_files}))
     raise fail(
-        f"/notifiers gives {json.dumps(wire)}; the client's model keeps it as {parsed}, "
-        f"so its MQTTClient connects {sent}: {connack}. The same client given {tried}"
+        f"/notifiers gives {wire['method']} (caCert, clientCert, clientKey as PEM strings); the "
+        f"client's model keeps {type(auth).__name__} (no fields), so its MQTTClient connects "
+        f"without a certificate: {as_parsed}. Its MqttNotifierAuthenticationCertificate built "
+        f"from the same strings: paho's tls_set takes file names, {as_strings}; the strings "
+        f"written to files, their paths in the model: {files}"
     )
 
 

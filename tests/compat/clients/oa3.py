@@ -5,7 +5,6 @@ config file; prints one JSON line of cells. Not imported by drready."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -248,22 +247,22 @@ def mqtt_acl() -> None:
 
     from openadr3_client.mqtt import MQTTConnection
 
-    wire = (ven.discover_notifiers() or {}).get("MQTT", {}).get("authentication")
+    wire = (ven.discover_notifiers() or {}).get("MQTT", {}).get("authentication") or {}
+    method = wire.get("method")
     channel = ven.add_mqtt(ven.get_mqtt_broker_uris()[0])
     channel.start()
-    params = inspect.signature(MQTTConnection.__init__).parameters
-    takes = "takes" if {"username", "password"} & set(params) else "takes no username or password"
+    params = sorted(set(inspect.signature(MQTTConnection.__init__).parameters) - {"self"})
     if not connected(channel, 3.0):
         raise fail(
-            f"/notifiers gives {json.dumps(wire)}; the client's MqttChannel {takes}: it "
-            "connects without credentials and the broker does not let it in (no link after 3 s)"
+            f"/notifiers gives {method} (the CA, a client certificate and key); the client's "
+            f"MqttChannel takes {', '.join(params)}: no certificate, so the broker (mutual TLS) "
+            "does not let it in (no link after 3 s)"
         )
     channel.subscribe_topics(list(ven.get_mqtt_topics_ven_events().json()["topics"].values()))
     if events_arrive(channel, f"compat-mqtt-acl-{config['ven_id']}"):
         return
     raise fail(
-        f"/notifiers gives {json.dumps(wire)}; connected, but no message within "
-        f"{NOTIFY_TIMEOUT_S:.0f} s"
+        f"/notifiers gives {method}; connected, but no message within {NOTIFY_TIMEOUT_S:.0f} s"
     )
 
 
