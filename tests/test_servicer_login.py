@@ -13,8 +13,6 @@ import re
 import secrets
 import shutil
 import stat
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +24,9 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from drready.cli import app
 from drready.domain import DEFAULT_TZ
 from drready.domain.time import zone
 from drready.security.certs import write_bundle
@@ -287,29 +287,24 @@ def test_sessions_expire_and_are_bound_to_their_key(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "drready.cli", "servicer", "operator", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
+    # in process (typer's runner: standard input is no terminal, so the password is read
+    # from it, as from a pipe)
+    return CliRunner().invoke(app, ["servicer", "operator", *args], input=stdin, env=env)
 
 
 def test_operator_add_reads_the_password_from_stdin_and_writes_a_hash(tmp_path: Path) -> None:
     path = tmp_path / "operators.toml"
     done = _cli("add", "alice", "--operators-file", str(path), stdin=PASSWORD + "\n")
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert PASSWORD not in path.read_text()
     assert OperatorFile(path).verify("alice", PASSWORD)
     listed = _cli("list", env={"DRREADY_SERVICER_OPERATORS_FILE": str(path)})
-    assert listed.stdout.split() == ["alice"]
+    assert listed.exit_code == 0 and listed.stdout.split() == ["alice"]
     short = _cli("add", "bob", "--operators-file", str(path), stdin="short\n")
-    assert short.returncode == 2 and "password: must be 16" in short.stderr
+    assert short.exit_code == 2 and "password: must be 16" in short.output
     inside = _cli("add", "bob", "--operators-file", str(REPO / "ops.toml"), stdin=PASSWORD)
-    assert inside.returncode == 2 and "inside the git work tree" in inside.stderr
+    assert inside.exit_code == 2 and "inside the git work tree" in inside.output
     assert not (REPO / "ops.toml").exists()
 
 
