@@ -387,3 +387,26 @@ def test_an_operators_file_opened_to_others_while_running_lets_no_one_in(site: S
     assert _login(http).status_code == 401
     os.chmod(site.operators.path, 0o600)
     assert _login(http).status_code == 303
+
+
+def test_servicer_run_refuses_an_operators_file_inside_the_repo_or_open_to_others(
+    tmp_path: Path,
+) -> None:
+    from tests.servicer_run_helpers import api_registry
+
+    clients, _, key = api_registry(tmp_path)
+    env = {"DRREADY_CLIENT_SECRET": "s" * 24, "DRREADY_TOKEN_KEY": key}
+    base = ["servicer", "run", "--vtn", "http://127.0.0.1:1", "--insecure-http"]
+    base += ["--clients-file", str(clients), "--database", f"sqlite:///{tmp_path / 's.db'}"]
+    inside = CliRunner().invoke(app, [*base, "--operators-file", str(REPO / "ops.toml")], env=env)
+    assert inside.exit_code == 2 and "--operators-file" in inside.output
+    assert "inside the git work tree" in inside.output
+    operators = OperatorFile(tmp_path / "operators.toml")
+    operators.add("alice", PASSWORD)
+    os.chmod(operators.path, 0o640)
+    opened = CliRunner().invoke(app, [*base, "--operators-file", str(operators.path)], env=env)
+    assert opened.exit_code == 2 and "chmod 600" in opened.output
+    os.chmod(operators.path, 0o600)
+    in_repo_state = [*base, "--operators-file", str(operators.path), "--state-dir", str(REPO)]
+    state = CliRunner().invoke(app, in_repo_state, env=env)
+    assert state.exit_code == 2 and "--state-dir" in state.output
