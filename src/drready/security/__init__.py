@@ -15,6 +15,10 @@
 - :mod:`drready.security.files` — private files (0600) and directories (0700).
 - :mod:`drready.security.paths` — where secrets may live (outside any git work tree).
 - :mod:`drready.security.listen` — listen addresses judged by what they bind.
+- :mod:`drready.security.operators` — the servicer's human operators: a 0600 password file of
+  scrypt hashes outside the repository.
+- :mod:`drready.security.sessions` — signed session cookies and CSRF tokens for them, the key
+  in the service's state directory.
 
 Nothing here ships a key, a secret or a default credential: keys are generated on demand or read
 from files and environment variables kept outside the repository.
