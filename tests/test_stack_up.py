@@ -191,7 +191,7 @@ def test_the_day_plan_is_the_demo_day() -> None:
         at(14, 10),
         at(14, 14),
         0.6,
-        at(14, 7, 30),
+        at(13, 20),  # the evening before: a day-ahead order, while shift times are open
     )
     assert (down.key, down.direction, down.start, down.end, down.share, down.size_at) == (
         "r-2026-05-14-down",
@@ -225,19 +225,19 @@ def _driver() -> tuple[OrderDriver, Any, Any]:
 def test_order_life_as_input_action_table() -> None:
     driver, up, down = _driver()
     table: list[tuple[Any, datetime, list[Any]]] = [
-        (Tick(), at(14, 7), []),  # before 07:30 nothing is due
-        (Tick(), at(14, 7, 30), [ReadPotential(up)]),
-        (Tick(), at(14, 7, 31), []),  # sizing: not asked twice
-        (PotentialMissing(up.key, "404"), at(14, 7, 31), []),  # retried after RETRY
-        (Tick(), at(14, 7, 31) + RETRY - timedelta(seconds=1), []),
-        (Tick(), at(14, 7, 31) + RETRY, [ReadPotential(up)]),
-        (PotentialRead(up.key, up_kwh=0.1, down_kwh=50.0), at(14, 7, 50), []),  # 0.06 kWh
-        (Tick(), at(14, 8, 5), [ReadPotential(up)]),
-        (PotentialRead(up.key, up_kwh=100.0, down_kwh=50.0), at(14, 8, 5), [PostOrder(up, 60.0)]),
-        (OrderRefused(up.key, "503", final=False), at(14, 8, 5), [PostOrder(up, 60.0)]),
-        (OrderPosted(up.key, "o-1"), at(14, 8, 6), []),
-        (Tick(), at(14, 8, 6) + READ_EVERY, [ReadOrder("o-1")]),
-        (OrderRead("o-1", {"status": "accepted"}), at(14, 8, 36), []),
+        (Tick(), at(13, 19), []),  # before 20:00 the evening before nothing is due
+        (Tick(), at(13, 20), [ReadPotential(up)]),
+        (Tick(), at(13, 20, 1), []),  # sizing: not asked twice
+        (PotentialMissing(up.key, "404"), at(13, 20, 1), []),  # retried after RETRY
+        (Tick(), at(13, 20, 1) + RETRY - timedelta(seconds=1), []),
+        (Tick(), at(13, 20, 1) + RETRY, [ReadPotential(up)]),
+        (PotentialRead(up.key, up_kwh=0.1, down_kwh=50.0), at(13, 20, 20), []),  # 0.06 kWh
+        (Tick(), at(13, 20, 35), [ReadPotential(up)]),
+        (PotentialRead(up.key, up_kwh=100.0, down_kwh=50.0), at(13, 20, 35), [PostOrder(up, 60.0)]),
+        (OrderRefused(up.key, "503", final=False), at(13, 20, 35), [PostOrder(up, 60.0)]),
+        (OrderPosted(up.key, "o-1"), at(13, 20, 36), []),
+        (Tick(), at(13, 20, 36) + READ_EVERY, [ReadOrder("o-1")]),
+        (OrderRead("o-1", {"status": "accepted"}), at(13, 21, 6), []),
         (Tick(), at(14, 13, 30), [ReadOrder("o-1"), ReadPotential(down)]),
         (PotentialRead(down.key, 100.0, 12.3456), at(14, 13, 30), [PostOrder(down, 7.407)]),
         (OrderRefused(down.key, "400 window.start: in the past"), at(14, 13, 31), []),

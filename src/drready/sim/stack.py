@@ -33,7 +33,8 @@ its potential at :data:`CLOUD_CONFIDENCE`.
 
 Then the stack is an aggregator's trading desk (:mod:`drready.sim.stack_orders`): each simulated
 day it reads the portfolio potential the servicer collected and places an up-DR order for
-10:00–14:00 and a down-DR order for 17:00–20:00 through ``POST /api/v1/orders``, and follows
+10:00–14:00 (the evening before, while the standard-only units' shift times are open) and a
+down-DR order for 17:00–20:00 (at 13:30) through ``POST /api/v1/orders``, and follows
 them with ``GET /api/v1/orders/{id}``. It stops on SIGINT/SIGTERM or after ``duration_s``:
 the children's figures are read once more, then each stop wave gets SIGTERM and at most 10 s
 before SIGKILL (:mod:`drready.sim.stack_procs`), and what is left — processes of the children's

@@ -5,8 +5,11 @@ item 5: the demo day's orders through the servicer's north-bound API).
 Every simulated day of the run carries the demo day's two orders (local time,
 :data:`~drready.domain.time.DEFAULT_TZ`):
 
-* up-DR 10:00–14:00 (absorb solar surplus), sized at 07:30;
-* down-DR 17:00–20:00 (scarcity), sized at 13:30.
+* up-DR 10:00–14:00 (absorb solar surplus), sized at 20:00 the evening before — a day-ahead
+  order, placed while the installed base's energy shift is still open (ECHONET Lite's shift
+  times close at 22:00 for the next day, so a standard-only unit can take part only in an order
+  dispatched before then); an order whose sizing time is before the run began is sized at once;
+* down-DR 17:00–20:00 (scarcity), sized at 13:30 the same day.
 
 "Sized" means: read the portfolio potential the servicer collected for exactly that window
 (``GET /api/v1/portfolio/potential``) and order ``share`` of it in the order's direction
@@ -117,7 +120,14 @@ def day_plans(day: date, *, run_id: str, up_share: float, down_share: float) -> 
     """
     tag = f"{run_id}-{day.isoformat()}"
     return [
-        OrderPlan(f"{tag}-up", Direction.UP, _at(day, 10), _at(day, 14), up_share, _at(day, 7, 30)),
+        OrderPlan(
+            f"{tag}-up",
+            Direction.UP,
+            _at(day, 10),
+            _at(day, 14),
+            up_share,
+            _at(day - timedelta(days=1), 20),
+        ),
         OrderPlan(
             f"{tag}-down", Direction.DOWN, _at(day, 17), _at(day, 20), down_share, _at(day, 13, 30)
         ),
