@@ -47,6 +47,7 @@ from drready.planning.tariff import TARIFFS
 app = sub_app("Maker cloud: a fleet of simulated water heaters behind one OpenADR VEN (route ii).")
 
 _MODES: tuple[Literal["units", "group"], ...] = ("units", "group")
+_FORECASTS = ("national", "learning")
 
 
 def _clock(time_scale: float | None) -> ScaledClock | None:
@@ -119,6 +120,16 @@ def cloud_serve(
             "fleet this process simulates beside it (twice the planning work)."
         ),
     ] = None,
+    forecast: Annotated[
+        str,
+        typer.Option(
+            help="What the units plan against: 'national' (the national schedule) or "
+            "'learning' (each unit's own use of the last 28 days, per day class, with "
+            "split-conformal bounds of its own errors; the fleet starts with its households' "
+            "past 28 days). Learning costs ≈ 0.3 s of CPU per 10 000 units at every roll and "
+            "potential answer, so it is opt-in: see docs/dr-potential-method.md §11."
+        ),
+    ] = "national",
 ) -> None:
     """Run a maker cloud; its client secret comes from $DRREADY_CLIENT_SECRET.
 
@@ -136,6 +147,8 @@ def cloud_serve(
     if plan_tariff is None:
         fail("--tariff", f"must be one of {', '.join(TARIFFS)}, got {tariff!r}")
     output_file(status_file, "--status-file")
+    if forecast not in _FORECASTS:
+        fail("--forecast", f"must be 'national' or 'learning', got {forecast!r}")
     check_range("--confidence", confidence, 0.5, 0.999)
     clock = _clock(time_scale)
     pushed = push_options(
@@ -171,6 +184,7 @@ def cloud_serve(
             status_file=status_file,
             confidence=confidence,
             push=pushed,
+            learning=forecast == "learning",
         )
     except KeyboardInterrupt:
         pass

@@ -94,6 +94,7 @@ from drready.physics.climate import TOKYO, Climate
 from drready.physics.draws import day_type_for, sample_step_use_l
 from drready.physics.duty import on_off_energy_kwh, on_off_power_kw
 from drready.planning.engine import FleetPlan, FleetPlanner
+from drready.planning.forecast import LearningForecaster
 from drready.planning.problem import (
     NIGHT_START_HOUR,
     Fleet,
@@ -133,6 +134,7 @@ small; large enough that numpy's per-call overhead is negligible. It is also the
 the realised-use random stream."""
 _PHASE_STREAM = 1
 _USE_STREAM = 2
+_HISTORY_STREAM = 3
 _MAX_REJECTED = 10_000
 """Rejected request ids remembered (answered again the same way); the oldest are forgotten."""
 
@@ -215,6 +217,12 @@ class LiveFleet:
     forecaster : Forecaster, optional
         What the units plan against, and the hook for learning; the national schedule
         (:class:`~drready.planning.rolling.ScheduleForecaster`) by default.
+    learning : bool
+        The units learn their households (:class:`~drready.planning.forecast.
+        LearningForecaster` at ``confidence``; issue 13 item 2), starting from the
+        :data:`~drready.planning.forecast.HISTORY_DAYS` days their households drew before the
+        start-up (:meth:`_seed_history`), as a fleet that has been running; the twin learns its
+        own. Refused with a ``forecaster``.
     tz : str
         The households' time zone (IANA).
     chunk_units : int
@@ -240,7 +248,10 @@ class LiveFleet:
         tz: str = DEFAULT_TZ,
         chunk_units: int = CHUNK_UNITS,
         no_dr_twin: bool = False,
+        learning: bool = False,
     ) -> None:
+        if learning and forecaster is not None:
+            raise ValueError("learning makes the fleet's own forecaster: give one or the other")
         if no_dr_twin and forecaster is not None:
             raise ValueError("no_dr_twin needs the default forecaster (the twin learns its own)")
         if isinstance(step_minutes, bool) or step_minutes <= 0 or 30 % step_minutes:
@@ -287,6 +298,10 @@ class LiveFleet:
         self._slot_manual = np.zeros((n, k), dtype=bool)
         self._rated = np.zeros(n)
         self._now = clock.now()
+        if learning:
+            learner = LearningForecaster(fleet.size, confidence=confidence, tz=tz)
+            self.forecaster = learner
+            self._seed_history(learner, self._now)
         self.twin: LiveFleet | None = None
         self._at = self._warm_up(self._now)
         if no_dr_twin:
@@ -301,6 +316,7 @@ class LiveFleet:
                 step_minutes=step_minutes,
                 tz=tz,
                 chunk_units=chunk_units,
+                learning=learning,
             )
         self.timing = replace(self.timing, start_up_s=time.perf_counter() - started)
 
@@ -317,6 +333,7 @@ class LiveFleet:
         tariff: Tariff = NIGHT_TOU,
         no_dr_twin: bool = False,
         confidence: float = 0.95,
+        learning: bool = False,
     ) -> LiveFleet:
         """``n`` households drawn with :meth:`Fleet.random` from ``seed``."""
         rng = np.random.default_rng(seed)
@@ -330,6 +347,7 @@ class LiveFleet:
             tariff=tariff,
             no_dr_twin=no_dr_twin,
             confidence=confidence,
+            learning=learning,
         )
 
     # ------------------------------------------------------------------ F6
@@ -509,13 +527,40 @@ class LiveFleet:
             if start < before:
                 self.forecaster.observe(start, units, use_l)
 
+    def _night_before(self, now: datetime) -> datetime:
+        """The night heating start (23:00) at or before the slot of ``now``: the warm-up's."""
+        local = slot_floor(now).astimezone(self._zone)
+        night = local.replace(hour=NIGHT_START_HOUR, minute=0, second=0, microsecond=0)
+        return night if night <= local else night - timedelta(days=1)
+
+    def _seed_history(self, learner: LearningForecaster, now: datetime) -> None:
+        """The units' measured past: the use of their households over the ``learner.days``
+        local days to the warm-up's 23:00 (the warm-up observes the rest), sampled per chunk
+        at 30-minute resolution from ``SeedSequence(seed, spawn_key=(3, first day, chunk))``
+        (the households' draw model, on a stream of its own)."""
+        last = self._night_before(now).date()
+        first = last - timedelta(days=learner.days - 1)
+        days = [first + timedelta(days=d) for d in range(learner.days)]
+        kinds = [day_type_for(d) for d in days]
+        for c, sl in self._chunks():
+            seq = np.random.SeedSequence(
+                self.seed, spawn_key=(_HISTORY_STREAM, first.toordinal(), c)
+            )
+            use_l = sample_step_use_l(
+                np.random.default_rng(seq),
+                self.fleet.persons[sl],
+                kinds,
+                30,
+                bathtub=self.fleet.bathtub[sl],
+            ).use_l.reshape(-1, len(days), 48)
+            use_l[:, -1, NIGHT_START_HOUR * 2 :] = np.nan  # the warm-up's to observe
+            learner.history.load(first, use_l, units=sl)
+
     def _warm_up(self, now: datetime) -> datetime:
         """Start at the night heating start before ``now`` from a quarter-full tank, then roll
         to the slot of ``now`` (see the module)."""
         to = slot_floor(now)
-        local = to.astimezone(self._zone)
-        night = local.replace(hour=NIGHT_START_HOUR, minute=0, second=0, microsecond=0)
-        start = night if night <= local else night - timedelta(days=1)
+        start = self._night_before(now)
         sums = self._new_sums()
         for c, sl in self._chunks():
             problem_at = self._problem_at(sl)

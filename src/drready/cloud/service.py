@@ -413,6 +413,7 @@ def run_cloud(
     status_file: Path | None = None,
     confidence: float = 0.95,
     push: PushOptions | None = None,
+    learning: bool = False,
 ) -> None:
     """Run a maker cloud of ``units`` simulated units against the VTN at ``vtn_url``.
 
@@ -428,7 +429,8 @@ def run_cloud(
     (:class:`~drready.device.status.PartyStatus`: after every poll from the fleet's arrays, and
     once more at the stop). With ``push`` (webhook or MQTT, :mod:`drready.openadr.push`) the
     events are pushed and read from the VTN only every ``push.safety_poll_s``; the loop still
-    ticks every ``interval_s`` for the power reports.
+    ticks every ``interval_s`` for the power reports. With ``learning`` the units forecast
+    from their households' own past use (:class:`~drready.cloud.live.LiveFleet`'s).
 
     Raises
     ------
@@ -458,6 +460,7 @@ def run_cloud(
                 tariff=tariff,
                 no_dr_twin=status_file is not None,
                 confidence=confidence,
+                learning=learning,
             )
     except KeyboardInterrupt:
         _log.info("maker cloud stopped during its start-up")

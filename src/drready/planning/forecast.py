@@ -109,10 +109,12 @@ def decode_use_l(codes: npt.ArrayLike) -> Float32Array:
     >>> decode_use_l(np.array([0, 8, 107, 255], dtype=np.uint8)).astype(float).round(1).tolist()
     [0.0, 1.0, 178.9, nan]
     """
-    c = np.asarray(codes, dtype=np.uint8)
-    out = (c.astype(np.float32) / np.float32(_CODE_PER_SQRT_L)) ** 2
-    out[c == _MISSING] = np.nan
-    return out
+    return _DECODED_L[np.asarray(codes, dtype=np.uint8)]
+
+
+_DECODED_L: Final = (np.arange(256, dtype=np.float32) / np.float32(_CODE_PER_SQRT_L)) ** 2
+"""Litres of every code (one gather decodes a history); code 255 is NaN."""
+_DECODED_L[_MISSING] = np.nan
 
 
 @functools.lru_cache(maxsize=4096)
@@ -234,15 +236,28 @@ def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32A
     """Class means and every past day's residual (n, D, 48): its use less the leave-one-out
     forecast of it (the mean of the other complete days of its class, or of all of them while
     the class has fewer than :data:`MIN_CLASS_DAYS` others), NaN where the day is incomplete.
-    One past day at a time, so that no other (n, D, 48) array is made."""
-    complete: BoolArray = np.asarray(~np.isnan(use).any(axis=2))  # (n, D)
-    x = np.where(complete[:, :, None], use, np.float32(0.0))
-    n_all = complete.sum(axis=1)
-    observed = (~np.isnan(use)).any(axis=2).sum(axis=1)  # days with any slot observed
-    s_all = x.sum(axis=1, dtype=np.float64)  # (n, 48)
+
+    One class at a time. The sums are float32 and exact: a decoded use is ``c²/64`` litres
+    (``c`` ≤ 254, :func:`decode_use_l`), so a sum is a multiple of 1/64, exact in float32 (in
+    any order, as in float64) below 2²⁴/64 = 262 144 L — always within 260 days.
+    """
+    nan = np.isnan(use)
+    complete: BoolArray = np.asarray(~nan.any(axis=2))  # (n, D)
+    observed = (~nan.all(axis=2)).sum(axis=1)  # days with any slot observed
+    del nan
     cls = np.stack([~off, off])  # (2, D)
-    s_c = np.einsum("cd,nds->ncs", cls.astype(np.float32), x, dtype=np.float64)
-    n_c = (complete[:, None, :] & cls[None, :, :]).sum(axis=2)  # (n, 2)
+    parts = []
+    for c in (0, 1):
+        days = np.flatnonzero(cls[c])
+        xc = use[:, days, :]  # a copy (fancy index): incomplete days count as 0 in the sums
+        done = complete[:, days]
+        xc[~done] = 0.0
+        parts.append((days, xc, done, xc.sum(axis=1), done.sum(axis=1)))
+    s_c32 = np.stack([p[3] for p in parts], axis=1)  # (n, 2, 48), exact
+    n_c = np.stack([p[4] for p in parts], axis=1)  # (n, 2)
+    s_all32 = s_c32[:, 0, :] + s_c32[:, 1, :]  # exact
+    n_all = n_c.sum(axis=1)
+    s_c, s_all = s_c32.astype(np.float64), s_all32.astype(np.float64)
     use_cls = n_c >= MIN_CLASS_DAYS
     mean_all = s_all / np.maximum(n_all, 1)[:, None]
     means = np.where(
@@ -250,18 +265,15 @@ def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32A
     )
     # leave-one-out: each complete day's forecast from the others, (sum − day) / (count − 1)
     # of its class where the class keeps enough days without it, else of all days
-    s_c32, s_all32 = s_c.astype(np.float32), s_all.astype(np.float32)
     den_all = np.maximum(n_all - 1, 1).astype(np.float32)[:, None]
-    resid = np.empty_like(x)
-    for c in (0, 1):
-        n_own = n_c[:, c]
+    resid = np.empty_like(use)
+    for c, (days, xc, done, _, n_own) in enumerate(parts):
         ok = ((n_own - 1) >= MIN_CLASS_DAYS)[:, None]
         num = np.where(ok, s_c32[:, c, :], s_all32)
         den = np.where(ok, np.maximum(n_own - 1, 1).astype(np.float32)[:, None], den_all)
-        for d in np.flatnonzero(cls[c]):
-            xd = x[:, d, :]
-            resid[:, d, :] = xd - (num - xd) / den
-    resid[~complete] = np.nan
+        r = xc - (num[:, None, :] - xc) / den[:, None, :]
+        r[~done] = np.nan
+        resid[:, days, :] = r
     return _DayMeans(means, observed.astype(np.int64)), resid
 
 
@@ -368,17 +380,21 @@ def _score_bounds(
         b = hi - lo
         running = np.full((length + t + 1, b), np.nan, np.float32)  # past the history: none
         running[0] = 0.0
-        np.cumsum(resid[lo:hi].T, axis=0, out=running[1 : length + 1])
+        running[1 : length + 1] = resid[lo:hi].T
+        for i in range(2, length + 1):  # row by row: 10× numpy's cumsum along axis 0
+            np.add(running[i], running[i - 1], out=running[i])
         stream = StreamedBounds((t + 1, b), confidence, d_count)
         score = np.empty((t + 1, b), np.float32)
         sq = np.empty((t + 1, b), np.float32)
+        block_sq = np.zeros((t + 1, b))
         for w in range(d_count):
             a = w * SLOTS_PER_DAY + offset
             np.subtract(running[a : a + t + 1], running[a], out=score)
             stream.add(score)
             np.multiply(score, score, out=sq)
             np.fmax(sq, np.float32(0.0), out=sq)  # fmax: a missing score (NaN) adds 0
-            sum_sq[:, lo:hi] += sq
+            block_sq += sq
+        sum_sq[:, lo:hi] = block_sq
         over[:, lo:hi], under[:, lo:hi] = stream.bounds(count[:, lo:hi])
     rms = np.where(count > 0, np.sqrt(sum_sq / np.maximum(count, 1)), np.nan)
     return over, under, rms
