@@ -31,7 +31,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from drready.cli import app
 from drready.openadr.push import PushOptions, certificate_context, start_push
 from drready.openadr.ven import VenClient
 from drready.openadr.vtn import VtnSettings, create_app
@@ -364,3 +366,39 @@ def test_a_push_driven_ven_gets_its_event_by_mqtt_without_a_poll(
         shell, event_id = asyncio.run(scenario())
     assert shell.core.phase(event_id) is not None  # pushed through the broker to the core
     assert shell.full_reads == 1
+
+
+def test_vtn_serve_names_the_mqtt_option_at_fault(tmp_path: Path) -> None:
+    """A CA key without its certificate, certificate authentication on plain mqtt://, and a CA
+    key others can read: exit 2 naming the option, before anything serves."""
+    ca_dir = tmp_path / "broker"
+    load_or_make_ca(ca_dir)
+    registry = make_registry()
+    registry.save(tmp_path / "clients.toml")
+    env = {
+        **os.environ,
+        "DRREADY_TOKEN_KEY": "k" * 48,
+        "DRREADY_CLIENTS_FILE": str(tmp_path / "clients.toml"),
+        "DRREADY_WEBHOOK_KEY": "w" * 48,
+    }
+    base = ["vtn", "serve", "--insecure-http", "--port", str(free_port())]
+    key = ["--mqtt-ca-key", str(ca_dir / "ca-key.pem")]
+    ca = ["--mqtt-ca", str(ca_dir / "ca.pem")]
+    cases = [
+        (["--mqtt-broker", "mqtts://127.0.0.1:1", *key], "--mqtt-ca: mqtt_ca_file"),
+        (["--mqtt-broker", "mqtt://127.0.0.1:1", *ca, *key], "--mqtt-broker: mqtt_broker_url"),
+    ]
+    for options, named in cases:
+        result = CliRunner().invoke(app, [*base, *options], env=env)
+        assert result.exit_code == 2, result.output
+        assert named in result.output, result.output
+    os.chmod(ca_dir / "ca-key.pem", 0o640)
+    readable = subprocess.run(
+        [*CLI, *base, "--mqtt-broker", "mqtts://127.0.0.1:1", *ca, *key],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert readable.returncode == 2, readable.stderr
+    assert "--mqtt-ca-key: ca_key_file" in readable.stderr and "0600" in readable.stderr

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from drready.cli.common import check_range, fail, first_line, last_line, sub_app
+from drready.cli.common import check_range, fail, first_line, sub_app
 from drready.openadr.vtn import VtnSettings
 from drready.openadr.vtn.mqtt_access import write_broker_config
 from drready.openadr.vtn.server import ENV_WEBHOOK_KEY, WEBHOOK_KEY_MIN_BYTES, run
@@ -144,10 +145,12 @@ def vtn_serve(
             callback_ca_file=None if callback_ca is None else str(callback_ca),
             strict_input=strict_input,
         )
-    except ValueError as err:
-        message = str(err)
-        option = next((opt for field, opt in _MQTT_FIELDS if field in message), "--mqtt-broker")
-        fail(option, last_line(err))
+    except ValidationError as err:
+        first = err.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(part) for part in first["loc"]) or message.split(":", 1)[0]
+        option = next((opt for field, opt in _MQTT_FIELDS if field == where), "--mqtt-broker")
+        fail(option, message)
     for option, path in (
         ("--mqtt-ca", mqtt_ca),
         ("--mqtt-ca-key", mqtt_ca_key),
@@ -169,7 +172,9 @@ def vtn_serve(
         )
     except ValueError as err:
         message = first_line(err)
-        fail(f"${ENV_WEBHOOK_KEY}" if ENV_WEBHOOK_KEY in message else "--host", message)
+        field = message.split(":", 1)[0]
+        named = {"ca_key_file": "--mqtt-ca-key", "directory": "--mqtt-cert-dir"}.get(field)
+        fail(named or (f"${ENV_WEBHOOK_KEY}" if ENV_WEBHOOK_KEY in message else "--host"), message)
 
 
 @app.command("webhook-key")
