@@ -21,11 +21,12 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from drready.device.heater import SimulatedWaterHeater
+if TYPE_CHECKING:  # the maker cloud imports this module and needs no heater
+    from drready.device.heater import SimulatedWaterHeater
 
 __all__ = ["PartyStatus", "heater_status", "read_status", "write_status"]
 
