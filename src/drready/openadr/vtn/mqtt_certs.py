@@ -24,6 +24,9 @@ private as the VTN's TLS and the client's token (the specification's design); th
 marked ``Cache-Control: no-store``. Revocation is not implemented: a client removed from the
 registry keeps its certificate until it expires (:data:`CLIENT_CERT_DAYS`), and is refused by
 the VTN at once; removing its ACL lines (re-running ``mqtt-config``) bars it from the broker.
+A running process keeps the certificate it loaded: the VTN's publisher reads its own at start
+and a push VEN the one ``/notifiers`` gave it when it subscribed, so either must be restarted
+(or re-subscribe) within :data:`CLIENT_CERT_DAYS` − :data:`RENEW_BEFORE_DAYS` days.
 """
 
 from __future__ import annotations
