@@ -108,3 +108,26 @@ def test_a_whole_fleet_slice_matches_the_reference_per_block() -> None:
     np.testing.assert_array_equal(new.mean_l, ref.mean_l)
     np.testing.assert_allclose(new.over_l, ref.over_l, rtol=0, atol=SCORE_TOL_L)
     np.testing.assert_allclose(new.under_l, ref.under_l, rtol=0, atol=SCORE_TOL_L)
+
+
+def test_a_derivation_is_reused_only_while_the_history_is_unchanged() -> None:
+    """Two slots of one roll share the chunk's class means; a slot observed after them is in
+    the next forecast (as the reference, which derives everything each time, has it)."""
+    rng = np.random.default_rng(8)
+    n = 12
+    fleet = Fleet.random(rng, n)
+    hist = _history(n, rng)
+    zone = SlotGrid.day_ahead(FIRST).zoneinfo
+    for hour in (13, 13, 14):  # 13:00 twice (kept), then 14:00 after 13:00 was observed
+        at = datetime(2026, 10, 28, hour, 0, tzinfo=zone)
+        if hour == 14:
+            version = hist.version
+            hist.observe(datetime(2026, 10, 28, 13, 0, tzinfo=zone), slice(None), np.full(n, 300.0))
+            hist.observe(datetime(2026, 10, 28, 13, 30, tzinfo=zone), slice(None), np.zeros(n))
+            assert hist.version == version + 2
+        grid = rolling_grid(at)
+        prior = draw_forecast(fleet, grid)
+        new = learned_forecast(hist, slice(None), grid, 0.95, prior)
+        ref = reference_learned_forecast(hist, slice(None), grid, 0.95, prior)
+        np.testing.assert_array_equal(new.mean_l, ref.mean_l)
+        np.testing.assert_allclose(new.over_l, ref.over_l, rtol=0, atol=SCORE_TOL_L)

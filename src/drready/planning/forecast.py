@@ -155,6 +155,10 @@ class UsageHistory:
         self.dates: IntArray = np.full(days, -1, dtype=np.int64)
         self.tz = tz
         self._zone = ZoneInfo(tz)
+        self.version = 0
+        """Counts the writes: what was derived from the history holds while it is unchanged."""
+        self.derived: tuple[object, _Derived] | None = None
+        """(key, value) of the last derivation :func:`learned_forecast` made (one chunk's)."""
 
     @property
     def n_units(self) -> int:
@@ -180,6 +184,7 @@ class UsageHistory:
             return None
         self.dates[row] = o
         self.codes[:, row, :] = _MISSING
+        self.version += 1
         return row
 
     def observe(self, slot_start: datetime, units: Units, use_l: npt.ArrayLike) -> None:
@@ -190,6 +195,7 @@ class UsageHistory:
             return
         slot = local.hour * 2 + local.minute // 30
         self.codes[units, row, slot] = encode_use_l(use_l)
+        self.version += 1
 
     def load(self, first_day: date, use_l: npt.ArrayLike, units: Units = slice(None)) -> None:
         """Many whole days at once: ``use_l`` (n, days, 48) [L] from ``first_day`` (NaN: not
@@ -204,6 +210,7 @@ class UsageHistory:
             row = self._row(first_day + timedelta(days=d))
             if row is not None:
                 self.codes[units, row, :] = codes[:, d, :]
+        self.version += 1
 
     def series(self, units: Units) -> tuple[list[date], Float32Array]:
         """The units' use as consecutive dates from the oldest kept to the newest: the dates
@@ -230,6 +237,9 @@ class _DayMeans:
 
     means: FloatArray
     n_days: IntArray
+
+
+_Derived = tuple[list[date], int, _DayMeans, Float32Array]
 
 
 def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32Array]:
@@ -277,6 +287,26 @@ def _class_means(use: Float32Array, off: BoolArray) -> tuple[_DayMeans, Float32A
     return _DayMeans(means, observed.astype(np.int64)), resid
 
 
+def _derived(history: UsageHistory, units: Units) -> _Derived:
+    """The dates, unit count, class means and residuals of the units at ``units``, kept for
+    the next call while the history is unchanged (a roll over several slots plans each slot
+    from the same history: one derivation per chunk, not one per slot)."""
+    key = (
+        (history.version, units.start, units.stop, units.step) if isinstance(units, slice) else None
+    )
+    if key is not None and history.derived is not None and history.derived[0] == key:
+        return history.derived[1]
+    days, use = history.series(units)
+    n = int(use.shape[0])
+    if days:
+        dm, resid = _class_means(use, np.array([is_day_off(d) for d in days]))
+    else:
+        dm, resid = _DayMeans(np.zeros((n, 2, SLOTS_PER_DAY)), np.zeros(n, np.int64)), use
+    value = (days, n, dm, resid)
+    history.derived = (key, value) if key is not None else None
+    return value
+
+
 def learned_forecast(
     history: UsageHistory,
     units: Units,
@@ -294,15 +324,13 @@ def learned_forecast(
     """
     if not 0.5 <= confidence <= 0.999:
         raise ValueError(f"confidence must be within 0.5–0.999, got {confidence}")
-    days, use = history.series(units)
-    n, t = use.shape[0], grid.n_slots
+    days, n, dm, resid = _derived(history, units)
+    t = grid.n_slots
     if prior.mean_l.shape != (t, n):
         raise ValueError(f"prior.mean_l must be ({t}, {n}), got {prior.mean_l.shape}")
     over_p, under_p = prior.margins_l(confidence)
     if not days:
         return _with_margins(prior, over_p, under_p, confidence)
-    off = np.array([is_day_off(d) for d in days])
-    dm, resid = _class_means(use, off)
     learned = dm.n_days >= MIN_HISTORY_DAYS
     if not learned.any():
         return _with_margins(prior, over_p, under_p, confidence)
