@@ -29,6 +29,7 @@ class Unit:
     upper: list[float]  # U[0..T]
     lo: list[float]  # least y per slot (0, or the pinned value)
     cap: list[float]  # most y per slot
+    room_cut: list[float]  # (k − 1) · (Q_max − U[t]) / A[t]: what up-DR's room leaves out
 
 
 def safety_bounds(b: dict[str, Any]) -> tuple[list[float], list[float]]:
@@ -74,6 +75,12 @@ def unit_from(inputs: dict[str, Any], slot_h: float) -> Unit:
         upper=upper,
         lo=[0.0] * n,
         cap=[inputs["heat_cap_kwh"][s] / a_cum[s + 1] for s in range(n)],
+        room_cut=[
+            (inputs["up_room_margin"] - 1.0)
+            * max(inputs["q_max_kwh"] - inputs["upper_kwh"][t], 0.0)
+            / a_cum[t]
+            for t in range(n + 1)
+        ],
     )
 
 
@@ -120,18 +127,50 @@ class Window:
     max_kw: list[float]
 
 
-def window(u: Unit, baseline_y: list[float], start: int, end: int) -> Window:
-    """The most and least electricity of ``[start, end)`` and each slot's power bounds."""
+def prefix(y: list[float]) -> list[float]:
+    """``Y[0..T]``: the running sum of ``y`` from 0."""
+    out = [0.0]
+    for v in y:
+        out.append(out[-1] + v)
+    return out
+
+
+def floored(u: Unit, keep: list[float]) -> Unit:
+    """§ 10.2 up-DR floor: ``u`` with ``Y[t] ≥ min(keep[t], F[t])`` added to its lower bounds
+    (``keep`` the baseline's running sum, ``-inf`` where no floor holds)."""
+    f = allowed(u)
+    lower = [max(lo, min(k, fv)) for lo, k, fv in zip(u.lower, keep, f, strict=True)]
+    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, lower, u.upper, u.lo, u.cap, u.room_cut)
+
+
+def room(u: Unit) -> Unit:
+    """§ 10.2 up-DR room: the upper bounds lowered by ``room_cut``, never below the lower."""
+    upper = [max(up - c, lo) for up, c, lo in zip(u.upper, u.room_cut, u.lower, strict=True)]
+    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, u.lower, upper, u.lo, u.cap, u.room_cut)
+
+
+def window(
+    u: Unit,
+    baseline_y: list[float],
+    start: int,
+    end: int,
+    keep: list[float] | None = None,
+) -> Window:
+    """The most and least electricity of ``[start, end)`` and each slot's power bounds; the
+    most heat (and each slot's most power) over the plans never below ``keep`` (default: the
+    baseline's running sum, § 10.2)."""
     r, f = required(u), allowed(u)
-    low = walk_low(u, r, 0, 0.0, u.n)
     high = walk_high(u, f, 0, 0.0, u.n)
-    fill = walk_high(u, f, start, low[start], end)  # lowest path before, then full power
-    keep = walk_low(u, r, start, high[start], end)  # highest path before, then what R forces
+    uf = room(floored(u, prefix(baseline_y) if keep is None else keep))
+    low_f = walk_low(uf, required(uf), 0, 0.0, u.n)
+    f_up = allowed(uf)
+    fill = walk_high(u, f_up, start, low_f[start], end)  # lowest path before, then full power
+    keep_path = walk_low(u, r, start, high[start], end)  # highest path before, then R's
     most = sum((fill[k + 1] - fill[k]) * u.weight[start + k] for k in range(end - start))
-    least = sum((keep[k + 1] - keep[k]) * u.weight[start + k] for k in range(end - start))
+    least = sum((keep_path[k + 1] - keep_path[k]) * u.weight[start + k] for k in range(end - start))
     min_kw, max_kw = [], []
     for t in range(start, end):
-        hi = min(u.cap[t], f[t + 1] - low[t])
+        hi = min(u.cap[t], f_up[t + 1] - low_f[t])
         lo = max(u.lo[t], r[t + 1] - high[t])
         lo = min(max(lo, u.lo[t]), u.cap[t])
         hi = min(max(hi, lo), u.cap[t])
@@ -181,7 +220,7 @@ def pinned(u: Unit, start: int, end: int, electric_kwh: list[float]) -> Unit:
     lo, cap = list(u.lo), list(u.cap)
     for t in range(start, end):
         lo[t] = cap[t] = electric_kwh[t] / u.weight[t]
-    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, u.lower, u.upper, lo, cap)
+    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, u.lower, u.upper, lo, cap, u.room_cut)
 
 
 def requests(
@@ -191,10 +230,18 @@ def requests(
     accepted keeps the reported plan's profile (``plan_kwh``) for the later requests."""
     out = []
     cur = u
+    # § 10.2: from the first up request on, never below the baseline, except after the start
+    # of a down window in which something was asked
+    keep = prefix(baseline_y)
+    none = [float("-inf")] * (u.n + 1)
+    floor_on = False
     for req in asked:
         s, e = req["start_slot"], req["end_slot"]
-        w = window(cur, baseline_y, s, e)
         up = req["direction"] == "up"
+        floor_on = floor_on or up
+        if not up and req["amount_kwh"] > 1e-6:
+            keep = keep[: s + 1] + [float("-inf")] * (u.n - s)
+        w = window(cur, baseline_y, s, e, keep if floor_on else none)
         pot = max(0.0, w.most_kwh - w.baseline_kwh if up else w.baseline_kwh - w.least_kwh)
         acc = min(req["amount_kwh"], pot)
         out.append((pot, acc))

@@ -79,8 +79,11 @@ def test_the_reference_reproduces_the_vector(vector: dict[str, Any]) -> None:
     assert max(np.array(q_plan[1:]) - inputs["upper_kwh"][1:]) <= tol["energy_kwh"]
 
 
-def _lp(inputs: dict[str, Any], objective: np.ndarray) -> np.ndarray:
-    """Exact LP over electricity e[t] and stored heat Q[1..T] (the document's § 1–2)."""
+def _lp(
+    inputs: dict[str, Any], objective: np.ndarray, floor: list[float] | None = None
+) -> np.ndarray:
+    """Exact LP over electricity e[t] and stored heat Q[1..T] (the document's § 1–2); with
+    ``floor``, the up-DR rules of § 10.2: Q[t] at least that too, and the room's upper bounds."""
     a, c, d = (np.array(inputs[k]) for k in ("retention", "cop", "draw_kwh"))
     t = len(a)
     rows, cols, vals = [], [], []
@@ -95,10 +98,17 @@ def _lp(inputs: dict[str, Any], objective: np.ndarray) -> np.ndarray:
     b_eq = -d.copy()
     b_eq[0] += a[0] * inputs["q0_kwh"]
     cap = np.array(inputs["heat_cap_kwh"]) / c
+    lower = np.array(inputs["lower_kwh"][1:])
+    upper = np.array(inputs["upper_kwh"][1:])
+    if floor is not None:  # 1e-6 kWh below: met exactly by the baseline, not by LP round-off
+        lower = np.minimum(np.maximum(lower, np.array(floor[1:]) - 1e-6), upper)
+        # and the room of § 10.2: the upper bounds lowered by (k − 1) × their margin
+        cut = (inputs["up_room_margin"] - 1.0) * np.maximum(inputs["q_max_kwh"] - upper, 0.0)
+        upper = np.maximum(upper - cut, lower)
     bounds = list(
         zip(
-            np.r_[np.zeros(t), inputs["lower_kwh"][1:]],
-            np.r_[cap, inputs["upper_kwh"][1:]],
+            np.r_[np.zeros(t), lower],
+            np.r_[cap, upper],
             strict=True,
         )
     )
@@ -124,9 +134,9 @@ def test_an_exact_lp_bounds_the_vector(vector: dict[str, Any]) -> None:
     for w in expected["windows"]:
         m = np.zeros(t)
         m[w["start_slot"] : w["end_slot"]] = 1.0
-        most = float(_lp(inputs, -m) @ m)
+        most = float(_lp(inputs, -m, expected["baseline"]["stored_heat_kwh"]) @ m)
         least = float(_lp(inputs, m) @ m)
         # the closed forms are safe plans: never beyond the exact extremes, and close to them
         assert least - 1e-6 <= w["least_kwh"] <= w["most_kwh"] <= most + 1e-6
-        assert most - w["most_kwh"] <= 0.02 * most + 0.01, (w["label"], most, w["most_kwh"])
+        assert most - w["most_kwh"] <= 0.04 * most + 0.01, (w["label"], most, w["most_kwh"])
         assert w["least_kwh"] - least <= 0.02 * w["baseline_kwh"] + 0.01, w["label"]

@@ -91,7 +91,10 @@ def test_fast_path_matches_lp_on_random_units(day: date):
     for i in range(n):
         ref0 = reference_plan(p, i, [])
         assert base.cost_yen[i] == pytest.approx(ref0.cost_yen, rel=0.02, abs=1.0)
-        _, most, least = reference_window_potential(p, i, *up_w)
+        # the up-DR potential keeps the baseline's stored heat: the same baseline on both sides
+        _, most, least = reference_window_potential(
+            p, i, *up_w, baseline_electric_kwh=base.electric_kwh[i]
+        )
         assert pot.most_kwh[i] == pytest.approx(most, abs=1e-4)
         assert pot.least_kwh[i] == pytest.approx(least, abs=1e-4)
         # near-tied least-cost baselines exist (night slots of almost equal cost); DR amounts

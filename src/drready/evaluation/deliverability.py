@@ -119,7 +119,8 @@ def evaluate_declared_potential(
         oracle_problem = build_problem(
             fleet, grid, q0, perfect_forecast(slot_use, forecast.after_end_l), confidence=0.5
         )
-        oracle = FleetPlanner(oracle_problem)
+        # the same rules as the unit's: up-DR never below the unit's own baseline
+        oracle = FleetPlanner(oracle_problem, in_force_heat_kwh=baseline.heat_kwh)
         base_run = execute_plan(problem, baseline.heat_kwh, use, manual, fleet.reserve_l)
         tz = zone(grid.tz)
         for j, w in enumerate(windows):

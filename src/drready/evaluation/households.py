@@ -341,7 +341,9 @@ class _TariffRun:
                     perfect_forecast(slot_use, forecast.after_end_l),
                     tariff=self.tariff,
                     confidence=0.5,
-                )
+                ),
+                # the same rules as the unit's: up-DR never below the unit's own baseline
+                in_force_heat_kwh=baseline.heat_kwh,
             )
             tz = zone(grid.tz)
             for j, w in enumerate(windows):

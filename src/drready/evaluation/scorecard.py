@@ -290,7 +290,9 @@ def run_scorecard(
         oracle = FleetPlanner(
             build_problem(
                 fleet, grid, q0, perfect_forecast(slot_use, forecast.after_end_l), confidence=0.5
-            )
+            ),
+            # the same rules as the unit's: up-DR never below the unit's own baseline
+            in_force_heat_kwh=baseline.heat_kwh,
         )
         base_run = execute_plan(problem, baseline.heat_kwh, use, manual, fleet.reserve_l)
         # the day's required boil-up: the expected draw heat of the 24 h from 23:00, made at

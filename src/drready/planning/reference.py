@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from drready.domain import Direction
+from drready.planning.engine import UP_ROOM_MARGIN
 from drready.planning.problem import PlanningProblem
 
 FloatArray = npt.NDArray[np.float64]
@@ -83,10 +84,19 @@ class UnitLP:
         self.price = problem.price_yen_per_kwh
 
     def solve(
-        self, objective: FloatArray, windows: list[WindowConstraint], *, full: bool = False
+        self,
+        objective: FloatArray,
+        windows: list[WindowConstraint],
+        *,
+        full: bool = False,
+        floor_kwh: FloatArray | None = None,
+        room: bool = False,
     ) -> FloatArray:
         """Minimise ``objective · e`` (``objective · (e, Q[1..T])`` if ``full``) subject to the
-        windows; returns the full variable vector."""
+        windows (and, for this solve only, stored heat at least ``floor_kwh`` (T+1,) at every
+        boundary 1 … T; with ``room``, the upper bounds lowered by ``UP_ROOM_MARGIN − 1`` times
+        their margin below ``Q_max``, never below the lower ones: an up-DR potential's room);
+        returns the full variable vector."""
         t = self.t
         a_ub = None
         b_ub = None
@@ -104,13 +114,36 @@ class UnitLP:
             b_ub=b_ub,
             A_eq=self.a_eq,
             b_eq=self.b_eq,
-            bounds=self.bounds,
+            bounds=self._floored(floor_kwh, room) if floor_kwh is not None or room else self.bounds,
             method="highs",
         )
         if res.status != 0:
             raise InfeasibleProblemError(f"unit {self.i}: {res.message}")
         x: FloatArray = np.asarray(res.x)
         return x
+
+    def _floored(self, floor_kwh: FloatArray | None, room: bool) -> list[tuple[float, float]]:
+        out = list(self.bounds)
+        q_max = float(self.p.q_max_kwh[self.i])
+        for k in range(1, self.t + 1):
+            lo, hi = out[self.t + k - 1]
+            if floor_kwh is not None:
+                # 1e-6 kWh below: the floor is met exactly by the baseline, not by LP round-off
+                lo = max(lo, min(float(floor_kwh[k]) - 1e-6, hi))
+            if room:
+                hi = max(lo, hi - (UP_ROOM_MARGIN - 1.0) * max(q_max - hi, 0.0))
+            out[self.t + k - 1] = (lo, hi)
+        return out
+
+    def stored_heat(self, plan_electric_kwh: FloatArray) -> FloatArray:
+        """Expected stored heat (T+1,) of a plan given as electricity per slot."""
+        u = self.p.unit(self.i)
+        a, c, d = u["retention"], u["cop"], u["draw_kwh"]
+        q = np.empty(self.t + 1)
+        q[0] = self.p.q0_kwh[self.i]
+        for k in range(self.t):
+            q[k + 1] = a[k] * q[k] + c[k] * plan_electric_kwh[k] - d[k]
+        return q
 
     def raise_stored_floor(self, floor_kwh: FloatArray, after: int) -> None:
         """Stored heat at boundaries ``after+1 … T`` at least ``floor_kwh`` there ((T+1,))."""
@@ -120,7 +153,12 @@ class UnitLP:
             self.bounds[self.t + k - 1] = (max(lo, min(float(floor_kwh[k]) - 1e-6, hi)), hi)
 
     def recovery_floor(
-        self, start: int, end: int, plan_electric_kwh: FloatArray, windows: list[WindowConstraint]
+        self,
+        start: int,
+        end: int,
+        plan_electric_kwh: FloatArray,
+        windows: list[WindowConstraint],
+        floor_kwh: FloatArray | None = None,
     ) -> FloatArray:
         """``min(plan, recovery)`` stored heat (T+1,) after a down window, in physical terms
         (``plan``: the plan in force before the request); the recovery is the plan with the
@@ -128,19 +166,13 @@ class UnitLP:
         the sum of the later stored heats: the feasible plans' stored heats form a lattice, so
         its solution is the highest at each of them)."""
         t = self.t
-        u = self.p.unit(self.i)
-        a, c, d = u["retention"], u["cop"], u["draw_kwh"]
-        least = self.solve(self.window_vector(start, end, 1.0), windows)
+        least = self.solve(self.window_vector(start, end, 1.0), windows, floor_kwh=floor_kwh)
         keep = WindowConstraint(start, end, "le", float(least[start:end].sum()) + 1e-7)
         objective = np.zeros(2 * t)
         objective[t + end :] = -1.0  # maximise Q[end+1 … T]
-        x = self.solve(objective, [*windows, keep], full=True)
+        x = self.solve(objective, [*windows, keep], full=True, floor_kwh=floor_kwh)
         rec = np.r_[self.p.q0_kwh[self.i], x[t:]]
-        base = np.empty(t + 1)
-        base[0] = self.p.q0_kwh[self.i]
-        for k in range(t):
-            base[k + 1] = a[k] * base[k] + c[k] * plan_electric_kwh[k] - d[k]
-        return np.minimum(base, rec)
+        return np.minimum(self.stored_heat(plan_electric_kwh), rec)
 
     def cost_vector(self) -> FloatArray:
         return np.asarray(self.price, dtype=float)
@@ -165,7 +197,9 @@ def reference_plan(
     measured from the baseline's window energy. The baseline is the LP's own least-cost plan,
     or ``baseline_electric_kwh`` (T,) when given — least-cost plans can tie, and DR amounts are
     only comparable against the same baseline. After a down request the stored heat stays at
-    least ``min(plan before it, recovery)`` (:meth:`UnitLP.recovery_floor`), as the fast path's.
+    least ``min(plan before it, recovery)`` (:meth:`UnitLP.recovery_floor`), as the fast path's;
+    from the first up request on, the stored heat stays at least the baseline's at every
+    boundary except after the start of an asked down window, as the fast path's.
     """
     lp = UnitLP(problem, i)
     t = lp.t
@@ -175,19 +209,28 @@ def reference_plan(
     current = base
     accepted: list[float] = []
     potentials: list[float] = []
+    # from the first up request on, never below the baseline's stored heat, except after the
+    # start of an asked down window (FleetPlanner.plan, engine._keep_in_force)
+    keep = lp.stored_heat(base)
+    floor: FloatArray | None = None
     for direction, s, e, amount in requests:
         now = float(base[s:e].sum())
-        sign = -1.0 if direction is Direction.UP else 1.0
-        ext = lp.solve(lp.window_vector(s, e, sign), windows)
+        up = direction is Direction.UP
+        sign = -1.0 if up else 1.0
+        if not up and amount > 0.0:
+            keep[s + 1 :] = -np.inf
+        if up or floor is not None:
+            floor = keep
+        ext = lp.solve(lp.window_vector(s, e, sign), windows, floor_kwh=floor, room=up)
         pot = max(0.0, -sign * (float(ext[s:e].sum()) - now))
         acc = min(amount, pot)
         if direction is Direction.DOWN and amount > 0.0:
             # the shed heat is recovered early (FleetPlanner.plan, engine._recovery)
-            lp.raise_stored_floor(lp.recovery_floor(s, e, current, windows), e)
+            lp.raise_stored_floor(lp.recovery_floor(s, e, current, windows, floor), e)
         target = now + acc if direction is Direction.UP else now - acc
         target = target - tol_kwh if direction is Direction.UP else target + tol_kwh
         windows.append(WindowConstraint(s, e, "ge" if direction is Direction.UP else "le", target))
-        x = lp.solve(lp.cost_vector(), windows)
+        x = lp.solve(lp.cost_vector(), windows, floor_kwh=floor)
         current = x[:t]
         accepted.append(acc)
         potentials.append(pot)
@@ -203,11 +246,21 @@ def reference_plan(
 
 
 def reference_window_potential(
-    problem: PlanningProblem, i: int, start: int, end: int
+    problem: PlanningProblem,
+    i: int,
+    start: int,
+    end: int,
+    baseline_electric_kwh: FloatArray | None = None,
 ) -> tuple[float, float, float]:
-    """(baseline, most, least) electricity in ``[start, end)`` for unit ``i`` [kWh], exact."""
+    """(baseline, most, least) electricity in ``[start, end)`` for unit ``i`` [kWh], exact;
+    ``most`` over the plans never below the baseline's stored heat, in the room of the widened
+    upper bounds (the up-DR rules), the baseline the LP's own or ``baseline_electric_kwh``."""
     lp = UnitLP(problem, i)
-    base = lp.solve(lp.cost_vector(), [])
-    most = lp.solve(lp.window_vector(start, end, -1.0), [])
+    t = lp.t
+    x = lp.solve(lp.cost_vector(), [])
+    base = x[:t] if baseline_electric_kwh is None else np.asarray(baseline_electric_kwh, float)
+    most = lp.solve(
+        lp.window_vector(start, end, -1.0), [], floor_kwh=lp.stored_heat(base), room=True
+    )
     least = lp.solve(lp.window_vector(start, end, 1.0), [])
     return float(base[start:end].sum()), float(most[start:end].sum()), float(least[start:end].sum())
