@@ -220,6 +220,21 @@ def test_wrong_secret_is_a_clear_auth_error(vtn: Vtn) -> None:
 # --- vens and resources -----------------------------------------------------------------------
 
 
+def test_create_resource_posts_at_once_and_finds_a_name_it_holds(vtn: Vtn) -> None:
+    """``create_resource`` (the maker cloud's registration, issue 11 item 3): one POST; a name
+    this VEN already holds answers 409 and is found instead (a retried batch)."""
+
+    async def main() -> None:
+        async with vtn.ven() as ven:
+            await ven.ensure_ven()
+            a = await ven.create_resource("000005:C0000001")
+            b = await ven.create_resource("000005:C0000001")
+            assert a.id == b.id and a.resource_name == "000005:C0000001"
+            assert [r.id for r in await ven.resources()] == [a.id]
+
+    asyncio.run(main())
+
+
 def test_ensure_ven_and_resources_are_idempotent(vtn: Vtn) -> None:
     async def main() -> None:
         async with vtn.ven() as ven:

@@ -297,3 +297,209 @@ def test_fast_path_query_parsing_accepts_only_plain_forms(
     assert parsed is not None
     got = (parsed.page.skip, parsed.page.limit, parsed.targets, parsed.program_id, parsed.active)
     assert got == expected
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["tolerant", "strict"])
+def test_resource_fast_path_answers_as_the_route(
+    database_url: str,  # noqa: F811
+    registry: ClientRegistry,  # noqa: F811
+    strict: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``POST /resources`` (issue 11 item 3): the fast path answers every request as FastAPI's
+    route does — status, content type, body — and notifies each created resource once."""
+    answered: list[bool] = []
+    original = FastPaths._create_resource
+
+    async def counting(self: FastPaths, *args: Any) -> bool:
+        answered.append(await original(self, *args))
+        return answered[-1]
+
+    monkeypatch.setattr(FastPaths, "_create_resource", counting)
+    settings = VtnSettings(
+        database_url=database_url, base_url="https://vtn.test", strict_input=strict
+    )
+    notified: list[tuple[Any, ...]] = []
+
+    class Recording:
+        def publish(self, *call: Any) -> None:
+            notified.append(call)
+
+    def app(fast_paths: bool) -> FastAPI:
+        made = create_app(
+            settings, registry, settings.token_service(registry), notifier=Recording()
+        )
+        return made if fast_paths else _without_fast_paths(made)
+
+    with (
+        TestClient(app(True), base_url="https://vtn.test") as fast,
+        TestClient(app(False), base_url="https://vtn.test") as plain,
+    ):
+        tokens = {who: {"Authorization": f"Bearer {fetch_token(fast, who)}"} for who in SECRETS}
+        tokens["ven-a no write_vens"] = {
+            "Authorization": f"Bearer {fetch_token(fast, 'ven-a', 'write_reports')}"
+        }
+        tokens["nobody"] = {}
+        vens = {}
+        for who in ("ven-a", "ven-b"):
+            create = {"objectType": "VEN_VEN_REQUEST", "venName": f"gateway-{who}"}
+            resp = fast.post("/vens", json=create, headers=tokens[who])
+            assert resp.status_code == 201, resp.text
+            vens[who] = resp.json()["id"]
+        taken = {
+            "objectType": "VEN_RESOURCE_REQUEST",
+            "resourceName": "taken",
+            "venID": vens["ven-b"],
+        }
+        assert fast.post("/resources", json=taken, headers=tokens["ven-b"]).status_code == 201
+        notified.clear()
+        mine = {
+            "objectType": "VEN_RESOURCE_REQUEST",
+            "resourceName": "taken",
+            "venID": vens["ven-a"],
+        }
+        bodies: list[bytes] = [
+            json.dumps(mine).encode(),  # another VEN's name: 409, naming neither
+            json.dumps({**mine, "venID": vens["ven-b"]}).encode(),  # another's ven: 404
+            json.dumps({**mine, "venID": "no-such-ven"}).encode(),  # as a missing one
+            json.dumps({**mine, "venID": "not an id!"}).encode(),
+            json.dumps({**mine, "targets": ["unit-1"]}).encode(),  # only BL grants targets
+            json.dumps({**mine, "objectType": "BL_RESOURCE_REQUEST", "clientID": "ven-a"}).encode(),
+            json.dumps({**mine, "objectType": "VEN_VEN_REQUEST"}).encode(),
+            json.dumps({**mine, "resourceName": ""}).encode(),
+            json.dumps({**mine, "resourceName": 5}).encode(),
+            json.dumps({k: v for k, v in mine.items() if k != "venID"}).encode(),
+            json.dumps({**mine, "color": "blue"}).encode(),  # tolerant: 409, strict: 400
+            json.dumps({**mine, "attributes": [{"type": "X", "values": [1e400]}]}).encode(),
+            json.dumps({**mine, "attributes": [{"type": "X", "values": ["NaN"]}]})
+            .replace('"NaN"', "NaN")
+            .encode(),
+            b'{"objectType": "VEN_RESOURCE_REQUEST", "objectType": "VEN_RESOURCE_REQUEST"}',
+            b"{not json",
+            b"[1, 2]",
+            b"",
+        ]
+        pairs: list[tuple[httpx.Response, httpx.Response]] = []
+        for headers in tokens.values():
+            for content in bodies:
+                h = {**headers, "Content-Type": "application/json"}
+                a, b = (c.post("/resources", content=content, headers=h) for c in (fast, plain))
+                pairs.append((a, b))
+        for a, b in pairs:
+            assert (a.status_code, a.headers["content-type"], a.content) == (
+                b.status_code,
+                b.headers["content-type"],
+                b.content,
+            ), (a.request.headers.get("authorization", "")[:20], a.request.content)
+        statuses = {a.status_code for a, _ in pairs}
+        assert {400, 401, 403, 404, 409} <= statuses
+        assert not statuses & {201, 500}
+        assert notified == []  # nothing created, nothing notified
+        assert answered.count(True) >= len(bodies) * 2 and answered.count(False) >= len(bodies)
+        # created: the same answer apart from what the VTN provisions; notified once each
+        created = []
+        for c, name in ((fast, "heater-fast"), (plain, "heater-plain")):
+            body = {**mine, "resourceName": name, "color": "blue"}
+            resp = c.post("/resources", json=body, headers=tokens["ven-a"])
+            if strict:  # refused, as FastAPI's; without the unknown property: created
+                assert resp.status_code == 400 and "color" in resp.text, resp.text
+                del body["color"]
+                resp = c.post("/resources", json=body, headers=tokens["ven-a"])
+            assert resp.status_code == 201, resp.text  # tolerant: dropped, as FastAPI's
+            created.append(resp.json())
+        assert [call[2]["resourceName"] for call in notified] == ["heater-fast", "heater-plain"]
+        assert [call[2] for call in notified] == created
+        for key in ("id", "createdDateTime", "modificationDateTime", "resourceName"):
+            assert created[0].pop(key) != created[1].pop(key)
+        assert created[0] == created[1]
+        assert created[0]["clientID"] == "ven-a" and "color" not in created[0]
+        # a name taken by an earlier resource: 409 on both paths, the same bytes
+        again = [
+            c.post(
+                "/resources", json={**mine, "resourceName": "heater-fast"}, headers=tokens["ven-a"]
+            )
+            for c in (fast, plain)
+        ]
+        assert again[0].status_code == 409 and again[0].content == again[1].content
+        listed = fast.get("/resources", headers=tokens["ven-a"])
+        assert [r["resourceName"] for r in listed.json()] == ["heater-fast", "heater-plain"]
+        assert listed.content == plain.get("/resources", headers=tokens["ven-a"]).content
+
+
+def _resource(name: str, ven_id: str = "ven-1", client_id: str = "ven-a") -> dict[str, Any]:
+    return {
+        "object_id": f"id-{name}",
+        "body_json": wire_json({"id": f"id-{name}", "resourceName": name}),
+        "created": datetime(2030, 1, 15, 1, 0, tzinfo=UTC),
+        "client_id": client_id,
+        "name": name,
+        "ven_id": ven_id,
+    }
+
+
+def test_resources_posted_together_commit_together(database_url: str) -> None:  # noqa: F811
+    """The resources' group commit (issue 11 item 3) checks each resource as the route did —
+    its ven the client's, its name free (also of one earlier in the same group) — and a clash
+    only the unique index sees fails that resource alone."""
+    engine = make_engine(database_url)
+    create_all(engine)
+    with Session(engine) as session:
+        for ven_id, client_id in (("ven-1", "ven-a"), ("ven-2", "ven-b")):
+            create_object(
+                session=session,
+                object_id=ven_id,
+                object_type="VEN",
+                body={"id": ven_id},
+                created=datetime(2030, 1, 1, tzinfo=UTC),
+                client_id=client_id,
+            )
+        # a row whose unique key the name check does not look at (only the index sees it)
+        create_object(
+            session=session,
+            object_id="odd",
+            object_type="RESOURCE",
+            body={"id": "odd"},
+            created=datetime(2030, 1, 1, tzinfo=UTC),
+            name="something else",
+            unique_key="RESOURCE:clash",
+        )
+        session.commit()
+    raw = RawStore(engine)
+    groups: list[int] = []
+    insert = raw._insert_resources
+
+    def counting(rows: list[dict[str, Any]]) -> list[str]:
+        groups.append(len(rows))
+        return insert(rows)  # type: ignore[return-value]
+
+    raw._insert_resources = counting  # type: ignore[assignment]
+
+    async def post(resources: list[dict[str, Any]]) -> list[object]:
+        tasks = [raw.create_resource(**r) for r in resources]
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    batch = [
+        _resource("a"),
+        _resource("b", ven_id="ven-2"),  # ven-b's ven
+        _resource("c", ven_id="no-ven"),
+        _resource("a", client_id="ven-b", ven_id="ven-2"),  # taken earlier in this group
+        _resource("d"),
+    ]
+    batch[3]["object_id"] = "id-a2"
+    assert asyncio.run(post(batch)) == ["stored", "no ven", "no ven", "name taken", "stored"]
+    assert groups == [5]
+    groups.clear()
+    results = asyncio.run(post([_resource("e"), _resource("clash"), _resource("a")]))
+    assert results[0] == "stored" and results[2] == "name taken"
+    assert isinstance(results[1], raw.integrity_error)
+    assert groups == [3, 1, 1, 1]
+    with Session(engine) as session:
+        rows = list_wire(
+            session=session,
+            object_type="RESOURCE",
+            filters=Filters(client_id="ven-a", ven_id="ven-1"),
+            skip=0,
+            limit=50,
+        )
+    assert rows == [(_resource(n)["body_json"], "[]") for n in ("a", "d", "e")]
+    engine.dispose()

@@ -92,8 +92,9 @@ Mode = Literal["units", "group"]
 
 REGISTER_BATCH: Final = 2000
 """Resources registered per poll (units mode): one batch, then the poll goes on."""
-REGISTER_CONCURRENCY: Final = 8
-"""Registration requests in flight at once."""
+REGISTER_CONCURRENCY: Final = 16
+"""Registration requests in flight at once (on httpx's pooled keep-alive connections): enough
+for every VTN worker to commit them in groups (:mod:`drready.openadr.vtn.fastpath`)."""
 SLOW_POLL_S: Final = 1.0
 """A poll taking this long [wall s] or longer is logged with its duration (a large fleet's
 registration, roll or potential shows in the log)."""
@@ -255,14 +256,14 @@ class MakerCloud(PollingVen):
         async def one(name: str) -> None:
             u = self.fleet.index_of(name)
             attributes = profile.resource_attributes(float(rated[u])) if u is not None else None
-            async with gate:
-                await self.ven.ensure_resource(name, attributes)
+            async with gate:  # missing when listed: POST at once (409: found, not an error)
+                await self.ven.create_resource(name, attributes)
 
         started = time.perf_counter()
         try:
             await asyncio.gather(*(one(n) for n in batch))
         except BaseException:
-            self._to_register.extendleft(reversed(batch))  # ensure_resource is idempotent
+            self._to_register.extendleft(reversed(batch))  # create_resource is idempotent
             raise
         self._registered_names += batch
         done = not self._to_register

@@ -665,6 +665,24 @@ class VenClient(OpenAdrClient):
         )
         return await self._one(Resource, "POST", "/resources", create)
 
+    async def create_resource(
+        self, name: str, attributes: Sequence[ValuesMap] | None = None
+    ) -> Resource:
+        """This VEN's resource ``name``, created (``VEN_RESOURCE_REQUEST``) without asking first:
+        for a name the caller believes missing (one request instead of :meth:`ensure_resource`'s
+        two). ``409`` (the name is taken: created meanwhile, e.g. by a retried request whose
+        answer was lost) is answered by finding it among this VEN's resources; a name another
+        VEN holds raises the 409 (:class:`VtnError`)."""
+        try:
+            return await self._create_resource(name, attributes)
+        except VtnError as err:
+            if err.status != 409:
+                raise
+            found = await self.resources(name)
+            if not found:
+                raise
+            return found[0]
+
     async def ensure_resources(
         self,
         names: Iterable[str],
@@ -677,7 +695,7 @@ class VenClient(OpenAdrClient):
         for name in names:
             if name not in existing:
                 attrs = None if attributes is None else attributes.get(name)
-                existing[name] = await self._create_resource(name, attrs)
+                existing[name] = await self.create_resource(name, attrs)
             out.append(existing[name])
         return out
 

@@ -1,5 +1,7 @@
-"""Fast paths for the VTN's two hottest requests: VENs polling ``GET /events`` and posting
-``POST /reports`` (C1 under load, issue 4: ≥ 1 000 req/s, p99 < 50 ms; S1 unchanged).
+"""Fast paths for the VTN's hottest requests: VENs polling ``GET /events`` and posting
+``POST /reports`` (C1 under load, issue 4: ≥ 1 000 req/s, p99 < 50 ms; S1 unchanged), and a
+VEN's client posting ``POST /resources`` (a maker's cloud registering 100 000 units, issue 11
+item 3).
 
 :class:`FastPaths` is ASGI middleware inside the app's own stack (behind the server-error
 handler and :class:`~drready.security.limits.BodySizeLimit`). For a well-formed request to one
@@ -22,6 +24,12 @@ raises itself (:class:`~drready.openadr.vtn.errors.ApiError`: a bad report body,
 ``eventID`` the VEN cannot see) are answered with the app's own problem response. The body of
 ``POST /reports`` goes through the same parser on both paths
 (:func:`drready.openadr.vtn.deps.parse_wire_body`: strict JSON, unknown properties).
+
+``POST /resources``: only a token holding ``write_vens`` of a VEN's client (BL's resources
+carry targets: FastAPI's route); the body through the route's own dependency
+(:data:`drready.openadr.vtn.routes.resources.checked_body`: the role rules, then the same
+parser), then :func:`drready.openadr.vtn.routes.resources.create_ven_resource`, which the route
+calls for a VEN's client too.
 """
 
 from __future__ import annotations
@@ -33,11 +41,11 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from drready.openadr.vtn.deps import Page, scoped_principal
+from drready.openadr.vtn.deps import Page, is_bl, scoped_principal
 from drready.openadr.vtn.errors import ApiError, api_error_response
-from drready.openadr.vtn.routes import events, reports
+from drready.openadr.vtn.routes import events, reports, resources
 from drready.openadr.vtn.settings import VtnSettings
-from drready.security.tokens import READ_ALL, READ_TARGETS, WRITE_REPORTS
+from drready.security.tokens import READ_ALL, READ_TARGETS, WRITE_REPORTS, WRITE_VENS
 
 __all__ = ["EventQuery", "FastPaths", "parse_event_query"]
 
@@ -49,6 +57,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _EVENT_READERS = frozenset({READ_ALL, READ_TARGETS})
 _REPORT_WRITERS = frozenset({WRITE_REPORTS})
+_RESOURCE_WRITERS = frozenset({WRITE_VENS})
 _OBJECT_ID = re.compile(r"[a-zA-Z0-9_-]{1,128}")  # schemas/objectID, as ``object_id_path``
 _COUNT = re.compile(r"[0-9]{1,10}")
 _SKIP_MAX = 2**31 - 1  # deps._page: skip ≤ 2³¹ − 1
@@ -142,6 +151,8 @@ class FastPaths:
                 answered = await self._search_events(scope, receive, send)
             elif route == ("POST", "/reports"):
                 answered = await self._create_report(scope, receive, send)
+            elif route == ("POST", "/resources"):
+                answered = await self._create_resource(scope, receive, send)
             else:
                 answered = False
             if answered:
@@ -180,6 +191,20 @@ class FastPaths:
         request = Request(scope, receive, send)
         try:
             response = await reports.create_report(request, principal)
+        except ApiError as exc:
+            response = api_error_response(exc)
+        await response(scope, receive, send)
+        return True
+
+    async def _create_resource(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        state = scope["app"].state
+        principal = scoped_principal(state, _authorization(scope), _RESOURCE_WRITERS)
+        if principal is None or is_bl(principal):  # BL's resources carry targets: FastAPI
+            return False
+        request = Request(scope, receive, send)
+        try:
+            body = await resources.checked_body(request, principal)
+            response = await resources.create_ven_resource(request, principal, body)
         except ApiError as exc:
             response = api_error_response(exc)
         await response(scope, receive, send)

@@ -14,10 +14,11 @@ A document store in two tables, for SQLite and PostgreSQL alike (SQLAlchemy 2):
 
 All functions are keyword-only and take the session; they flush but never commit.
 
-:class:`RawStore` runs the statements of the two hottest requests (a VEN listing its events,
-a VEN posting a report) on pooled DBAPI connections instead, compiled once per engine from the
-same SQLAlchemy statements, and commits posted reports in groups (one transaction per turn of
-the event loop); on SQLite it orders those writes among worker processes with an ``flock`` on
+:class:`RawStore` runs the statements of the hottest requests (a VEN listing its events,
+a VEN posting a report, a VEN's client creating a resource) on pooled DBAPI connections
+instead, compiled once per engine from the same SQLAlchemy statements, and commits posted
+reports and resources in groups (one transaction per turn of the event loop); on SQLite it
+orders those writes among worker processes with an ``flock`` on
 ``<database>-drready-write.lock`` beside the database file.
 """
 
@@ -33,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic_core import to_json
 from sqlalchemy import (
@@ -64,6 +65,7 @@ __all__ = [
     "Base",
     "Filters",
     "RawStore",
+    "ResourceOutcome",
     "StoredObject",
     "StoredTarget",
     "WireRow",
@@ -621,6 +623,30 @@ _REPORT_COLUMNS = (
 )
 
 
+_RESOURCE_COLUMNS = (
+    "id",
+    "object_type",
+    "client_id",
+    "name",
+    "unique_key",
+    "ven_id",
+    "targets",
+    "body",
+    "created",
+    "modified",
+)
+_OWNED_VEN = text(
+    "SELECT 1 FROM oadr_object WHERE object_type = 'VEN' AND id = :ven_id AND client_id = :client"
+)
+"""A row if ven ``:ven_id`` exists and belongs to client ``:client`` (``load_owned``)."""
+_RESOURCE_NAMED = text("SELECT 1 FROM oadr_object WHERE object_type = 'RESOURCE' AND name = :name")
+"""A row if a resource is named ``:name`` (``check_unique_name``, whatever its unique_key)."""
+
+ResourceOutcome = Literal["stored", "no ven", "name taken"]
+"""What :meth:`RawStore.create_resource` did: stored it, or refused it (its ``venID`` is not
+a ven of the client; its ``resourceName`` is taken)."""
+
+_T = TypeVar("_T")
 _PendingReport = tuple[dict[str, Any], _Prepared, dict[str, Any]]
 """A report waiting for the group commit: its column values, the event lookup and its values."""
 _RAW_TARGETS_MAX = 16  # more requested targets (rare): the expanding statement on a session
@@ -650,6 +676,16 @@ class RawStore:
             {name: bindparam(name, type_=_OBJECTS.c[name].type) for name in _REPORT_COLUMNS}
         )
         self._insert_report = _Prepared(insert, self.dialect)
+        self._owned_ven = _Prepared(_OWNED_VEN, self.dialect)
+        self._resource_named = _Prepared(_RESOURCE_NAMED, self.dialect)
+        insert = _OBJECTS.insert().values(
+            {name: bindparam(name, type_=_OBJECTS.c[name].type) for name in _RESOURCE_COLUMNS}
+        )
+        self._insert_resource = _Prepared(insert, self.dialect)
+        self._pending_resources: dict[
+            asyncio.AbstractEventLoop,
+            list[tuple[dict[str, Any], asyncio.Future[ResourceOutcome]]],
+        ] = {}
         self._lists: dict[_Shape, _Prepared] = {}
         self._pending: dict[
             asyncio.AbstractEventLoop, list[tuple[_PendingReport, asyncio.Future[bool]]]
@@ -836,8 +872,97 @@ class RawStore:
                 raise
         return stored
 
+    async def create_resource(
+        self,
+        *,
+        object_id: str,
+        body_json: str,
+        created: datetime,
+        client_id: str,
+        name: str,
+        ven_id: str,
+    ) -> ResourceOutcome:
+        """Store a resource a VEN's client creates (no targets: only BL grants them) as
+        :func:`create_object` would, ``body_json`` being :func:`wire_json` of its body, after
+        the checks of ``POST /resources``, in order: ven ``ven_id`` is ``client_id``'s
+        (``load_owned``), no resource is named ``name`` (``check_unique_name``). Returns once
+        committed (or refused, storing nothing).
 
-def _settle(future: asyncio.Future[bool], result: bool | BaseException) -> None:
+        Group commit as :meth:`create_report`: the resources posted during one turn of the
+        event loop are checked, inserted and committed in one transaction (a name taken by an
+        earlier one of the group is seen as taken). A unique clash the checks did not see (a
+        concurrent commit by another worker) fails the group, which is retried resource by
+        resource, so only the clashing one raises ``integrity_error``.
+        """
+        values = {
+            "id": object_id,
+            "object_type": "RESOURCE",
+            "client_id": client_id,
+            "name": name,
+            "unique_key": f"RESOURCE:{name}",
+            "ven_id": ven_id,
+            "targets": "[]",  # wire_json([])
+            "body": body_json,
+            "created": _naive_utc(created),
+            "modified": _naive_utc(created),
+        }
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ResourceOutcome] = loop.create_future()
+        pending = self._pending_resources.setdefault(loop, [])
+        pending.append((values, future))
+        if len(pending) == 1:
+            loop.call_soon(self._commit_resources, loop)
+        return await future
+
+    def _commit_resources(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._pending_resources.pop(loop, [])
+        try:
+            outcomes = self._insert_resources([values for values, _ in batch])
+        except self.integrity_error as err:
+            if len(batch) == 1:
+                _settle(batch[0][1], err)
+                return
+            for values, future in batch:  # find the clashing one(s)
+                try:
+                    (one,) = self._insert_resources([values])
+                except self.integrity_error as clash:
+                    _settle(future, clash)
+                else:
+                    _settle(future, one)
+        except Exception as err:  # e.g. a lock timeout: every caller answers it
+            for _, future in batch:
+                _settle(future, err)
+        else:
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                _settle(future, outcome)
+
+    def _insert_resources(self, rows: list[dict[str, Any]]) -> list[ResourceOutcome]:
+        """Check and insert ``rows`` in one transaction; what became of each."""
+        outcomes: list[ResourceOutcome] = []
+        with self.connect() as connection, self.write_lock():
+            try:
+                cursor = connection.cursor()
+                for values in rows:
+                    owned = {"ven_id": values["ven_id"], "client": values["client_id"]}
+                    if self._owned_ven.execute(cursor, owned).fetchone() is None:
+                        outcomes.append("no ven")
+                    elif (
+                        self._resource_named.execute(cursor, {"name": values["name"]}).fetchone()
+                        is not None
+                    ):
+                        outcomes.append("name taken")
+                    else:
+                        self._insert_resource.execute(cursor, values)
+                        outcomes.append("stored")
+                cursor.close()
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+        return outcomes
+
+
+def _settle(future: asyncio.Future[_T], result: _T | BaseException) -> None:
     if future.done():  # the caller was cancelled: its row is committed all the same
         return
     if isinstance(result, BaseException):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from drready.openadr.models import (
     BlResourceCreate,
@@ -45,15 +45,18 @@ from drready.openadr.vtn.service import (
     conflict_guard,
     delete_and_notify,
     load_owned,
+    notify,
     owner_filter,
     update_and_notify,
     utc_now,
 )
 from drready.openadr.vtn.store import (
     Filters,
+    RawStore,
     create_object,
     list_wire,
     new_object_id,
+    wire_json,
 )
 from drready.security.tokens import READ_ALL, READ_VEN_OBJECTS, WRITE_VENS
 
@@ -61,14 +64,12 @@ router = APIRouter(prefix="/resources", tags=["resources"])
 
 Reader = Annotated[Principal, Depends(require_scopes(READ_ALL, READ_VEN_OBJECTS))]
 Writer = Annotated[Principal, Depends(require_scopes(WRITE_VENS))]
-Body = Annotated[
-    BlResourceCreate | VenResourceCreate,
-    Depends(
-        role_checked_body(
-            ResourceCreate, bl_type="BL_RESOURCE_REQUEST", ven_type="VEN_RESOURCE_REQUEST"
-        )
-    ),
-]
+checked_body = role_checked_body(
+    ResourceCreate, bl_type="BL_RESOURCE_REQUEST", ven_type="VEN_RESOURCE_REQUEST"
+)
+"""The body of ``POST``/``PUT /resources`` after the role rules (also called by
+:mod:`drready.openadr.vtn.fastpath`)."""
+Body = Annotated[BlResourceCreate | VenResourceCreate, Depends(checked_body)]
 ResourceId = Annotated[str, object_id_path("resourceID")]
 RESOURCE = ObjectType.RESOURCE
 
@@ -93,13 +94,18 @@ def _index(resource: Resource) -> dict[str, Any]:
     }
 
 
+def _no_ven(ven_id: str) -> ApiError:
+    # the same for a ven that does not exist and another client's
+    return ApiError(404, f"venID: no ven with id {ven_id!r}")
+
+
 def _check_ven(session: SessionDep, principal: Principal, ven_id: str) -> None:
     try:
         load_owned(
             session=session, principal=principal, object_type=ObjectType.VEN, object_id=ven_id
         )
     except ApiError:
-        raise ApiError(404, f"venID: no ven with id {ven_id!r}") from None
+        raise _no_ven(ven_id) from None
 
 
 @router.get("", response_model=list[dict[str, Any]])
@@ -127,19 +133,24 @@ async def search_ven_resources(
     return json_array_response(body for body, _ in rows)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=dict[str, Any])
 async def create_resource(
-    session: SessionDep, principal: Writer, notifier: NotifierDep, body: Body
-) -> dict[str, Any]:
+    request: Request,
+    session: SessionDep,
+    principal: Writer,
+    notifier: NotifierDep,
+    body: Body,
+) -> Response:
     """createResource: venID must name a ven the requester may access (else 404)."""
+    if not is_bl(principal):
+        return await create_ven_resource(request, principal, body)
     _check_ven(session, principal, body.ven_id)
     what = _what(body.resource_name)
     check_unique_name(
         session=session, object_type=RESOURCE, name=body.resource_name, object_id=None, what=what
     )
     now = utc_now()
-    extra = {} if isinstance(body, BlResourceCreate) else {"client_id": principal.client_id}
-    resource = Resource.from_create(body, object_id=new_object_id(), now=now, **extra)
+    resource = Resource.from_create(body, object_id=new_object_id(), now=now)
     wire = to_wire(resource)
     with conflict_guard(session, what):
         create_object(
@@ -158,7 +169,47 @@ async def create_resource(
         body=wire,
         what=what,
     )
-    return wire
+    return Response(wire_json(wire).encode(), status_code=201, media_type="application/json")
+
+
+async def create_ven_resource(
+    request: Request, principal: Principal, body: BlResourceCreate | VenResourceCreate
+) -> Response:
+    """createResource by a VEN's client (no targets: the role rules refused them): its
+    ``clientID``, the venID and name checks and the insert in a group commit on a DBAPI
+    connection (:meth:`drready.openadr.vtn.store.RawStore.create_resource`). Called by the
+    route and by :mod:`drready.openadr.vtn.fastpath` (registering a maker's fleet posts
+    resources by the hundred thousand)."""
+    now = utc_now()
+    resource = Resource.from_create(
+        body, object_id=new_object_id(), now=now, client_id=principal.client_id
+    )
+    wire = to_wire(resource)
+    text = wire_json(wire)  # stored as is, and answered
+    what = _what(resource.resource_name)
+    raw: RawStore = request.app.state.raw_store
+    try:
+        outcome = await raw.create_resource(
+            object_id=resource.id,
+            body_json=text,
+            created=now,
+            client_id=principal.client_id,
+            name=resource.resource_name,
+            ven_id=resource.ven_id,
+        )
+    except raw.integrity_error:  # a concurrent create of the name (another worker)
+        raise ApiError(409, f"{what} exists already") from None
+    if outcome == "no ven":
+        raise _no_ven(resource.ven_id)
+    if outcome == "name taken":
+        raise ApiError(409, f"{what} exists already")
+    notify(
+        notifier=request.app.state.notifier,
+        operation=Operation.CREATE,
+        object_type=RESOURCE,
+        body=wire,
+    )
+    return Response(text.encode(), status_code=201, media_type="application/json")
 
 
 @router.get("/{resourceID}")

@@ -1,0 +1,102 @@
+"""How fast the maker cloud registers its units at a VTN (issue 11 item 3, ``--mode units``):
+:meth:`drready.cloud.service.MakerCloud.register` — the same code ``drready cloud serve --mode
+units`` runs, batch after batch — against a real ``drready vtn serve`` child process on
+loopback (:class:`drready.sim.processes.VtnProcess`: TLS, SQLite, ``--vtn-workers`` uvicorn
+workers), for a fleet of ``--units`` names only (no planning: registration alone is timed).
+
+Prints one table row per run: units, VTN workers, seconds, units per second. Everything lives
+in a temporary directory outside the repository, removed afterwards. Run it from the
+repository root::
+
+    .venv/bin/python benchmarks/register_rate.py --units 5000 --vtn-workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from drready.cloud.service import MakerCloud
+from drready.domain.ids import DeviceId
+from drready.openadr import profile
+from drready.openadr.models import to_wire
+from drready.openadr.ven import VenClient
+from drready.security.tls import client_ssl_context
+from drready.sim.processes import VtnProcess
+
+
+class _NamesOnly:
+    """The part of a fleet that registration reads: its units' names and rated inputs."""
+
+    def __init__(self, units: int) -> None:
+        self.names = [
+            str(DeviceId(maker_code="000005", serial=f"C{i + 1:07d}")) for i in range(units)
+        ]
+        self._index = {n: i for i, n in enumerate(self.names)}
+        self.size = units
+
+    def rated_inputs_kw(self) -> Any:
+        return np.full(self.size, 1.5)
+
+    def index_of(self, name: str) -> int | None:
+        return self._index.get(name)
+
+
+async def _register(vtn: VtnProcess, units: int) -> tuple[float, int]:
+    ven = VenClient(
+        vtn.base_url,
+        "maker-cloud",
+        vtn.secrets["maker-cloud"],
+        verify=client_ssl_context(str(vtn.ca_file)),
+        ven_name="maker-cloud",
+        timeout_s=60.0,
+    )
+    cloud = MakerCloud(_NamesOnly(units), ven, mode="units")  # type: ignore[arg-type]
+    started = time.perf_counter()
+    batches = 0
+    while not cloud.registered:
+        print(" ", *await cloud.register(), file=sys.stderr)
+        batches += 1
+    took = time.perf_counter() - started
+    assert len(await ven.resources()) == units
+    await ven.close()
+    return took, batches
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--units", type=int, default=5000)
+    p.add_argument("--vtn-workers", type=int, default=2)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="drready-register-") as tmp:
+        clients = {"dr-servicer": "bl", "maker-cloud": "ven"}
+        with VtnProcess(Path(tmp) / "vtn", clients, workers=args.vtn_workers) as vtn:
+            ctx = client_ssl_context(str(vtn.ca_file))
+            with httpx.Client(base_url=vtn.base_url, verify=ctx, timeout=30) as http:
+                form = {
+                    "grant_type": "client_credentials",
+                    "client_id": "dr-servicer",
+                    "client_secret": vtn.secrets["dr-servicer"],
+                }
+                token = http.post("/auth/token", data=form).json()["access_token"]
+                http.headers["Authorization"] = f"Bearer {token}"
+                http.post("/programs", json=to_wire(profile.program())).raise_for_status()
+            took, batches = asyncio.run(_register(vtn, args.units))
+    print("| units | VTN workers | batches | register s | units/s |")
+    print("|---:|---:|---:|---:|---:|")
+    print(
+        f"| {args.units} | {args.vtn_workers} | {batches} | {took:.1f} | {args.units / took:.0f} |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
