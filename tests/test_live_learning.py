@@ -68,3 +68,18 @@ def test_cloud_serve_names_a_bad_forecast_option() -> None:
     )
     assert res.exit_code == 2, res.output
     assert "--forecast" in res.output and "'national' or 'learning'" in res.output
+
+
+@pytest.mark.parametrize(("given", "learning"), [([], False), (["--forecast", "learning"], True)])
+def test_cloud_serve_passes_the_forecast_to_the_fleet(
+    monkeypatch: pytest.MonkeyPatch, given: list[str], learning: bool
+) -> None:
+    """National by default; ``--forecast learning`` reaches ``run_cloud(learning=True)``."""
+    import drready.cli.cloud as cli_cloud
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(cli_cloud, "run_cloud", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setenv("DRREADY_CLIENT_SECRET", "s3cret-for-the-test")
+    res = CliRunner().invoke(app, ["cloud", "serve", "--vtn", "https://127.0.0.1:9", *given])
+    assert res.exit_code == 0, res.output
+    assert seen["learning"] is learning
