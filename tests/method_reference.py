@@ -29,7 +29,7 @@ class Unit:
     upper: list[float]  # U[0..T]
     lo: list[float]  # least y per slot (0, or the pinned value)
     cap: list[float]  # most y per slot
-    room_cut: list[float]  # (k − 1) · (Q_max − U[t]) / A[t]: what up-DR's room leaves out
+    defer: list[float]  # ℓ[t] + (k_d − 1) · over[t] / A[t]: the most the up-DR floor asks
 
 
 def safety_bounds(b: dict[str, Any]) -> tuple[list[float], list[float]]:
@@ -75,10 +75,8 @@ def unit_from(inputs: dict[str, Any], slot_h: float) -> Unit:
         upper=upper,
         lo=[0.0] * n,
         cap=[inputs["heat_cap_kwh"][s] / a_cum[s + 1] for s in range(n)],
-        room_cut=[
-            (inputs["up_room_margin"] - 1.0)
-            * max(inputs["q_max_kwh"] - inputs["upper_kwh"][t], 0.0)
-            / a_cum[t]
+        defer=[
+            lower[t] + (inputs["defer_margin"] - 1.0) * inputs["over_kwh"][t] / a_cum[t]
             for t in range(n + 1)
         ],
     )
@@ -140,13 +138,12 @@ def floored(u: Unit, keep: list[float]) -> Unit:
     (``keep`` the baseline's running sum, ``-inf`` where no floor holds)."""
     f = allowed(u)
     lower = [max(lo, min(k, fv)) for lo, k, fv in zip(u.lower, keep, f, strict=True)]
-    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, lower, u.upper, u.lo, u.cap, u.room_cut)
+    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, lower, u.upper, u.lo, u.cap, u.defer)
 
 
-def room(u: Unit) -> Unit:
-    """§ 10.2 up-DR room: the upper bounds lowered by ``room_cut``, never below the lower."""
-    upper = [max(up - c, lo) for up, c, lo in zip(u.upper, u.room_cut, u.lower, strict=True)]
-    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, u.lower, upper, u.lo, u.cap, u.room_cut)
+def up_floor(u: Unit, baseline_y: list[float]) -> list[float]:
+    """§ 10.2 up-DR floor: the baseline's running sum, at most ``defer``."""
+    return [min(b, d) for b, d in zip(prefix(baseline_y), u.defer, strict=True)]
 
 
 def window(
@@ -161,16 +158,15 @@ def window(
     baseline's running sum, § 10.2)."""
     r, f = required(u), allowed(u)
     high = walk_high(u, f, 0, 0.0, u.n)
-    uf = room(floored(u, prefix(baseline_y) if keep is None else keep))
+    uf = floored(u, up_floor(u, baseline_y) if keep is None else keep)
     low_f = walk_low(uf, required(uf), 0, 0.0, u.n)
-    f_up = allowed(uf)
-    fill = walk_high(u, f_up, start, low_f[start], end)  # lowest path before, then full power
+    fill = walk_high(u, f, start, low_f[start], end)  # lowest path before, then full power
     keep_path = walk_low(u, r, start, high[start], end)  # highest path before, then R's
     most = sum((fill[k + 1] - fill[k]) * u.weight[start + k] for k in range(end - start))
     least = sum((keep_path[k + 1] - keep_path[k]) * u.weight[start + k] for k in range(end - start))
     min_kw, max_kw = [], []
     for t in range(start, end):
-        hi = min(u.cap[t], f_up[t + 1] - low_f[t])
+        hi = min(u.cap[t], f[t + 1] - low_f[t])
         lo = max(u.lo[t], r[t + 1] - high[t])
         lo = min(max(lo, u.lo[t]), u.cap[t])
         hi = min(max(hi, lo), u.cap[t])
@@ -220,7 +216,7 @@ def pinned(u: Unit, start: int, end: int, electric_kwh: list[float]) -> Unit:
     lo, cap = list(u.lo), list(u.cap)
     for t in range(start, end):
         lo[t] = cap[t] = electric_kwh[t] / u.weight[t]
-    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, u.lower, u.upper, lo, cap, u.room_cut)
+    return Unit(u.n, u.slot_h, u.a_cum, u.weight, u.price, u.lower, u.upper, lo, cap, u.defer)
 
 
 def requests(
@@ -230,15 +226,15 @@ def requests(
     accepted keeps the reported plan's profile (``plan_kwh``) for the later requests."""
     out = []
     cur = u
-    # § 10.2: from the first up request on, never below the baseline, except after the start
-    # of a down window in which something was asked
-    keep = prefix(baseline_y)
+    # § 10.2: from the first up request asking something on, the up-DR floor, except after the
+    # start of a down window in which something was asked
+    keep = up_floor(u, baseline_y)
     none = [float("-inf")] * (u.n + 1)
     floor_on = False
     for req in asked:
         s, e = req["start_slot"], req["end_slot"]
         up = req["direction"] == "up"
-        floor_on = floor_on or up
+        floor_on = floor_on or (up and req["amount_kwh"] > 1e-6)
         if not up and req["amount_kwh"] > 1e-6:
             keep = keep[: s + 1] + [float("-inf")] * (u.n - s)
         w = window(cur, baseline_y, s, e, keep if floor_on else none)

@@ -58,7 +58,7 @@ def test_plan_json_contract_and_plot(tmp_path: Path):
         "--date",
         "2026-05-12",
         "--request",
-        "up:10:00-13:00:1.0",
+        "up:10:00-13:00:2.0",
         "--request",
         "down:01:00-05:00:50",
         "--json",
@@ -70,7 +70,7 @@ def test_plan_json_contract_and_plot(tmp_path: Path):
     assert set(out) == {"responses", "plan", "shortages", "cost_yen"}
     first, second = out["responses"]
     assert set(first) == {"request_id", "status", "accepted_kwh", "reason"}
-    assert first["status"] == "accepted" and first["accepted_kwh"] == pytest.approx(1.0)
+    assert first["status"] == "accepted" and first["accepted_kwh"] == pytest.approx(2.0)
     assert second["status"] in {"partial", "rejected"} and second["reason"]
     assert len(out["plan"]["slots"]) == 64
     assert set(out["plan"]["slots"][0]) == {"start", "power_kw", "energy_kwh", "stored_heat_kwh"}

@@ -189,7 +189,7 @@ def test_submit_requests_replans_and_keeps_requests_across_replans() -> None:
     heater, clock = make(start)
     w0, w1 = datetime(2026, 5, 13, 10, tzinfo=TZ), datetime(2026, 5, 13, 13, tzinfo=TZ)
     up = heater.flexibility_envelope(w0, w1).up_kwh
-    assert up > 0.2
+    assert up > 0.5
     req = DrRequest(
         request_id="pv-1",
         direction=Direction.UP,
@@ -352,7 +352,7 @@ def test_potential_and_requests_for_tomorrow_daytime_at_any_hour(hour: tuple[int
     h0, h1 = heater.horizon()
     assert h1 - h0 == timedelta(hours=48) and h0 <= clock.now() < h0 + SLOT
     env = heater.flexibility_envelope(*TOMORROW_10_14)
-    assert env.up_kwh > 0.2 and env.n_slots == 8
+    assert env.up_kwh > 0.5 and env.n_slots == 8
     req = DrRequest(
         request_id=f"up-{hour[0]}",
         direction=Direction.UP,
@@ -427,7 +427,7 @@ def test_just_before_the_daily_replan_the_horizon_still_reaches_tomorrow() -> No
     assert heater.heating_plan().grid.end == datetime(2026, 5, 14, 1, tzinfo=TZ)
     w0, w1 = datetime(2026, 5, 14, 10, tzinfo=TZ), datetime(2026, 5, 14, 14, tzinfo=TZ)
     env = heater.flexibility_envelope(w0, w1)
-    assert env.up_kwh > 0.2
+    assert env.up_kwh > 0.5
     req = DrRequest(
         request_id="tomorrow",
         direction=Direction.UP,

@@ -83,7 +83,7 @@ def _lp(
     inputs: dict[str, Any], objective: np.ndarray, floor: list[float] | None = None
 ) -> np.ndarray:
     """Exact LP over electricity e[t] and stored heat Q[1..T] (the document's § 1–2); with
-    ``floor``, the up-DR rules of § 10.2: Q[t] at least that too, and the room's upper bounds."""
+    ``floor``, Q[t] at least that too (the up-DR floor of § 10.2)."""
     a, c, d = (np.array(inputs[k]) for k in ("retention", "cop", "draw_kwh"))
     t = len(a)
     rows, cols, vals = [], [], []
@@ -102,9 +102,6 @@ def _lp(
     upper = np.array(inputs["upper_kwh"][1:])
     if floor is not None:  # 1e-6 kWh below: met exactly by the baseline, not by LP round-off
         lower = np.minimum(np.maximum(lower, np.array(floor[1:]) - 1e-6), upper)
-        # and the room of § 10.2: the upper bounds lowered by (k − 1) × their margin
-        cut = (inputs["up_room_margin"] - 1.0) * np.maximum(inputs["q_max_kwh"] - upper, 0.0)
-        upper = np.maximum(upper - cut, lower)
     bounds = list(
         zip(
             np.r_[np.zeros(t), lower],
@@ -134,9 +131,15 @@ def test_an_exact_lp_bounds_the_vector(vector: dict[str, Any]) -> None:
     for w in expected["windows"]:
         m = np.zeros(t)
         m[w["start_slot"] : w["end_slot"]] = 1.0
-        most = float(_lp(inputs, -m, expected["baseline"]["stored_heat_kwh"]) @ m)
+        # the up-DR floor of § 10.2: the baseline's stored heat, at most L + (k_d − 1)·over
+        k_d = inputs["defer_margin"]
+        floor = np.minimum(
+            expected["baseline"]["stored_heat_kwh"],
+            np.array(inputs["lower_kwh"]) + (k_d - 1.0) * np.array(inputs["over_kwh"]),
+        )
+        most = float(_lp(inputs, -m, list(floor)) @ m)
         least = float(_lp(inputs, m) @ m)
         # the closed forms are safe plans: never beyond the exact extremes, and close to them
         assert least - 1e-6 <= w["least_kwh"] <= w["most_kwh"] <= most + 1e-6
-        assert most - w["most_kwh"] <= 0.04 * most + 0.01, (w["label"], most, w["most_kwh"])
+        assert most - w["most_kwh"] <= 0.03 * most + 0.01, (w["label"], most, w["most_kwh"])
         assert w["least_kwh"] - least <= 0.02 * w["baseline_kwh"] + 0.01, w["label"]

@@ -33,7 +33,7 @@ import numpy as np
 
 from drready.domain import DeviceId, Direction
 from drready.physics.water import HEAT_KWH_PER_L_K, USE_TEMP_C
-from drready.planning.engine import UP_ROOM_MARGIN, WindowRequest
+from drready.planning.engine import DEFER_MARGIN, WindowRequest
 from drready.planning.problem import default_initial_heat_kwh, draw_forecast
 from drready.planning.unit import UnitConfig, UnitPlanner
 
@@ -197,8 +197,8 @@ def method_vector(case: MethodCase) -> dict[str, Any]:
             "draw_kwh": _r(prob.draw_kwh[:, 0]),
             "lower_kwh": _r(prob.lower_kwh[:, 0]),
             "upper_kwh": _r(prob.upper_kwh[:, 0]),
-            "q_max_kwh": _r(prob.q_max_kwh[0]),
-            "up_room_margin": UP_ROOM_MARGIN,
+            "over_kwh": _r(prob.over_kwh[:, 0]) if prob.over_kwh is not None else None,
+            "defer_margin": DEFER_MARGIN,
         },
         "bound_inputs": {
             "q_max_kwh": _r(prob.q_max_kwh[0]),

@@ -7,8 +7,8 @@ answers, as arrays over units:
   tariff that keeps the stored heat inside its safety bounds (night heating sized to the need
   plus the confidence margin, daytime reheat only where the tank cannot hold the day's need).
 * :meth:`FleetPlanner.potential` — the DR potential of a window: per slot the baseline, least and
-  most power over all safe plans (the most over those never holding less heat than the
-  baseline, within the up-DR room: :func:`_keep_in_force`, :data:`UP_ROOM_MARGIN`), the
+  most power over all safe plans (the most over those keeping the up-DR floor:
+  :func:`_keep_in_force`, :data:`DEFER_MARGIN`), the
   cumulative energy bounds, and the window totals ``up = most − baseline`` and
   ``down = baseline − least`` [kWh of electricity].
 * :meth:`FleetPlanner.plan` — requests applied in order; each is accepted up to the potential
@@ -16,10 +16,12 @@ answers, as arrays over units:
   baseline, the quantity settlement uses); the cheaper of two safe plans is kept: the greedy
   with the window target, or the window pinned to the matching mix of the current plan and the
   window's extreme plan (a convex mix of safe plans is safe) with the rest re-optimised.
-  From the first up request on, every re-plan holds at least the baseline's stored heat,
-  except after the start of a down window something was asked in (there the down recovery
-  floor takes over after the window): an up request cannot cause a shortage the baseline
-  would not have (issue 13 item 3).
+  From the first up request that asks a unit something on, its re-plans hold at least the
+  baseline's stored heat, but never more than the lower bound with twice its margin asks
+  (:data:`DEFER_MARGIN`), except after the start of a down window something was asked in
+  (there the down recovery floor takes over after the window): heat deferred to make room
+  never leaves the tank below what a day twice as far beyond the forecast as the bound needs
+  (issue 13 item 3).
   Once planned, a window keeps its slot-by-slot profile for the later requests in the units
   that accepted something in it (that plan has been reported, F4), so a later request may find
   less potential than a planner free to reshape earlier windows would; a unit that was not
@@ -57,12 +59,11 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 FEASIBILITY_TOL_KWH = 1e-6
-UP_ROOM_MARGIN = 1.1
-"""The up-DR potential counts the room below the upper bounds lowered by a further 10 % of
-their margin below ``Q_max`` (method §5). With the floor at the baseline the up plan ends its
-window at the upper bound, which a household using less than its bound exceeds at the bound's
-own rate (≈ 5 % at 95 %), and the request then heats into a full tank: 93.8 % deliverable in
-the CI check at 1.0, 95.9 % at 1.1 (98.0 % at 1.25, at 82.7 % of the oracle instead of 85 %+)."""
+DEFER_MARGIN = 2.0
+"""Up-DR may hold less stored heat than the baseline only down to the lower bounds with this
+multiple of their margin for use above the forecast (method §5, ``k_d``): heat deferred to
+make room in a window leaves the tank able to serve a day whose use exceeds the forecast by
+twice the confidence bound's margin."""
 _NO_GAP_KWH = 1e-12
 """Below this the current and the extreme plan do the same in the window [kWh]: no mix to
 weigh (a pure float round-off guard on a difference of two window sums)."""
@@ -172,8 +173,10 @@ class FleetPlanner:
         # electricity per y-unit of each slot: y · A[s+1] / cop   (T, N)
         self._weight = self._a[1:] / problem.cop
         self._price = problem.price_yen_per_kwh[:, None]
-        # the upper bounds' margin below Q_max, y-space (T+1, N)
-        self._margin_y = np.maximum(problem.q_max_kwh[None, :] - problem.upper_kwh, 0.0) / self._a
+        # the deferral floor's widened lower bounds, y-space (T+1, N); None: the baseline itself
+        self._defer_y: FloatArray | None = None
+        if problem.over_kwh is not None:
+            self._defer_y = self.bounds.lower + (DEFER_MARGIN - 1.0) * problem.over_kwh / self._a
         self.order = self._cost_order()
         self._baseline_y: FloatArray | None = None
         self._baseline_fallback = 0
@@ -246,20 +249,20 @@ class FleetPlanner:
         return out
 
     def up_paths(self) -> tuple[StaircaseBounds, Paths]:
-        """The bounds of up-DR (never below the baseline, :func:`_keep_in_force`; the room
-        held at the wider margin, :meth:`_room`) and their paths (cached)."""
+        """The bounds of up-DR (the floor of :meth:`_floor`, :func:`_keep_in_force`) and their
+        paths (cached)."""
         if self._up_paths is None:
-            b = self._room(_keep_in_force(self.bounds, self.paths, prefix(self._in_force_y())))
+            b = _keep_in_force(self.bounds, self.paths, self._floor(self._in_force_y()))
             self._up_paths = (b, Paths.of(b))
         return self._up_paths
 
-    def _room(self, b: StaircaseBounds) -> StaircaseBounds:
-        """``b`` with its upper bounds lowered by ``(UP_ROOM_MARGIN − 1)`` × their margin below
-        ``Q_max``: the room an up-DR potential counts on (never below ``b``'s lower bounds)."""
-        if UP_ROOM_MARGIN == 1.0:
-            return b
-        upper = np.maximum(b.upper - (UP_ROOM_MARGIN - 1.0) * self._margin_y, b.lower)
-        return StaircaseBounds(b.lower, upper, b.lo, b.cap)
+    def _floor(self, base_y: FloatArray) -> FloatArray:
+        """The up-DR floor (T+1, N), y-space: the baseline's running sum, at most the lower
+        bounds widened by :data:`DEFER_MARGIN`."""
+        keep = prefix(base_y)
+        if self._defer_y is not None:
+            np.minimum(keep, self._defer_y, out=keep)
+        return keep
 
     def _window_electric(self, y: FloatArray, start: int, end: int) -> FloatArray:
         return np.asarray((y[start:end] * self._weight[start:end]).sum(axis=0))
@@ -307,10 +310,10 @@ class FleetPlanner:
         paths: Paths | None = self.paths
         base = self.baseline_y()
         y = base.copy()
-        # from the first up request on, never below the baseline (prefix sums of its heat),
-        # except after the start of an asked down window (cut)
-        base_sum = prefix(self._in_force_y())
-        floored = False
+        # from the first up request that asked the unit something on, the up-DR floor, except
+        # after the start of an asked down window (cut); units never asked up stay free
+        base_sum = self._floor(self._in_force_y())
+        floored = np.zeros(n, dtype=bool)
         cut = np.zeros((self.problem.n_slots + 1, n), dtype=bool)
         accepted = np.zeros((len(requests), n))
         potential = np.zeros((len(requests), n))
@@ -322,18 +325,17 @@ class FleetPlanner:
             s, e = req.start, req.end
             up = req.direction is Direction.UP
             if up:
-                floored = True
+                floored |= req.amount_kwh > ZERO_KWH
             else:
                 # a down request goes below the baseline in its window and recovers after it
                 cut[s + 1 :, req.amount_kwh > ZERO_KWH] = True
             p = Paths.of(b) if paths is None else paths
             b_req, p_req = b, p
-            if floored:
-                b_req = _keep_in_force(b, p, np.where(cut, -np.inf, base_sum))
+            if floored.any():
+                b_req = _keep_in_force(b, p, np.where(cut | ~floored, -np.inf, base_sum))
                 p_req = Paths.of(b_req)
             if up:
-                b_room = self._room(b_req)
-                extreme = window_most(b_room, s, e, Paths.of(b_room))
+                extreme = window_most(b_req, s, e, p_req)
             else:
                 rec_floor, extreme = _recovery(
                     b_req,
@@ -438,20 +440,20 @@ def _recovery(
 
 
 def _keep_in_force(b: StaircaseBounds, p: Paths, keep: FloatArray) -> StaircaseBounds:
-    """The bounds of an up-DR re-plan: the stored heat never below the plan in force's.
+    """The bounds of an up-DR potential or re-plan: ``Y ≥ keep`` (clipped to the allowed path).
 
     Up-DR makes room in the tank for the window's extra heat. Left free, the re-plan makes it
     by heating less before the window — through the night, or through the evening bath — so
-    that a draw beyond the confidence bound runs the DR tank dry where the plan in force,
-    which kept heating, survives: a DR-caused shortage. Instead, at every boundary the re-plan
-    holds at least what the plan in force holds (``Y ≥ keep``, the prefix sums of its heat: the
-    same draws on both sides, so the floor is on the heat added, independent of the forecast;
-    −inf where none); the window's
-    extra heat goes into the room the plan in force leaves, and heating after the window is
-    reduced only by what the window added. A draw that runs the DR tank dry then runs the
-    plan in force's dry too. The plan in force is feasible, so the bounds are; where it is
-    not (the oracle's problem, planned on another forecast) the floor is cut to the allowed
-    path, and dropped for a unit that still cannot meet it.
+    that a draw beyond the confidence bound runs the DR tank dry where the baseline, which
+    kept heating, survives: a DR-caused shortage. ``keep`` (:meth:`FleetPlanner._floor`) is the
+    baseline's running sum of heat, at most the lower bounds with their margin for use above
+    the forecast widened ``DEFER_MARGIN`` times, −inf where no floor holds: the same draws on
+    both sides, so where the floor is the baseline's it is on the heat added, independent of
+    the forecast. Deferring heat across the morning into a daytime window stays possible
+    (the tank keeps twice the margin the morning's use needs); deferring it across an evening
+    bath mostly does not. The floor is at most feasible paths, so the bounds are feasible;
+    where the baseline is not (the oracle's problem, planned on another forecast) the floor is
+    cut to the allowed path, and dropped for a unit that still cannot meet it.
     """
     floor = np.minimum(keep, p.allowed)
     lower = np.maximum(b.lower, floor)

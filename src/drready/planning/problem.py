@@ -316,6 +316,10 @@ class PlanningProblem:
     air_temp_c: FloatArray
     unavoidable_shortfall_kwh: FloatArray
     confidence: float
+    over_kwh: FloatArray | None = None
+    """The lower bounds' margin for use above the forecast (T+1, N) [kWh]: ``L − reserve``
+    before the horizon end's need; the up-DR floor widens it (``engine.DEFER_MARGIN``). None:
+    not known (a hand-made problem), the floor is then the baseline itself."""
     staircase_cache: tuple[StaircaseBounds, FloatArray] | None = field(
         default=None, repr=False, compare=False
     )
@@ -402,6 +406,7 @@ class PlanningProblem:
             q_max_kwh=self.q_max_kwh[idx],
             mains_temp_c=self.mains_temp_c[idx],
             unavoidable_shortfall_kwh=self.unavoidable_shortfall_kwh[idx],
+            over_kwh=None if self.over_kwh is None else self.over_kwh[:, idx],
             staircase_cache=None,
         )
 
@@ -496,6 +501,7 @@ def build_problem(
         air_temp_c=air,
         unavoidable_shortfall_kwh=np.zeros(n),
         confidence=confidence,
+        over_kwh=over_l * per_l,
     )
     return relax_problem(prob)
 

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from drready.domain import Direction
-from drready.planning.engine import UP_ROOM_MARGIN
+from drready.planning.engine import DEFER_MARGIN
 from drready.planning.problem import PlanningProblem
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,13 +90,10 @@ class UnitLP:
         *,
         full: bool = False,
         floor_kwh: FloatArray | None = None,
-        room: bool = False,
     ) -> FloatArray:
         """Minimise ``objective · e`` (``objective · (e, Q[1..T])`` if ``full``) subject to the
         windows (and, for this solve only, stored heat at least ``floor_kwh`` (T+1,) at every
-        boundary 1 … T; with ``room``, the upper bounds lowered by ``UP_ROOM_MARGIN − 1`` times
-        their margin below ``Q_max``, never below the lower ones: an up-DR potential's room);
-        returns the full variable vector."""
+        boundary 1 … T); returns the full variable vector."""
         t = self.t
         a_ub = None
         b_ub = None
@@ -114,7 +111,7 @@ class UnitLP:
             b_ub=b_ub,
             A_eq=self.a_eq,
             b_eq=self.b_eq,
-            bounds=self._floored(floor_kwh, room) if floor_kwh is not None or room else self.bounds,
+            bounds=self.bounds if floor_kwh is None else self._floored(floor_kwh),
             method="highs",
         )
         if res.status != 0:
@@ -122,18 +119,24 @@ class UnitLP:
         x: FloatArray = np.asarray(res.x)
         return x
 
-    def _floored(self, floor_kwh: FloatArray | None, room: bool) -> list[tuple[float, float]]:
+    def _floored(self, floor_kwh: FloatArray) -> list[tuple[float, float]]:
         out = list(self.bounds)
-        q_max = float(self.p.q_max_kwh[self.i])
         for k in range(1, self.t + 1):
             lo, hi = out[self.t + k - 1]
-            if floor_kwh is not None:
-                # 1e-6 kWh below: the floor is met exactly by the baseline, not by LP round-off
-                lo = max(lo, min(float(floor_kwh[k]) - 1e-6, hi))
-            if room:
-                hi = max(lo, hi - (UP_ROOM_MARGIN - 1.0) * max(q_max - hi, 0.0))
-            out[self.t + k - 1] = (lo, hi)
+            # 1e-6 kWh below: the floor is met exactly by the baseline, not by LP round-off
+            out[self.t + k - 1] = (max(lo, min(float(floor_kwh[k]) - 1e-6, hi)), hi)
         return out
+
+    def up_floor(self, baseline_electric_kwh: FloatArray) -> FloatArray:
+        """The up-DR floor (T+1,) in physical terms: the baseline's stored heat, at most the
+        lower bounds with their margin for use above the forecast widened ``DEFER_MARGIN``
+        times (engine.FleetPlanner._floor)."""
+        q = self.stored_heat(baseline_electric_kwh)
+        over = self.p.over_kwh
+        if over is None:
+            return q
+        lower = self.p.lower_kwh[:, self.i]
+        return np.minimum(q, lower + (DEFER_MARGIN - 1.0) * over[:, self.i])
 
     def stored_heat(self, plan_electric_kwh: FloatArray) -> FloatArray:
         """Expected stored heat (T+1,) of a plan given as electricity per slot."""
@@ -198,8 +201,9 @@ def reference_plan(
     or ``baseline_electric_kwh`` (T,) when given — least-cost plans can tie, and DR amounts are
     only comparable against the same baseline. After a down request the stored heat stays at
     least ``min(plan before it, recovery)`` (:meth:`UnitLP.recovery_floor`), as the fast path's;
-    from the first up request on, the stored heat stays at least the baseline's at every
-    boundary except after the start of an asked down window, as the fast path's.
+    from the first up request asking something on, the stored heat stays at least the up-DR floor
+    (:meth:`UnitLP.up_floor`) at every boundary except after the start of an asked down window,
+    as the fast path's.
     """
     lp = UnitLP(problem, i)
     t = lp.t
@@ -209,9 +213,9 @@ def reference_plan(
     current = base
     accepted: list[float] = []
     potentials: list[float] = []
-    # from the first up request on, never below the baseline's stored heat, except after the
-    # start of an asked down window (FleetPlanner.plan, engine._keep_in_force)
-    keep = lp.stored_heat(base)
+    # from the first up request asking something on, never below the up-DR floor, except after
+    # the start of an asked down window (FleetPlanner.plan, engine._keep_in_force)
+    keep = lp.up_floor(base)
     floor: FloatArray | None = None
     for direction, s, e, amount in requests:
         now = float(base[s:e].sum())
@@ -219,9 +223,9 @@ def reference_plan(
         sign = -1.0 if up else 1.0
         if not up and amount > 0.0:
             keep[s + 1 :] = -np.inf
-        if up or floor is not None:
+        if (up and amount > 0.0) or floor is not None:
             floor = keep
-        ext = lp.solve(lp.window_vector(s, e, sign), windows, floor_kwh=floor, room=up)
+        ext = lp.solve(lp.window_vector(s, e, sign), windows, floor_kwh=floor)
         pot = max(0.0, -sign * (float(ext[s:e].sum()) - now))
         acc = min(amount, pot)
         if direction is Direction.DOWN and amount > 0.0:
@@ -253,14 +257,12 @@ def reference_window_potential(
     baseline_electric_kwh: FloatArray | None = None,
 ) -> tuple[float, float, float]:
     """(baseline, most, least) electricity in ``[start, end)`` for unit ``i`` [kWh], exact;
-    ``most`` over the plans never below the baseline's stored heat, in the room of the widened
-    upper bounds (the up-DR rules), the baseline the LP's own or ``baseline_electric_kwh``."""
+    ``most`` over the plans keeping the up-DR floor (:meth:`UnitLP.up_floor`), the baseline
+    the LP's own or ``baseline_electric_kwh`` (T,)."""
     lp = UnitLP(problem, i)
     t = lp.t
     x = lp.solve(lp.cost_vector(), [])
     base = x[:t] if baseline_electric_kwh is None else np.asarray(baseline_electric_kwh, float)
-    most = lp.solve(
-        lp.window_vector(start, end, -1.0), [], floor_kwh=lp.stored_heat(base), room=True
-    )
+    most = lp.solve(lp.window_vector(start, end, -1.0), [], floor_kwh=lp.up_floor(base))
     least = lp.solve(lp.window_vector(start, end, 1.0), [])
     return float(base[start:end].sum()), float(most[start:end].sum()), float(least[start:end].sum())
