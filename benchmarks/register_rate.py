@@ -4,7 +4,9 @@ units`` runs, batch after batch — against a real ``drready vtn serve`` child p
 loopback (:class:`drready.sim.processes.VtnProcess`: TLS, SQLite, ``--vtn-workers`` uvicorn
 workers), for a fleet of ``--units`` names only (no planning: registration alone is timed).
 
-Prints one table row per run: units, VTN workers, seconds, units per second. Everything lives
+Prints one table row per run: units, VTN workers, seconds, units per second, and the CPU time
+per registered unit of the cloud's process and of the VTN's workers (from ``/proc``: on a
+machine other work loads, the CPU per request is the steadier figure). Everything lives
 in a temporary directory outside the repository, removed afterwards. Run it from the
 repository root::
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -48,6 +51,17 @@ class _NamesOnly:
 
     def index_of(self, name: str) -> int | None:
         return self._index.get(name)
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its children (the VTN's supervisor
+    and workers), from ``/proc`` (Linux)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for child in [str(pid), *Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 async def _register(vtn: VtnProcess, units: int) -> tuple[float, int]:
@@ -89,12 +103,15 @@ def main(argv: list[str] | None = None) -> int:
                 token = http.post("/auth/token", data=form).json()["access_token"]
                 http.headers["Authorization"] = f"Bearer {token}"
                 http.post("/programs", json=to_wire(profile.program())).raise_for_status()
+            vtn_pid = vtn._proc.pid if vtn._proc is not None else os.getpid()
+            vtn_cpu, own_cpu = _tree_cpu_s(vtn_pid), time.process_time()
             took, batches = asyncio.run(_register(vtn, args.units))
-    print("| units | VTN workers | batches | register s | units/s |")
-    print("|---:|---:|---:|---:|---:|")
-    print(
-        f"| {args.units} | {args.vtn_workers} | {batches} | {took:.1f} | {args.units / took:.0f} |"
-    )
+            vtn_cpu, own_cpu = _tree_cpu_s(vtn_pid) - vtn_cpu, time.process_time() - own_cpu
+    print("| units | VTN workers | batches | register s | units/s | CPU ms/unit: cloud | VTN |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    rate = args.units / took
+    cpu = f"{own_cpu / args.units * 1e3:.2f} | {vtn_cpu / args.units * 1e3:.2f}"
+    print(f"| {args.units} | {args.vtn_workers} | {batches} | {took:.1f} | {rate:.0f} | {cpu} |")
     return 0
 
 

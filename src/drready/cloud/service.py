@@ -92,9 +92,11 @@ Mode = Literal["units", "group"]
 
 REGISTER_BATCH: Final = 2000
 """Resources registered per poll (units mode): one batch, then the poll goes on."""
-REGISTER_CONCURRENCY: Final = 16
-"""Registration requests in flight at once (on httpx's pooled keep-alive connections): enough
-for every VTN worker to commit them in groups (:mod:`drready.openadr.vtn.fastpath`)."""
+REGISTER_CONCURRENCY: Final = 8
+"""Registration requests in flight at once, on httpx's pooled keep-alive connections: enough
+for the VTN's workers to commit them in groups; more cost the cloud more CPU per request than
+they gain (httpcore's pool scans its connections for every request queued: ~2.3 ms of the
+cloud's CPU per resource at 16, ~1.6 ms at 8, measured with benchmarks/register_rate.py)."""
 SLOW_POLL_S: Final = 1.0
 """A poll taking this long [wall s] or longer is logged with its duration (a large fleet's
 registration, roll or potential shows in the log)."""
