@@ -45,6 +45,7 @@ from drready.planning.fast import (
     WindowTarget,
     greedy_min_cost,
     highest_path,
+    lowest_path,
     prefix,
     required_path,
     slot_power_bounds,
@@ -252,8 +253,9 @@ class FleetPlanner:
         """The bounds of up-DR (the floor of :meth:`_floor`, :func:`_keep_in_force`) and their
         paths (cached)."""
         if self._up_paths is None:
-            b = _keep_in_force(self.bounds, self.paths, self._floor(self._in_force_y()))
-            self._up_paths = (b, Paths.of(b))
+            self._up_paths = _keep_in_force(
+                self.bounds, self.paths, self._floor(self._in_force_y())
+            )
         return self._up_paths
 
     def _floor(self, base_y: FloatArray) -> FloatArray:
@@ -331,9 +333,30 @@ class FleetPlanner:
                 cut[s + 1 :, req.amount_kwh > ZERO_KWH] = True
             p = Paths.of(b) if paths is None else paths
             b_req, p_req = b, p
-            if floored.any():
-                b_req = _keep_in_force(b, p, np.where(cut | ~floored, -np.inf, base_sum))
-                p_req = Paths.of(b_req)
+            if floored.any() and b is self.bounds and not cut.any():
+                # the first request: the floor of :meth:`potential`, for the units it holds for
+                # (the paths of each unit depend on its own bounds only)
+                b_up, p_up = self.up_paths()
+                if floored.all():
+                    b_req, p_req = b_up, p_up
+                else:
+                    b_req = StaircaseBounds(
+                        np.where(floored, b_up.lower, b.lower), b.upper, b.lo, b.cap
+                    )
+                    p_req = Paths(
+                        *(
+                            np.where(floored, x_up, x)
+                            for x_up, x in (
+                                (p_up.required, p.required),
+                                (p_up.allowed, p.allowed),
+                                (p_up.low, p.low),
+                                (p_up.high, p.high),
+                            )
+                        )
+                    )
+            elif floored.any():
+                keep = np.where(cut | ~floored, -np.inf, base_sum)
+                b_req, p_req = _keep_in_force(b, p, keep)
             if up:
                 extreme = window_most(b_req, s, e, p_req)
             else:
@@ -439,8 +462,10 @@ def _recovery(
     return out, np.diff(rec, axis=0)
 
 
-def _keep_in_force(b: StaircaseBounds, p: Paths, keep: FloatArray) -> StaircaseBounds:
-    """The bounds of an up-DR potential or re-plan: ``Y ≥ keep`` (clipped to the allowed path).
+def _keep_in_force(b: StaircaseBounds, p: Paths, keep: FloatArray) -> tuple[StaircaseBounds, Paths]:
+    """The bounds of an up-DR potential or re-plan, ``Y ≥ keep`` (clipped to the allowed path),
+    and their paths (the allowed and highest paths are ``p``'s: a raised lower bound changes
+    neither).
 
     Up-DR makes room in the tank for the window's extra heat. Left free, the re-plan makes it
     by heating less before the window — through the night, or through the evening bath — so
@@ -462,7 +487,8 @@ def _keep_in_force(b: StaircaseBounds, p: Paths, keep: FloatArray) -> StaircaseB
     bad = (r - p.allowed).max(axis=0) > FEASIBILITY_TOL_KWH
     if bad.any():
         lower[:, bad] = b.lower[:, bad]
-    return out
+        r[:, bad] = p.required[:, bad]
+    return out, Paths(r, p.allowed, lowest_path(out, r), p.high)
 
 
 def _unit_major(x: FloatArray) -> FloatArray:
