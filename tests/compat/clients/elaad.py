@@ -390,6 +390,10 @@ def mqtt_acl() -> None:
     pem["client_key"] = wire["clientKey"]
     by_hand = MqttNotifierAuthenticationCertificate(**pem)
     as_strings = attempt(notifiers.mqtt.model_copy(update={"authentication": by_hand}))
+    if as_strings.startswith(("OSError", "FileNotFoundError")):
+        # paho opens the PEM text as a path: ENAMETOOLONG or ENOENT, by where the random
+        # base64 happens to hold a "/" — one outcome, spelt one way, so the table stays put
+        as_strings = "OSError: the PEM text is not a file name"
     work = Path(config["work_dir"])
     paths = {}
     for field, text in pem.items():
