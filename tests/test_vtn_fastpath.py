@@ -29,7 +29,9 @@ from drready.openadr.vtn.store import (
     RawStore,
     create_all,
     create_object,
+    granted_among,
     list_wire,
+    targets_of_vens,
     wire_json,
 )
 from drready.security.tokens import ClientRegistry
@@ -503,3 +505,54 @@ def test_resources_posted_together_commit_together(database_url: str) -> None:  
         )
     assert rows == [(_resource(n)["body_json"], "[]") for n in ("a", "d", "e")]
     engine.dispose()
+
+
+def test_granted_among_is_the_granted_targets_asked_for(database_url: str) -> None:  # noqa: F811
+    """A VEN's event read checks only the targets it asks for (issue 11 item 3: a cloud
+    polling 50 names at a time made the VTN read its whole fleet's targets per query) — and
+    answers exactly ``targets_of_vens ∩ asked``, on the session and on the raw connection."""
+    engine = make_engine(database_url)
+    create_all(engine)
+    created = datetime(2030, 1, 1, tzinfo=UTC)
+    with Session(engine) as session:
+        for client, ven in (("ven-a", "v-a"), ("ven-b", "v-b")):
+            create_object(
+                session=session,
+                object_id=ven,
+                object_type="VEN",
+                body={"id": ven},
+                created=created,
+                client_id=client,
+                name=ven,
+                targets=(f"group-{client}",),
+            )
+            for k in range(30):
+                name = f"{client}-unit-{k}"
+                create_object(
+                    session=session,
+                    object_id=f"r-{name}",
+                    object_type="RESOURCE",
+                    body={"id": f"r-{name}"},
+                    created=created,
+                    client_id=client,
+                    name=name,
+                    ven_id=ven,
+                    targets=(name,),
+                )
+        session.commit()
+    raw = RawStore(engine)
+    asks = [
+        [],
+        ["ven-a-unit-3"],
+        ["ven-a-unit-3", "ven-b-unit-3", "nobody", "group-ven-a", "group-ven-b"],
+        [f"ven-a-unit-{k}" for k in range(0, 30, 2)] + ["ven-b-unit-1"],
+        [f"{c}-unit-{k}" for c in ("ven-a", "ven-b") for k in range(60)],  # > 100 asked
+    ]
+    with Session(engine) as session, raw.connect() as connection:
+        for client in ("ven-a", "ven-b", "nobody"):
+            every = targets_of_vens(session=session, client_id=client)
+            assert len(every) == (31 if client != "nobody" else 0)
+            for asked in asks:
+                expected = every & frozenset(asked)
+                assert granted_among(session=session, client_id=client, wanted=asked) == expected
+                assert raw.granted_among(connection, client, asked) == expected

@@ -57,6 +57,7 @@ from drready.openadr.vtn.store import (
     StoredObject,
     delete_object,
     get_object,
+    granted_among,
     targets_of_vens,
     update_object,
 )
@@ -149,9 +150,9 @@ def target_view(
     BL: ``targets`` is a plain filter (objects having one of them). VEN: effective targets =
     requested ∩ granted; objects without targets always pass; answers are target-hidden.
     """
-    if is_bl(principal):
+    if is_bl(principal) or not requested:
         return view_for(principal, requested, frozenset())
-    granted = targets_of_vens(session=session, client_id=principal.client_id)
+    granted = granted_among(session=session, client_id=principal.client_id, wanted=requested)
     return view_for(principal, requested, granted)
 
 

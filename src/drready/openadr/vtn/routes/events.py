@@ -78,10 +78,12 @@ async def search_all_events(
     # a pooled DBAPI connection (store.RawStore), no session
     raw: RawStore = request.app.state.raw_store
     with raw.connect() as connection:
+        # a VEN's view needs only which of the targets it asks for are its own (none asked:
+        # untargeted events only), not every target of its fleet
         granted = (
             frozenset()
-            if is_bl(principal)
-            else raw.targets_of_vens(connection, principal.client_id)
+            if is_bl(principal) or not targets
+            else raw.granted_among(connection, principal.client_id, targets)
         )
         view = view_for(principal, targets, granted)
         filters = Filters(
