@@ -886,35 +886,13 @@ class RawStore:
             if sees_all_events
             else (values, self._visible_event, {"object_id": event_id, "client": client_id})
         )
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        pending = self._pending.setdefault(loop, [])
-        pending.append((pending_report, future))
-        if len(pending) == 1:
-            loop.call_soon(self._commit_pending, loop)
-        return await future
-
-    def _commit_pending(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._pending.pop(loop, [])
-        try:
-            stored = self._insert_committed([values for values, _ in batch])
-        except self.integrity_error as err:
-            if len(batch) == 1:
-                _settle(batch[0][1], err)
-                return
-            for values, future in batch:  # find the clashing one(s)
-                try:
-                    (one,) = self._insert_committed([values])
-                except self.integrity_error as clash:
-                    _settle(future, clash)
-                else:
-                    _settle(future, one)
-        except Exception as err:  # e.g. a lock timeout: every caller answers it
-            for _, future in batch:
-                _settle(future, err)
-        else:
-            for (_, future), one in zip(batch, stored, strict=True):
-                _settle(future, one)
+        # self._insert_committed is looked up at commit time (tests count its groups)
+        return await _group_commit(
+            self._pending,
+            pending_report,
+            lambda rows: self._insert_committed(rows),
+            self.integrity_error,
+        )
 
     def _insert_committed(self, rows: list[_PendingReport]) -> list[bool]:
         """Insert ``rows`` in one transaction; whether each was stored (its event was found)."""
@@ -970,35 +948,12 @@ class RawStore:
             "created": _naive_utc(created),
             "modified": _naive_utc(created),
         }
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[ResourceOutcome] = loop.create_future()
-        pending = self._pending_resources.setdefault(loop, [])
-        pending.append((values, future))
-        if len(pending) == 1:
-            loop.call_soon(self._commit_resources, loop)
-        return await future
-
-    def _commit_resources(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._pending_resources.pop(loop, [])
-        try:
-            outcomes = self._insert_resources([values for values, _ in batch])
-        except self.integrity_error as err:
-            if len(batch) == 1:
-                _settle(batch[0][1], err)
-                return
-            for values, future in batch:  # find the clashing one(s)
-                try:
-                    (one,) = self._insert_resources([values])
-                except self.integrity_error as clash:
-                    _settle(future, clash)
-                else:
-                    _settle(future, one)
-        except Exception as err:  # e.g. a lock timeout: every caller answers it
-            for _, future in batch:
-                _settle(future, err)
-        else:
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                _settle(future, outcome)
+        return await _group_commit(
+            self._pending_resources,
+            values,
+            lambda rows: self._insert_resources(rows),
+            self.integrity_error,
+        )
 
     def _insert_resources(self, rows: list[dict[str, Any]]) -> list[ResourceOutcome]:
         """Check and insert ``rows`` in one transaction; what became of each."""
@@ -1024,6 +979,58 @@ class RawStore:
                 connection.rollback()
                 raise
         return outcomes
+
+
+_V = TypeVar("_V")
+
+
+def _group_commit(
+    queues: dict[asyncio.AbstractEventLoop, list[tuple[_V, asyncio.Future[_T]]]],
+    values: _V,
+    insert: Callable[[list[_V]], list[_T]],
+    integrity_error: type[Exception],
+) -> asyncio.Future[_T]:
+    """Queue ``values`` to be written with every other row queued in this turn of the running
+    loop, by one ``insert`` (one transaction) at the end of the turn; the future of its result.
+
+    A unique clash (``integrity_error``) in a group retries the group row by row, so only the
+    clashing row fails; any other error is every caller's answer (e.g. a lock timeout).
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+    pending = queues.setdefault(loop, [])
+    pending.append((values, future))
+    if len(pending) == 1:
+        loop.call_soon(_commit_group, queues, loop, insert, integrity_error)
+    return future
+
+
+def _commit_group(
+    queues: dict[asyncio.AbstractEventLoop, list[tuple[_V, asyncio.Future[_T]]]],
+    loop: asyncio.AbstractEventLoop,
+    insert: Callable[[list[_V]], list[_T]],
+    integrity_error: type[Exception],
+) -> None:
+    batch = queues.pop(loop, [])
+    try:
+        results = insert([values for values, _ in batch])
+    except integrity_error as err:
+        if len(batch) == 1:
+            _settle(batch[0][1], err)
+            return
+        for values, future in batch:  # find the clashing one(s)
+            try:
+                (one,) = insert([values])
+            except integrity_error as clash:
+                _settle(future, clash)
+            else:
+                _settle(future, one)
+    except Exception as err:
+        for _, future in batch:
+            _settle(future, err)
+    else:
+        for (_, future), one in zip(batch, results, strict=True):
+            _settle(future, one)
 
 
 def _settle(future: asyncio.Future[_T], result: _T | BaseException) -> None:
