@@ -299,7 +299,9 @@ class LiveFleet:
         self._rated = np.zeros(n)
         self._now = clock.now()
         if learning:
-            learner = LearningForecaster(fleet.size, confidence=confidence, tz=tz)
+            learner = LearningForecaster(
+                fleet.size, confidence=confidence, tz=tz, keep_forecasts=True
+            )
             self.forecaster = learner
             self._seed_history(learner, self._now)
         self.twin: LiveFleet | None = None
@@ -424,10 +426,18 @@ class LiveFleet:
         if self._interrupted.is_set():
             raise FleetInterruptedError("the fleet was interrupted: the process is stopping")
 
-    def _problem_at(self, units: Units) -> ProblemAt:
+    def _problem_at(
+        self, units: Units, pending: list[tuple[datetime, FloatArray]] | None = None
+    ) -> ProblemAt:
+        """The units' planning problem at a slot start; the slots of ``pending`` (executed,
+        not yet observed) that ended by then are observed first: a unit plans on everything it
+        has measured, so a roll's plan and the answers after it see the same history (and a
+        learning fleet's answers reuse the forecast the roll derived)."""
         sub = self.fleet.subset(units)
 
         def build(start: datetime, q0: FloatArray) -> PlanningProblem:
+            if pending:
+                self._observe(units, pending, start)
             grid = rolling_grid(start, self.tz)
             forecast = self.forecaster.forecast(sub, grid, units)
             return build_problem(
@@ -523,9 +533,15 @@ class LiveFleet:
     def _observe(
         self, units: Units, seen: list[tuple[datetime, FloatArray]], before: datetime
     ) -> None:
+        """Observe the slots of ``seen`` that started before ``before``, in order, and take
+        them out of it."""
+        later = []
         for start, use_l in seen:
             if start < before:
                 self.forecaster.observe(start, units, use_l)
+            else:
+                later.append((start, use_l))
+        seen[:] = later
 
     def _night_before(self, now: datetime) -> datetime:
         """The night heating start (23:00) at or before the slot of ``now``: the warm-up's."""
@@ -563,8 +579,8 @@ class LiveFleet:
         start = self._night_before(now)
         sums = self._new_sums()
         for c, sl in self._chunks():
-            problem_at = self._problem_at(sl)
             seen: list[tuple[datetime, FloatArray]] = []
+            problem_at = self._problem_at(sl, seen)
             use_at = self._use_at(c, sl, seen)
             grid = rolling_grid(start, self.tz)
             q0 = default_initial_heat_kwh(self.fleet.subset(sl), grid, self.climate)
@@ -599,17 +615,17 @@ class LiveFleet:
         started = time.perf_counter()
         sums = self._new_sums()
         for c, sl in self._chunks():
-            seen: list[tuple[datetime, FloatArray]] = []
+            # the slot that ended: its draws are in the state's slot run (use_at adds the
+            # later ones); each is observed before the first plan made after it
+            seen = [(self._at, self._slot_use[sl].sum(axis=1, dtype=np.float64))]
             rolled = roll(
                 self._view(sl),
                 to,
-                problem_at=self._problem_at(sl),
+                problem_at=self._problem_at(sl, seen),
                 use_at=self._use_at(c, sl, seen),
                 held=self._held(sl),
                 reserve_l=self.fleet.reserve_l,
             )
-            # the slot that ended: its draws are in the state's slot run, not in `seen`
-            self.forecaster.observe(self._at, sl, self._slot_use[sl].sum(axis=1, dtype=np.float64))
             self._observe(sl, seen, to)
             self._store(sl, rolled.state)
             self._add_sums(sums, rolled)

@@ -51,6 +51,7 @@ import numpy.typing as npt
 from drready.domain import DEFAULT_TZ, SlotGrid
 from drready.physics.draws import DayType, DrawVariability, day_type_for, day_type_on
 from drready.planning.conformal import StreamedBounds
+from drready.planning.forecast_cache import CompactForecast, ForecastStore
 from drready.planning.problem import (
     NIGHT_START_HOUR,
     DrawForecast,
@@ -157,6 +158,10 @@ class UsageHistory:
         self._zone = ZoneInfo(tz)
         self.version = 0
         """Counts the writes: what was derived from the history holds while it is unchanged."""
+        self.unit_version: IntArray = np.zeros(n_units, dtype=np.int64)
+        """Per unit, :attr:`version` at the last write that touched it (a recycled row touches
+        every unit): what was derived for some units holds while their largest is unchanged
+        (:meth:`version_of`)."""
         self.derived: tuple[object, _Derived] | None = None
         """(key, value) of the last derivation :func:`learned_forecast` made (one chunk's)."""
 
@@ -185,6 +190,7 @@ class UsageHistory:
         self.dates[row] = o
         self.codes[:, row, :] = _MISSING
         self.version += 1
+        self.unit_version[:] = self.version
         return row
 
     def observe(self, slot_start: datetime, units: Units, use_l: npt.ArrayLike) -> None:
@@ -196,6 +202,7 @@ class UsageHistory:
         slot = local.hour * 2 + local.minute // 30
         self.codes[units, row, slot] = encode_use_l(use_l)
         self.version += 1
+        self.unit_version[units] = self.version
 
     def load(self, first_day: date, use_l: npt.ArrayLike, units: Units = slice(None)) -> None:
         """Many whole days at once: ``use_l`` (n, days, 48) [L] from ``first_day`` (NaN: not
@@ -211,6 +218,7 @@ class UsageHistory:
             if row is not None:
                 self.codes[units, row, :] = codes[:, d, :]
         self.version += 1
+        self.unit_version[units] = self.version
 
     def series(self, units: Units) -> tuple[list[date], Float32Array]:
         """The units' use as consecutive dates from the oldest kept to the newest: the dates
@@ -228,6 +236,12 @@ class UsageHistory:
 
     def _count(self, units: Units) -> int:
         return int(np.arange(self.n_units)[units].size)
+
+    def version_of(self, units: Units) -> int:
+        """The last :attr:`version` that wrote to any of the units at ``units`` (what was
+        derived for them since is still theirs)."""
+        v = self.unit_version[units]
+        return int(v.max()) if v.size else 0
 
 
 @dataclass(frozen=True)
@@ -450,6 +464,14 @@ class LearningForecaster:
     ``confidence`` must be the planner's (the bounds are made at it); ``day_type`` is the
     calendar of the cold-start schedule (the national one by default, as the simulated
     households draw; :func:`~drready.physics.draws.day_type_on` for real dates).
+
+    ``keep_forecasts`` (the live fleet's): every forecast is handed out through
+    :class:`~drready.planning.forecast_cache.CompactForecast` (two bytes a value, the bounds
+    rounded outward), and the last one of each contiguous range of units is kept
+    (:class:`~drready.planning.forecast_cache.ForecastStore`, ≈ 0.8 kB a unit) and given back
+    while those units' history (:meth:`UsageHistory.version_of`) and the grid are unchanged:
+    a roll derives it, the answers until the next roll reuse it. The units of a range must
+    stay the same units of the same fleet (as a caller's chunks are).
     """
 
     n_units: int
@@ -458,16 +480,46 @@ class LearningForecaster:
     tz: str = DEFAULT_TZ
     variability: DrawVariability | None = None
     day_type: DayTypeOf = day_type_for
+    keep_forecasts: bool = False
     history: UsageHistory = field(init=False)
+    kept: ForecastStore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence <= 0.999:
             raise ValueError(f"confidence must be within 0.5–0.999, got {self.confidence}")
         self.history = UsageHistory(self.n_units, self.days, self.tz)
+        self.kept = ForecastStore()
 
     def forecast(self, fleet: Fleet, grid: SlotGrid, units: Units) -> DrawForecast:
+        if not self.keep_forecasts:
+            return self._forecast(fleet, grid, units)
+        chunk = _unit_range(units, self.n_units)
+        key = (self.history.version_of(units), grid.start, grid.n_slots, grid.tz)
+        held = None if chunk is None else self.kept.get(chunk, key)
+        if held is None:
+            held = CompactForecast.encode(self._forecast(fleet, grid, units))
+            if chunk is not None:
+                self.kept.put(chunk, key, held)
+        return held.decode()
+
+    def _forecast(self, fleet: Fleet, grid: SlotGrid, units: Units) -> DrawForecast:
         prior = draw_forecast(fleet, grid, self.variability, day_type=self.day_type)
         return learned_forecast(self.history, units, grid, self.confidence, prior)
 
     def observe(self, slot_start: datetime, units: Units, use_l: FloatArray) -> None:
         self.history.observe(slot_start, units, use_l)
+
+
+def _unit_range(units: Units, n_units: int) -> tuple[int, int] | None:
+    """``(first, stop)`` of units that are one ascending run of indices (a slice of step 1,
+    or such an index array); None otherwise."""
+    if isinstance(units, slice):
+        first, stop, step = units.indices(n_units)
+        return (first, stop) if step == 1 and stop > first else None
+    u = np.asarray(units)
+    if u.ndim != 1 or u.size == 0 or u.dtype.kind not in "iu":
+        return None
+    first, last = int(u[0]), int(u[-1])
+    if first < 0 or last - first + 1 != u.size or not (np.diff(u) == 1).all():
+        return None
+    return (first, last + 1)
