@@ -267,6 +267,73 @@ def test_bad_orders_answer_400_naming_the_field(api: Api) -> None:
     assert api.store.list_orders() == []  # nothing stored
 
 
+T13 = "2026-05-14T13:00:00+09:00"
+#: Orders by heating start time alone (issue 17) that are wrong: (body, what the 400 must say).
+BAD_START_TIME_ORDERS: list[tuple[dict[str, object], str]] = [
+    ({"kind": "start_time"}, "start: required with kind 'start_time'"),
+    ({"kind": "start_time", "start": T13, "energy_kwh": 2.0}, "energy_kwh: not with kind"),
+    ({"kind": "start_time", "start": T13, "power_kw": [1.0] * 8}, "power_kw: not with kind"),
+    ({"kind": "start_time", "start": T13, "window": W}, "window: not with kind 'start_time'"),
+    ({"kind": "start_time", "start": T13, "direction": "down"}, "direction: must be 'up'"),
+    ({"kind": "start_time", "start": "2026-05-14T13:10:00+09:00"}, "start: must be on a 30"),
+    ({"kind": "start_time", "start": "2026-05-14T13:00:00"}, "start: "),
+    # 20:30 + 4 h runs past the local midnight (settlement is per local day)
+    (
+        {"kind": "start_time", "start": "2026-05-14T20:30:00+09:00"},
+        "start: must be at most 2026-05-14T20:00:00+09:00",
+    ),
+    ({"kind": "start_time", "start": "2026-05-14T07:00:00+09:00"}, "start: must be in the future"),
+    ({"kind": "start_time", "start": "2026-05-22T13:00:00+09:00"}, "start: must be within 7 days"),
+    ({"kind": "hourly", "start": T13}, "kind: "),
+    ({**order_body(), "start": T13}, "start: only with kind 'start_time'"),
+    ({"window": W, "energy_kwh": 3.0}, "direction: required"),
+    ({"direction": "up", "energy_kwh": 3.0}, "window: required"),
+]
+
+
+def test_an_order_by_start_time_alone_is_up_dr_for_four_hours_without_amount(api: Api) -> None:
+    """The window is the start and 4 h (as ECHONET Lite's 0xCA), the direction up, the target 0
+    (nothing asked: the units heat what their plans allow); the same order however written is
+    one order under its idempotency key, and an amount order of the same window is another."""
+    http, desk = api.http, api.auth("desk")
+    key = {**desk, "Idempotency-Key": "st"}
+    first = http.post("/api/v1/orders", json={"kind": "start_time", "start": T13}, headers=key)
+    assert first.status_code == 201, first.text
+    order = first.json()
+    assert order["kind"] == "start_time" and order["direction"] == "up"
+    start, end = (datetime.fromisoformat(order["window"][k]) for k in ("start", "end"))
+    assert start == datetime(2026, 5, 14, 13, 0, tzinfo=TZ)
+    assert end - start == timedelta(hours=4)
+    assert order["energy_kwh"] is None and order["power_kw"] is None
+    assert order["target_kwh"] == 0.0
+    same = {"start": "2026-05-14T04:00:00Z", "direction": "up", "kind": "start_time"}
+    again = http.post("/api/v1/orders", json=same, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == order["id"]
+    amount = {"direction": "up", "window": {"start": T13, "end": "2026-05-14T17:00:00+09:00"}}
+    other = http.post("/api/v1/orders", json={**amount, "energy_kwh": 1.0}, headers=key)
+    assert other.status_code == 409
+    stored = api.store.order(order["id"])
+    assert stored is not None and stored.kind == "start_time" and stored.target_kwh == 0.0
+    # an amount order keeps its kind and its hash (the same key, the same body: the same order)
+    plain = http.post("/api/v1/orders", json=order_body(), headers={**desk, "Idempotency-Key": "p"})
+    assert plain.status_code == 201 and plain.json()["kind"] == "amount"
+    explicit = http.post(
+        "/api/v1/orders", json=order_body(kind="amount"), headers={**desk, "Idempotency-Key": "p"}
+    )
+    assert explicit.status_code == 200 and explicit.json()["id"] == plain.json()["id"]
+    detail = http.get(f"/api/v1/orders/{order['id']}", headers=desk).json()
+    assert detail["figures"]["target_kwh"] == 0.0 and detail["figures"]["shortfall_kwh"] == 0.0
+
+
+def test_bad_start_time_orders_answer_400_naming_the_field(api: Api) -> None:
+    desk = api.auth("desk")
+    for body, message in BAD_START_TIME_ORDERS:
+        answer = api.http.post("/api/v1/orders", json=body, headers=desk)
+        assert answer.status_code == 400, (message, answer.text)
+        assert message in answer.json()["detail"], (message, answer.json()["detail"])
+    assert api.store.list_orders() == []
+
+
 def test_other_bad_input_answers_400_not_5xx(api: Api) -> None:
     http, desk = api.http, api.auth("desk")
     cases = [

@@ -12,7 +12,10 @@ an energy or a power per slot. :class:`OrderDesk` moves each order along its lif
    deadline is one step away: split the target over the resources that declared potential and
    send their DR events (F2) → ``dispatched`` (``rejected`` when nobody declared any); the
    dispatch is labelled with the order's id, so a servicer killed in between finds it on restart
-   instead of dispatching the order twice;
+   instead of dispatching the order twice; an order by heating start time alone (``kind``
+   ``start_time``, issue 17) sends instead one event without amount to each resource that
+   declared up potential (:meth:`Servicer.dispatch_start_time`, profile OA-F2-2): its target is
+   0 kWh, so what the units accept is what it gets, with no shortfall and no re-dispatch;
 3. follow-up of the dispatch (:meth:`Servicer.follow_up`: answers, silence, re-dispatch of the
    shortfall in further rounds, D3) and the order's status from what it shows
    (:func:`order_event`, a pure function of the facts);
@@ -54,7 +57,7 @@ from drready.servicer.storage.lifecycle import (
     OrderEvent,
     OrderStatus,
 )
-from drready.servicer.storage.orders import OrderRecord
+from drready.servicer.storage.orders import START_TIME, OrderRecord
 from drready.servicer.storage.registry import ResourceRecord
 from drready.servicer.storage.store import ServicerStore
 
@@ -505,6 +508,9 @@ class OrderDesk:
                 f"no {word}-DR potential declared for the window "
                 f"({pot.n_answered} of {pot.n_asked} resources answered)",
             )
+        if order.kind == START_TIME:
+            dispatch_id = await self.servicer.dispatch_start_time(order.id, request_id)
+            return self._dispatched(order, dispatch_id, now)
         target: EnergyTarget | PowerTarget
         if order.power_kw is not None:
             target = PowerTarget(direction=order.direction, power_kw=order.power_kw)

@@ -20,6 +20,12 @@ killed at any point resumes from its database and the VTN:
    the fairness rule); one DR event per resource (F2; the amounts differ, so the events do).
    The assignments are stored *before* their events are created and each event is named after
    its assignment, so a crash in between finds the event instead of sending a second one.
+   :meth:`Servicer.dispatch_start_time` — F2 by heating start time alone (profile OA-F2-2,
+   issue 17): one up-DR event per resource that declared up potential in the window, with
+   ``CONTROL_LEVEL_OFFSET`` and no amount; each unit heats from the start what its plan allows
+   and answers with that amount. The assignment records the resource's declared up potential
+   as what is expected of it (an answer above it is counted up to it); there is no target, so
+   nothing is re-dispatched.
 4. :meth:`Servicer.follow_up` — reads the plan reports (F3/F4) of the events sent and records
    each answer once; declares an event *silent* when no answer came within
    ``response_timeout`` (and deletes it, so that a late VEN does not act on it; a late answer is
@@ -55,8 +61,10 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from drready.domain import (
+    DEFAULT_TZ,
     SLOT,
     SLOT_HOURS,
+    Direction,
     DrRequest,
     DrResponse,
     FlexibilityEnvelope,
@@ -64,6 +72,8 @@ from drready.domain import (
     PowerSample,
     ResponseStatus,
 )
+from drready.domain.requests import START_TIME_WINDOW
+from drready.domain.time import zone
 from drready.openadr import profile
 from drready.openadr.models import Event, Report, Resource, ValuesMap
 from drready.openadr.ven import VtnError
@@ -84,7 +94,7 @@ from drready.servicer.storage.potentials import PotentialInput, PotentialRequest
 from drready.servicer.storage.registry import ResourceRecord
 from drready.servicer.storage.store import ServicerStore
 
-__all__ = ["ISSUER", "Servicer", "TargetShare"]
+__all__ = ["ISSUER", "START_TIME_KIND", "Servicer", "TargetShare", "is_start_time"]
 
 _log = logging.getLogger("drready.servicer")
 
@@ -148,6 +158,18 @@ def _target_energy_kwh(target: DispatchTarget, start: datetime, end: datetime) -
     return 0.0
 
 
+START_TIME_KIND = "start_time"
+"""``target["spec"]["kind"]`` of a dispatch by heating start time alone (its ``target_kind``
+column stays ``energy`` with ``energy_kwh`` 0: no energy is asked)."""
+
+
+def is_start_time(record: DispatchRecord) -> bool:
+    """Whether ``record`` is a dispatch by heating start time alone (events without amount)."""
+    target = record.target if isinstance(record.target, dict) else {}
+    spec = target.get("spec")
+    return isinstance(spec, dict) and spec.get("kind") == START_TIME_KIND
+
+
 def _plan_answers(
     report: Report, a: AssignmentRecord, record: DispatchRecord
 ) -> list[profile.PlanAnswer]:
@@ -156,13 +178,16 @@ def _plan_answers(
 
     Decoding needs two things of the event: its name (``a.event_name``: the request id an
     accepting plan honours) and the amount it carried (``a.requested_kwh`` as kW rounded on the
-    wire over the dispatch's window, which caps what an answer may accept).
+    wire over the dispatch's window, which caps what an answer may accept; none for an event by
+    start time alone, which carried no amount).
     """
     start, end = record.window_start, record.window_end
     return profile.plan_answers(
         report,
         request_id=a.event_name,
-        requested_kwh=profile.event_amount_kwh(a.requested_kwh, start, end),
+        requested_kwh=None
+        if is_start_time(record)
+        else profile.event_amount_kwh(a.requested_kwh, start, end),
     )
 
 
@@ -583,6 +608,49 @@ class Servicer:
         await self.send_pending(self._dispatch(dispatch_id), names=_names_by_id(resources))
         return dispatch_id
 
+    async def dispatch_start_time(self, label: str, potential_request_id: str) -> int:
+        """F2 by heating start time alone over the potential request's window (OA-F2-2).
+
+        One event per resource that declared at least ``min_request_kwh`` of up potential in the
+        window — a standard-only unit (``DRREADY_ENERGY_SHIFT_ONLY``) only when the window is a
+        whole 4-hour shift from one of its hours — each carrying the direction and no amount.
+        The assignment's amount is the resource's declared up potential: what it is expected
+        to answer. Returns the dispatch id; nothing is sent when no resource qualifies."""
+        record = self.store.potential_request(potential_request_id)
+        if record is None:
+            raise ValueError(f"potential_request_id {potential_request_id!r} is unknown")
+        start, end = record.window_start, record.window_end
+        resources = self.registry.list_resources()
+        envs = self._envelopes(potential_request_id, resources)
+        ids = {r.resource_name: r.id for r in resources}
+        shift_hour = start.astimezone(zone(DEFAULT_TZ)).hour if start.minute == 0 else -1
+        whole_shift = end - start == START_TIME_WINDOW
+        amounts = [
+            (ids[name], round(envs[name].up_kwh, _AMOUNT_DECIMALS))
+            for name in sorted(envs)
+            if envs[name].up_kwh >= self.min_request_kwh
+            and (
+                name not in self.energy_shift_hours
+                or (whole_shift and shift_hour in self.energy_shift_hours[name])
+            )
+        ]
+        dispatch_id = self.store.create_dispatch(
+            label=label,
+            direction=Direction.UP,
+            window_start=start,
+            window_end=end,
+            target_kind="energy",
+            target={
+                "potential_request_id": potential_request_id,
+                "energy_kwh": 0.0,
+                "spec": {"kind": START_TIME_KIND, "start": start.isoformat()},
+            },
+            assignments=amounts,
+            created_at=self.clock(),
+        )
+        await self.send_pending(self._dispatch(dispatch_id), names=_names_by_id(resources))
+        return dispatch_id
+
     async def resume(self) -> list[int]:
         """After a restart: send what was decided but not sent, for every open dispatch;
         returns their ids (each then goes on with :meth:`follow_up`)."""
@@ -630,7 +698,16 @@ class Servicer:
         return len(pending)
 
     def _request(self, record: DispatchRecord, a: AssignmentRecord) -> DrRequest:
-        """The F2 request of a pending assignment, named after it (the event's name)."""
+        """The F2 request of a pending assignment, named after it (the event's name); by start
+        time alone (no amount) for a dispatch of :meth:`dispatch_start_time`."""
+        if is_start_time(record):
+            return DrRequest.at_start_time(
+                a.event_name,
+                record.window_start,
+                a.sent_at or self.clock(),
+                end=record.window_end,
+                issuer=ISSUER,
+            )
         return DrRequest(
             request_id=a.event_name,
             direction=record.direction,

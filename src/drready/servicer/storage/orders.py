@@ -4,7 +4,10 @@ order is stored once per idempotency key, and its status changes only along
 
 An order is what a client (the aggregator's trading desk, a market system) asks the servicer to
 deliver: a direction, a window, and either an energy over the window or a power per slot, with
-an optional deadline for the dispatch. :class:`OrderStore` keeps
+an optional deadline for the dispatch — or, by **heating start time alone** (F2, issue 17: the
+study group's "start heating at 13:00", the amount optional), an up-DR window with neither: its
+``kind`` is then ``start_time`` and its ``target_kwh`` 0 (the units heat what their plans
+allow). :class:`OrderStore` keeps
 
 * the order as received (with a hash of its canonical body) and the client that sent it;
 * its **idempotency key** (HTTP ``Idempotency-Key``, scoped to the client): :meth:`~OrderStore.
@@ -42,6 +45,7 @@ from drready.servicer.storage.validation import (
 
 __all__ = [
     "FINAL_ORDER_STATUSES",
+    "START_TIME",
     "IdempotencyConflictError",
     "OrderRecord",
     "OrderStore",
@@ -51,6 +55,8 @@ _ORDER = cast(Table, Order.__table__)
 
 #: Statuses after which nothing more happens to an order.
 FINAL_ORDER_STATUSES = frozenset({OrderStatus.SETTLED, OrderStatus.EXPIRED})
+#: ``OrderRecord.kind`` of an order by heating start time alone (no energy, no power).
+START_TIME = "start_time"
 #: Length of an order id (a UUID's text form).
 _ORDER_ID_LENGTH = 36
 #: Length of a request hash (SHA-256, hex).
@@ -95,6 +101,13 @@ class OrderRecord:
     figures: Any
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def kind(self) -> str:
+        """``"start_time"`` for an order by heating start time alone (neither an energy nor a
+        power: the units heat from the window's start what their plans allow), else
+        ``"amount"``."""
+        return START_TIME if self.energy_kwh is None and self.power_kw is None else "amount"
 
 
 def _record(row: Any) -> OrderRecord:
@@ -154,12 +167,14 @@ class OrderStore:
         target_kwh: float,
         deadline: datetime | None,
         created_at: datetime | None = None,
+        start_time: bool = False,
     ) -> tuple[OrderRecord, bool]:
         """Store a new order in status ``requested``; returns it and whether it is new.
 
         With an ``idempotency_key`` the client used before: the stored order and ``False`` when
         ``request_hash`` is the one stored, :class:`IdempotencyConflictError` otherwise.
-        Exactly one of ``energy_kwh`` and ``power_kw`` must be given.
+        Exactly one of ``energy_kwh`` and ``power_kw`` must be given — or, with ``start_time``
+        (an order by heating start time alone), neither, direction ``up`` and ``target_kwh`` 0.
         """
         if not isinstance(order_id, str) or not 1 <= len(order_id) <= _ORDER_ID_LENGTH:
             raise ValueError(f"order_id must be 1–{_ORDER_ID_LENGTH} characters, got {order_id!r}")
@@ -169,7 +184,14 @@ class OrderStore:
         _check_hash(request_hash)
         direction_value = enum_value(Direction, direction, "direction")
         check_window(window_start, window_end)
-        if (energy_kwh is None) == (power_kw is None):
+        if start_time:
+            if energy_kwh is not None or power_kw is not None or target_kwh != 0.0:
+                raise ValueError(
+                    "an order by start time alone has no energy_kwh, power_kw nor target_kwh"
+                )
+            if direction_value is not Direction.UP:
+                raise ValueError("an order by start time alone is up-DR (direction 'up')")
+        elif (energy_kwh is None) == (power_kw is None):
             raise ValueError("give exactly one of energy_kwh and power_kw")
         energy = (
             None

@@ -427,6 +427,7 @@ class ServicerStore:
         target_kwh: float,
         deadline: datetime | None,
         created_at: datetime | None = None,
+        start_time: bool = False,
     ) -> tuple[OrderRecord, bool]:
         """Store a new order, or return the one stored under the same idempotency key and body;
         whether it is new (:meth:`OrderStore.create
@@ -444,6 +445,7 @@ class ServicerStore:
             target_kwh=target_kwh,
             deadline=deadline,
             created_at=created_at,
+            start_time=start_time,
         )
 
     def order(self, order_id: str) -> OrderRecord | None:

@@ -6,7 +6,10 @@ operation needs a bearer token with its scope (:mod:`drready.servicer.web.auth`)
 * ``POST /api/v1/orders`` — an order: ``direction`` (``up``/``down``), ``window`` (``start``,
   ``end``: aware, on 30-minute boundaries, within one local day, starting in the future and
   within :data:`MAX_LEAD` from now), either ``energy_kwh`` over the window or ``power_kw`` per
-  30-minute slot, and an optional ``deadline`` for its dispatch. ``Idempotency-Key`` header:
+  30-minute slot, and an optional ``deadline`` for its dispatch — or ``"kind": "start_time"``
+  with a heating ``start`` alone (F2 by start time, issue 17: the window is ``[start, start +
+  4 h)``, up-DR, no amount: each unit heats there what its plan allows and answers with it).
+  ``Idempotency-Key`` header:
   the same key with the same body answers the same order (200; 201 when it was created), with
   another body 409. The servicer takes it from there (:mod:`drready.servicer.orders`).
 * ``GET /api/v1/orders/{id}`` — its status along
@@ -60,6 +63,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drready.domain import DEFAULT_TZ, SLOT, SLOT_HOURS, Direction, Instant, is_slot_aligned
 from drready.domain.base import bounded_float
+from drready.domain.requests import START_TIME_WINDOW
 from drready.domain.time import zone
 from drready.openadr.vtn.deps import Principal, require_scopes
 from drready.openadr.vtn.errors import ApiError, api_error_response, problem_response
@@ -69,7 +73,7 @@ from drready.servicer.orders import OrderFigures, order_figures
 from drready.servicer.service import Servicer
 from drready.servicer.settling import LOOKBACK_DAYS, SettledEvent
 from drready.servicer.storage.lifecycle import OrderStatus
-from drready.servicer.storage.orders import IdempotencyConflictError, OrderRecord
+from drready.servicer.storage.orders import START_TIME, IdempotencyConflictError, OrderRecord
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.auth import (
     METER_WRITE,
@@ -168,12 +172,30 @@ _SlotKw = Annotated[float, Strict(), bounded_float(0.0, MAX_ORDER_KW)]
 
 
 class OrderCreate(_Body):
-    """An order (``POST /api/v1/orders``): give ``energy_kwh`` or ``power_kw``, not both."""
+    """An order (``POST /api/v1/orders``).
 
-    direction: Literal["up", "down"] = Field(
-        description="'up': consume more in the window; 'down': consume less."
+    ``kind`` ``"amount"`` (the default): ``direction``, ``window`` and ``energy_kwh`` or
+    ``power_kw``, not both. ``kind`` ``"start_time"`` (F2 by heating start time alone): ``start``
+    and nothing of the amount; the window is ``[start, start + 4 h)`` (ECHONET Lite's daytime
+    heating shift, 0xCA), the direction up (``direction`` may be given, as ``"up"`` only).
+    """
+
+    kind: Literal["amount", "start_time"] = Field(
+        default="amount",
+        description="'amount': an energy or a power in a window; 'start_time': a heating start "
+        "time alone (the units heat from it what their plans allow).",
     )
-    window: OrderWindow
+    direction: Literal["up", "down"] | None = Field(
+        default=None,
+        description="'up': consume more in the window; 'down': consume less. Required for "
+        "kind 'amount'; 'up' or absent for kind 'start_time'.",
+    )
+    window: OrderWindow | None = Field(default=None, description="Required for kind 'amount'.")
+    start: SlotInstant | None = Field(
+        default=None,
+        description="Kind 'start_time' only: the heating start time, e.g. "
+        "2026-05-14T13:00:00+09:00; the window is 4 h from it, within the local day.",
+    )
     energy_kwh: _OrderKwh | None = Field(
         default=None, description="Energy to shift over the window [kWh], (0, 1e6]."
     )
@@ -190,6 +212,14 @@ class OrderCreate(_Body):
 
     @model_validator(mode="after")
     def _check(self) -> OrderCreate:
+        if self.kind == "start_time":
+            return self._check_start_time()
+        if self.direction is None:
+            raise ValueError("direction: required")
+        if self.window is None:
+            raise ValueError("window: required")
+        if self.start is not None:
+            raise ValueError("start: only with kind 'start_time' (an amount order gives window)")
         if (self.energy_kwh is None) == (self.power_kw is None):
             raise ValueError("energy_kwh, power_kw: give exactly one of them")
         if self.power_kw is not None:
@@ -203,23 +233,69 @@ class OrderCreate(_Body):
                 raise ValueError("power_kw: must have at least one value > 0")
         return self
 
+    def _check_start_time(self) -> OrderCreate:
+        """An order by start time alone: ``start``, no amount, no window, up-DR."""
+        if self.start is None:
+            raise ValueError("start: required with kind 'start_time'")
+        if self.window is not None:
+            raise ValueError(
+                "window: not with kind 'start_time' (give start; the window is "
+                f"{_hours(START_TIME_WINDOW)} h from it)"
+            )
+        for name in ("energy_kwh", "power_kw"):
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"{name}: not with kind 'start_time' (no amount: each unit heats from the "
+                    "start what its plan allows)"
+                )
+        if self.direction not in (None, "up"):
+            raise ValueError(
+                "direction: must be 'up' with kind 'start_time' (a heating start time moves "
+                f"heating into the window), got {self.direction!r}"
+            )
+        tz = zone(DEFAULT_TZ)
+        day = self.start.astimezone(tz).date()
+        next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        if self.start + START_TIME_WINDOW > next_midnight:
+            raise ValueError(
+                f"start: must be at most {(next_midnight - START_TIME_WINDOW).isoformat()} (its "
+                f"{_hours(START_TIME_WINDOW)} h window lies within one local day in "
+                f"{DEFAULT_TZ}), got {self.start.isoformat()}"
+            )
+        return self
+
+    @property
+    def order_window(self) -> tuple[datetime, datetime]:
+        """The window ``[start, end)`` the order asks about (either kind)."""
+        if self.start is not None:
+            return self.start, self.start + START_TIME_WINDOW
+        assert self.window is not None  # checked by _check
+        return self.window.start, self.window.end
+
     @property
     def target_kwh(self) -> float:
-        """The energy asked over the window [kWh]."""
+        """The energy asked over the window [kWh] (0 for an order by start time alone)."""
         if self.power_kw is not None:
             return sum(self.power_kw) * SLOT_HOURS
         return float(self.energy_kwh or 0.0)
 
     def canonical(self) -> str:
         """The body as one text, instants in UTC: equal for the same order however written."""
-        data = {
-            "direction": self.direction,
-            "window": [self.window.start.timestamp(), self.window.end.timestamp()],
+        start, end = self.order_window
+        data: dict[str, Any] = {
+            "direction": self.direction or "up",
+            "window": [start.timestamp(), end.timestamp()],
             "energy_kwh": self.energy_kwh,
             "power_kw": None if self.power_kw is None else list(self.power_kw),
             "deadline": None if self.deadline is None else self.deadline.timestamp(),
         }
+        if self.kind != "amount":  # an amount order's text as before kinds existed
+            data["kind"] = self.kind
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}"
 
 
 _SlotKwh = Annotated[float, Strict(), bounded_float(0.0, MAX_SLOT_KWH)]
@@ -252,6 +328,10 @@ class OrderOut(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
+    kind: Literal["amount", "start_time"] = Field(
+        default="amount",
+        description="'start_time': by heating start time alone (target_kwh 0: no amount asked).",
+    )
     status: OrderStatus
     status_reason: str | None = None
     direction: Direction
@@ -345,6 +425,7 @@ def _order_out(order: OrderRecord, tz: str) -> OrderOut:
     figures = order.figures or {}
     return OrderOut(
         id=order.id,
+        kind="start_time" if order.kind == START_TIME else "amount",
         status=order.status,
         status_reason=order.status_reason,
         direction=order.direction,
@@ -420,13 +501,14 @@ def api_router() -> APIRouter:
             and idempotency_key.isprintable()
         ):
             raise _bad("Idempotency-Key", f"must be 1–{_KEY_LENGTH} printable ASCII characters")
-        start, end = body.window.start, body.window.end
+        start, end = body.order_window
+        start_field = "start" if body.kind == "start_time" else "window.start"
         if start <= now:
             raise _bad(
-                "window.start", f"must be in the future (now is {_local(now, ctx.tz).isoformat()})"
+                start_field, f"must be in the future (now is {_local(now, ctx.tz).isoformat()})"
             )
         if start > now + MAX_LEAD:
-            raise _bad("window.start", f"must be within {MAX_LEAD.days} days from now")
+            raise _bad(start_field, f"must be within {MAX_LEAD.days} days from now")
         if body.deadline is not None and not now < body.deadline <= start:
             raise _bad(
                 "deadline",
@@ -439,7 +521,7 @@ def api_router() -> APIRouter:
                 client_id=principal.client_id,
                 idempotency_key=idempotency_key,
                 request_hash=hashlib.sha256(body.canonical().encode()).hexdigest(),
-                direction=body.direction,
+                direction=body.direction or "up",
                 window_start=start,
                 window_end=end,
                 energy_kwh=body.energy_kwh,
@@ -447,6 +529,7 @@ def api_router() -> APIRouter:
                 target_kwh=body.target_kwh,
                 deadline=body.deadline,
                 created_at=now,
+                start_time=body.kind == "start_time",
             )
         except IdempotencyConflictError as err:
             raise ApiError(409, str(err)) from None
