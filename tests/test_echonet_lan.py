@@ -113,7 +113,7 @@ def test_our_node_answers_to_port_3610_of_a_peer_sending_from_another_port():
             assert got is not None, "no answer on port 3610"
             frame, (src, _) = got
             assert src == OUR_NODE and frame.tid == 0x0A0B and frame.esv == ESV.GET_RES
-            assert int.from_bytes(frame.properties[0].edt, "big") == heater.remaining_hot_water_l
+            assert int.from_bytes(frame.properties[0].edt, "big") == heater.hot_water_in_tank_l
             assert await _receive(send, 0.2) is None  # nothing to the source port
         finally:
             listen.close()

@@ -9,14 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drready.domain import Direction, ResponseStatus
+from drready.device.clock import SimClock
+from drready.device.heater import SimulatedWaterHeater
+from drready.domain import DeviceId, Direction, ResponseStatus
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
 from drready.echonet.frame import ESV, NODE_PROFILE, decode_frame
 from drready.echonet.mra import Access, class_spec
-from drready.echonet.node import RateLimiter
+from drready.echonet.node import EchonetNode, NodeCore, RateLimiter
+from drready.echonet.objects import node_profile, water_heater_object
 from drready.echonet.propmap import decode_property_map
-from tests.echonet_helpers import HEATER, TZ, make_node, request
+from drready.echonet.serve import water_heater_node
+from drready.planning.unit import UnitConfig
+from tests.echonet_helpers import HEATER, START, TZ, make_heater, make_node, request
 
 
 def answer(node, data: bytes):
@@ -32,7 +37,7 @@ def test_get_answers_live_values_and_echoes_tid():
     assert res.seoj == HEATER and res.deoj.class_group == 0x05
     got = {p.epc: p.edt for p in res.properties}
     assert got[0x80] == b"\x30"
-    assert int.from_bytes(got[0xE1], "big") == heater.remaining_hot_water_l
+    assert int.from_bytes(got[0xE1], "big") == heater.hot_water_in_tank_l
     assert int.from_bytes(got[0xE2], "big") == heater.tank_capacity_l == 460
 
 
@@ -228,7 +233,7 @@ def test_udp_get_set_refuses_any_address_and_rate_limits():
         try:
             async with EchonetController(interface="127.0.0.1", timeout_s=0.3, retries=0) as ctl:
                 got = await ctl.get("127.0.0.2", HEATER, [0xE1])
-                assert int.from_bytes(got[0xE1], "big") == heater.remaining_hot_water_l
+                assert int.from_bytes(got[0xE1], "big") == heater.hot_water_in_tank_l
                 ok = await ctl.set("127.0.0.2", HEATER, {0xC7: b"\x01", 0xE2: b"\x00\x01"})
                 assert ok == {0xC7: True, 0xE2: False}
                 # flood: beyond the burst the node drops, and keeps answering afterwards
@@ -289,5 +294,129 @@ def test_changes_are_announced_by_multicast_inf():
         shift = [f for f in from_node if f.esv == ESV.INF and f.seoj == HEATER]
         assert any(p.epc == 0xCA and p.edt == b"\x0d" for f in shift for p in f.properties)
         assert heater.shift_time(1) == 13
+
+    asyncio.run(run())
+
+
+C_KWH_PER_L_K = 0.9922 * 4.179 / 3600.0  # water at 40 °C: 992.2 kg/m³, 4.179 kJ/(kg·K)
+
+
+def _full_tank_node() -> tuple[EchonetNode, SimulatedWaterHeater]:
+    """A node whose unit starts with a full tank (the stored heat clipped to Q_max)."""
+    cfg = UnitConfig(
+        device_id=DeviceId(maker_code="000005", serial="TANK00001"), persons=4, tank_l=460.0
+    )
+    heater = SimulatedWaterHeater(
+        cfg, SimClock(START, speed=0.0), seed=3, initial_heat_kwh=100.0, energy_shifts=2
+    )
+    return water_heater_node("127.0.0.2", heater), heater
+
+
+def test_tank_epcs_are_the_mras_quantities_not_litres_at_40_c():
+    """EL-S4: 0xE1 is the hot water in the tank (a full tank's hot layer fills 90 % of its
+    460 L: 414 L, never more than 0xE2), 0xD8 the hot water it can still supply at the supply
+    temperature 0xD1 (mixed with mains at the outlet: more litres than the tank, fewer at a
+    higher setting). Mains follows from 0xD8 at two settings, and both EPCs give back the
+    stored heat with it (heat above mains is conserved by mixing)."""
+    node, heater = _full_tank_node()
+
+    def get(*epcs: int) -> dict[int, int]:
+        res = answer(node, request(ESV.GET, [(e, b"") for e in epcs]))
+        assert res.esv == ESV.GET_RES
+        return {p.epc: int.from_bytes(p.edt, "big") for p in res.properties}
+
+    first = get(0xD1, 0xD8, 0xE1, 0xE2)
+    assert first[0xE2] == 460 and first[0xE1] == 414  # 0.9 × 460 L
+    assert first[0xD1] == 40
+    assert first[0xD8] > 460  # a full tank of 65–80 °C water supplies more than 460 L at 40 °C
+    assert answer(node, request(ESV.SETC, [(0xD1, b"\x32")])).esv == ESV.SET_RES  # 50 °C
+    at50 = get(0xD1, 0xD8, 0xE1)
+    assert at50[0xD1] == 50 and at50[0xE1] == 414  # the tank's water does not depend on it
+    assert at50[0xD8] < first[0xD8]
+    # d40·(40 − m) = d50·(50 − m): the mains temperature both are counted above
+    mains = (50 * at50[0xD8] - 40 * first[0xD8]) / (at50[0xD8] - first[0xD8])
+    assert 10.0 < mains < 25.0  # Tokyo's mains in May
+    q = heater.stored_heat_kwh
+    assert first[0xD8] * C_KWH_PER_L_K * (40 - mains) == pytest.approx(q, rel=0.01)
+    boil = min(max(65.0 + (20.0 - mains) * 1.25, 65.0), 80.0)  # the seasonal automatic mode
+    assert 414 * C_KWH_PER_L_K * (boil - mains) == pytest.approx(q, rel=0.01)
+    for bad in (b"\x1e", b"\x64"):  # 30 °C and 100 °C: outside what the unit supplies
+        res = answer(node, request(ESV.SETC, [(0xD1, bad)]))
+        assert res.esv == ESV.SETC_SNA and res.properties[0].edt == bad
+    assert get(0xD1)[0xD1] == 50
+
+
+def test_announcements_are_every_epc_of_0x9d_whose_value_changed():
+    """Sans-IO (EL-M3): after a Set, the node announces what changed, each EPC once."""
+    heater = make_heater()  # not wired to a node: its own changes are compared below
+    maker = bytes.fromhex(heater.device_id.maker_code)
+    obj = water_heater_object(heater, maker)
+    core = NodeCore([node_profile(maker, heater.device_id.to_echonet_id(), [obj.eoj]), obj])
+    assert core.changed_announcements() == []  # nothing changed since start
+    assert {0x80, 0x81, 0x88, 0xB0, 0xB2, 0xC3, 0xC7, 0xCA, 0xCD} == set(obj.announce_map())
+    core.handle(request(ESV.SETC, [(0xB0, b"\x43"), (0x81, b"\x08"), (0xC0, b"\x42")]))
+    (inf,) = core.changed_announcements()
+    frame = decode_frame(inf)
+    assert frame.esv == ESV.INF and frame.seoj == HEATER and frame.deoj == NODE_PROFILE
+    # 0xC0 (daytime reheating) is not in 0x9D: not announced
+    assert {p.epc: p.edt for p in frame.properties} == {0xB0: b"\x43", 0x81: b"\x08"}
+    assert core.changed_announcements() == []  # announced once
+    core.handle(request(ESV.SETC, [(0xB0, b"\x43")]))  # the same value again: no change
+    assert core.changed_announcements() == []
+    heater.automatic_heating = True  # at the unit's own panel
+    (inf,) = core.changed_announcements()
+    assert [(p.epc, p.edt) for p in decode_frame(inf).properties] == [(0xB0, b"\x41")]
+
+
+def test_every_announced_epc_is_announced_on_the_wire_when_it_changes():
+    """EL-M3 over UDP: every settable EPC of 0x9D set to a new value by a controller, and 0xB0
+    and 0xB2 changed by the unit itself, each reach a multicast listener as INF from the node
+    with the new value; a Set that changes nothing is not announced."""
+    # 0xB0 last: with automatic heating off the unit plans no heating, and takes no shift
+    news = {0x81: b"\x08", 0xC7: b"\x01", 0xCA: b"\x0d", 0xCD: b"\x0f", 0xB0: b"\x43"}
+
+    async def run():
+        node, heater = make_node("127.0.0.42", serial="INF0000042")
+        infs: list[tuple[int, bytes]] = []
+
+        def heard(host: str, frame) -> None:
+            if host == "127.0.0.42" and frame.esv == ESV.INF and frame.seoj == HEATER:
+                infs.extend((p.epc, p.edt) for p in frame.properties)
+
+        async with EchonetController(interface="127.0.0.1", listen_multicast=True) as ctl:
+            ctl.subscribe(heard)
+            await node.start()
+            try:
+                announced = set(
+                    decode_property_map((await ctl.get("127.0.0.42", HEATER, [0x9D]))[0x9D])
+                )
+                settable = set(
+                    decode_property_map((await ctl.get("127.0.0.42", HEATER, [0x9E]))[0x9E])
+                )
+                assert announced & settable == set(news)
+                for epc, edt in news.items():
+                    assert (await ctl.set("127.0.0.42", HEATER, {epc: edt}))[epc], hex(epc)
+                    assert (await ctl.get("127.0.0.42", HEATER, [epc]))[epc] == edt, hex(epc)
+                    await asyncio.sleep(0.1)
+                    assert (epc, edt) in infs, hex(epc)
+                heard_before = len(infs)
+                assert (await ctl.set("127.0.0.42", HEATER, {0xB0: b"\x43"}))[0xB0]
+                await asyncio.sleep(0.2)
+                assert len(infs) == heard_before  # nothing changed, nothing announced
+                heater.automatic_heating = True  # the unit's own panel
+                await asyncio.sleep(0.1)
+                assert infs[-1] == (0xB0, b"\x41")
+                # time: the unit switches its heat pump on or off (0xB2), announced by itself
+                was = heater.heating
+                for _ in range(48 * 6):
+                    heater.clock.advance(timedelta(minutes=5))
+                    heater.advance()
+                    if heater.heating != was:
+                        break
+                assert heater.heating != was
+                await asyncio.sleep(0.1)
+                assert (0xB2, b"\x41" if heater.heating else b"\x42") in infs
+            finally:
+                await node.close()
 
     asyncio.run(run())

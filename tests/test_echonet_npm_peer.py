@@ -197,7 +197,7 @@ def test_the_npm_echonet_lite_controller_discovers_reads_and_sets_our_node() -> 
     assert _listed(dev["9e"]) == set(obj.set_map())
     assert _listed(dev["9f"]) == set(obj.get_map())
     assert int(dev["e2"], 16) == 460  # its automatic Get of every readable property
-    assert int(str(got["e1"]), 16) == heater.remaining_hot_water_l
+    assert int(str(got["e1"]), 16) == heater.hot_water_in_tank_l
     assert (got["set_c7"], got["set_ca"]) == ("71", "71")  # Set_Res
     assert (got["get_c7"], got["get_ca"]) == ("01", "0d")
     assert got["set_ca_bad"] == "51"  # SetC_SNA: 0x20 is no shift time

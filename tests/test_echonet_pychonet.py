@@ -48,7 +48,7 @@ def test_pychonet_discovers_reads_and_sets_our_node():
 
             values = await wh.update([0xE1, 0xE2, 0xB2, 0xCB, 0x84, 0x85, 0xDC])
             assert values[0xE2] == 460
-            assert values[0xE1] == heater.remaining_hot_water_l
+            assert values[0xE1] == heater.hot_water_in_tank_l
             assert values[0xDC] == heater.rated_power_w[1]
             assert values[0x84] == heater.instantaneous_power_w
             expected_before = values[0xCB]

@@ -95,6 +95,8 @@ __all__ = [
     "ANNOUNCE_REMAINING_STEP_L",
     "DAYTIME_HOURS",
     "HORIZON_SLOTS",
+    "SUPPLY_TEMP_DEFAULT_C",
+    "SUPPLY_TEMP_RANGE_C",
     "EnergyBalance",
     "SimulatedWaterHeater",
     "SlotRecord",
@@ -107,6 +109,12 @@ DAYTIME_HOURS: Final = (7, 23)
 """``[from, to)`` local hours in which heating counts as daytime (re)heating."""
 ANNOUNCE_REMAINING_STEP_L: Final = 10
 """Change of remaining hot water [L] that makes ``remaining_hot_water_l`` announce itself."""
+SUPPLY_TEMP_DEFAULT_C: Final = 40
+"""Temperature of supplied water setting at construction [°C] (EPC 0xD1): the temperature the
+national schedule counts hot-water use at (:data:`~drready.physics.water.USE_TEMP_C`)."""
+SUPPLY_TEMP_RANGE_C: Final = (35, 60)
+"""Settings of 0xD1 the simulated unit accepts [°C] (the MRA allows 0–100; a unit supplies
+between lukewarm and its 60 °C scald limit; below the boil-up temperature, 65–80 °C)."""
 _HISTORY_SLOTS = 48 * 14
 
 
@@ -271,6 +279,7 @@ class SimulatedWaterHeater:
         self.on_change: Callable[[set[str]], None] | None = None
         self._automatic_heating = True
         self._daytime_reheating_permitted = True
+        self._supply_c = float(SUPPLY_TEMP_DEFAULT_C)
         self._shift = ShiftState()
         self._active: list[_Active] = []
         self._responses: list[DrResponse] = []
@@ -525,7 +534,8 @@ class SimulatedWaterHeater:
         prob = planner.problem
         self._plan_start = planner.grid.start
         self._q_max = q_max
-        self._per_l = float(HEAT_KWH_PER_L_K * (USE_TEMP_C - prob.mains_temp_c[0]))
+        self._mains_c = float(prob.mains_temp_c[0])
+        self._per_l = float(HEAT_KWH_PER_L_K * (USE_TEMP_C - self._mains_c))
         self._reserve_kwh = self._reserve_l * self._per_l
         self._boil_c = float(seasonal_boil_temp_c(prob.mains_temp_c)[0])
         cop = prob.cop[:, 0]
@@ -688,9 +698,51 @@ class SimulatedWaterHeater:
 
     @property
     def remaining_hot_water_l(self) -> int:
-        """Usable hot water at 40 °C [L] (EPC 0xE1)."""
+        """Usable hot water at 40 °C [L]: the stored heat mixed down to the temperature the
+        household's use is counted at (:data:`~drready.physics.water.USE_TEMP_C`). Not an
+        ECHONET Lite EPC: 0xE1 is :attr:`hot_water_in_tank_l`, 0xD8
+        :attr:`suppliable_hot_water_l`."""
         self.advance()
         return int(self._q / self._per_l)
+
+    @property
+    def hot_water_in_tank_l(self) -> int:
+        """Hot water in the tank [L] (EPC 0xE1, "measured amount of water remaining in tank",
+        残湯量): the volume of the tank model's hot layer, water at the boil-up temperature
+        above the thermocline (:mod:`drready.physics.tank`),
+        ``Q / (c · (T_boil − T_mains))`` with ``Q`` the stored heat above mains. At most the
+        usable 90 % of the tank (``Q ≤ Q_max``), so never above 0xE2."""
+        self.advance()
+        return int(self._q / (HEAT_KWH_PER_L_K * (self._boil_c - self._mains_c)))
+
+    @property
+    def suppliable_hot_water_l(self) -> int:
+        """Hot water that can still be supplied [L] (EPC 0xD8, "remaining hot water volume",
+        給湯可能湯量): litres at the supply temperature setting :attr:`supply_temp_c` (EPC 0xD1)
+        the stored heat gives when the hot layer is mixed with mains water at the tap outlet,
+        ``Q / (c · (T_supply − T_mains))`` — mixing conserves heat above mains, and the tank
+        model serves a draw until ``Q`` is spent. 0 when the hot layer is not hotter than the
+        setting (it cannot supply water at that temperature)."""
+        self.advance()
+        if self._boil_c <= self._supply_c:
+            return 0
+        return int(self._q / (HEAT_KWH_PER_L_K * (self._supply_c - self._mains_c)))
+
+    @property
+    def supply_temp_c(self) -> int:
+        """Temperature of supplied water setting [°C] (EPC 0xD1): what 0xD8 counts litres at.
+        It does not change the household's use, which is heat at the point of use (the
+        national schedule's litres at 40 °C), only how many litres at the setting that is."""
+        return round(self._supply_c)
+
+    @supply_temp_c.setter
+    def supply_temp_c(self, value: int) -> None:
+        lo, hi = SUPPLY_TEMP_RANGE_C
+        if isinstance(value, bool) or not lo <= value <= hi:
+            raise ValueError(f"supply_temp_c must be within {lo}–{hi} °C, got {value!r}")
+        self.advance()
+        self._supply_c = float(value)
+        self._notify()
 
     @property
     def full_hot_water_l(self) -> int:
@@ -733,7 +785,7 @@ class SimulatedWaterHeater:
 
     @property
     def boil_temp_c(self) -> int:
-        """Boil-up temperature [°C] (EPC 0xD1 / seasonal automatic mode)."""
+        """Boil-up temperature [°C] (the seasonal automatic mode): the hot layer's."""
         self.advance()
         return round(self._boil_c)
 
@@ -900,6 +952,7 @@ class SimulatedWaterHeater:
             "shift_time_1": self._shift.shift_time[1],
             "shift_time_2": self._shift.shift_time[2],
             "boil_temp_c": round(self._boil_c),
+            "supply_temp_c": round(self._supply_c),
             "plan": self._plan_version,
         }
 

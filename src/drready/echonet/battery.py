@@ -75,7 +75,6 @@ from drready.echonet.objects import (
     water_heater_object,
 )
 from drready.echonet.propmap import encode_property_map
-from drready.echonet.serve import CHANGE_EPCS
 from drready.echonet.values import decode_value
 
 __all__ = [
@@ -319,9 +318,7 @@ def battery_node(
         obj = heater_obj
 
         def heater_changed(names: set[str]) -> None:
-            epcs = [e for n in names for e in CHANGE_EPCS.get(n, ())]
-            if epcs:
-                node.announce(obj, epcs)
+            node.announce_changes(obj)  # every EPC of 0x9D whose value changed (EL-M3)
 
         heater.on_change = heater_changed
     return node

@@ -14,8 +14,13 @@ Two layers, as the style guide asks:
   a property whose value does not fit is answered as an unreadable one is (PDC 0 in the
   ``*_SNA`` response, every requested EPC listed in order), a Set whose answer could not fit
   is not applied and not answered (docs/profile-echonet-lite.md, "Bounded answers").
-  ``announcements`` builds the INF frames for changed properties of the status-change
-  announcement map (0x9D).
+  **Status-change announcements** (EL-M3): every EPC an object lists in its status-change
+  announcement map (0x9D) is announced by INF when its value changes, whatever changed it — a
+  controller's Set, the device itself, time. :meth:`NodeCore.changed_announcements` compares
+  the value of each of them with the value last announced (or seen at start) and builds the
+  INF frames of those that differ; the adapter calls it after every Set-type request and
+  whenever its device reports a change. ``announcements`` builds INF frames for named EPCs
+  (and counts them as announced).
 * :class:`EchonetNode` is the asyncio UDP adapter on ``address:3610`` (never every interface,
   in any spelling, unless ``allow_any_address``: :mod:`drready.security.listen`), through the
   process's shared endpoint of that address (:mod:`drready.echonet.transport`), joined to
@@ -92,6 +97,9 @@ _SET_ESVS = {ESV.SETI, ESV.SETC}
 _REQUEST_ESVS = frozenset(
     {ESV.SETI, ESV.SETC, ESV.GET, ESV.INF_REQ, ESV.SETGET, ESV.INFC}
 )  # what a node answers; responses, announcements and unknown services are passed over
+_CHANGING_ESVS = frozenset({ESV.SETI, ESV.SETC, ESV.SETGET})
+"""Requests that may change a property: the node compares its announced EPCs after them."""
+_ESV_OFFSET = 10  # EHD1 EHD2 TID(2) SEOJ(3) DEOJ(3), then ESV
 _HEADER_BYTES = 12  # EHD1 EHD2 TID(2) SEOJ(3) DEOJ(3) ESV OPC
 _PROPERTY_BYTES = 2  # EPC PDC, before the EDT
 
@@ -147,6 +155,35 @@ class NodeCore:
 
     def __post_init__(self) -> None:
         self._by_eoj = {o.eoj: o for o in self.objects}
+        self._announced: dict[EOJ, dict[int, bytes]] = {}
+        self._comparing = False
+        for obj in self.objects:  # what the announced EPCs are at start: no INF for them
+            self._announced[obj.eoj] = self._announced_values(obj)
+
+    def _announced_values(self, obj: EchonetObject) -> dict[int, bytes]:
+        props, _ = self._read(obj, [Property(e) for e in obj.announce_map()])
+        return {p.epc: p.edt for p in props if p.edt}
+
+    def changed_announcements(self, obj: EchonetObject | None = None) -> list[bytes]:
+        """INF frames (one per object) for every EPC of 0x9D of ``obj`` (None: of every
+        object) whose value differs from the one last announced; those values become the
+        announced ones. A call made while one is comparing (a getter's device reporting a
+        change) returns nothing: the outer call reads the values after it."""
+        if self._comparing:
+            return []
+        self._comparing = True
+        try:
+            out: list[bytes] = []
+            for o in self.objects if obj is None else [obj]:
+                last = self._announced.setdefault(o.eoj, {})
+                now = self._announced_values(o)
+                changed = [e for e, edt in now.items() if last.get(e) != edt]
+                last.update(now)
+                if changed:
+                    out += self._inf(o, [Property(e, now[e]) for e in changed])
+            return out
+        finally:
+            self._comparing = False
 
     def targets(self, deoj: EOJ) -> list[EchonetObject]:
         """Objects addressed by ``deoj`` (instance 0x00 = every instance of the class)."""
@@ -288,6 +325,10 @@ class NodeCore:
         announced = set(obj.announce_map())
         props, _ = self._read(obj, [Property(e) for e in sorted(set(epcs) & announced)])
         props = [p for p in props if p.edt]
+        self._announced.setdefault(obj.eoj, {}).update((p.epc, p.edt) for p in props)
+        return self._inf(obj, props)
+
+    def _inf(self, obj: EchonetObject, props: list[Property]) -> list[bytes]:
         if not props:
             return []
         self._tid = (self._tid + 1) & 0xFFFF
@@ -486,11 +527,12 @@ class EchonetNode:
             return
         now = time.monotonic()
         answers = self.core.handle(data, self.budget.limit(host, len(data), now))
-        if not answers:
-            return
         for out in answers:
             endpoint.sendto(out, (host, self.port))  # to port 3610, not the source port
-        self.budget.spend(host, len(data), sum(map(len, answers)), now)
+        if answers:
+            self.budget.spend(host, len(data), sum(map(len, answers)), now)
+        if len(data) > _ESV_OFFSET and data[_ESV_OFFSET] in _CHANGING_ESVS:
+            self.announce_changes()  # what a Set changed (EL-M3), after its answer
 
     def _send_multicast(self, frames: list[bytes]) -> None:
         endpoint = self._endpoint
@@ -502,6 +544,11 @@ class EchonetNode:
     def announce(self, obj: EchonetObject, epcs: Iterable[int]) -> None:
         """Send INF for the announced properties among ``epcs`` of ``obj``."""
         self._send_multicast(self.core.announcements(obj, epcs))
+
+    def announce_changes(self, obj: EchonetObject | None = None) -> None:
+        """Send INF for every EPC of 0x9D of ``obj`` (None: every object) whose value changed
+        since it was last announced (:meth:`NodeCore.changed_announcements`)."""
+        self._send_multicast(self.core.changed_announcements(obj))
 
     async def close(self) -> None:
         """Leave the endpoint (closing it if no one else uses it); idempotent."""

@@ -196,7 +196,13 @@ def water_heater_object(
             raise PropertyValueError(0xB0, "EPC 0xB0: 0x41, 0x42 or 0x43")
         heater.automatic_heating = code == 0x41
 
-    slot(0xB0, lambda: bytes([0x41 if heater.automatic_heating else 0x43]), set_auto)
+    # INF required from Release I on (MRA): announced when it changes, whoever changed it
+    slot(
+        0xB0,
+        lambda: bytes([0x41 if heater.automatic_heating else 0x43]),
+        set_auto,
+        announce=True,
+    )
     slot(0xB2, lambda: on_off(heater.heating), announce=True)
     slot(
         0xC0,
@@ -204,8 +210,19 @@ def water_heater_object(
         lambda v: setattr(heater, "daytime_reheating_permitted", _code(v) == 0x41),
     )
     slot(0xC3, lambda: on_off(heater.supplying_hot_water), announce=True)
-    slot(0xD8, lambda: min(int(heater.remaining_hot_water_l), 65533))
-    slot(0xE1, lambda: min(int(heater.remaining_hot_water_l), 65533))
+
+    def set_supply_temp(value: Any) -> None:
+        celsius = value[0] if isinstance(value, bytes | bytearray) else int(value)
+        try:
+            heater.supply_temp_c = celsius
+        except ValueError as err:  # outside what the unit supplies: SetC_SNA
+            raise PropertyValueError(0xD1, str(err)) from err
+
+    # tank (EL-S4): 0xE1 the hot water in the tank (the hot layer at the boil-up temperature),
+    # 0xD8 the hot water that can still be supplied at the supply temperature setting 0xD1
+    slot(0xD1, lambda: int(heater.supply_temp_c), set_supply_temp)
+    slot(0xD8, lambda: min(int(heater.suppliable_hot_water_l), 65533))
+    slot(0xE1, lambda: min(int(heater.hot_water_in_tank_l), 65533))
     slot(0xE2, lambda: min(int(heater.tank_capacity_l), 65533))
     winter, mid, summer = heater.rated_power_w
     slot(0xDB, lambda: int(winter))

@@ -49,15 +49,6 @@ PROFILES: Final = {
 }
 """The unit profiles by name (``drready echonet serve --profile NAME``)."""
 
-#: heater change names → the EPCs they announce
-CHANGE_EPCS: dict[str, tuple[int, ...]] = {
-    "heating": (0xB2,),
-    "supplying_hot_water": (0xC3,),
-    "energy_shift_participation": (0xC7,),
-    "shift_time_1": (0xCA,),
-    "shift_time_2": (0xCD,),
-}
-
 
 def water_heater_node(
     address: str,
@@ -88,9 +79,8 @@ def water_heater_node(
     )
 
     def changed(names: set[str]) -> None:
-        epcs = [e for n in names for e in CHANGE_EPCS.get(n, ())]
-        if epcs:
-            node.announce(heater_obj, epcs)
+        # whatever changed, announce every EPC of 0x9D whose value did (EL-M3)
+        node.announce_changes(heater_obj)
 
     heater.on_change = changed
     return node
