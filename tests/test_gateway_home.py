@@ -4,7 +4,7 @@ DR request's id from the gateway to the unit and back (F2–F4)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,8 @@ from drready.domain import DeviceId, Direction, DrRequest, PowerSource, Response
 from drready.echonet import extension as ext
 from drready.echonet.controller import EchonetController
 from drready.echonet.errors import EchonetError, EchonetRefusedError, ForeignAnswerError
-from drready.echonet.frame import EOJ
+from drready.echonet.frame import EOJ, ESV, Frame, Property, decode_frame, encode_frame
+from drready.echonet.node import EchonetNode
 from drready.echonet.propmap import encode_property_map
 from drready.gateway.home import ANSWER_ATTEMPTS, HomeGateway, WaterHeaterLink
 from tests.echonet_helpers import HEATER, TZ, make_node
@@ -290,5 +291,106 @@ def test_inf_announcements_reach_the_links_and_nodes_come_back() -> None:
             await node.close()
             if late is not None:
                 await late.close()
+
+    asyncio.run(run())
+
+
+def _record(node: EchonetNode, *, no_setget: bool = False) -> list[Frame]:
+    """Keep every datagram ``node`` receives from its socket (decoded); ``no_setget``: answer
+    a SetGet as a node without that service does, SetGet_SNA taking nothing (the Set list
+    echoed, every Get with PDC 0)."""
+    seen: list[Frame] = []
+    handle = node.core.handle
+
+    def recording(data: bytes, limit_bytes: int | None = None) -> list[bytes]:
+        frame = decode_frame(data)
+        seen.append(frame)
+        if no_setget and frame.esv == ESV.SETGET:
+            sna = Frame(
+                frame.tid,
+                frame.deoj,
+                frame.seoj,
+                int(ESV.SETGET_SNA),
+                frame.properties,
+                tuple(Property(p.epc) for p in frame.get_properties),
+            )
+            return [encode_frame(sna)]
+        return handle(data, limit_bytes)
+
+    node.core.handle = recording  # type: ignore[method-assign]
+    return seen
+
+
+def _potential_frames(seen: list[Frame]) -> list[tuple[str, list[int], list[int]]]:
+    """The requests that carried 0xF2 or 0xF3: (service, Set or Get EPCs, SetGet's Get EPCs)."""
+    out = []
+    for f in seen:
+        epcs = [p.epc for p in (*f.properties, *f.get_properties)]
+        if {0xF2, 0xF3} & set(epcs):
+            out.append(
+                (ESV(f.esv).name, [p.epc for p in f.properties], [p.epc for p in f.get_properties])
+            )
+    return out
+
+
+def test_f1_sets_the_window_and_reads_its_potential_in_one_setget_on_the_wire():
+    """EL-F3-1: the gateway's F1 is one SetGet (ESV 0x6E) — Set 0xF2 = the window, Get 0xF3 —
+    so the potential is the window's whatever another controller sets; with a window the unit
+    cannot evaluate the SetGet_SNA takes 0xF2 and gives no 0xF3: refused, nothing sent again."""
+
+    async def run() -> None:
+        node, heater = make_node("127.0.4.2", serial="SETGET0002")
+        seen = _record(node)
+        await node.start()
+        try:
+            async with EchonetController(interface="127.0.4.1") as ctl:
+                link = WaterHeaterLink(ctl, "127.0.4.2", HEATER, clock=heater.clock.now)
+                day = heater.target_day()
+                start = datetime(day.year, day.month, day.day, 10, tzinfo=TZ)
+                end = datetime(day.year, day.month, day.day, 14, tzinfo=TZ)
+                env = await link.flexibility_envelope(start, end)
+                assert _potential_frames(seen) == [("SETGET", [0xF2], [0xF3])]
+                (setget,) = [f for f in seen if f.esv == ESV.SETGET]
+                assert setget.properties[0].edt == ext.encode_window(start, end, TZ)
+                own = heater.flexibility_envelope(start, end)
+                assert env.up_kwh == pytest.approx(own.up_kwh, abs=WH_KWH)
+                assert len(env.slots) == 8
+                seen.clear()
+                far = datetime(2099, 1, 1, 10, tzinfo=TZ)
+                with pytest.raises(EchonetRefusedError, match="no potential"):
+                    await link.flexibility_envelope(far, far + timedelta(hours=2))
+                assert _potential_frames(seen) == [("SETGET", [0xF2], [0xF3])]
+        finally:
+            await node.close()
+
+    asyncio.run(run())
+
+
+def test_f1_falls_back_to_setc_and_one_get_only_when_setget_is_not_taken():
+    """A node answering SetGet_SNA without taking 0xF2 (no SetGet service): the gateway sets
+    0xF2 by SetC and reads 0xF2 and 0xF3 in one Get, and gets the same envelope."""
+
+    async def run() -> None:
+        node, heater = make_node("127.0.4.3", serial="SETGET0003")
+        seen = _record(node, no_setget=True)
+        await node.start()
+        try:
+            async with EchonetController(interface="127.0.4.1") as ctl:
+                link = WaterHeaterLink(ctl, "127.0.4.3", HEATER, clock=heater.clock.now)
+                day = heater.target_day()
+                start = datetime(day.year, day.month, day.day, 13, tzinfo=TZ)
+                end = datetime(day.year, day.month, day.day, 15, tzinfo=TZ)
+                env = await link.flexibility_envelope(start, end)
+                assert _potential_frames(seen) == [
+                    ("SETGET", [0xF2], [0xF3]),
+                    ("SETC", [0xF2], []),
+                    ("GET", [0xF2, 0xF3], []),
+                ]
+                own = heater.flexibility_envelope(start, end)
+                assert env.up_kwh == pytest.approx(own.up_kwh, abs=WH_KWH)
+                assert env.down_kwh == pytest.approx(own.down_kwh, abs=WH_KWH)
+                assert len(env.slots) == 4
+        finally:
+            await node.close()
 
     asyncio.run(run())

@@ -64,6 +64,7 @@ __all__ = [
     "EchonetController",
     "EchonetTimeoutError",
     "NodeInfo",
+    "SetGetAnswer",
     "discovery_sends",
     "parse_instance_list",
     "retry_waits",
@@ -138,6 +139,17 @@ def discovery_sends(window_s: float, interval_s: float) -> tuple[float, ...]:
         raise ValueError(f"interval_s must be > 0, got {interval_s}")
     n = max(1, math.floor((window_s - 0.5 * interval_s) / interval_s) + 1)
     return tuple(k * interval_s for k in range(n))
+
+
+@dataclass(frozen=True)
+class SetGetAnswer:
+    """The answer to a SetGet: ``complete`` (SetGet_Res: every Set applied, every Get read;
+    SetGet_SNA otherwise), per set EPC whether the node applied it, per got EPC its EDT (None:
+    PDC 0, not read)."""
+
+    complete: bool
+    accepted: dict[int, bool]
+    got: dict[int, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -337,6 +349,27 @@ class EchonetController:
         props = tuple(Property(e, v) for e, v in values.items())
         res = await self.request(host, deoj, ESV.SETC, props)
         return {p.epc: p.pdc == 0 for p in res.properties}
+
+    async def set_get(
+        self, host: str, deoj: EOJ, values: dict[int, bytes], epcs: list[int]
+    ) -> SetGetAnswer:
+        """SetGet (ESV 0x6E): set ``values`` and read ``epcs`` in one request, which the node
+        processes as one (the Sets first, then the Gets)."""
+        res = await self.request(
+            host,
+            deoj,
+            ESV.SETGET,
+            tuple(Property(e, v) for e, v in values.items()),
+            tuple(Property(e) for e in epcs),
+        )
+        got: dict[int, bytes | None] = {e: None for e in epcs}
+        for p in res.get_properties:
+            got[p.epc] = p.edt if p.edt else None
+        return SetGetAnswer(
+            complete=res.esv == ESV.SETGET_RES,
+            accepted={p.epc: p.pdc == 0 for p in res.properties},
+            got=got,
+        )
 
     async def discover(
         self,

@@ -16,8 +16,11 @@ standard energy shift (:mod:`drready.gateway.standard`), with the same domain an
   estimate from 0xB2 (heating or not) × the seasonal rated power (0xDB Dec–Mar, 0xDC Apr, May,
   Oct, Nov, 0xDD Jun–Sep) integrated over time, flagged ``ESTIMATED``; INF of 0xB2
   (:meth:`WaterHeaterLink.announced`) makes the integration follow each on/off;
-* F1 :meth:`WaterHeaterLink.flexibility_envelope` ← DR-ready: maker-specific 0xF2 (set the
-  window) + 0xF3; standard: 0xCB/0xCC/0xCE/0xCF for the shift windows inside the window;
+* F1 :meth:`WaterHeaterLink.flexibility_envelope` ← DR-ready: one SetGet of the maker-specific
+  0xF2 (the window) and 0xF3 (its potential), so that the answer is for this window whatever
+  another controller sets (EL-F3-1); a node answering SetGet_SNA without taking 0xF2 (one that
+  does not implement SetGet) is asked by SetC 0xF2 and one Get of 0xF2 and 0xF3, the window
+  read back checked; standard: 0xCB/0xCC/0xCE/0xCF for the shift windows inside the window;
 * F2/F3 :meth:`WaterHeaterLink.request` ← DR-ready: 0xF0 (set the request, with the servicer's
   request id) + 0xF1 (the answer, naming that id); standard: 0xC7 = 1 and a shift time (0xCA,
   or 0xCD), the amount rounded to whole shifts, the difference in the response's reason;
@@ -324,11 +327,7 @@ class WaterHeaterLink:
             return std.standard_envelope(
                 await self._identity(), options, start, end, computed_at=self._now()
             )
-        await self._set(ext.EPC_POTENTIAL_WINDOW, ext.encode_window(start, end, self.tz))
-        edt = await self._get(ext.EPC_POTENTIAL)
-        if edt is None:
-            raise EchonetRefusedError(f"{self.address} {self.eoj} gave no potential")
-        p = ext.decode_potential(edt)
+        p = ext.decode_potential(await self._potential_edt(start, end))
         starts = [start + timedelta(minutes=30 * i) for i in range(len(p.baseline_w))]
         slots = tuple(
             EnvelopeSlot(
@@ -351,6 +350,32 @@ class WaterHeaterLink:
             down_kwh=ext.kwh_from_wh(p.down_wh),
             slots=slots,
         )
+
+    async def _potential_edt(self, start: datetime, end: datetime) -> bytes:
+        """0xF3 of ``[start, end)``: SetGet 0xF2 = the window, Get 0xF3 (EL-F3-1). Only when
+        the node answers SetGet_SNA *without taking 0xF2* (a node that does not implement
+        SetGet; a window it refuses is refused again by the SetC), SetC 0xF2 and one Get of
+        0xF2 and 0xF3, whose 0xF2 must still be this window (else set again, at most
+        :data:`ANSWER_ATTEMPTS` times)."""
+        f2, f3 = ext.EPC_POTENTIAL_WINDOW, ext.EPC_POTENTIAL
+        window = ext.encode_window(start, end, self.tz)
+        answer = await self.controller.set_get(self.address, self.eoj, {f2: window}, [f3])
+        edt = answer.got.get(f3)
+        if not answer.accepted.get(f2, False):
+            for _ in range(ANSWER_ATTEMPTS):
+                await self._set(f2, window)
+                got = await self.controller.get(self.address, self.eoj, [f2, f3])
+                if got[f2] == window:
+                    edt = got[f3]
+                    break
+            else:
+                raise ForeignAnswerError(
+                    f"{self.address} {self.eoj}: 0xF2 kept reading another window than "
+                    f"{start.isoformat()}–{end.isoformat()}, {ANSWER_ATTEMPTS} times"
+                )
+        if edt is None:
+            raise EchonetRefusedError(f"{self.address} {self.eoj} gave no potential")
+        return edt
 
     async def request(self, request: DrRequest) -> DrResponse:
         """F2 → F3: send the request under its own id; the unit re-plans and answers (0xF1).
