@@ -126,6 +126,10 @@ def test_echonet_exchanges_are_what_a_fresh_unit_answers(out: Path) -> None:
         got = core.handle(bytes.fromhex(v["request"]["hex"]))
         want = by_summary[v["summary"]]["answer"]
         assert (got[0].hex().upper() if got else None) == (want and want["hex"]), v["summary"]
+        # the node compares the EPCs of 0x9D after every Set and announces those that changed
+        inf = core.changed_announcements() if "SET" in v["request"]["esv"] else []
+        announced = by_summary[v["summary"]].get("announcement")
+        assert [f.hex().upper() for f in inf] == ([announced["hex"]] if announced else [])
     for v in exchanges:
         answer = v["answer"]
         for epc, meaning in (answer or {}).get("decoded", {}).items():
@@ -135,6 +139,25 @@ def test_echonet_exchanges_are_what_a_fresh_unit_answers(out: Path) -> None:
         if "refused" in v["summary"]:
             assert answer["esv"].endswith("SETC_SNA"), v["summary"]
             assert answer["properties"][0]["edt"] == v["request"]["properties"][0]["edt"]
+    for v in exchanges:  # INF to the node profile, every EPC in the node's 0x9D (EL-M3)
+        if "announcement" in v:
+            inf = decode_frame(bytes.fromhex(v["announcement"]["hex"]))
+            assert (inf.esv, str(inf.deoj)) == (0x73, "0EF001"), v["summary"]
+            for p in inf.properties:
+                _check_edt(
+                    f"0x{p.epc:02X}", p.edt.hex(), v["announcement"]["decoded"][f"0x{p.epc:02X}"]
+                )
+    b0 = by_summary[next(s for s in by_summary if s.startswith("SetC 0xB0"))]["announcement"]
+    assert b0["properties"][0] == {"epc": "0xB0", "pdc": 1, "edt": "43"}
+    shift = by_summary[next(s for s in by_summary if "0xCA = 0x0D" in s)]["announcement"]
+    assert {p["epc"]: p["edt"] for p in shift["properties"]} == {"0xC7": "01", "0xCA": "0D"}
+    # EL-S4: litres in the tank at most its capacity's 90 % (the hot layer above the mixing
+    # zone), more litres suppliable at 40 °C than that (hot water mixed with mains)
+    tank = by_summary[next(s for s in by_summary if s.startswith("Get 0xD1"))]["answer"]["decoded"]
+    in_tank, capacity = tank["0xE1"]["hot_water_in_tank_l"], tank["0xE2"]["tank_capacity_l"]
+    assert tank["0xD1"]["supply_temp_c"] == 40 and capacity == 460
+    assert 0 < in_tank <= 0.9 * capacity
+    assert tank["0xD8"]["suppliable_hot_water_l"] > in_tank
     beyond = by_summary[next(s for s in by_summary if "2099" in s)]["answer"]["decoded"]["0xF1"]
     assert beyond["status"] == "rejected" and beyond["accepted_wh"] == 0
     seti = next(v for v in exchanges if v["summary"].startswith("SetI"))

@@ -10,7 +10,8 @@ engineer, an aggregator's VEN engineer and a regulator's analyst can test an imp
 * ``echonet/`` — one JSON file per ECHONET Lite message of the profile: the frame as hex with the
   EDT and its decoded meaning field by field (:func:`echonet_vectors`). Layout vectors are built
   from :mod:`drready.echonet.extension`'s encoders; exchange vectors (a request and the answer
-  of a real node) from a simulated DR-ready unit on a stopped clock, so they are deterministic;
+  of a real node, and after a Set the INF announcing what it changed among the EPCs of 0x9D)
+  from a simulated DR-ready unit on a stopped clock, so they are deterministic;
 * ``openadr/`` — OpenADR 3.1.0 objects as JSON, built by :mod:`drready.openadr.profile`'s own
   builders (:mod:`drready.evaluation.openadr_vectors`), each valid against the 3.1.0 schema;
 * ``schemas/`` — a JSON Schema (draft 2020-12) for every private payload type of the OpenADR
@@ -176,6 +177,23 @@ def decode_edt(epc: int, edt: bytes) -> dict[str, Any]:
         return {"rated_power_w": int.from_bytes(edt, "big")}
     if epc == 0xC9:
         return {"energy_shifts": edt[0]}
+    if epc == 0xD1:
+        return {"supply_temp_c": edt[0]}
+    if epc == 0xD8:
+        return {"suppliable_hot_water_l": int.from_bytes(edt, "big")}
+    if epc == 0xE1:
+        return {"hot_water_in_tank_l": int.from_bytes(edt, "big")}
+    if epc == 0xE2:
+        return {"tank_capacity_l": int.from_bytes(edt, "big")}
+    if epc == 0xB0:
+        modes = {0x41: "automatic", 0x42: "manual heating", 0x43: "manual, not heating"}
+        return {"automatic_heating": modes.get(edt[0], f"0x{edt[0]:02X}")}
+    if epc == 0xC3:
+        return {"supplying_hot_water": edt[0] == 0x41}
+    if epc == 0x80:
+        return {"operating": edt[0] == 0x30}
+    if epc == 0x81:
+        return {"installation_location": edt.hex().upper()}
     return {}
 
 
@@ -236,6 +254,15 @@ def _exchange(
             body["answer"]["decoded"] = decoded
     else:
         body["answer"] = None
+    # what the Set changed among the EPCs of 0x9D, announced to 224.0.23.0 (EL-M3)
+    infs = core.changed_announcements() if esv in (ESV.SETC, ESV.SETI, ESV.SETGET) else []
+    if infs:
+        inf = decode_frame(infs[0])
+        body["announcement"] = {
+            "to": "224.0.23.0:3610",
+            **_frame_json(infs[0]),
+            "decoded": {f"0x{p.epc:02X}": decode_edt(p.epc, p.edt) for p in inf.properties},
+        }
     return Vector(path, summary, body)
 
 
@@ -338,6 +365,15 @@ def _exchanges(day: datetime, up_id: ext.DrRequestEdt, down_id: ext.DrRequestEdt
             "EL-S2",
             ESV.GET,
             tuple(Property(e) for e in (0x84, 0x85, 0xB2, 0xDB, 0xDC, 0xDD)),
+        ),
+        _exchange(
+            core,
+            "echonet/f1-tank-water.json",
+            "Get 0xD1, 0xD8, 0xE1, 0xE2: supply temperature setting, hot water that can still be "
+            "supplied at it, hot water in the tank, tank capacity",
+            "EL-S4",
+            ESV.GET,
+            tuple(Property(e) for e in (0xD1, 0xD8, 0xE1, 0xE2)),
         ),
         _exchange(
             core,
@@ -454,6 +490,15 @@ def _exchanges(day: datetime, up_id: ext.DrRequestEdt, down_id: ext.DrRequestEdt
             "EL-F4-1, EL-E5, EL-E6",
             ESV.GET,
             (Property(ext.EPC_PLAN),),
+        ),
+        _exchange(  # last: with automatic heating off the unit plans no more heating
+            core,
+            "echonet/status-announcement-0xB0.json",
+            "SetC 0xB0 = 0x43 (automatic heating off): Set_Res, and the INF of every EPC of "
+            "0x9D whose value changed",
+            "EL-M3",
+            ESV.SETC,
+            (Property(0xB0, b"\x43"),),
         ),
     ]
     return out
