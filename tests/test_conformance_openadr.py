@@ -6,7 +6,9 @@ checker acts as BL through HTTPS. The cloud's clock sits two hours before the wi
 has answered a DR event, then inside the window, so the power reports (F5) come at once.
 
 Broken fixtures, each failing exactly the check it breaks: (a) the VTN over plain HTTP → the
-TLS check; (b) a middleware that hands a VEN's ``GET /reports`` a BL token → object privacy.
+TLS check; (b) a middleware that hands a VEN's ``GET /reports`` a BL token → object privacy;
+(c) a maker cloud that reads an event without amount as a request for a token 0.05 kWh (a VEN
+that does not implement F2 by start time alone) → the start-time check.
 The hostile-input probes run in every full check too (they pass here, with the cloud polling
 as one of the VENs); their own broken fixtures are in ``tests/test_conformance_openadr_probes``.
 """
@@ -20,6 +22,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,14 @@ from drready.cli.conformance import openadr_conformance_command
 from drready.cloud.fleet import MakerFleet
 from drready.cloud.service import MakerCloud
 from drready.evaluation.conformance import Report, Verdict
-from drready.evaluation.conformance_openadr import WIRE_CHECK, check_openadr, default_window
+from drready.evaluation.conformance_openadr import (
+    START_TIME_CHECK,
+    WIRE_CHECK,
+    check_openadr,
+    default_window,
+)
 from drready.evaluation.openadr_probes import PROBES
+from drready.openadr import ven_core as vc
 from drready.openadr.ven import VenClient
 from drready.openadr.vtn import VtnSettings, create_app
 from drready.security.certs import write_bundle
@@ -57,6 +66,7 @@ EXPECTED = {
     ("F3", "accepted ≤ requested"),
     ("F4", "DR-aware plan"),
     ("F5", "power reports"),
+    ("F2", START_TIME_CHECK),
     ("C1", WIRE_CHECK),
     *(("S1", name) for name in PROBES),
 }
@@ -96,8 +106,26 @@ def _vtn(tmp_path: Path, *, tls: bool = True, leak: bool = False) -> Iterator[tu
         yield url, str(bundle.ca_cert)
 
 
+class _NoOpenRequests(MakerCloud):
+    """Broken VEN (c): an event without amount is read as a request for a token 0.05 kWh."""
+
+    def _apply(self, action: vc.ApplyRequests) -> vc.RequestsAnswered:
+        asks = tuple(
+            replace(
+                ask,
+                request=ask.request.model_copy(update={"open_amount": False, "amount_kwh": 0.05}),
+            )
+            if ask.request.open_amount
+            else ask
+            for ask in action.asks
+        )
+        return super()._apply(replace(action, asks=asks))
+
+
 @contextlib.contextmanager
-def _cloud(url: str, ca_file: str, units: int) -> Iterator[MakerCloud]:
+def _cloud(
+    url: str, ca_file: str, units: int, cloud_type: type[MakerCloud] = MakerCloud
+) -> Iterator[MakerCloud]:
     """A maker cloud (VEN ``ven-a``) polling every 0.1 s in a background thread."""
     fleet = MakerFleet.random(units, START.date(), seed=7)
     https = url.startswith("https")
@@ -111,7 +139,7 @@ def _cloud(url: str, ca_file: str, units: int) -> Iterator[MakerCloud]:
             ven_name="ven-a",
             allow_insecure_http=not https,
         )
-    cloud = MakerCloud(fleet, ven, power_interval_s=1)
+    cloud = cloud_type(fleet, ven, power_interval_s=1)
     clock: Callable[[], datetime] = lambda: DURING if cloud.windows_answered else BEFORE  # noqa: E731
     loop = asyncio.new_event_loop()
 
@@ -162,6 +190,8 @@ def test_our_vtn_and_cloud_pass_every_check(tmp_path: Path) -> None:
     assert "10 of 10 resource(s) answered" in f1.evidence
     f5 = next(c for c in report.checks if c.requirement == "F5")
     assert "measured (DIRECT_READ)" in f5.evidence
+    start_time = next(c for c in report.checks if c.name == START_TIME_CHECK)
+    assert any(": accepted " in line for line in start_time.evidence), start_time.evidence
 
 
 def test_events_are_deleted_afterwards(tmp_path: Path) -> None:
@@ -192,7 +222,7 @@ def test_command_prints_json_or_a_table_and_returns_the_exit_code(tmp_path: Path
         assert code == 0 and doc["passed"] is True, doc
         # no VEN credentials: privacy and three probes need two VENs; strict JSON (events, as
         # BL) and deep JSON (/auth/token) need none
-        assert doc["counts"] == {"pass": 13, "fail": 0, "not observable": 4}
+        assert doc["counts"] == {"pass": 14, "fail": 0, "not observable": 4}
         with _cloud(url, ca_file, units=2):  # a fresh cloud: its clock is before the window
             console = Console(record=True, width=200)
             code = openadr_conformance_command(
@@ -220,3 +250,16 @@ def test_a_broken_vtn_fails_exactly_its_check(
     failed = {k for k, v in verdicts.items() if v is Verdict.FAIL}
     assert failed == {failing}, report.to_json(indent=2)
     assert report.exit_code == 1
+
+
+def test_a_ven_without_start_time_requests_fails_exactly_that_check(tmp_path: Path) -> None:
+    """Broken VEN (c): it answers the event without amount 'accepted' with 0.05 kWh — far from
+    what its unit could move into the window — and everything else as before."""
+    with _vtn(tmp_path) as (url, ca_file), _cloud(url, ca_file, 3, _NoOpenRequests):
+        report = _check(url, ca_file)
+    verdicts = _verdicts(report)
+    assert set(verdicts) == EXPECTED, report.to_json(indent=2)
+    failed = {k for k, v in verdicts.items() if v is Verdict.FAIL}
+    assert failed == {("F2", START_TIME_CHECK)}, report.to_json(indent=2)
+    check = next(c for c in report.checks if c.name == START_TIME_CHECK)
+    assert any("accepted 0.050000 kWh, not what the unit can move" in e for e in check.evidence)

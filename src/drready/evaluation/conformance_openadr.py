@@ -16,6 +16,12 @@ spec-validated models of :mod:`drready.openadr.models`, the profile with
 * **F2/F3/F4** — a small up-DR event for one resource gets a response, accepted ≤ requested, and a
   DR-aware plan whose window energy covers baseline + accepted (1 % tolerance).
 * **F5** — power reports for the event carry ``DEMAND``, measured (``DIRECT_READ``) or estimated.
+* **F2 by start time alone** (profile OA-F2-2, OA-F3-2; issue 17) — for one resource with up
+  potential: the potential of the 4 hours from the window's end (F1), then an event with the
+  direction and **no** amount starting there; the answer must be ``accepted`` with what the
+  unit moves into those 4 hours — its declared up potential there (1 %) — and a plan whose
+  energy in them covers baseline + accepted (1 %) on an answered interval that starts at the
+  start time, or ``rejected`` with a reason and nothing to move; never ``partial``.
 * **C1** — every resource and every report the VENs posted on the checker's events is valid
   against the 3.1.0 schema, each value against its enumeration's type schema or the profile's
   private type schema (:func:`~drready.evaluation.private_types.wire_problems`;
@@ -50,6 +56,7 @@ import httpx
 import jwt
 
 from drready.domain import DeviceId, Direction, DrRequest, FlexibilityEnvelope
+from drready.domain.requests import START_TIME_WINDOW
 from drready.domain.time import DEFAULT_TZ
 from drready.domain.tolerances import ENERGY_TOL_KWH
 from drready.evaluation.conformance import Check, Report, Verdict
@@ -60,7 +67,7 @@ from drready.openadr.models import ReadingType, from_wire, to_wire
 from drready.openadr.models import Report as OadrReport
 from drready.security.tls import client_ssl_context
 
-__all__ = ["WIRE_CHECK", "check_openadr", "default_window"]
+__all__ = ["START_TIME_CHECK", "WIRE_CHECK", "check_openadr", "default_window"]
 
 PASS, FAIL, NOT_OBSERVABLE = Verdict.PASS, Verdict.FAIL, Verdict.NOT_OBSERVABLE
 PAGE = 50
@@ -75,6 +82,9 @@ DR_SHARE = 0.5
 
 
 WIRE_CHECK = "reports and resources valid against the 3.1.0 schema and the private type schemas"
+START_TIME_CHECK = "start-time request answered"
+MAX_REASON_CHARS = 500
+"""Longest ``DRREADY_RESPONSE`` reason the profile allows (OA-F3-3)."""
 
 
 def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -205,6 +215,7 @@ async def check_openadr(
             if not probes_only:
                 await _check_potential(bl, state, start, end, wait_s, poll_s)
                 await _check_dispatch(bl, state, start, end, wait_s, poll_s)
+                await _check_start_time(bl, state, end, wait_s, poll_s)
                 await _check_wire(bl, state)
         except (_StopError, httpx.HTTPError) as err:
             state.add("E1", "checker could go on", FAIL, [f"stopped: {err}"])
@@ -662,6 +673,173 @@ async def _check_power(
         )
     else:
         state.add("F5", name, FAIL, ["no power report for the event"])
+
+
+def _response_of(
+    report: OadrReport, resource: str
+) -> tuple[str, float, str, datetime | None] | None:
+    """``DRREADY_RESPONSE`` of ``resource`` in a plan report: status, accepted kWh, reason and
+    the start of the interval it answers; None when absent or not of that shape."""
+    for res in report.resources:
+        if res.resource_name != resource:
+            continue
+        for iv in res.intervals:
+            for p in iv.payloads:
+                if p.type != profile.RESPONSE or len(p.values) != 3:
+                    continue
+                status, amount, reason = p.values
+                if isinstance(amount, bool) or not isinstance(amount, int | float):
+                    return None
+                at = iv.interval_period.start if iv.interval_period else None
+                return str(status), float(amount), str(reason), at
+    return None
+
+
+async def _wait_envelope(
+    bl: _Client, event_id: str, target: str, now: datetime, wait_s: float, poll_s: float
+) -> FlexibilityEnvelope | None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        for report in await _reports(bl, event_id):
+            with contextlib.suppress(ValueError):
+                for env in profile.envelopes_from_report(report, computed_at=now):
+                    if _name(env) == target:
+                        return env
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(poll_s)
+
+
+async def _wait_response(
+    bl: _Client, event_id: str, target: str, wait_s: float, poll_s: float
+) -> OadrReport | None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        for report in await _reports(bl, event_id):
+            if _response_of(report, target) is not None:
+                return report
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(poll_s)
+
+
+async def _check_start_time(
+    bl: _Client, state: _State, heat_from: datetime, wait_s: float, poll_s: float
+) -> None:
+    """F2 by start time alone (OA-F2-2): "start heating at ``heat_from``", no amount.
+
+    The window is the 4 hours from ``heat_from`` (the end of the checked window, so that an
+    earlier DR event's window is over by then and a VEN whose clock is inside it still plans
+    this one). Its potential is asked first (F1, the reference); the answer must be
+    ``accepted`` with that potential (1 %) and a plan covering baseline + accepted there, or
+    ``rejected`` with a reason when there is nothing to move — never ``partial``."""
+    name = START_TIME_CHECK
+    candidates = sorted(
+        (e for e in state.envelopes if e.up_kwh > TOL), key=lambda e: e.up_kwh, reverse=True
+    )
+    if state.program_id is None or not candidates:
+        state.add("F2", name, NOT_OBSERVABLE, ["no resource declared up potential (F1)"])
+        return
+    # another resource than the DR event's (the largest), when there is one
+    target = _name(candidates[1] if len(candidates) > 1 else candidates[0])
+    start, end = heat_from, heat_from + START_TIME_WINDOW
+    now = datetime.now(start.tzinfo)
+    ask = profile.potential_request(
+        state.program_id, start, end, targets=[target], name="drready-conformance-start-potential"
+    )
+    ask_id = str((await bl.post("/events", ask))["id"])
+    state.events.append(ask_id)
+    env = await _wait_envelope(bl, ask_id, target, now, wait_s, poll_s)
+    head = f"{target}: start heating at {start.isoformat()} (window {_hours(end - start)} h)"
+    if env is None:
+        state.add("F2", name, FAIL, [head, f"no potential for the window within {wait_s:g} s"])
+        return
+    request = DrRequest.at_start_time(
+        f"drready-conformance-{uuid.uuid4().hex[:12]}", start, now, end=end,
+        issuer="drready-conformance",
+    )  # fmt: skip
+    event = await bl.post("/events", profile.dr_event(state.program_id, request, [target]))
+    event_id = str(event["id"])
+    state.events.append(event_id)
+    head = f"event {event_id}, no amount; {head}; declared up potential {env.up_kwh:.3f} kWh"
+    report = await _wait_response(bl, event_id, target, wait_s, poll_s)
+    if report is None:
+        state.add("F2", name, FAIL, [head, f"no response within {wait_s:g} s"])
+        return
+    answer = _response_of(report, target)
+    assert answer is not None
+    status, accepted, reason, answered_at = answer
+    evidence = [head, f"report {report.id}: {status} {accepted:.6f} kWh, reason {reason!r}"]
+    problems = _start_time_problems(status, accepted, reason, answered_at, env, start)
+    if not problems and status == "accepted":
+        problems += _start_time_plan_problems(report, request, target, env, accepted, evidence)
+    state.add("F2", name, FAIL if problems else PASS, evidence + problems)
+
+
+def _start_time_problems(
+    status: str,
+    accepted: float,
+    reason: str,
+    answered_at: datetime | None,
+    env: FlexibilityEnvelope,
+    start: datetime,
+) -> list[str]:
+    """What an answer to an event by start time alone breaks of OA-F3-1…3 (none: conformant)."""
+    out = []
+    if len(reason) > MAX_REASON_CHARS:
+        out.append(f"reason of {len(reason)} characters (at most {MAX_REASON_CHARS})")
+    if answered_at != start:
+        out.append(f"the answer's interval starts at {answered_at}, not at the start time")
+    tol = PLAN_TOLERANCE * max(env.up_kwh, 1.0)
+    if status == "accepted":
+        if not abs(accepted - env.up_kwh) <= tol:
+            out.append(
+                f"accepted {accepted:.6f} kWh, not what the unit can move into the window: its "
+                f"declared up potential {env.up_kwh:.6f} kWh (tolerance 1 %)"
+            )
+    elif status == "rejected":
+        if accepted != 0.0 or not reason.strip():
+            out.append("a rejection must accept 0 kWh and give its reason")
+        if env.up_kwh > tol:
+            out.append(f"rejected though {env.up_kwh:.3f} kWh of up potential was declared")
+    else:
+        out.append(f"status {status!r}: an open request is 'accepted' or 'rejected'")
+    return out
+
+
+def _start_time_plan_problems(
+    report: OadrReport,
+    request: DrRequest,
+    target: str,
+    env: FlexibilityEnvelope,
+    accepted: float,
+    evidence: list[str],
+) -> list[str]:
+    """The plan of an accepted start-time request heats from the start time: its energy in the
+    window covers baseline + accepted (1 %)."""
+    try:
+        answers = [
+            a
+            for a in profile.answers_from_report(report, request)
+            if _name_of(a.response.device_id) == target
+        ]
+    except ValueError as err:
+        return [f"plan report off profile: {err}".splitlines()[0]]
+    if not answers:
+        return [f"no plan for {target}"]
+    energy = answers[0].plan.window_energy_kwh(request.start, request.end)
+    want = env.baseline_kwh + accepted
+    evidence.append(
+        f"plan energy {energy:.3f} kWh from the start time; baseline {env.baseline_kwh:.3f} "
+        f"+ accepted {accepted:.3f} = {want:.3f} kWh (tolerance 1 %)"
+    )
+    if energy >= want - PLAN_TOLERANCE * max(want, 1.0):
+        return []
+    return ["the plan does not heat the accepted energy from the start time"]
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}"
 
 
 async def _check_wire(bl: _Client, state: _State) -> None:
