@@ -8,7 +8,7 @@ what it decides and what settlement needs, keyed by the VTN's ids:
 table                       one row per
 ==========================  ================================================================
 ``ven``                     VEN (a home gateway, route i, or a maker cloud, route ii)
-``resource``                resource of a VEN: one unit (DeviceId) or a group ("FLEET", D6)
+``resource``                resource of a VEN: one unit (DeviceId) or a group ("FLEET-000005", D6)
 ``market_registration``     resource's market registration, AES-256-GCM ciphertext only
 ``potential_request``       potential (F1) request event sent to the VENs
 ``potential``               (request, resource) answer: up/down kWh, confidence, slots
@@ -139,7 +139,7 @@ class ResourceKind(StrEnum):
     UNIT = "unit"
     """One water heater; the resource name is its DeviceId string."""
     GROUP = "group"
-    """A group of units managed behind the VEN (e.g. the maker cloud's "FLEET")."""
+    """A group of units managed behind the VEN (a maker cloud's "FLEET-<maker code>")."""
 
 
 class ResourceState(StrEnum):

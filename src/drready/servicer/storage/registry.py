@@ -1,8 +1,9 @@
 """The servicer's registry: VENs, their resources, and market registration data (D6, S1, F6).
 
 VENs are home gateways (route i) or maker clouds (route ii); a resource is one unit, named by
-its :class:`~drready.domain.DeviceId`, or a group of units (e.g. the cloud's ``"FLEET"``, D6)
-with its unit count and rated power. Ids are the VTN's object ids.
+its :class:`~drready.domain.DeviceId`, or a group of units (a maker cloud's
+``"FLEET-<maker code>"``, e.g. ``"FLEET-000005"``, D6; ``"FLEET"`` before profile version 1) with
+its unit count and rated power. Ids are the VTN's object ids.
 
 **Market registration data lives here and only here.** A resource's :class:`MarketRegistration`
 (supply-point ID, voltage class, retailer, contract power, product class) is what the servicer
@@ -420,7 +421,7 @@ class Registry:
         """Insert or update a resource; returns whether anything changed.
 
         A ``unit`` is named by its DeviceId string (``"000005:HW0000001"``) and has
-        ``n_units == 1``; a ``group`` has any name (e.g. ``"FLEET"``) and ``n_units ≥ 1``.
+        ``n_units == 1``; a ``group`` has any name (e.g. ``"FLEET-000005"``) and ``n_units ≥ 1``.
         ``rated_power_kw`` is the rated electric input of the unit or the sum over the group,
         in (0, 1e7] kW. A new resource starts ``active``; an update keeps the state.
 
