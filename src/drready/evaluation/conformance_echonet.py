@@ -24,10 +24,11 @@ F1  0xCB and 0xCC are present and decode (4 × u32 Wh, 4 × u16 Wh for 10, 13, 1
     0xCB[h] > 0 ⇒ 0xCC[h] > 0; 0xCC[h] ≤ P·1 h and 0xCB[h] ≤ P·4 h, P = max(0xDB, 0xDC, 0xDD)
     the rated input (the profile's shift window is h:00–h+4:00); 0xCB[h] ≤ 0xCC[h]·4 h; and
     0xCB[h] ≤ the electric energy to heat the *whole* tank 0xE2 by 50 K at COP 2
-    (0xE2 L × 4.186 kJ/L/K × 50 K / 3600 / 2 ≈ 29.1 Wh/L). The full capacity, not 0xE2 − 0xE1,
-    is the bound because the tank keeps draining between the probe and the shift time; the
-    0xE1-based figure is given as evidence. Bounds whose inputs are absent are skipped and say
-    so; with none applicable the check is not observable. Maker potential: when 0xF2/0xF3
+    (0xE2 L × 4.186 kJ/L/K × 50 K / 3600 / 2 ≈ 29.1 Wh/L). The full capacity, not 0xE2 − 0xE1
+    (0xE1: the litres of hot water in the tank, EL-S4), is the bound because the tank keeps
+    draining between the probe and the shift time; the 0xE1-based figure is given as
+    evidence. Bounds whose inputs are absent are skipped and say so; with none applicable the
+    check is not observable. Maker potential: when 0xF2/0xF3
     are present, 0xF2 is set to the first 2 h of its current window, 0xF3 must then decode
     with 4 slots, confidence ≤ 100 % and non-decreasing cumulative bounds; then 0xF2 set to a
     window in 2099 must make a Get of 0xF3 answer Get_SNA (EL-F3-2); 0xF2 is restored.
@@ -579,7 +580,7 @@ async def _check_potential(
             ev_c.append(f"tank bound {cap * WH_PER_LITRE:.0f} Wh (0xE2 {cap} L, 50 K, COP 2)")
             if rem is not None:
                 ev_c.append(
-                    f"empty part now: {max(cap - rem, 0) * WH_PER_LITRE:.0f} Wh (0xE1 {rem} L)"
+                    f"empty part now: {max(cap - rem, 0) * WH_PER_LITRE:.0f} Wh (0xE1 {rem} L hot)"
                 )
         else:
             ev_c.append("tank bound skipped: no 0xE2")
