@@ -10,7 +10,7 @@ import pytest
 
 from drready.domain import DeviceId, Direction, DrRequest, PowerSource, ResponseStatus
 from drready.echonet import extension as ext
-from drready.echonet.controller import EchonetController
+from drready.echonet.controller import EchonetController, SetGetAnswer
 from drready.echonet.errors import EchonetError, EchonetRefusedError, ForeignAnswerError
 from drready.echonet.frame import EOJ, ESV, Frame, Property, decode_frame, encode_frame
 from drready.echonet.node import EchonetNode
@@ -392,5 +392,58 @@ def test_f1_falls_back_to_setc_and_one_get_only_when_setget_is_not_taken():
                 assert len(env.slots) == 4
         finally:
             await node.close()
+
+    asyncio.run(run())
+
+
+class _NoSetGetUnit(_FakeUnit):
+    """A DR-ready unit without the SetGet service whose 0xF2 another controller sets to its
+    own window between the gateway's SetC and Get ``foreign`` times."""
+
+    def __init__(self, foreign: int) -> None:
+        super().__init__(foreign)
+        self.window = b""
+
+    async def set_get(
+        self, host: str, deoj: EOJ, values: dict[int, bytes], epcs: list[int]
+    ) -> SetGetAnswer:
+        return SetGetAnswer(complete=False, accepted={0xF2: False}, got={e: None for e in epcs})
+
+    async def set(self, host: str, deoj: EOJ, values: dict[int, bytes]) -> dict[int, bool]:
+        self.sets += 1
+        self.window = values[0xF2]
+        return {0xF2: True}
+
+    async def get(self, host: str, deoj: EOJ, epcs: list[int]) -> dict[int, bytes | None]:
+        if epcs != [0xF2, 0xF3]:
+            return await super().get(host, deoj, epcs)
+        window = self.window
+        if self.foreign > 0:
+            self.foreign -= 1
+            start = datetime(2026, 5, 12, 16, tzinfo=TZ)  # the other controller's window
+            window = ext.encode_window(start, start + timedelta(hours=1), TZ)
+        n = ext.decode_window(window, TZ)
+        slots = int((n[1] - n[0]).total_seconds() // 1800)
+        pot = ext.PotentialEdt(1000, 0, 0.95, *([(500,) * slots] * 3), *([(0,) * slots] * 2))
+        return {0xF2: window, 0xF3: ext.encode_potential(pot)}
+
+
+def test_the_fallback_reads_the_window_back_and_sets_it_again_when_another_took_it():
+    """EL-F3-1 without SetGet: 0xF2 and 0xF3 in one Get, the 0xF3 taken only with our window
+    in 0xF2; another controller's window read back makes the gateway set its own again (at most
+    ANSWER_ATTEMPTS times), never return the other window's potential."""
+    start = datetime(2026, 5, 12, 10, tzinfo=TZ)
+    end = start + timedelta(hours=2)
+
+    async def run() -> None:
+        unit = _NoSetGetUnit(foreign=2)
+        link = WaterHeaterLink(unit, "192.0.2.1", HEATER)  # type: ignore[arg-type]
+        env = await link.flexibility_envelope(start, end)
+        assert unit.sets == 3 and len(env.slots) == 4 and env.up_kwh == pytest.approx(1.0)
+        unit = _NoSetGetUnit(foreign=ANSWER_ATTEMPTS)
+        link = WaterHeaterLink(unit, "192.0.2.1", HEATER)  # type: ignore[arg-type]
+        with pytest.raises(ForeignAnswerError, match="another window"):
+            await link.flexibility_envelope(start, end)
+        assert unit.sets == ANSWER_ATTEMPTS
 
     asyncio.run(run())
