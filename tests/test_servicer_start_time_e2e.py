@@ -7,12 +7,15 @@ north-bound API in process. One simulated clock drives them all. The aggregator 
 ``{"kind": "start_time", "start": "13:00"}``; the order desk asks the potential (F1), then sends
 each resource that declared up potential an event with ``CONTROL_LEVEL_OFFSET`` −1 and **no**
 ``DISPATCH_SETPOINT_RELATIVE`` (checked against the 3.1.0 schema and its enumerations); the
-units plan heating from 13:00 and answer.
+units plan heating from 13:00 and answer; the order is delivering in the window (F5), delivered
+after it, and settled from meter data like any order.
 
 The references are independent of the servicer's code: each unit's up potential for
 13:00–17:00 as the cloud's fleet computes it before the request (the open request must be
 accepted with exactly that, not a cap and not a partial status), and each unit's no-DR plan
-(the heat moved must land in the window, on top of the baseline).
+(the heat moved must land in the window, on top of the baseline); for the settlement, meter data
+built by hand so that the ERAB baseline is 0.1 kWh a slot and each unit delivered exactly what
+it accepted.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from drready.servicer.bl import BlClient
 from drready.servicer.metrics import ServicerMetrics
 from drready.servicer.orders import OrderDesk
 from drready.servicer.service import Servicer
+from drready.servicer.settling import settle_due
 from drready.servicer.storage.lifecycle import AssignmentStatus
 from drready.servicer.storage.store import ServicerStore
 from drready.servicer.web.app import ServiceState, create_app
@@ -54,6 +58,7 @@ START = datetime(2025, 5, 14, 13, 0, tzinfo=TZ)
 END = START + timedelta(hours=4)
 CLIENTS = {"dr-servicer": "bl", "maker-cloud": "ven"}
 DESK_SECRET = secrets.token_urlsafe(24)
+METER_SECRET = secrets.token_urlsafe(24)
 
 
 class _ApiClock:
@@ -112,6 +117,7 @@ async def _start_time_order(tmp_path: Path) -> None:
             )
             clients = ClientRegistry(signing_key=secrets.token_urlsafe(48), policy=SERVICER_POLICY)
             clients.add_client("desk", DESK_SECRET, role="trader")
+            clients.add_client("meter", METER_SECRET, role="meter")
             api_clock = _ApiClock(clock)
             app = create_app(
                 store=store,
@@ -218,6 +224,60 @@ async def _start_time_order(tmp_path: Path) -> None:
                     unit_answers[0], request_id=record.assignments[0].event_name, requested_kwh=None
                 )
                 assert decoded[0].response.status is ResponseStatus.ACCEPTED
+
+                # the window runs (F5 from the units), ends, and the order is delivered
+                clock.advance(START + timedelta(minutes=30) - clock.now())
+                await cloud.poll_once(clock.now())
+                await desk.step(clock.now())
+                assert await desk.collect_power(clock.now()) == len(record.assignments)
+                order = store.order(order_id)
+                assert order is not None and order.status.value == "delivering"
+                clock.advance(END + timedelta(minutes=30) - clock.now())
+                await cloud.poll_once(clock.now())
+                await desk.step(clock.now())
+                order = store.order(order_id)
+                assert order is not None and order.status.value == "delivered", order
+
+                # settled from meter data like any order: a flat 0.1 kWh per slot for 20 days
+                # and on the day, plus what each unit accepted spread over the window's 8 slots
+                # — so the ERAB baseline is 0.1 and each delivered exactly what it accepted
+                day0 = datetime.combine(DAY - timedelta(days=20), datetime.min.time(), TZ)
+                n = 20 * 48 + 35  # up to 17:30 on the day, every slot ended
+                first_window_slot = 20 * 48 + 26  # 13:00
+                series = []
+                for a in record.assignments:
+                    kwh = [0.1] * n
+                    for k in range(first_window_slot, first_window_slot + 8):
+                        kwh[k] += (a.accepted_kwh or 0.0) / 8
+                    series.append(
+                        {
+                            "resource": names[a.resource_id],
+                            "start": day0.isoformat(),
+                            "energy_kwh": kwh,
+                        }
+                    )
+                meter_form = form | {"client_id": "meter", "client_secret": METER_SECRET}
+                meter_token = http.post("/auth/token", data=meter_form).json()["access_token"]
+                posted = http.post(
+                    "/api/v1/meter-readings",
+                    json={"series": series},
+                    headers={"Authorization": f"Bearer {meter_token}"},
+                )
+                assert posted.status_code == 200, posted.text
+                resources = servicer.registry.list_resources()
+                assert settle_due(store, resources, now=clock.now()) == [order.dispatch_id]
+                got = http.get(f"/api/v1/settlements/{DAY.isoformat()}", headers=auth)
+                assert got.status_code == 200, got.text
+                (event,) = got.json()["events"]
+                assert event["order_id"] == order_id and event["direction"] == "up"
+                assert event["accepted_kwh"] == pytest.approx(accepted_total, abs=1e-9)
+                assert event["delivered_kwh"] == pytest.approx(accepted_total, abs=1e-6)
+                assert {r["resource_name"] for r in event["resources"]} == {
+                    names[a.resource_id] for a in record.assignments
+                }
+                final = http.get(f"/api/v1/orders/{order_id}", headers=auth).json()
+                assert final["status"] == "settled"
+                assert final["settled_kwh"] == pytest.approx(accepted_total, abs=1e-6)
     finally:
         store.close()
         await asyncio.to_thread(vtn.stop)
