@@ -212,6 +212,31 @@ def test_order_store_idempotency_life_and_lists(store: ServicerStore) -> None:
     assert store.delivered_by_route() == {"cloud": 1.5}
 
 
+def test_an_order_by_start_time_alone_is_stored_without_amount_and_up_only(
+    store: ServicerStore,
+) -> None:
+    def create(order_id: str, **changes: object) -> object:
+        args: dict[str, object] = {
+            "order_id": order_id, "client_id": "desk", "idempotency_key": None,
+            "request_hash": "d" * 64, "direction": "up", "window_start": W0,
+            "window_end": W0 + timedelta(hours=4), "energy_kwh": None, "power_kw": None,
+            "target_kwh": 0.0, "deadline": None, "start_time": True,
+        }  # fmt: skip
+        return store.create_order(**{**args, **changes})  # type: ignore[arg-type]
+
+    order, created = create("st-1")  # type: ignore[misc]
+    assert created and order.kind == "start_time" and order.target_kwh == 0.0
+    assert store.order("st-1").kind == "start_time"  # type: ignore[union-attr]
+    amount, _ = _order(store, "st-2", None)  # type: ignore[misc]
+    assert amount.kind == "amount"
+    for changes in ({"energy_kwh": 1.0}, {"power_kw": [1.0] * 8}, {"target_kwh": 1.0}):
+        with pytest.raises(ValueError, match="no energy_kwh, power_kw nor target_kwh"):
+            create("st-3", **changes)
+    with pytest.raises(ValueError, match="is up-DR"):
+        create("st-4", direction="down")
+    assert {o.id for o in store.list_orders()} == {"st-1", "st-2"}
+
+
 def test_job_store_keeps_the_last_successful_due_instant(store: ServicerStore) -> None:
     due = T0.replace(hour=7)
     ok = store.record_job_run(name="potential", due_at=due, attempted_at=due, ok=True)
