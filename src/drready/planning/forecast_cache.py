@@ -93,8 +93,7 @@ class CodedArray:
         if self.exact is not None:
             return self.exact.copy()
         assert self.codes is not None and self.low is not None and self.step is not None
-        out = self.codes.astype(np.float64)
-        out *= self.step.astype(np.float64)
+        out = np.multiply(self.codes, self.step.astype(np.float64), dtype=np.float64)
         out += self.low.astype(np.float64)
         return out
 
