@@ -13,8 +13,10 @@ Times are wall-clock and process CPU (the machine is shared: CPU is what the for
 With ``--live N`` it runs instead the live fleet (:class:`drready.cloud.live.LiveFleet`, in
 process, on a clock stopped at 04:40 JST as ``benchmarks/cloud_scale.py``'s) of N units with
 ``--forecast learning|national``: start-up, the whole fleet's F1 answer for tomorrow
-10:00–14:00, one roll (to 05:00), and the process's peak RSS (``VmHWM``) — one forecast per
-process, so that the RSS is its own::
+10:00–14:00, one roll (to 05:00), the same F1 answer again after it, and the process's peak RSS
+(``VmHWM``) — one forecast per process, so that the RSS is its own. A learning fleet keeps the
+forecast each roll derived for the answers until the next roll
+(:mod:`drready.planning.forecast_cache`); the bytes it keeps per unit are printed too::
 
     .venv/bin/python benchmarks/learning_forecast.py --live 1000000 --forecast learning
 """
@@ -22,6 +24,7 @@ process, so that the RSS is its own::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +36,12 @@ from drready.cloud.live import LiveFleet
 from drready.domain import DEFAULT_TZ, SlotGrid
 from drready.domain.clock import SimClock
 from drready.physics.draws import day_type_for, sample_step_use_l
-from drready.planning.forecast import HISTORY_DAYS, UsageHistory, learned_forecast
+from drready.planning.forecast import (
+    HISTORY_DAYS,
+    LearningForecaster,
+    UsageHistory,
+    learned_forecast,
+)
 from drready.planning.problem import Fleet, draw_forecast
 from drready.planning.rolling import rolling_grid
 
@@ -52,20 +60,29 @@ def live(n: int, learning: bool) -> None:
     cpu, wall = time.process_time(), time.perf_counter()
     fleet = LiveFleet.random(n, clock, learning=learning)
     rows = [("start-up", time.perf_counter() - wall, time.process_time() - cpu)]
-    cpu, wall = time.process_time(), time.perf_counter()
-    fleet.group_envelope(
-        datetime(2026, 10, 30, 10, 0, tzinfo=zone), datetime(2026, 10, 30, 14, 0, tzinfo=zone)
+    window = (
+        datetime(2026, 10, 30, 10, 0, tzinfo=zone),
+        datetime(2026, 10, 30, 14, 0, tzinfo=zone),
     )
+    cpu, wall = time.process_time(), time.perf_counter()
+    fleet.group_envelope(*window)
     rows.append(("F1 answer, whole fleet", time.perf_counter() - wall, time.process_time() - cpu))
     cpu, wall = time.process_time(), time.perf_counter()
     fleet.advance(datetime(2026, 10, 29, 5, 0, tzinfo=zone))
     rows.append(("roll (05:00)", time.perf_counter() - wall, time.process_time() - cpu))
+    cpu, wall = time.process_time(), time.perf_counter()
+    fleet.group_envelope(*window)
+    rows.append(("F1 answer after the roll", time.perf_counter() - wall, time.process_time() - cpu))
     name = "learning" if learning else "national"
     print(f"| live fleet, {n} units, --forecast {name} | wall [s] | CPU [s] |")
     print("|---|---:|---:|")
     for what, w, c in rows:
         print(f"| {what} | {w:.1f} | {c:.1f} |")
     print(f"| peak RSS (VmHWM) [MB] | {_vm_hwm_mb():.0f} | |")
+    if isinstance(fleet.forecaster, LearningForecaster):
+        kept = fleet.forecaster.kept.nbytes
+        print(f"| learned forecasts kept [B per unit] | {kept / n:.0f} | |")
+    print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
 def main() -> None:
@@ -115,6 +132,7 @@ def main() -> None:
         f"\nstate per unit: {hist.bytes_per_unit} B ({HISTORY_DAYS} days × 48 slots × 1 B); "
         f"10⁶ units: {hist.bytes_per_unit * 1e6 / 1e9:.2f} GB"
     )
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
