@@ -17,10 +17,12 @@ tariff, not for a fleet):
   (``PxM``); each past day's score is the analog's own one-step error (only what was observed
   before that day's 23:00). The unit chooses one forecaster on its past scores
   (``--choice band``: the narrowest conformal band summed over the horizon's boundaries;
-  ``squares``: the least squared error; ``--prefer F``: an analog only where its criterion is
-  below ``F`` × the class mean's; ``--sequential`` with ``squares``: each past day's score from
-  the forecaster the unit would have chosen before that day); its bounds come from the chosen
-  forecaster's scores, with the same ``z·RMS`` floor.
+  ``squares``: the least squared error; ``always``: no choice, the first analog for every
+  unit, its scores where it had a forecast and the class mean's before; ``--prefer F``: an
+  analog only where its criterion is below ``F`` × the class mean's; ``--sequential`` with
+  ``squares``: each past day's score from the forecaster the unit would have chosen before
+  that day); its bounds come from the chosen forecaster's scores, with the same ``z·RMS``
+  floor.
 * ``--national-until-guaranteed`` — never below the national schedule's margin at a boundary
   with fewer scores than a guaranteed bound needs (19 at 95 %).
 * ``--class-union`` — the larger of the bound over all past days and the bound over the past
@@ -159,7 +161,13 @@ def make_forecast(v: Variant) -> Any:
                 crit[ci] = np.nansum(sc**2, axis=(0, 1))
         crit[1:] /= v.prefer
         final = np.where(full.sum(axis=0) >= 5, np.argmin(crit, axis=0), 0)
-        if v.sequential and c > 1:
+        if v.choice == "always" and c > 1:
+            # no choice: the first analog for every unit, the class mean's score on the past
+            # days the analog could not forecast yet (what the unit would have done then)
+            final = np.ones(n, np.int64)
+            has = np.all(np.isfinite(scores[1]), axis=1)  # (days, n)
+            chosen = np.where(has[:, None, :], scores[1], scores[0])
+        elif v.sequential and c > 1:
             sq = np.where(full[None, :, None, :], np.nan_to_num(scores) ** 2, 0.0).sum(axis=2)
             before = np.cumsum(sq, axis=1) - sq  # (c, days, n): past days' squares
             each = np.argmin(before / np.r_[1.0, [v.prefer] * (c - 1)][:, None, None], axis=0)
@@ -368,7 +376,7 @@ def main() -> None:
     p.add_argument("--households", type=int, default=10, help="homes per class and tariff")
     p.add_argument("--days", type=int, default=14, help="scored days")
     p.add_argument("--periods", default="", help="analogs PxM, comma-separated, e.g. 14x2,1x3")
-    p.add_argument("--choice", choices=("band", "squares"), default="band")
+    p.add_argument("--choice", choices=("band", "squares", "always"), default="band")
     p.add_argument("--prefer", type=float, default=1.0)
     p.add_argument("--sequential", action="store_true")
     p.add_argument("--national-until-guaranteed", action="store_true")
