@@ -25,6 +25,8 @@ tariff, not for a fleet):
   floor.
 * ``--national-until-guaranteed`` — never below the national schedule's margin at a boundary
   with fewer scores than a guaranteed bound needs (19 at 95 %).
+* ``--symmetric-until-guaranteed`` — the bound above never below the bound below at a boundary
+  with fewer scores than a guaranteed bound needs (a regime that flips either way).
 * ``--class-union`` — the larger of the bound over all past days and the bound over the past
   days of the forecast day's class (workday or day off).
 * ``--blend λ`` (with ``--periods``) — each analog is ``λ`` × itself + (1 − ``λ``) × the class
@@ -75,6 +77,7 @@ class Variant:
     sequential: bool = False
     national_until_guaranteed: bool = False
     class_union: bool = False
+    symmetric_until_guaranteed: bool = False
     safe_union: bool = False
     blend: float = 1.0
     safeguard: str = "none"
@@ -188,6 +191,10 @@ def make_forecast(v: Variant) -> Any:
             few = conformal_rank(cnt, confidence) > cnt
             over = np.where(few, np.fmax(over, over_p), over)
             under = np.where(few, np.fmax(under, under_p), under)
+        if v.symmetric_until_guaranteed:
+            cnt = np.isfinite(chosen).sum(axis=0)
+            few = conformal_rank(cnt, confidence) > cnt
+            over = np.where(few, np.fmax(over, under), over)
         k = BOUNDARY_21H
         RATIOS.append(
             np.stack(
@@ -381,6 +388,7 @@ def main() -> None:
     p.add_argument("--sequential", action="store_true")
     p.add_argument("--national-until-guaranteed", action="store_true")
     p.add_argument("--class-union", action="store_true")
+    p.add_argument("--symmetric-until-guaranteed", action="store_true")
     p.add_argument("--safe-union", action="store_true")
     p.add_argument("--blend", type=float, default=1.0, help="analog weight against the mean")
     p.add_argument("--safeguard", choices=("none", "beyond", "both", "deficit"), default="none")
@@ -393,6 +401,7 @@ def main() -> None:
         sequential=args.sequential,
         national_until_guaranteed=args.national_until_guaranteed,
         class_union=args.class_union,
+        symmetric_until_guaranteed=args.symmetric_until_guaranteed,
         safe_union=args.safe_union,
         blend=args.blend,
         safeguard=args.safeguard,
