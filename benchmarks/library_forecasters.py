@@ -21,8 +21,8 @@ tariff, not for a fleet):
   unit, its scores where it had a forecast and the class mean's before; ``--prefer F``: an
   analog only where its criterion is below ``F`` × the class mean's; ``--sequential`` with
   ``squares``: each past day's score from the forecaster the unit would have chosen before
-  that day); its bounds come from the chosen forecaster's scores, with the same ``z·RMS``
-  floor.
+  that day; ``--loo`` with ``squares``: from the forecaster chosen without that day); its
+  bounds come from the chosen forecaster's scores, with the same ``z·RMS`` floor.
 * ``--national-until-guaranteed`` — never below the national schedule's margin at a boundary
   with fewer scores than a guaranteed bound needs (19 at 95 %).
 * ``--symmetric-until-guaranteed`` — the bound above never below the bound below at a boundary
@@ -75,6 +75,7 @@ class Variant:
     choice: str = "band"
     prefer: float = 1.0
     sequential: bool = False
+    loo: bool = False
     national_until_guaranteed: bool = False
     class_union: bool = False
     symmetric_until_guaranteed: bool = False
@@ -170,6 +171,13 @@ def make_forecast(v: Variant) -> Any:
             final = np.ones(n, np.int64)
             has = np.all(np.isfinite(scores[1]), axis=1)  # (days, n)
             chosen = np.where(has[:, None, :], scores[1], scores[0])
+        elif v.loo and c > 1:
+            # each past day's score from the forecaster chosen without that day (squares)
+            sq = np.where(full[None, :, None, :], np.nan_to_num(scores) ** 2, 0.0).sum(axis=2)
+            without = sq.sum(axis=1, keepdims=True) - sq  # (c, days, n)
+            each = np.argmin(without / np.r_[1.0, [v.prefer] * (c - 1)][:, None, None], axis=0)
+            each[:, full.sum(axis=0) < 6] = 0
+            chosen = np.take_along_axis(scores, each[None, :, None, :], axis=0)[0]
         elif v.sequential and c > 1:
             sq = np.where(full[None, :, None, :], np.nan_to_num(scores) ** 2, 0.0).sum(axis=2)
             before = np.cumsum(sq, axis=1) - sq  # (c, days, n): past days' squares
@@ -386,6 +394,7 @@ def main() -> None:
     p.add_argument("--choice", choices=("band", "squares", "always"), default="band")
     p.add_argument("--prefer", type=float, default=1.0)
     p.add_argument("--sequential", action="store_true")
+    p.add_argument("--loo", action="store_true")
     p.add_argument("--national-until-guaranteed", action="store_true")
     p.add_argument("--class-union", action="store_true")
     p.add_argument("--symmetric-until-guaranteed", action="store_true")
@@ -399,6 +408,7 @@ def main() -> None:
         choice=args.choice,
         prefer=args.prefer,
         sequential=args.sequential,
+        loo=args.loo,
         national_until_guaranteed=args.national_until_guaranteed,
         class_union=args.class_union,
         symmetric_until_guaranteed=args.symmetric_until_guaranteed,
