@@ -370,3 +370,49 @@ def test_the_single_heater_learns_through_its_forecaster_hook() -> None:
     f = learner.forecast(cfg.fleet(), SlotGrid.day_ahead(date(2026, 10, 21)), slice(0, 1))
     assert f.over_l is not None and f.confidence == 0.95
     assert np.allclose(f.mean_l[:48, 0].sum(), use[0, 1:-1].sum(axis=1).mean(), rtol=0.5)
+
+
+def _library_forecasters() -> object:
+    """benchmarks/library_forecasters.py (not a package), loaded from its file."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "library_forecasters.py"
+    spec = importlib.util.spec_from_file_location("library_forecasters", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass resolves its annotations there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_forecasters_benchmark_reproduces_the_built_forecast_and_its_analog() -> None:
+    """The variants the method doc (§11, §12) reports are measured by
+    benchmarks/library_forecasters.py: without options its forecast is the one built
+    (learned_forecast, on a noisy 28-day history), and a periodic analog is the mean of the
+    days P, 2P back, hand-computed here (use = the day's index + 1 in every slot)."""
+    lf: object = _library_forecasters()
+    rng = np.random.default_rng(3)
+    n_days = 28
+    use = rng.gamma(0.6, 20.0, size=(3, n_days, 48))
+    h = UsageHistory(3)
+    h.load(FIRST, use)
+    fleet = Fleet.random(np.random.default_rng(1), 3)
+    grid = SlotGrid.day_ahead(FIRST + timedelta(days=n_days))
+    prior = draw_forecast(fleet, grid)
+    built = learned_forecast(h, slice(None), grid, 0.95, prior)
+    bench = lf.make_forecast(lf.Variant())(h, slice(None), grid, 0.95, prior)  # type: ignore[attr-defined]
+    assert built.over_l is not None and bench.over_l is not None
+    assert built.under_l is not None and bench.under_l is not None
+    np.testing.assert_allclose(bench.mean_l, built.mean_l, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(bench.over_l, built.over_l, rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(bench.under_l, built.under_l, rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(bench.after_end_l, built.after_end_l, rtol=1e-5)
+    # the analog 14x2 from the planning time at 23:00 of day 27 (offset 46 of that day): the
+    # slots of day 28 from days 14 and 0; 23:00 of day 27 (not observed yet) from day 13
+    flat = np.tile(np.arange(1.0, n_days + 1.0)[:, None], (1, 48)).reshape(1, -1)
+    a = 48 * (n_days - 1) + 46
+    fc = lf._analog(flat, a, 64, 14, 2)  # type: ignore[attr-defined]
+    assert fc[0, 0] == pytest.approx(14.0)  # day 13 only: day -1 is before the history
+    assert fc[0, 2] == pytest.approx((15.0 + 1.0) / 2)  # day 28, 00:00: days 14 and 0
+    assert fc[0, 50] == pytest.approx((16.0 + 2.0) / 2)  # day 29, 00:00: days 15 and 1
