@@ -522,13 +522,31 @@ def list_wire(
     return [(body, targets) for body, targets in result]
 
 
-_GRANTED_FROM = (
-    "FROM oadr_target t JOIN oadr_object o ON t.object_seq = o.seq "
-    "WHERE (o.object_type = 'VEN' AND o.client_id = :client) "
+_OWNED_BY_CLIENT = (
+    "(o.object_type = 'VEN' AND o.client_id = :client) "
     "OR (o.object_type = 'RESOURCE' AND o.ven_id IN "
     "(SELECT v.id FROM oadr_object v WHERE v.object_type = 'VEN' AND v.client_id = :client))"
 )
-_GRANTED = text("SELECT DISTINCT t.target " + _GRANTED_FROM)
+"""SQL condition on ``oadr_object o``: a ven object of client ``:client`` or a resource of one."""
+_GRANTED = text(
+    "SELECT DISTINCT t.target FROM oadr_target t JOIN oadr_object o ON t.object_seq = o.seq "
+    f"WHERE {_OWNED_BY_CLIENT}"
+)
+
+
+def _granted_to_client(target_row: str) -> str:
+    """SQL condition: the target row ``target_row`` (an ``oadr_target`` alias) belongs to an
+    object of client ``:client`` — a correlated EXISTS on the object's primary key.
+
+    Written as EXISTS, not as a join, so that SQLite looks the few targets in question up on the
+    target index and then their objects; as a join with bound parameters it chose to walk every
+    resource of the type index instead (a "MULTI-INDEX OR"): ~0.8 s per question at 100 000
+    resources, 0.1 ms this way (issue 11 item 3)."""
+    return (
+        f"EXISTS (SELECT 1 FROM oadr_object o WHERE o.seq = {target_row}.object_seq "
+        f"AND ({_OWNED_BY_CLIENT}))"
+    )
+
 
 _GRANTED_AMONG_MAX = 100
 """Most requested targets checked one by one (:func:`granted_among`); more: all granted."""
@@ -540,10 +558,8 @@ def _granted_among_sql(count: int) -> TextClause:
     target index first, so the cost is that of the names asked, not of the VEN's fleet."""
     names = ", ".join(f":w{i}" for i in range(count))
     return text(
-        "SELECT DISTINCT t.target FROM oadr_target t JOIN oadr_object o ON t.object_seq = o.seq "
-        f"WHERE t.target IN ({names}) AND ((o.object_type = 'VEN' AND o.client_id = :client) "
-        "OR (o.object_type = 'RESOURCE' AND o.ven_id IN "
-        "(SELECT v.id FROM oadr_object v WHERE v.object_type = 'VEN' AND v.client_id = :client)))"
+        f"SELECT DISTINCT t.target FROM oadr_target t WHERE t.target IN ({names}) "
+        f"AND {_granted_to_client('t')}"
     )
 
 
@@ -569,7 +585,8 @@ _VISIBLE_EVENT = text(
     "WHERE e.object_type = 'EVENT' AND e.id = :object_id "
     "AND (NOT EXISTS (SELECT 1 FROM oadr_target u WHERE u.object_seq = e.seq) "
     "OR EXISTS (SELECT 1 FROM oadr_target m WHERE m.object_seq = e.seq "
-    f"AND m.target IN (SELECT t.target {_GRANTED_FROM})))"
+    "AND EXISTS (SELECT 1 FROM oadr_target t WHERE t.target = m.target "
+    f"AND {_granted_to_client('t')})))"
 )
 """``(program_id,)`` of event ``:object_id`` if client ``:client`` may see it: the event has no
 targets, or one of them is granted to the client (as ``GET /events`` with all its targets)."""
