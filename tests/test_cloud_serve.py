@@ -163,6 +163,7 @@ def test_units_are_registered_in_batches_while_the_cloud_polls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "REGISTER_BATCH", 10)
+    monkeypatch.setattr(service, "REGISTER_BUDGET_S", 0.0)  # one batch per poll
     clock = SimClock(datetime(2026, 5, 12, 9, tzinfo=TZ), speed=0.0)
     fleet = LiveFleet.random(25, clock, seed=1)
     with serve_vtn(tmp_path) as vtn:
@@ -187,6 +188,35 @@ def test_units_are_registered_in_batches_while_the_cloud_polls(
             assert "10 of 25 resource(s), 15 to go" in logs[0][0]
             assert any("25 of 25 resource(s)" in line for line in logs[2])
             assert any("fleet rolled 1 slot(s)" in line for line in logs[1] + logs[2])
+            names = sorted(r["resourceName"] for r in bl.get("/resources", limit=50))
+            assert names == fleet.names
+        finally:
+            bl.close()
+
+
+def test_a_poll_registers_batches_until_its_time_budget_is_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polling the whole registered fleet after every batch made registering quadratic: a poll
+    goes on registering batches while its budget lasts (here: every batch of the 25 units)."""
+    monkeypatch.setattr(service, "REGISTER_BATCH", 10)
+    monkeypatch.setattr(service, "REGISTER_BUDGET_S", 60.0)
+    clock = SimClock(datetime(2026, 5, 12, 9, tzinfo=TZ), speed=0.0)
+    fleet = LiveFleet.random(25, clock, seed=1)
+    with serve_vtn(tmp_path) as vtn:
+        bl = vtn.bl()
+        try:
+            bl.post("/programs", profile.program())
+
+            async def main() -> list[str]:
+                async with vtn.ven() as ven:
+                    cloud = MakerCloud(fleet, ven, clock=clock)
+                    log = await cloud.poll_once(clock.now())
+                    assert cloud.registered and len(cloud.resource_names) == 25
+                    return log
+
+            log = asyncio.run(main())
+            assert "25 of 25 resource(s) (25 in" in log[0], log
             names = sorted(r["resourceName"] for r in bl.get("/resources", limit=50))
             assert names == fleet.names
         finally:

@@ -13,9 +13,9 @@ answer, once, in which rounds, when power is due, what survives a VTN outage or 
   one resource per unit named by its DeviceId string (``mode="units"``), or one resource named
   after its maker, ``profile.group_resource`` (``FLEET-<maker code>``), for the whole fleet
   (``mode="group"``, D6), rated with ``profile.resource_attributes``. Units are registered in
-  batches of :data:`REGISTER_BATCH` (:data:`REGISTER_CONCURRENCY` requests in flight), one
-  batch per poll: a large fleet answers events for the units already registered while the
-  rest follow.
+  batches of :data:`REGISTER_BATCH` (:data:`REGISTER_CONCURRENCY` requests in flight), as many
+  batches per poll as fit in :data:`REGISTER_BUDGET_S`: a large fleet answers events for the
+  units already registered while the rest follow.
 * The work the core asks for, done on the fleet's arrays (:meth:`MakerCloud._work`), in a worker
   thread so that the event loop stays free (signals, connections) while a large fleet plans:
 
@@ -76,6 +76,7 @@ from drready.planning.tariff import NIGHT_TOU, Tariff
 __all__ = [
     "MIN_POLL_WALL_S",
     "REGISTER_BATCH",
+    "REGISTER_BUDGET_S",
     "REGISTER_CONCURRENCY",
     "SLOW_POLL_S",
     "STOP_GRACE_S",
@@ -91,7 +92,15 @@ _log = logging.getLogger("drready.cloud")
 Mode = Literal["units", "group"]
 
 REGISTER_BATCH: Final = 2000
-"""Resources registered per poll (units mode): one batch, then the poll goes on."""
+"""Resources registered in one go (units mode); a poll registers batch after batch until
+:data:`REGISTER_BUDGET_S` has passed, then the poll goes on."""
+REGISTER_BUDGET_S: Final = 20.0
+"""Wall seconds a poll spends registering (units mode) before it reads the events of the units
+registered so far. A poll reads the events of every registered unit (2 000 queries at 100 000
+units): polling after every batch of 2 000 made registering a fleet quadratic in its size (at
+100 000 units it had not finished after 8 minutes); with the budget a 100 000-unit fleet polls
+about a dozen times while it registers, and units registered early still answer events within
+the budget plus one poll."""
 REGISTER_CONCURRENCY: Final = 8
 """Registration requests in flight at once, on httpx's pooled keep-alive connections: enough
 for the VTN's workers to commit them in groups; more cost the cloud more CPU per request than
@@ -232,9 +241,10 @@ class MakerCloud(PollingVen):
         """Ensure the ven object and the resources (idempotent).
 
         Group mode: the one group resource. Units mode: the first call lists the resources the
-        VTN already has for this VEN and registers the first batch of the missing ones; each
-        later call (one per poll, while :meth:`_needs_register`) registers the next batch of
-        :data:`REGISTER_BATCH`, :data:`REGISTER_CONCURRENCY` at a time.
+        VTN already has for this VEN; each call (one per poll, while :meth:`_needs_register`)
+        registers the missing ones in batches of :data:`REGISTER_BATCH`,
+        :data:`REGISTER_CONCURRENCY` requests at a time, until they are all registered or the
+        call has taken :data:`REGISTER_BUDGET_S` (a batch begun is finished).
         """
         ven = await self.ven.ensure_ven()
         rated = self.fleet.rated_inputs_kw()
@@ -250,9 +260,6 @@ class MakerCloud(PollingVen):
             existing = {r.resource_name for r in await self.ven.resources()}
             self._registered_names = [n for n in names if n in existing]
             self._to_register = deque(n for n in names if n not in existing)
-        batch = [
-            self._to_register.popleft() for _ in range(min(REGISTER_BATCH, len(self._to_register)))
-        ]
         gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
 
         async def one(name: str) -> None:
@@ -262,19 +269,28 @@ class MakerCloud(PollingVen):
                 await self.ven.create_resource(name, attributes)
 
         started = time.perf_counter()
-        try:
-            await asyncio.gather(*(one(n) for n in batch))
-        except BaseException:
-            self._to_register.extendleft(reversed(batch))  # create_resource is idempotent
-            raise
-        self._registered_names += batch
+        added = 0
+        while self._to_register:
+            batch = [
+                self._to_register.popleft()
+                for _ in range(min(REGISTER_BATCH, len(self._to_register)))
+            ]
+            try:
+                await asyncio.gather(*(one(n) for n in batch))
+            except BaseException:
+                self._to_register.extendleft(reversed(batch))  # create_resource is idempotent
+                raise
+            self._registered_names += batch
+            added += len(batch)
+            if time.perf_counter() - started >= REGISTER_BUDGET_S:
+                break
         done = not self._to_register
         self.registered = done
         return [
             f"registered ven {ven.ven_name!r} ({ven.id}): {len(self._registered_names)} of "
             f"{len(names)} resource(s)"
             + ("" if done else f", {len(self._to_register)} to go")
-            + f" ({len(batch)} in {time.perf_counter() - started:.2f} s)"
+            + f" ({added} in {time.perf_counter() - started:.2f} s)"
         ]
 
     # ------------------------------------------------------------------ the core's work
