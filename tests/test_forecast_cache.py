@@ -114,6 +114,12 @@ def test_a_keeping_forecaster_gives_the_reference_to_a_step() -> None:
     again = learner.forecast(fleet.subset(np.arange(5, 9)), grid, np.arange(5, 9))
     np.testing.assert_array_equal(again.over_l, kept.over_l[:, 5:9])
     np.testing.assert_array_equal(again.mean_l, kept.mean_l[:, 5:9])
+    # asked by index array, not kept (answers for a few units do not grow the store); a slice
+    # that overlaps a kept range replaces it: one forecast per unit at most
+    assert len(learner.kept) == 1 and learner.kept.nbytes == 40 * 814
+    learner.forecast(fleet.subset(slice(0, 10)), grid, slice(0, 10))
+    learner.forecast(fleet.subset(slice(10, 20)), grid, slice(10, 20))
+    assert len(learner.kept) == 2 and learner.kept.nbytes == 20 * 814
 
 
 def test_kept_only_while_the_units_history_and_the_grid_are_unchanged(

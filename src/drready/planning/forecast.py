@@ -470,8 +470,10 @@ class LearningForecaster:
     rounded outward), and the last one of each contiguous range of units is kept
     (:class:`~drready.planning.forecast_cache.ForecastStore`, ≈ 0.8 kB a unit) and given back
     while those units' history (:meth:`UsageHistory.version_of`) and the grid are unchanged:
-    a roll derives it, the answers until the next roll reuse it. The units of a range must
-    stay the same units of the same fleet (as a caller's chunks are).
+    a roll derives it, the answers until the next roll reuse it. Units given as a slice (a
+    caller's chunk) are kept; an index array reads what is kept for the same range but is not
+    kept itself (answers for a few units leave the chunks' entries alone). The units of a range
+    must stay the same units of the same fleet (as a caller's chunks are).
     """
 
     n_units: int
@@ -498,7 +500,7 @@ class LearningForecaster:
         held = None if chunk is None else self.kept.get(chunk, key)
         if held is None:
             held = CompactForecast.encode(self._forecast(fleet, grid, units))
-            if chunk is not None:
+            if chunk is not None and isinstance(units, slice):  # a chunk: kept
                 self.kept.put(chunk, key, held)
         return held.decode()
 

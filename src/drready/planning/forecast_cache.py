@@ -154,22 +154,26 @@ class CompactForecast:
 
 
 class ForecastStore:
-    """The last forecast of each chunk of units (``chunk``: a hashable name of the units,
-    e.g. their index range), valid for one ``key`` (what it was derived from: the history's
-    state of those units, the grid). :meth:`get` gives it back only for the same key; :meth:`put`
-    replaces the chunk's entry."""
+    """The last forecast of each range of units ``(first, stop)`` (a caller's chunk), valid for
+    one ``key`` (what it was derived from: the history's state of those units, the grid).
+    :meth:`get` gives it back only for the same range and key; :meth:`put` replaces the range's
+    entry and drops those of the ranges it overlaps, so a unit is in one entry at most (the
+    store holds at most one forecast per unit)."""
 
     def __init__(self) -> None:
-        self._kept: dict[Hashable, tuple[Hashable, CompactForecast]] = {}
+        self._kept: dict[tuple[int, int], tuple[Hashable, CompactForecast]] = {}
 
-    def get(self, chunk: Hashable, key: Hashable) -> CompactForecast | None:
-        held = self._kept.get(chunk)
+    def get(self, units: tuple[int, int], key: Hashable) -> CompactForecast | None:
+        held = self._kept.get(units)
         if held is None or held[0] != key:
             return None
         return held[1]
 
-    def put(self, chunk: Hashable, key: Hashable, value: CompactForecast) -> None:
-        self._kept[chunk] = (key, value)
+    def put(self, units: tuple[int, int], key: Hashable, value: CompactForecast) -> None:
+        first, stop = units
+        for r in [r for r in self._kept if r[0] < stop and first < r[1] and r != units]:
+            del self._kept[r]
+        self._kept[units] = (key, value)
 
     def clear(self) -> None:
         self._kept.clear()
