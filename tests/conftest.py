@@ -1,14 +1,46 @@
 """Shared fixtures: ``postgres_url``, a throw-away PostgreSQL database for one test session, and
-``db_url``, a fresh empty database per test on SQLite and on that PostgreSQL server."""
+``db_url``, a fresh empty database per test on SQLite and on that PostgreSQL server.
+
+And the suite's split over pytest-xdist workers (``make test`` runs ``pytest -n``): an ECHONET Lite
+node listens on UDP 3610 (the protocol's one port) of a loopback address, so two tests that run
+nodes at once would take each other's port. Every test of a module that may run one — by what
+the module's source names: ECHONET Lite, the home gateway, the demo, the stack — is put in one
+``xdist_group``, so those run one after another on one worker while the other workers take the
+rest (``--dist loadgroup``).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+UDP_3610_GROUP = "udp-3610"
+"""The xdist group of every test that may bind UDP 3610."""
+_UDP_3610_SOURCE = re.compile(
+    r"drready\.echonet|echonet_helpers|drready\.gateway|drready\.sim\.(stack|demo|day_demo)"
+    r"|drready\.cli\.(demo|stack|gateway|echonet)|[\"'](echonet|gateway|stack|demo)[\"']"
+    r"|make demo|soak"
+)
+"""What in a test module's source says it may run an ECHONET Lite node: the packages that run
+one, the CLI commands that start one (demo, stack, gateway, echonet). Over-inclusion only costs
+parallelism; a module left out may collide on the port."""
+_binds_udp_3610: dict[Path, bool] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path
+        if path not in _binds_udp_3610:
+            source = path.read_text(encoding="utf-8")
+            _binds_udp_3610[path] = _UDP_3610_SOURCE.search(source) is not None
+        if _binds_udp_3610[path]:
+            item.add_marker(pytest.mark.xdist_group(UDP_3610_GROUP))
+
 
 POSTGRES_ADMIN_URL_ENV = "DRREADY_TEST_POSTGRES_URL"
 _DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
