@@ -5,8 +5,8 @@ And the suite's split over pytest-xdist workers (``make test`` runs ``pytest -n`
 node listens on UDP 3610 (the protocol's one port) of a loopback address, so two tests that run
 nodes at once would take each other's port. Every test of a module that may run one — by what
 the module's source names: ECHONET Lite, the home gateway, the demo, the stack — is put in one
-``xdist_group``, so those run one after another on one worker while the other workers take the
-rest (``--dist loadgroup``).
+scheduling unit (``pytest_xdist_make_scheduler``), so those run one after another on one worker
+while the other workers take the rest, test by test.
 """
 
 from __future__ import annotations
@@ -15,31 +15,50 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 UDP_3610_GROUP = "udp-3610"
-"""The xdist group of every test that may bind UDP 3610."""
+"""The scheduling unit of every test that may bind UDP 3610."""
 _UDP_3610_SOURCE = re.compile(
     r"drready\.echonet|echonet_helpers|drready\.gateway|drready\.sim\.(stack|demo|day_demo)"
     r"|drready\.cli\.(demo|stack|gateway|echonet)|[\"'](echonet|gateway|stack|demo)[\"']"
-    r"|make demo|soak"
+    r"|make demo|soak|pychonet"
 )
-"""What in a test module's source says it may run an ECHONET Lite node: the packages that run
-one, the CLI commands that start one (demo, stack, gateway, echonet). Over-inclusion only costs
-parallelism; a module left out may collide on the port."""
-_binds_udp_3610: dict[Path, bool] = {}
+"""What in a test module's source says it may run an ECHONET Lite node or controller: the
+packages that run one, the CLI commands that start one (demo, stack, gateway, echonet), the
+independent peers. Over-inclusion only costs parallelism; a module left out may collide."""
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.path
-        if path not in _binds_udp_3610:
-            source = path.read_text(encoding="utf-8")
-            _binds_udp_3610[path] = _UDP_3610_SOURCE.search(source) is not None
-        if _binds_udp_3610[path]:
-            item.add_marker(pytest.mark.xdist_group(UDP_3610_GROUP))
+@cache
+def binds_udp_3610(module_path: Path) -> bool:
+    """Whether the test module at ``module_path`` may bind UDP 3610 (by its source)."""
+    return _UDP_3610_SOURCE.search(module_path.read_text(encoding="utf-8")) is not None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's load scheduling with one unit for every test that may bind UDP 3610.
+
+    A scheduler rather than ``xdist_group`` marks: from pytest 9.2 on, the marks' way into the
+    scheduler (a suffix written into each item's node id) no longer takes (pytest-xdist issue
+    #1386), and the tests were spread over the workers with no error."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = config.rootpath
+
+    class Udp3610Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            path = root / module
+            if module.endswith(".py") and path.is_file() and binds_udp_3610(path):
+                return UDP_3610_GROUP
+            return nodeid
+
+    return Udp3610Scheduling(config, log)
 
 
 POSTGRES_ADMIN_URL_ENV = "DRREADY_TEST_POSTGRES_URL"
