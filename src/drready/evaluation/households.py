@@ -69,7 +69,7 @@ from drready.planning.problem import (
     draw_forecast,
     perfect_forecast,
 )
-from drready.planning.tariff import NIGHT_TOU, Tariff, TariffPeriod
+from drready.planning.tariff import FLAT_RATE, NIGHT_TOU, Tariff, TariffPeriod
 
 __all__ = [
     "HISTORY_DAYS_DEFAULT",
@@ -93,15 +93,6 @@ _MAX_DAYS = 400
 _MAX_HOUSEHOLDS = 20_000
 
 
-FLAT = Tariff(
-    name="illustrative flat rate (31 yen/kWh)",
-    periods=(
-        TariffPeriod(start=time(0, 0), end=time(12, 0), price_yen_per_kwh=31.0),
-        TariffPeriod(start=time(12, 0), end=time(0, 0), price_yen_per_kwh=31.0),
-    ),
-)
-"""One price around the clock: the plan follows COP and standby loss alone (it heats late)."""
-
 THREE_PERIOD_TOU = Tariff(
     name="illustrative three-period TOU (night 23–07, peak 17–23)",
     periods=(
@@ -112,7 +103,7 @@ THREE_PERIOD_TOU = Tariff(
 )
 """Night, day and an evening peak: the shape of Japan's three-period household plans."""
 
-TARIFFS: dict[str, Tariff] = {"flat": FLAT, "night": NIGHT_TOU, "tou": THREE_PERIOD_TOU}
+TARIFFS: dict[str, Tariff] = {"flat": FLAT_RATE, "night": NIGHT_TOU, "tou": THREE_PERIOD_TOU}
 """Tariffs by the names a HOMES file uses (``tariff``: flat, night, tou); illustrative round
 prices, not any retailer's."""
 
