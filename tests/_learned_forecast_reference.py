@@ -1,6 +1,7 @@
 """The learned forecast as first written (sort-based conformal bounds over a gathered
 (units, boundaries, days) score array), kept verbatim as the reference the fleet-vectorised
-:func:`drready.planning.forecast.learned_forecast` is tested against (issue 13 item 2).
+:func:`drready.planning.forecast.learned_forecast` is tested against (issue 13 item 2) — but for
+the cold-start union below a guaranteed bound (issue 13 item 3), added in its own terms.
 """
 
 from __future__ import annotations
@@ -130,12 +131,20 @@ def reference_learned_forecast(
     # never below z times the errors' own root mean square: with fewer than 39 scores the
     # conformal rank at 95 % is the largest score, whose coverage n/(n+1) is only just the
     # target at each boundary, while a plan must hold at all of them at once
-    del guaranteed
     over = np.fmax(over, z * rms)
     under = np.fmax(under, z * rms)
     # boundaries no past day reached: the prior's margin
     over_l = np.clip(np.where(np.isnan(over), over_p.T, over), 0.0, None)
     under_l = np.clip(np.where(np.isnan(under), under_p.T, under), 0.0, None)
+    # (added with issue 13 item 3) where the conformal rank is beyond the scores (no
+    # guaranteed bound): the cumulative use's upper and lower curves never inside the cold
+    # start's, both as absolute curves
+    cum_mean = np.concatenate([np.zeros((n, 1)), np.cumsum(mean, axis=1)], axis=1)
+    cum_prior = np.concatenate([np.zeros((n, 1)), np.cumsum(prior.mean_l.T, axis=1)], axis=1)
+    upper = np.fmax(cum_mean + over_l, cum_prior + over_p.T)
+    lower = np.fmin(cum_mean - under_l, cum_prior - under_p.T)
+    over_l = np.where(guaranteed, over_l, upper - cum_mean)
+    under_l = np.where(guaranteed, under_l, cum_mean - lower)
     sigma = np.where(np.isnan(rms), prior.cum_sigma_l.T, rms)
     # units still cold: the prior throughout
     keep = learned[:, None]

@@ -113,15 +113,16 @@ def test_history_coding_and_ring() -> None:
 
 
 def test_learned_forecast_follows_the_home_not_the_schedule() -> None:
-    """After 14 days the forecast is the home's own pattern (the bath at 19:00, 180 L), and its
-    margins are its own errors: this home keeps its workday morning (30 L at 07:00) on Sports
-    Day (Mon 2026-10-12), which the calendar counts as a day off (08:00) — 30 L, the only error
-    it ever makes, besides the coding's rounding."""
+    """After 22 days (at least the 19 scores a guaranteed bound needs at 95 %) the forecast is
+    the home's own pattern (the bath at 19:00, 180 L), and its margins are its own errors: this
+    home keeps its workday morning (30 L at 07:00) on Sports Day (Mon 2026-10-12), which the
+    calendar counts as a day off (08:00) — 30 L, the only error it ever makes, besides the
+    coding's rounding."""
     h = UsageHistory(1)
-    use = home(15).reshape(1, 15, 48, 6).sum(axis=3)
+    use = home(22).reshape(1, 22, 48, 6).sum(axis=3)
     h.load(FIRST, use)
     fleet = Fleet.single(3, 370.0)
-    grid = SlotGrid.day_ahead(FIRST + timedelta(days=15))
+    grid = SlotGrid.day_ahead(FIRST + timedelta(days=22))
     prior = draw_forecast(fleet, grid)
     f = learned_forecast(h, slice(None), grid, 0.95, prior)
     # slot 40 of the grid (from 23:00) is 19:00–19:30: the bath, 180 L; the shower follows
@@ -135,6 +136,37 @@ def test_learned_forecast_follows_the_home_not_the_schedule() -> None:
     cold.load(FIRST, use[:, :10])
     f0 = learned_forecast(cold, slice(None), grid, 0.95, prior)
     assert np.array_equal(f0.mean_l, prior.mean_l)
+
+
+def test_below_a_guaranteed_bound_the_unit_is_no_less_careful_than_the_cold_start() -> None:
+    """With 14 days observed (13–14 scores per boundary, fewer than the 19 a bound at 95 %
+    needs) the use's upper curve (expected cumulative use + over) is nowhere below the cold
+    start's — the national schedule's expected cumulative use + its z·σ + timing margin, from
+    the prior itself — and the lower curve nowhere above the cold start's; the mean is still
+    the home's own. With 22 days (≥ 19 scores) the unit's own bound: this regular home's only
+    error is 30 L, far inside the schedule's margin."""
+    use = home(22).reshape(1, 22, 48, 6).sum(axis=3)
+    fleet = Fleet.single(3, 370.0)
+    for n_days in (14, 22):
+        h = UsageHistory(1)
+        h.load(FIRST, use[:, :n_days])
+        grid = SlotGrid.day_ahead(FIRST + timedelta(days=n_days))
+        prior = draw_forecast(fleet, grid)
+        f = learned_forecast(h, slice(None), grid, 0.95, prior)
+        assert f.over_l is not None and f.under_l is not None
+        over_p, under_p = prior.margins_l(0.95)
+        cum = np.concatenate([[0.0], np.cumsum(f.mean_l[:, 0])])
+        cum_p = np.concatenate([[0.0], np.cumsum(prior.mean_l[:, 0])])
+        upper, lower = cum + f.over_l[:, 0], cum - f.under_l[:, 0]
+        upper_p, lower_p = cum_p + over_p[:, 0], cum_p - under_p[:, 0]
+        assert f.mean_l[40, 0] == pytest.approx(180.0, rel=0.02)  # the home's bath at 19:00
+        if n_days == 14:
+            assert (upper >= upper_p - 1e-6).all() and (lower <= lower_p + 1e-6).all()
+            assert np.isclose(upper, upper_p).any() and np.isclose(lower, lower_p).any()
+            assert float(f.over_l.max()) > 100.0
+        else:
+            assert float(f.over_l.max()) < 32.0 and float(f.under_l.max()) < 32.0
+            assert (upper < upper_p - 50.0).any() and (lower > lower_p + 50.0).any()
 
 
 def test_a_trip_or_guests_lower_the_declared_potential_and_it_is_delivered() -> None:

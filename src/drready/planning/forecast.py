@@ -16,7 +16,11 @@ Every unit keeps the hot-water use it measured over the last :data:`HISTORY_DAYS
   planning problem's safety bounds need (:func:`~drready.planning.problem.build_problem`:
   lower bound ``reserve + over``, upper bound ``Q_max − under``), and never below ``z`` times
   the errors' own root mean square (with fewer than the guaranteed number of scores, 19 at
-  95 %, the conformal rank falls back to the largest past error).
+  95 %, the conformal rank falls back to the largest past error). While a boundary has fewer
+  than those 19 scores (the first days after the cold start) the use's upper and lower curves
+  are never inside the cold start's at the same planning time (the national schedule's expected
+  cumulative use ± its ``z·σ`` + timing margins): the unit is no less careful than the cold
+  start until its own errors can vouch for it (issue 13 item 3).
 
 So a trip (days of no use) or a week with guests (days of double use) enters the means and,
 above all, the scores as soon as it has happened: the bounds widen, the declared potential
@@ -50,7 +54,7 @@ import numpy.typing as npt
 
 from drready.domain import DEFAULT_TZ, SlotGrid
 from drready.physics.draws import DayType, DrawVariability, day_type_for, day_type_on
-from drready.planning.conformal import StreamedBounds
+from drready.planning.conformal import StreamedBounds, min_scores_for
 from drready.planning.forecast_cache import CompactForecast, ForecastStore
 from drready.planning.problem import (
     NIGHT_START_HOUR,
@@ -364,7 +368,7 @@ def learned_forecast(
     # scores: for every past day w, the cumulative error over the horizon's span from the same
     # time of day, running[a_w + j] − running[a_w] at boundary j (a_w = 48·w + offset), NaN
     # from the first slot not observed on — streamed one past day at a time (see _score_bounds)
-    over, under, rms = _score_bounds(resid.reshape(n, -1), len(days), offset, t, confidence)
+    over, under, rms, count = _score_bounds(resid.reshape(n, -1), len(days), offset, t, confidence)
     z = NormalDist().inv_cdf(confidence)
     # never below z times the errors' own root mean square: with fewer than 39 scores the
     # conformal rank at 95 % is the largest score, whose coverage n/(n+1) is only just the
@@ -375,6 +379,16 @@ def learned_forecast(
     # throughout (all (t, n), the planning problem's layout)
     over_l = np.clip(np.where(np.isnan(over), over_p, over), 0.0, None)
     under_l = np.clip(np.where(np.isnan(under), under_p, under), 0.0, None)
+    # fewer scores than a guaranteed bound needs (the first days after the cold start): the
+    # use's curves never inside the cold start's at the same planning time — the upper one
+    # (expected cumulative use + over) never below the national schedule's + its margin, the
+    # lower one never above its − its margin: no less careful than the cold start until the
+    # unit's own errors can vouch for it
+    few = count < min_scores_for(confidence)
+    zero = np.zeros((1, n))
+    gap = np.concatenate([zero, np.cumsum(prior.mean_l - mean.T, axis=0)])  # national − learned
+    over_l = np.where(few, np.fmax(over_l, gap + over_p), over_l)
+    under_l = np.where(few, np.fmax(under_l, under_p - gap), under_l)
     sigma = np.where(np.isnan(rms), prior.cum_sigma_l, rms)
     keep = learned[None, :]
     return DrawForecast(
@@ -394,10 +408,10 @@ stays within the core's cache (97 × 2 048 × 4 B ≈ 0.8 MB)."""
 
 def _score_bounds(
     resid: Float32Array, d_count: int, offset: int, t: int, confidence: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Conformal bounds (over, under) and root mean square of the scores at the ``t + 1``
-    boundaries of a horizon starting at slot ``offset`` of the day, (t + 1, n) each, from the
-    units' residuals ``resid`` (n, 48·D) (NaN: not scored).
+) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
+    """Conformal bounds (over, under), root mean square and count of the scores at the
+    ``t + 1`` boundaries of a horizon starting at slot ``offset`` of the day, (t + 1, n) each,
+    from the units' residuals ``resid`` (n, 48·D) (NaN: not scored).
 
     The scores of past day ``w`` at boundary ``j`` are ``R[a + j] − R[a]``, ``R`` the running
     sum of ``resid`` and ``a = 48·w + offset`` — streamed day by day into
@@ -439,7 +453,7 @@ def _score_bounds(
         sum_sq[:, lo:hi] = block_sq
         over[:, lo:hi], under[:, lo:hi] = stream.bounds(count[:, lo:hi])
     rms = np.where(count > 0, np.sqrt(sum_sq / np.maximum(count, 1)), np.nan)
-    return over, under, rms
+    return over, under, rms, count
 
 
 def _with_margins(
