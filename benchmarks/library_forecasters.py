@@ -32,6 +32,10 @@ tariff, not for a fleet):
   lower curve never above the cold start's: the unit no less careful than the cold start until
   its own errors can vouch for it. The method doc's figures for the other variants were
   measured before it was built (add this option to reproduce them).
+* ``--few-inflate`` — at a boundary with fewer scores than a guaranteed bound needs, the bound
+  (there the largest of the ``n`` errors, or the ``z·RMS`` floor) × ``(n + 1)/n``, a
+  finite-sample correction; with ``--no-cold-start-union`` instead of the cold start's curves,
+  without it before them.
 * ``--symmetric-until-guaranteed`` — the bound above never below the bound below at a boundary
   with fewer scores than a guaranteed bound needs (a regime that flips either way).
 * ``--class-union`` — the larger of the bound over all past days and the bound over the past
@@ -85,6 +89,7 @@ class Variant:
     loo: bool = False
     national_until_guaranteed: bool = False
     cold_start_union: bool = True
+    few_inflate: bool = False
     class_union: bool = False
     symmetric_until_guaranteed: bool = False
     safe_union: bool = False
@@ -232,6 +237,13 @@ def make_forecast(v: Variant) -> Any:
                 fc = _analog(flat_use[pick], a_now, stop - offset, period, m)
                 fc = v.blend * fc + (1.0 - v.blend) * class_mean[pick]
                 ahead[pick] = np.where(np.isnan(fc), class_mean[pick], fc)
+        if v.few_inflate:
+            # below a guaranteed bound's scores: the bound (the largest of n errors) × (n + 1)/n
+            cnt = np.isfinite(chosen).sum(axis=0)
+            few = (conformal_rank(cnt, confidence) > cnt) & (cnt > 0)
+            grow = (cnt + 1) / np.maximum(cnt, 1)
+            over = np.where(few, over * grow, over)
+            under = np.where(few, under * grow, under)
         if v.cold_start_union:
             # below a guaranteed bound's scores: the use's curves never inside the cold start's
             # (the national schedule's expected cumulative use ± its margins, same time)
@@ -415,6 +427,7 @@ def main() -> None:
     p.add_argument("--loo", action="store_true")
     p.add_argument("--national-until-guaranteed", action="store_true")
     p.add_argument("--no-cold-start-union", dest="cold_start_union", action="store_false")
+    p.add_argument("--few-inflate", action="store_true")
     p.add_argument("--class-union", action="store_true")
     p.add_argument("--symmetric-until-guaranteed", action="store_true")
     p.add_argument("--safe-union", action="store_true")
@@ -430,6 +443,7 @@ def main() -> None:
         loo=args.loo,
         national_until_guaranteed=args.national_until_guaranteed,
         cold_start_union=args.cold_start_union,
+        few_inflate=args.few_inflate,
         class_union=args.class_union,
         symmetric_until_guaranteed=args.symmetric_until_guaranteed,
         safe_union=args.safe_union,
