@@ -71,7 +71,6 @@ import numpy as np
 import drready.evaluation.households as households
 from drready.evaluation import scenarios
 from drready.evaluation.scorecard import MIN_DECLARED_KWH, TOLERANCE
-from drready.physics.tank_step import step_retention, tank_step
 from drready.planning import execution
 from drready.planning import forecast as learning
 from drready.planning.conformal import conformal_bounds, conformal_rank
@@ -314,50 +313,9 @@ def make_execute(mode: str) -> Any:
             mode
         ]
         threshold = np.where(on, np.maximum(level, res), res)  # (n, t) [kWh]
-        return _execute(problem, heat, use, manual, threshold)
+        return execution.execute_plan(problem, heat, use, manual, 0.0, reheat_below_kwh=threshold)
 
     return execute
-
-
-def _execute(
-    problem: Any, heat: np.ndarray, use: np.ndarray, manual: np.ndarray, threshold: np.ndarray
-) -> Any:
-    """:func:`~drready.planning.execution.execute_plan` with an automatic-reheat threshold per
-    unit and slot [kWh] instead of the reserve."""
-    n, t = heat.shape
-    k = use.shape[1] // t
-    draw = use.astype(np.float64) * execution._heat_per_l(problem)[:, None]
-    full = problem.heat_cap_kwh.T / k
-    cop = problem.cop.T
-    q = problem.q0_kwh.copy()
-    elec = np.zeros((n, t))
-    stored = np.empty((n, t + 1))
-    stored[:, 0] = q
-    unmet = np.zeros(n)
-    short = np.zeros(n, dtype=np.int64)
-    auto = np.zeros(n, dtype=np.int64)
-    delivered = np.zeros(n)
-    for s in range(t):
-        a_step = step_retention(problem.retention.T[:, s], k)
-        for i in range(k):
-            out = tank_step(
-                q,
-                heat[:, s] / k,
-                full[:, s],
-                draw[:, s * k + i],
-                a_step,
-                problem.q_max_kwh,
-                threshold[:, s],
-                manual[:, s * k + i],
-            )
-            auto += out.auto_reheat
-            unmet += out.unmet_kwh
-            short += out.shortage
-            delivered += out.delivered_kwh
-            q = out.stored_heat_kwh
-            elec[:, s] += out.heat_kwh / cop[:, s]
-        stored[:, s + 1] = q
-    return execution.Execution(elec, stored, unmet, short, delivered, auto)
 
 
 def run(v: Variant, seed: int, per_class: int, days: int) -> None:

@@ -183,3 +183,26 @@ def test_execute_plan_by_hand_two_units_two_slots() -> None:
     assert run.delivered_heat_kwh.tolist() == pytest.approx([2.0, 0.0], rel=ROUNDOFF)
     assert run.unmet_kwh.tolist() == [0.0, 0.0] and run.shortage_steps.tolist() == [0, 0]
     assert not run.has_shortage.any()
+
+    # the automatic-reheat threshold per unit and slot instead of the reserve: 1 kWh in slot
+    # 0 (as above), none in slot 1, where both units now only lose standby heat
+    per_slot = execute_plan(
+        problem,
+        plan,
+        use_l,
+        np.zeros((2, 4), bool),
+        reserve_l,
+        reheat_below_kwh=np.array([[1.0, 0.0], [1.0, 0.0]]),
+    )
+    assert per_slot.stored_heat_kwh[0].tolist() == pytest.approx(
+        [4.0, 1.125, 1.125 * 0.5625], rel=ROUNDOFF
+    )
+    assert per_slot.stored_heat_kwh[1].tolist() == pytest.approx(
+        [0.0, 1.3125, 1.3125 * 0.5625], rel=ROUNDOFF
+    )
+    assert per_slot.auto_reheat_steps.tolist() == [0, 2]
+    assert per_slot.electric_kwh[:, 1].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="reheat_below_kwh must be"):
+        execute_plan(
+            problem, plan, use_l, np.zeros((2, 4), bool), reserve_l, reheat_below_kwh=np.ones(2)
+        )

@@ -58,6 +58,8 @@ def execute_plan(
     use_l: npt.NDArray[np.floating[Any]],
     manual_reheat: BoolArray,
     reserve_l: float,
+    *,
+    reheat_below_kwh: FloatArray | None = None,
 ) -> Execution:
     """Run every unit through the grid with the realised use.
 
@@ -73,6 +75,10 @@ def execute_plan(
         Steps during which the household runs a manual reheat.
     reserve_l : float
         Usable hot water below which the unit reheats automatically [L at 40 °C].
+    reheat_below_kwh : (N, T), optional
+        Instead of the reserve, the stored heat below which each unit reheats automatically,
+        per slot [kWh] (a safeguard that follows the plan; ``benchmarks/library_forecasters.py``
+        measures some).
     """
     n, t = planned_heat_kwh.shape
     if use_l.shape[0] != n or use_l.shape[1] % t:
@@ -86,7 +92,14 @@ def execute_plan(
     retention = problem.retention.T
     cop = problem.cop.T
     plan_step_kwh = planned_heat_kwh / k
-    reserve_kwh = reserve_l * heat_per_l
+    if reheat_below_kwh is None:
+        threshold_kwh = np.repeat((reserve_l * heat_per_l)[:, None], t, axis=1)
+    elif reheat_below_kwh.shape != (n, t):
+        raise ValueError(
+            f"reheat_below_kwh must be (N, T) = ({n}, {t}), got {reheat_below_kwh.shape}"
+        )
+    else:
+        threshold_kwh = reheat_below_kwh
     q = problem.q0_kwh.copy()
     q_max = problem.q_max_kwh
     elec = np.zeros((n, t))
@@ -107,7 +120,7 @@ def execute_plan(
                 draw_kwh[:, step],
                 a_step,
                 q_max,
-                reserve_kwh,
+                threshold_kwh[:, s],
                 manual_reheat[:, step],
             )
             auto_steps += out.auto_reheat
