@@ -33,10 +33,9 @@ from drready.echonet.controller import EchonetController
 from drready.echonet.serve import water_heater_node
 from drready.gateway.ven import GatewayVen, discover_links
 from drready.openadr.models import ReportCreate
-from drready.openadr.ven import VenClient, VenError
+from drready.openadr.ven import VenError
 from drready.planning.problem import Fleet
 from drready.planning.unit import UnitConfig
-from drready.servicer.bl import BlClient
 from drready.servicer.core.dispatch import EnergyTarget, PowerTarget
 from drready.servicer.service import Servicer
 from drready.servicer.storage.db import ResourceState
@@ -97,25 +96,12 @@ async def world(
     vtn = VtnProcess(tmp_path / "vtn", CLIENTS)
     await asyncio.to_thread(vtn.start)
     store = ServicerStore.open(store_url or f"sqlite:///{tmp_path / 'servicer.db'}")
-    ca = str(vtn.ca_file)
     try:
         async with (
             EchonetController(interface="127.0.0.1") as lan,
-            VenClient(
-                vtn.base_url,
-                "home-gateway",
-                vtn.secrets["home-gateway"],
-                verify=ca,
-                ven_name="home-gateway",
-            ) as gw_client,
-            VenClient(
-                vtn.base_url,
-                "maker-cloud",
-                vtn.secrets["maker-cloud"],
-                verify=ca,
-                ven_name="maker-cloud",
-            ) as cloud_client,
-            BlClient(vtn.base_url, "dr-servicer", vtn.secrets["dr-servicer"], verify=ca) as bl,
+            vtn.ven_client("home-gateway") as gw_client,
+            vtn.ven_client("maker-cloud") as cloud_client,
+            vtn.bl_client("dr-servicer") as bl,
         ):
             links = await discover_links(lan, HOSTS, window_s=0.3, clock=clock.now)
             gateway = GatewayVen(links, gw_client, power_interval_s=60)

@@ -31,9 +31,8 @@ from drready.openadr.models import (
     ReportResource,
     ValuesMap,
 )
-from drready.openadr.ven import VenClient, VtnError
+from drready.openadr.ven import VtnError
 from drready.planning.problem import Fleet
-from drready.servicer.bl import BlClient
 from drready.servicer.core.dispatch import EnergyTarget
 from drready.servicer.service import Servicer
 from drready.servicer.storage.db import QuarantineReason
@@ -77,17 +76,11 @@ async def _hostile(tmp_path: Path) -> None:
     vtn = VtnProcess(tmp_path / "vtn", CLIENTS)
     await asyncio.to_thread(vtn.start)
     store = ServicerStore.open(f"sqlite:///{tmp_path / 'servicer.db'}")
-    ca = str(vtn.ca_file)
     try:
         async with (
-            VenClient(
-                vtn.base_url, "maker-cloud", vtn.secrets["maker-cloud"], verify=ca,
-                ven_name="maker-cloud",
-            ) as cloud_client,
-            VenClient(
-                vtn.base_url, "evil", vtn.secrets["evil"], verify=ca, ven_name="evil"
-            ) as evil,
-            BlClient(vtn.base_url, "dr-servicer", vtn.secrets["dr-servicer"], verify=ca) as bl,
+            vtn.ven_client("maker-cloud") as cloud_client,
+            vtn.ven_client("evil") as evil,
+            vtn.bl_client("dr-servicer") as bl,
         ):  # fmt: skip
             cloud = MakerCloud(fleet, cloud_client, power_interval_s=60)
             servicer = Servicer(

@@ -36,10 +36,8 @@ from drready.domain import DEFAULT_TZ, Direction, ResponseStatus
 from drready.domain.time import zone
 from drready.openadr import profile
 from drready.openadr.models import to_wire
-from drready.openadr.ven import VenClient
 from drready.planning.problem import Fleet
 from drready.security.tokens import ClientRegistry
-from drready.servicer.bl import BlClient
 from drready.servicer.metrics import ServicerMetrics
 from drready.servicer.orders import OrderDesk
 from drready.servicer.service import Servicer
@@ -92,17 +90,10 @@ async def _start_time_order(tmp_path: Path) -> None:
     vtn = VtnProcess(tmp_path / "vtn", CLIENTS)
     await asyncio.to_thread(vtn.start)
     store = ServicerStore.open(f"sqlite:///{tmp_path / 'servicer.db'}")
-    ca = str(vtn.ca_file)
     try:
         async with (
-            VenClient(
-                vtn.base_url,
-                "maker-cloud",
-                vtn.secrets["maker-cloud"],
-                verify=ca,
-                ven_name="maker-cloud",
-            ) as cloud_client,
-            BlClient(vtn.base_url, "dr-servicer", vtn.secrets["dr-servicer"], verify=ca) as bl,
+            vtn.ven_client("maker-cloud") as cloud_client,
+            vtn.bl_client("dr-servicer") as bl,
         ):
             cloud = MakerCloud(fleet, cloud_client, power_interval_s=60)
             servicer = Servicer(

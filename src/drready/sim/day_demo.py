@@ -489,21 +489,9 @@ async def run_day_demo(
             async with (
                 EchonetController(interface="127.0.0.1") as home_lan,
                 EchonetController(interface="127.0.0.1") as site_lan,
-                VenClient(
-                    vtn.base_url,
-                    "home-gateway",
-                    vtn.secrets["home-gateway"],
-                    verify=ca,
-                    ven_name="home-gateway",
-                ) as gateway_client,
-                VenClient(
-                    vtn.base_url,
-                    "maker-cloud",
-                    vtn.secrets["maker-cloud"],
-                    verify=ca,
-                    ven_name="maker-cloud",
-                ) as cloud_client,
-                BlClient(vtn.base_url, "dr-servicer", vtn.secrets["dr-servicer"], verify=ca) as bl,
+                vtn.ven_client("home-gateway") as gateway_client,
+                vtn.ven_client("maker-cloud") as cloud_client,
+                vtn.bl_client("dr-servicer") as bl,
             ):
                 links = await discover_links(
                     home_lan, HOME_HOSTS[: settings.homes], window_s=0.3, clock=clock.now

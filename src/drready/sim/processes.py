@@ -25,10 +25,12 @@ from typing import Self
 
 import httpx
 
+from drready.openadr.ven import VenClient
 from drready.security.certs import CertBundle, write_bundle
 from drready.security.files import create_private_file, make_private_dirs
 from drready.security.tls import client_ssl_context
 from drready.security.tokens import ClientRegistry
+from drready.servicer.bl import BlClient
 
 __all__ = ["VtnProcess", "free_port"]
 
@@ -73,6 +75,21 @@ class VtnProcess:
         if self.bundle is None:
             raise RuntimeError("the VTN has not been started")
         return self.bundle.ca_cert
+
+    def ven_client(self, client_id: str) -> VenClient:
+        """A VEN client of ``client_id`` towards this VTN: its secret, the run's CA, and the
+        client id as its ``venName``."""
+        return VenClient(
+            self.base_url,
+            client_id,
+            self.secrets[client_id],
+            verify=str(self.ca_file),
+            ven_name=client_id,
+        )
+
+    def bl_client(self, client_id: str) -> BlClient:
+        """A BL client of ``client_id`` towards this VTN (its secret, the run's CA)."""
+        return BlClient(self.base_url, client_id, self.secrets[client_id], verify=str(self.ca_file))
 
     def start(self, timeout_s: float = 30.0, *, fresh: bool = True) -> None:
         """Write certificates and the registry, start the child, wait until it answers.
