@@ -60,7 +60,6 @@ import httpx
 from drready.domain.clock import ENV_CLOCK, ClockSpec
 from drready.openadr import profile
 from drready.openadr.models import to_wire
-from drready.security.tls import client_ssl_context
 from drready.sim.processes import VtnProcess
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -151,56 +150,48 @@ class _Cloud:
 def run_one(units: int, mode: str, args: argparse.Namespace, tmp: Path) -> Run:
     out = Run(units, mode)
     clients = {"dr-servicer": "bl", "maker-cloud": "ven"}
-    with VtnProcess(tmp / f"vtn-{units}-{mode}", clients, workers=args.vtn_workers) as vtn:
-        ctx = client_ssl_context(str(vtn.ca_file))
-        with httpx.Client(base_url=vtn.base_url, verify=ctx, timeout=30) as http:
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": "dr-servicer",
-                "client_secret": vtn.secrets["dr-servicer"],
-            }
-            token = http.post("/auth/token", data=form).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
-            program_id = http.post("/programs", json=to_wire(profile.program())).json()["id"]
-            day = args.day
-            # the clock starts at 04:40 on `day`; its 05:00 boundary comes roll_after_s later
-            roll_after_s = args.roll_after or 40.0 + units * 1.2e-4
-            boundary = datetime.combine(day, datetime.min.time(), TZ).replace(hour=5)
-            sim_start = boundary - timedelta(seconds=roll_after_s * args.time_scale)
-            spec = ClockSpec.starting_now(sim_start, args.time_scale)
-            env = {
-                **_env(),
-                ENV_CLOCK: spec.to_env(),
-                "DRREADY_CLIENT_SECRET": vtn.secrets["maker-cloud"],
-            }
-            command = [sys.executable, "-m", "drready.cli", "cloud", "serve"]
-            command += ["--vtn", vtn.base_url, "--ca", str(vtn.ca_file)]
-            command += ["--client-id", "maker-cloud", "--units", str(units), "--mode", mode]
-            command += ["--interval", str(args.interval)]
-            cloud = _Cloud(command, env)
-            try:
-                fleet_ready, line, _ = cloud.wait_for(r"unit\(s\) ready in", timeout_s=600)
-                out.start_up_s = float(re.search(r"ready in ([\d.]+) s", line).group(1))  # type: ignore[union-attr]
-                done = (
-                    r"with 1 resource\(s\)"
-                    if mode == "group"
-                    else rf"{units} of {units} resource\(s\) \("
-                )
-                at, _, k = cloud.wait_for(done, timeout_s=args.register_timeout)
-                out.ready_s = at - cloud.started
-                if mode == "units":
-                    out.register_s = at - fleet_ready  # every batch, from the fleet ready
-                    slow = _slowest_poll(cloud, after=k, wait_s=args.poll_watch)
-                    out.poll_s = slow
-                else:
-                    _potential(http, program_id, day, cloud, out)
-                _, line, _ = cloud.wait_for(r"fleet rolled", timeout_s=roll_after_s + 600)
-                out.roll_s = float(re.search(r"in ([\d.]+) s", line).group(1))  # type: ignore[union-attr]
-            except RuntimeError as err:
-                out.notes.append(str(err).splitlines()[0])
-            finally:
-                out.rss_mb = cloud.peak_kb / 1024
-                out.exit_code, out.stop_s = cloud.stop()
+    vtn = VtnProcess(tmp / f"vtn-{units}-{mode}", clients, workers=args.vtn_workers)
+    with vtn, vtn.http_client("dr-servicer") as http:
+        program_id = http.post("/programs", json=to_wire(profile.program())).json()["id"]
+        day = args.day
+        # the clock starts at 04:40 on `day`; its 05:00 boundary comes roll_after_s later
+        roll_after_s = args.roll_after or 40.0 + units * 1.2e-4
+        boundary = datetime.combine(day, datetime.min.time(), TZ).replace(hour=5)
+        sim_start = boundary - timedelta(seconds=roll_after_s * args.time_scale)
+        spec = ClockSpec.starting_now(sim_start, args.time_scale)
+        env = {
+            **_env(),
+            ENV_CLOCK: spec.to_env(),
+            "DRREADY_CLIENT_SECRET": vtn.secrets["maker-cloud"],
+        }
+        command = [sys.executable, "-m", "drready.cli", "cloud", "serve"]
+        command += ["--vtn", vtn.base_url, "--ca", str(vtn.ca_file)]
+        command += ["--client-id", "maker-cloud", "--units", str(units), "--mode", mode]
+        command += ["--interval", str(args.interval)]
+        cloud = _Cloud(command, env)
+        try:
+            fleet_ready, line, _ = cloud.wait_for(r"unit\(s\) ready in", timeout_s=600)
+            out.start_up_s = float(re.search(r"ready in ([\d.]+) s", line).group(1))  # type: ignore[union-attr]
+            done = (
+                r"with 1 resource\(s\)"
+                if mode == "group"
+                else rf"{units} of {units} resource\(s\) \("
+            )
+            at, _, k = cloud.wait_for(done, timeout_s=args.register_timeout)
+            out.ready_s = at - cloud.started
+            if mode == "units":
+                out.register_s = at - fleet_ready  # every batch, from the fleet ready
+                slow = _slowest_poll(cloud, after=k, wait_s=args.poll_watch)
+                out.poll_s = slow
+            else:
+                _potential(http, program_id, day, cloud, out)
+            _, line, _ = cloud.wait_for(r"fleet rolled", timeout_s=roll_after_s + 600)
+            out.roll_s = float(re.search(r"in ([\d.]+) s", line).group(1))  # type: ignore[union-attr]
+        except RuntimeError as err:
+            out.notes.append(str(err).splitlines()[0])
+        finally:
+            out.rss_mb = cloud.peak_kb / 1024
+            out.exit_code, out.stop_s = cloud.stop()
     return out
 
 

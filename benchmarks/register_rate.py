@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 from drready.cloud.service import MakerCloud
@@ -93,15 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="drready-register-") as tmp:
         clients = {"dr-servicer": "bl", "maker-cloud": "ven"}
         with VtnProcess(Path(tmp) / "vtn", clients, workers=args.vtn_workers) as vtn:
-            ctx = client_ssl_context(str(vtn.ca_file))
-            with httpx.Client(base_url=vtn.base_url, verify=ctx, timeout=30) as http:
-                form = {
-                    "grant_type": "client_credentials",
-                    "client_id": "dr-servicer",
-                    "client_secret": vtn.secrets["dr-servicer"],
-                }
-                token = http.post("/auth/token", data=form).json()["access_token"]
-                http.headers["Authorization"] = f"Bearer {token}"
+            with vtn.http_client("dr-servicer") as http:
                 http.post("/programs", json=to_wire(profile.program())).raise_for_status()
             vtn_pid = vtn._proc.pid if vtn._proc is not None else os.getpid()
             vtn_cpu, own_cpu = _tree_cpu_s(vtn_pid), time.process_time()

@@ -18,7 +18,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -90,6 +91,22 @@ class VtnProcess:
     def bl_client(self, client_id: str) -> BlClient:
         """A BL client of ``client_id`` towards this VTN (its secret, the run's CA)."""
         return BlClient(self.base_url, client_id, self.secrets[client_id], verify=str(self.ca_file))
+
+    @contextmanager
+    def http_client(self, client_id: str, timeout_s: float = 30.0) -> Iterator[httpx.Client]:
+        """A synchronous HTTPS client of this VTN holding a bearer token of ``client_id`` (for
+        scripts and benchmarks that drive the VTN directly), closed on exit."""
+        verify = client_ssl_context(str(self.ca_file))
+        with httpx.Client(base_url=self.base_url, verify=verify, timeout=timeout_s) as http:
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": self.secrets[client_id],
+            }
+            answer = http.post("/auth/token", data=form)
+            answer.raise_for_status()
+            http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+            yield http
 
     def start(self, timeout_s: float = 30.0, *, fresh: bool = True) -> None:
         """Write certificates and the registry, start the child, wait until it answers.
