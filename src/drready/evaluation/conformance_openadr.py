@@ -44,7 +44,7 @@ import contextlib
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -450,6 +450,25 @@ async def _reports(bl: _Client, event_id: str) -> list[OadrReport]:
     return [from_wire(OadrReport, r) for r in await bl.get_all("/reports", eventID=event_id)]
 
 
+async def _wait_report(
+    bl: _Client,
+    event_id: str,
+    wait_s: float,
+    poll_s: float,
+    wanted: Callable[[OadrReport], bool],
+) -> OadrReport | None:
+    """The first report on ``event_id`` that ``wanted`` takes, read every ``poll_s`` seconds
+    until ``wait_s`` have passed (None then)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for report in await _reports(bl, event_id):
+            if wanted(report):
+                return report
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(poll_s)
+
+
 def _envelope_problems(env: FlexibilityEnvelope, start: datetime, end: datetime) -> list[str]:
     name = str(env.device_id)
     out = []
@@ -566,17 +585,10 @@ async def _check_dispatch(
     event_id = str(event["id"])
     state.events.append(event_id)
     head = f"DR event {event_id}: up {request.amount_kwh:.3f} kWh to {target}"
-    plan_report: OadrReport | None = None
-    deadline = time.monotonic() + wait_s
-    while plan_report is None:
-        for report in await _reports(bl, event_id):
-            if _raw_accepted(report, target) is not None:
-                plan_report = report
-                break
-        else:
-            if time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(poll_s)
+    deadline = time.monotonic() + wait_s  # the power reports' too
+    plan_report = await _wait_report(
+        bl, event_id, wait_s, poll_s, lambda r: _raw_accepted(r, target) is not None
+    )
     if plan_report is None:
         for req, name in names:
             state.add(req, name, FAIL, [head, f"no response within {wait_s:g} s"])
@@ -710,19 +722,6 @@ async def _wait_envelope(
         await asyncio.sleep(poll_s)
 
 
-async def _wait_response(
-    bl: _Client, event_id: str, target: str, wait_s: float, poll_s: float
-) -> OadrReport | None:
-    deadline = time.monotonic() + wait_s
-    while True:
-        for report in await _reports(bl, event_id):
-            if _response_of(report, target) is not None:
-                return report
-        if time.monotonic() >= deadline:
-            return None
-        await asyncio.sleep(poll_s)
-
-
 async def _check_start_time(
     bl: _Client, state: _State, heat_from: datetime, wait_s: float, poll_s: float
 ) -> None:
@@ -762,7 +761,9 @@ async def _check_start_time(
     event_id = str(event["id"])
     state.events.append(event_id)
     head = f"event {event_id}, no amount; {head}; declared up potential {env.up_kwh:.3f} kWh"
-    report = await _wait_response(bl, event_id, target, wait_s, poll_s)
+    report = await _wait_report(
+        bl, event_id, wait_s, poll_s, lambda r: _response_of(r, target) is not None
+    )
     if report is None:
         state.add("F2", name, FAIL, [head, f"no response within {wait_s:g} s"])
         return
